@@ -1,0 +1,42 @@
+# Two commands do everything: `make reproduce` (the quick profile, end to end) and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.cnr-installed
+PROFILE ?= quick
+export GIT_PYTHON_REFRESH := quiet
+export PYTHONHASHSEED := 0
+
+.PHONY: setup data reproduce test lab clean-results
+
+setup: $(STAMP) data
+
+# Idempotent: re-runs only when a pin file changes.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+# Fashion-MNIST: Debian's package where apt and root are there; otherwise say how it will be found.
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ -f data/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then \
+		echo "Fashion-MNIST: found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || \
+		echo "Fashion-MNIST: apt install failed; cnr will try data/fashion-mnist/, then torchvision's download"; \
+	else \
+		echo "Fashion-MNIST: not installed (no root/apt). cnr looks in /usr/share/datasets/fashion-mnist/, then data/fashion-mnist/, then downloads with torchvision"; \
+	fi
+
+reproduce: setup
+	$(PY) -m cnr reproduce --profile $(PROFILE)
+
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
