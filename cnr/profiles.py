@@ -20,7 +20,7 @@ class Profile:
     seed: int = 0
     results_dir: str = "results/quick"
     # classifier training
-    clf_epochs: int = 12
+    clf_epochs: int = 10
     clf_batch: int = 128
     clf_train_limit: int | None = None  # None: the whole training split
     clf_eval_limit: int | None = None
