@@ -328,6 +328,9 @@ class ImageNetVal(torch.utils.data.Dataset):
             self.samples = [(f, c) for c, d in enumerate(subdirs) for f in _images_in(d)]
         else:
             self.layout = "flat"
+            files = _images_in(self.root)
+            if not files:
+                raise DataNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {self.root}")
             labels_path = Path(labels_file) if labels_file is not None else self.root / "labels.txt"
             if not labels_path.is_file():
                 raise DataNotFoundError(
@@ -335,7 +338,6 @@ class ImageNetVal(torch.utils.data.Dataset):
                     "'filename label_index' (0-based torchvision order), passed as labels_file or as labels.txt"
                 )
             table = _read_labels(labels_path, num_classes)
-            files = _images_in(self.root)
             missing = [f.name for f in files if f.name not in table]
             if missing:
                 raise InputError(
@@ -402,7 +404,7 @@ def select_protocol_images(
         targets = [int(t) for t in targets]
         bad = [t for t in targets if not 0 <= t < n_classes]
         if bad:
-            raise InputError(f"dataset labels must lie in [0, {n_classes - 1}], found {bad[0]}")
+            raise InputError(f"dataset label {bad[0]} is outside [0, {n_classes - 1}] (n_classes={n_classes})")
     counts = [0] * n_classes
     chosen: list[int] = []
     unfilled = n_classes
