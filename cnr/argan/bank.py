@@ -1,0 +1,168 @@
+"""The per-QF bank of AR-GAN generators the defense draws from, plus the static one, loaded once from a folder.
+
+Files: `qf05.safetensors ... qf60.safetensors` and `static.safetensors` (fp16 weights + JSON metadata written by
+`train_argan`). Loading checks every file's metadata (kind, QF, dataset, channels) and fails with a WeightsError
+naming the file, what was expected and what was found; weights are read at construction, never in forward.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from cnr.argan.generator import Generator, generator_from_architecture
+from cnr.errors import InputError, WeightsError
+from cnr.weights import load_state_into, read_metadata, save_weights
+
+STATIC = "static"
+
+
+def qf_filename(qf: int | str) -> str:
+    """`qf05.safetensors` for QF 5, `static.safetensors` for the static generator."""
+    return f"{STATIC}.safetensors" if qf == STATIC else f"qf{int(qf):02d}.safetensors"
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
+                   expect: Mapping[str, Any] | None = None, regenerate: str = "") -> Generator:
+    """Build a generator from a weights file's architecture metadata and load it (eval mode, float32)."""
+    meta = read_metadata(path, regenerate)
+    if meta.get("kind") != "argan-generator" or "architecture" not in meta:
+        raise WeightsError(f"{path} is not an AR-GAN generator (kind={meta.get('kind')!r})")
+    for key, want in (expect or {}).items():
+        found = meta["architecture"].get(key) if key in ("in_channels", "channels", "blocks") else meta.get(key)
+        if found != want:
+            raise WeightsError(f"{path}: expected {key}={want!r}, found {key}={found!r}."
+                               + (f" Regenerate it with: {regenerate}" if regenerate else ""))
+    try:
+        gen = generator_from_architecture(meta["architecture"])
+    except InputError as e:
+        raise WeightsError(f"{path}: {e}") from e
+    load_state_into(gen, path, regenerate=regenerate)
+    gen.meta = meta  # kept so that bank.save() writes the same provenance back
+    return gen.to(device).eval()
+
+
+class RestorerBank(nn.Module):
+    """Generators keyed by the QF they were trained for, plus an optional static (all-QF) generator."""
+
+    def __init__(self, generators: Mapping[int, Generator], static: Generator | None = None):
+        super().__init__()
+        if not generators:
+            raise InputError("a RestorerBank needs at least one per-QF generator")
+        chans = {g.in_channels for g in [*generators.values(), *([static] if static is not None else [])]}
+        if len(chans) != 1:
+            raise InputError(f"bank generators disagree on input channels: {sorted(chans)}")
+        self.in_channels = chans.pop()
+        self.generators = nn.ModuleDict({self._key(q): g for q, g in sorted(generators.items())})
+        self.static_generator = static
+        self.qfs: tuple[int, ...] = tuple(sorted(int(q) for q in generators))
+        self.register_buffer("_qf_desc", torch.tensor(sorted(self.qfs, reverse=True)), persistent=False)
+
+    @staticmethod
+    def _key(qf: int) -> str:
+        return f"qf{int(qf):02d}"
+
+    @property
+    def static(self) -> Generator:
+        """The single generator trained on all QFs (the paper's "static" contrast)."""
+        if self.static_generator is None:
+            raise WeightsError(f"this bank has no static generator (add {qf_filename(STATIC)} to its folder)")
+        return self.static_generator
+
+    @property
+    def has_static(self) -> bool:
+        """Whether a static generator is loaded."""
+        return self.static_generator is not None
+
+    def nearest(self, qf: int) -> int:
+        """The trained QF nearest to `qf`; a tie goes to the higher QF (milder restoration, closer to the input)."""
+        return min(self.qfs, key=lambda q: (abs(q - int(qf)), -q))
+
+    def nearest_tensor(self, qf: torch.Tensor) -> torch.Tensor:
+        """`nearest` for a per-image QF tensor, vectorized (same tie rule)."""
+        table = self._qf_desc.to(qf.device)
+        return table[(qf.view(-1, 1) - table.view(1, -1)).abs().argmin(1)]  # argmin keeps the first: the higher QF
+
+    def generator_for(self, qf: int) -> Generator:
+        """The generator of the trained QF nearest to `qf`."""
+        return self.generators[self._key(self.nearest(qf))]
+
+    def restore(self, x: torch.Tensor, qf: int | torch.Tensor | str) -> torch.Tensor:
+        """Restore JPEG images: one QF for all, 'static', or a per-image QF tensor (one batched call per generator)."""
+        if isinstance(qf, str):
+            if qf != STATIC:
+                raise InputError(f"qf must be an int, a per-image tensor or 'static', got {qf!r}")
+            return self.static(x)
+        if not isinstance(qf, torch.Tensor) or qf.ndim == 0:
+            return self.generator_for(int(qf))(x)
+        if qf.shape != (x.shape[0],):
+            raise InputError(f"per-image QFs must have shape ({x.shape[0]},), got {tuple(qf.shape)}")
+        trained = self.nearest_tensor(qf.to(self._qf_desc.device))
+        groups = [(q, (trained == q).nonzero().flatten()) for q in torch.unique(trained).tolist()]
+        if len(groups) == 1:
+            return self.generator_for(groups[0][0])(x)
+        idx = [i.to(x.device) for _, i in groups]
+        out = torch.cat([self.generators[self._key(q)](x[i]) for (q, _), i in zip(groups, idx)])
+        return out[torch.argsort(torch.cat(idx))]
+
+    def forward(self, x: torch.Tensor, qf: int | torch.Tensor | str) -> torch.Tensor:
+        return self.restore(x, qf)
+
+    # --- files -------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None,
+             in_channels: int | None = None, regenerate: str = "") -> "RestorerBank":
+        """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata."""
+        folder = Path(folder)
+        files = sorted(folder.glob("qf[0-9]*.safetensors"))
+        files = [f for f in files if not f.name.endswith(".ckpt.safetensors")]
+        if not files:
+            hint = f" Train it with: {regenerate}" if regenerate else ""
+            raise WeightsError(f"no AR-GAN weights (qfNN.safetensors) in {folder}.{hint}")
+        gens: dict[int, Generator] = {}
+        ref: dict[str, Any] = {}
+        for f in files:
+            qf = int(f.stem[2:])
+            gens[qf] = _load_checked(f, device, dict(qf=qf), dataset, in_channels, ref, regenerate)
+        static_path = folder / qf_filename(STATIC)
+        static = (_load_checked(static_path, device, dict(qf=STATIC), dataset, in_channels, ref, regenerate)
+                  if static_path.is_file() else None)
+        return cls(gens, static).to(device).eval()
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write each generator as fp16 safetensors with its metadata (the layout `load` reads)."""
+        folder = Path(folder)
+        items: list[tuple[int | str, Generator]] = [(q, self.generators[self._key(q)]) for q in self.qfs]
+        if self.static_generator is not None:
+            items.append((STATIC, self.static_generator))
+        for qf, gen in items:
+            meta = dict(getattr(gen, "meta", {}) or {})
+            meta.update(kind="argan-generator", qf=qf)
+            meta["architecture"] = {**meta.get("architecture", {}), **gen.architecture()}
+            save_weights(folder / qf_filename(qf), gen.state_dict(), meta, dtype=torch.float16)
+        return folder
+
+
+def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any], dataset: str | None,
+                  in_channels: int | None, ref: dict[str, Any], regenerate: str) -> Generator:
+    """Load one bank file, checking QF, dataset and channels (against the caller or the bank's first file)."""
+    if dataset is None and "dataset" in ref:
+        dataset = ref["dataset"]
+    if in_channels is None and "in_channels" in ref:
+        in_channels = ref["in_channels"]
+    if dataset is not None:
+        expect["dataset"] = dataset
+    if in_channels is not None:
+        expect["in_channels"] = in_channels
+    gen = load_generator(path, device, expect, regenerate)
+    ref.setdefault("dataset", gen.meta.get("dataset"))
+    ref.setdefault("in_channels", gen.in_channels)
+    return gen
+
+
+def restore(bank: RestorerBank, x: torch.Tensor, qf: int | torch.Tensor | str) -> torch.Tensor:
+    """Apply the right generator per image (see `RestorerBank.restore`)."""
+    return bank.restore(x, qf)

@@ -1,0 +1,97 @@
+"""The AR-GAN generator: the paper's SRResNet-like artifact remover, taking and returning [0,1] images.
+
+Layout (PAPER.md, legacy code; padding 1): conv3x3 in->C + ReLU; 2x2 average pool; conv3x3 C->C + BN + ReLU
+(kept as a long skip); `blocks` residual blocks (conv-BN-ReLU-conv-BN + identity); conv3x3 + BN + the long skip;
+conv3x3 C->4C + pixel shuffle x2 + ReLU; conv1x1 C->in; tanh. The network works on [-1, 1] inside; odd
+heights/widths are replicate-padded to even and cropped back, so any size >= 1 px goes through.
+
+Presets (`PRESETS`): "paper" is the legacy network (64 channels, 16 blocks). "quick" was chosen by measurement on
+this kit's CPU target (2 cores, Fashion-MNIST 28x28, QF 10, equal wall-clock training budget of 60 s each, batch 32;
+`benchmarks/bench_argan.py` for the speeds): MEASUREMENT PENDING.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnr.errors import InputError, unknown_name
+
+PRESETS: dict[str, dict[str, int]] = {
+    "paper": dict(channels=64, blocks=16),
+    "quick": dict(channels=32, blocks=4),  # provisional
+    "tiny": dict(channels=8, blocks=1),  # tests and smoke runs only
+}
+
+
+def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=k // 2)
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus identity, as in SRResNet."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(channels, channels), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+            _conv(channels, channels), nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Generator(nn.Module):
+    """Artifact-removal generator for one JPEG quality factor: [0,1] NCHW in, [0,1] NCHW out, same size."""
+
+    def __init__(self, in_channels: int = 3, channels: int = 64, blocks: int = 16):
+        super().__init__()
+        if in_channels < 1 or channels < 1 or blocks < 0:
+            raise InputError(f"bad generator shape: in_channels={in_channels}, channels={channels}, blocks={blocks}")
+        self.in_channels, self.channels, self.blocks = in_channels, channels, blocks
+        c = channels
+        self.head = nn.Sequential(_conv(in_channels, c), nn.ReLU(inplace=True), nn.AvgPool2d(2))
+        self.pre = nn.Sequential(_conv(c, c), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(blocks)])
+        self.post = nn.Sequential(_conv(c, c), nn.BatchNorm2d(c))
+        self.up = nn.Sequential(_conv(c, 4 * c), nn.PixelShuffle(2), nn.ReLU(inplace=True))
+        self.tail = _conv(c, in_channels, k=1)
+
+    def architecture(self) -> dict[str, Any]:
+        """What it takes to rebuild this network; stored in the weights metadata and checked on load."""
+        return {"name": "argan-generator", "in_channels": self.in_channels, "channels": self.channels,
+                "blocks": self.blocks}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4:
+            raise InputError(f"generator input must be NCHW (4 dims), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise InputError(f"generator trained for {self.in_channels} channel(s), got {x.shape[1]}")
+        h, w = x.shape[-2:]
+        pad_h, pad_w = h % 2, w % 2
+        z = x * 2 - 1
+        if pad_h or pad_w:
+            z = F.pad(z, (0, pad_w, 0, pad_h), mode="replicate")
+        skip = self.pre(self.head(z))
+        y = self.tail(self.up(self.post(self.body(skip)) + skip))
+        y = torch.tanh(y)[..., :h, :w]
+        return (y + 1) / 2
+
+
+def build_generator(preset: str = "quick", in_channels: int = 3, **overrides: int) -> Generator:
+    """A generator from a named preset (`PRESETS`), optionally overriding channels/blocks."""
+    if preset not in PRESETS:
+        raise unknown_name("generator preset", preset, PRESETS)
+    return Generator(in_channels=in_channels, **{**PRESETS[preset], **overrides})
+
+
+def generator_from_architecture(arch: dict[str, Any]) -> Generator:
+    """Rebuild a generator from the `architecture` dict of a weights file."""
+    try:
+        return Generator(in_channels=int(arch["in_channels"]), channels=int(arch["channels"]),
+                         blocks=int(arch["blocks"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"not a generator architecture: {arch!r}") from e

@@ -1,0 +1,91 @@
+"""Profile-driven entry points: train one generator or a whole bank into the profile's results folder.
+
+`cnr train-argan --dataset fmnist --qf 10|...|static|all --preset quick` maps to `train_argan_cli`. A bank is
+trained file by file; a finished file whose metadata matches is skipped, an unfinished one resumes from its
+checkpoint, so an interrupted `--qf all` picks up where it stopped.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from cnr.argan.bank import STATIC, RestorerBank, qf_filename
+from cnr.argan.sources import default_channels
+from cnr.argan.train import train_argan
+from cnr.errors import InputError
+from cnr.profiles import Profile, get_profile
+from cnr.weights import read_metadata
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def bank_dir(profile: str | Profile = "quick", dataset: str = "fmnist") -> Path:
+    """Where a profile's bank for a dataset lives: `<results_dir>/models/argan-<dataset>/`."""
+    p = get_profile(profile)
+    root = Path(p.results_dir)
+    return (root if root.is_absolute() else REPO_ROOT / root) / "models" / f"argan-{dataset}"
+
+
+def train_command(dataset: str, qf: int | str, profile: str | Profile, preset: str | None = None) -> str:
+    """The CLI line that (re)creates one bank file, recorded in metadata and error hints."""
+    name = profile.name if isinstance(profile, Profile) else profile
+    extra = f" --preset {preset}" if preset else ""
+    return f"cnr train-argan --dataset {dataset} --qf {qf} --profile {name}{extra}"
+
+
+def _settings(p: Profile, dataset: str, preset: str | None) -> dict[str, Any]:
+    return dict(dataset=dataset, preset=preset or p.argan_preset, in_channels=default_channels(dataset),
+                pretrain_steps=p.argan_pretrain_steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
+                patch=p.argan_patch if dataset != "fmnist" else min(p.argan_patch, 28), seed=p.seed)
+
+
+def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
+    """A finished weights file made with these settings (then training is skipped)."""
+    if not path.is_file():
+        return False
+    m = read_metadata(path)
+    arch = m.get("architecture", {})
+    return (m.get("qf") == qf and m.get("dataset") == s["dataset"] and arch.get("preset") == s["preset"]
+            and arch.get("in_channels") == s["in_channels"] and m.get("steps") == s["pretrain_steps"] + s["gan_steps"]
+            and m.get("seed") == s["seed"] and m.get("batch") == s["batch"])
+
+
+def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_dir: str | Path | None = None,
+               preset: str | None = None, device: str | None = None, qfs: tuple[int, ...] | None = None,
+               static: bool = True, progress: bool = True, **overrides: Any) -> RestorerBank:
+    """Train (or finish, or skip) every per-QF generator and the static one of a profile; returns the bank."""
+    p = get_profile(profile)
+    out_dir = Path(out_dir) if out_dir is not None else bank_dir(p, dataset)
+    s = {**_settings(p, dataset, preset), **overrides}
+    targets: list[int | str] = [*(qfs or p.argan_qfs), *([STATIC] if static else [])]
+    t0 = time.perf_counter()
+    for i, qf in enumerate(targets):
+        path = out_dir / qf_filename(qf)
+        if _is_done(path, qf, s):
+            print(f"[{i + 1}/{len(targets)}] {path} is up to date")
+            continue
+        print(f"[{i + 1}/{len(targets)}] training {path} ({time.perf_counter() - t0:.0f} s so far)")
+        train_argan(qf, out_path=path, device=device or p.device, progress=progress,
+                    command=train_command(dataset, qf, p, preset), **s)
+    return RestorerBank.load(out_dir, dataset=dataset, in_channels=s["in_channels"],
+                             regenerate=train_command(dataset, "all", p, preset))
+
+
+def train_argan_cli(dataset: str = "fmnist", qf: str = "all", preset: str | None = None, profile: str = "quick",
+                    out: str | None = None, device: str | None = None, seed: int | None = None,
+                    steps: int | None = None, gan_steps: int | None = None) -> dict[str, Any]:
+    """The `cnr train-argan` subcommand: one QF, 'static', or 'all' (the bank); returns a summary per file."""
+    p = get_profile(profile, **({"seed": seed} if seed is not None else {}))
+    overrides = {k: v for k, v in (("pretrain_steps", steps), ("gan_steps", gan_steps)) if v is not None}
+    if qf == "all":
+        bank = train_bank(dataset, p, out_dir=out, preset=preset, device=device, **overrides)
+        return {q: getattr(g, "meta", {}).get("val") for q, g in zip(bank.qfs, bank.generators.values())} | (
+            {STATIC: bank.static.meta.get("val")} if bank.has_static else {})
+    if qf != STATIC and not qf.isdigit():
+        raise InputError(f"--qf must be a quality factor (e.g. 10), 'static' or 'all'; got {qf!r}")
+    label: int | str = qf if qf == STATIC else int(qf)
+    path = Path(out) if out else bank_dir(p, dataset) / qf_filename(label)
+    s = {**_settings(p, dataset, preset), **overrides}
+    train_argan(label, out_path=path, device=device or p.device, command=train_command(dataset, qf, p, preset), **s)
+    return {label: read_metadata(path).get("val")}
