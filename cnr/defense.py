@@ -1,0 +1,134 @@
+"""The (Compress and Restore)^N defense as an nn.Module that any classifier can sit behind and any attack can attack."""
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from cnr.checks import check_images
+from cnr.errors import InputError
+from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
+
+MODES = ("dynamic", "static", "jpeg")
+GRADS = ("bpda", "surrogate", "identity")
+
+_MASK = (1 << 62) - 1
+
+
+def _mix(h: torch.Tensor) -> torch.Tensor:
+    """A splitmix64-style integer mixer on int64 tensors (wrapping multiplies, kept to 62 bits)."""
+    h = h & _MASK
+    h = ((h ^ (h >> 31)) * 0x7FB5D329728EA185) & _MASK
+    h = ((h ^ (h >> 27)) * 0x1DADEF4BC2DD44D) & _MASK
+    return h ^ (h >> 33)
+
+
+class CompressRestore(nn.Module):
+    """x -> (JPEG at a random QF -> AR-GAN restorer for that QF) x N, with a choice of backward pass for attacks.
+
+    Randomness: each image's QF at iteration t is a hash of (seed, draw, t, the image's 8-bit content), so
+    for a fixed seed and draw the output depends on neither batch size nor batch order, while every new
+    call (the draw counter advances) and every changed image gets fresh QFs. Pass `draw=` to pin a draw.
+    """
+
+    def __init__(
+        self,
+        bank: nn.Module | None,
+        qf_range: int | tuple[int, int] = (20, 60),
+        n_iter: int = 3,
+        mode: Literal["dynamic", "static", "jpeg"] = "dynamic",
+        grad: Literal["bpda", "surrogate", "identity"] = "bpda",
+        seed: int = 0,
+    ):
+        super().__init__()
+        if mode not in MODES:
+            raise InputError(f"unknown defense mode {mode!r}; valid modes: {', '.join(MODES)}")
+        if grad not in GRADS:
+            raise InputError(f"unknown gradient mode {grad!r}; valid: {', '.join(GRADS)}")
+        if mode != "jpeg" and bank is None:
+            raise InputError(f"mode {mode!r} needs a RestorerBank; only mode 'jpeg' runs without one")
+        if not isinstance(n_iter, int) or n_iter < 1:
+            raise InputError(f"n_iter must be a positive integer, got {n_iter!r}")
+        lo, hi = (qf_range, qf_range) if isinstance(qf_range, int) else tuple(qf_range)
+        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 100):
+            raise InputError(f"qf_range must be an int or (lo, hi) with 1 <= lo <= hi <= 100, got {qf_range!r}")
+        self.bank = bank if mode != "jpeg" else None
+        self.qf_range, self.n_iter, self.mode, self.grad, self.seed = (lo, hi), n_iter, mode, grad, seed
+        self.calls = 0
+        if self.bank is not None:
+            for p in self.bank.parameters():
+                p.requires_grad_(False)
+
+    @property
+    def is_random(self) -> bool:
+        """True when the QF is drawn per call (the evaluation then scores several fresh draws)."""
+        return self.qf_range[0] != self.qf_range[1]
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, n_iter={self.n_iter}, qf_range={self.qf_range}, grad={self.grad}, seed={self.seed}"
+
+    def draw_qfs(self, x: torch.Tensor, draw: int) -> torch.Tensor:
+        """(n_iter, N) QFs: a hash of seed, draw, iteration and each image's 8-bit content."""
+        lo, hi = self.qf_range
+        if lo == hi:
+            return torch.full((self.n_iter, x.shape[0]), lo, dtype=torch.int64)
+        with torch.no_grad():
+            q = (x.detach().flatten(1).clamp(0, 1) * 255).round().to(torch.int64).cpu()
+            g = torch.Generator().manual_seed(0xC0FFEE)
+            w = torch.randint(1, 1 << 31, (q.shape[1],), generator=g, dtype=torch.int64)
+            content = _mix((q * w).sum(1))
+        key = _mix(torch.tensor(self.seed * 1_000_003 + draw, dtype=torch.int64))
+        rows = [(_mix(content ^ _mix(key + t + 1)) % (hi - lo + 1)) + lo for t in range(self.n_iter)]
+        return torch.stack(rows)
+
+    def _restore(self, x: torch.Tensor, qf: torch.Tensor) -> torch.Tensor:
+        if self.mode == "jpeg":
+            return x
+        if self.mode == "static":
+            return self.bank.static(x)
+        return self.bank.restore(x, qf)
+
+    def _jpeg(self, x: torch.Tensor, qf: torch.Tensor) -> torch.Tensor:
+        if not x.requires_grad or self.grad == "identity":
+            return jpeg_roundtrip(x, qf)
+        return jpeg_bpda(x, qf) if self.grad == "bpda" else jpeg_surrogate(x, qf)
+
+    def purify(self, x: torch.Tensor, qfs: torch.Tensor) -> torch.Tensor:
+        """Run the N iterations with the given (n_iter, N) QFs."""
+        for t in range(self.n_iter):
+            x = self._restore(self._jpeg(x, qfs[t]), qfs[t])
+        return x
+
+    def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
+        check_images(x, min_size=8, name="defense input")
+        if draw is None:
+            draw, self.calls = self.calls, self.calls + 1
+        qfs = self.draw_qfs(x, draw).to(x.device)
+        if self.grad == "identity" and x.requires_grad:
+            with torch.no_grad():
+                out = self.purify(x.detach(), qfs)
+            return x + (out - x).detach()  # generalized BPDA: the whole defense is the identity backward
+        if not x.requires_grad:
+            with torch.no_grad():
+                return self.purify(x, qfs)
+        return self.purify(x, qfs)
+
+
+class Defended(nn.Module):
+    """classifier(defense(x)): the model white-box and black-box attackers see."""
+
+    def __init__(self, defense: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.defense, self.classifier = defense, classifier
+        for p in classifier.parameters():
+            p.requires_grad_(False)
+
+    @property
+    def is_random(self) -> bool:
+        return bool(getattr(self.defense, "is_random", False))
+
+    def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
+        if draw is None:
+            return self.classifier(self.defense(x))
+        return self.classifier(self.defense(x, draw=draw))

@@ -1,0 +1,65 @@
+"""Run the notebooks in order with Papermill: one line per notebook, and a failure that names notebook and cell."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from cnr.errors import CnrError, InputError
+from cnr.profiles import get_profile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+KERNEL = "python3"
+
+
+class NotebookFailed(CnrError):
+    """A notebook raised; the message names the notebook, the cell and the error."""
+
+
+def notebooks(start: str | None = None) -> list[Path]:
+    """The notebooks in run order, optionally from a prefix such as '03'."""
+    books = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if start is not None:
+        names = [b.name for b in books]
+        match = [i for i, b in enumerate(names) if b.startswith(start)]
+        if not match:
+            raise InputError(f"--from {start!r} matches no notebook; notebooks: {', '.join(names)}")
+        books = books[match[0]:]
+    return books
+
+
+def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], log_output: bool = False) -> Path:
+    """Execute one notebook with its working directory set to the repo root; the executed copy goes to out_dir."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    try:
+        pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(REPO_ROOT), kernel_name=KERNEL,
+                            progress_bar=False, log_output=log_output)
+    except PapermillExecutionError as e:
+        raise NotebookFailed(
+            f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}): {e.ename}: {e.evalue}. "
+            f"The executed copy with the outputs so far is {out}"
+        ) from None
+    return out
+
+
+def reproduce(profile: str = "quick", start: str | None = None, retrain: bool = False, log_output: bool = False,
+              extra: dict[str, Any] | None = None) -> list[tuple[str, float]]:
+    """Run every notebook (or from `start` on) for a profile; prints and returns (notebook, seconds)."""
+    p = get_profile(profile)
+    out_dir = REPO_ROOT / p.results_dir / "notebooks"
+    params = {"profile": p.name, "retrain": retrain, **(extra or {})}
+    timings = []
+    total = time.perf_counter()
+    for nb in notebooks(start):
+        t0 = time.perf_counter()
+        run_notebook(nb, out_dir, params, log_output=log_output)
+        dt = time.perf_counter() - t0
+        timings.append((nb.name, dt))
+        print(f"{nb.name:<22} {dt:7.1f} s   -> {out_dir / nb.name}", flush=True)
+    print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (profile {p.name})", flush=True)
+    return timings
