@@ -30,18 +30,32 @@ def _conv(cin: int, cout: int, k: int = 3) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, padding=k // 2)
 
 
+class ConvBN(nn.Module):
+    """conv3x3 + BatchNorm; in eval mode BN is folded into the conv weights on the fly (one pass, not two)."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = _conv(cin, cout)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or not self.bn.track_running_stats:
+            return self.bn(self.conv(x))
+        bn = self.bn
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        bias = (self.conv.bias - bn.running_mean) * scale + bn.bias
+        return F.conv2d(x, self.conv.weight * scale.view(-1, 1, 1, 1), bias, padding=self.conv.padding)
+
+
 class ResidualBlock(nn.Module):
     """conv-BN-ReLU-conv-BN plus identity, as in SRResNet."""
 
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(
-            _conv(channels, channels), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-            _conv(channels, channels), nn.BatchNorm2d(channels),
-        )
+        self.body = nn.Sequential(ConvBN(channels, channels), nn.ReLU(inplace=True), ConvBN(channels, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        return self.body(x).add_(x)  # in place is safe: conv/BN backward never reads their own output
 
 
 class Generator(nn.Module):
@@ -54,9 +68,9 @@ class Generator(nn.Module):
         self.in_channels, self.channels, self.blocks = in_channels, channels, blocks
         c = channels
         self.head = nn.Sequential(_conv(in_channels, c), nn.ReLU(inplace=True), nn.AvgPool2d(2))
-        self.pre = nn.Sequential(_conv(c, c), nn.BatchNorm2d(c), nn.ReLU(inplace=True))
+        self.pre = nn.Sequential(ConvBN(c, c), nn.ReLU(inplace=True))
         self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(blocks)])
-        self.post = nn.Sequential(_conv(c, c), nn.BatchNorm2d(c))
+        self.post = ConvBN(c, c)
         self.up = nn.Sequential(_conv(c, 4 * c), nn.PixelShuffle(2), nn.ReLU(inplace=True))
         self.tail = _conv(c, in_channels, k=1)
 
@@ -76,7 +90,7 @@ class Generator(nn.Module):
         if pad_h or pad_w:
             z = F.pad(z, (0, pad_w, 0, pad_h), mode="replicate")
         skip = self.pre(self.head(z))
-        y = self.tail(self.up(self.post(self.body(skip)) + skip))
+        y = self.tail(self.up(self.post(self.body(skip)).add_(skip)))
         y = torch.tanh(y)[..., :h, :w]
         return (y + 1) / 2
 

@@ -29,7 +29,7 @@ def _step_generator(seed: int, step: int) -> torch.Generator:
 class ImageSource:
     """Clean training patches and a fixed held-out validation set, for one dataset."""
 
-    def __init__(self, dataset: str, in_channels: int, patch: int, seed: int = 0, pool: int | None = None):
+    def __init__(self, dataset: str, in_channels: int, patch: int, seed: int = 0):
         if in_channels != default_channels(dataset) and not (dataset == "natural" and in_channels == 1):
             raise InputError(f"dataset {dataset!r} has {default_channels(dataset)} channel(s); got in_channels={in_channels}")
         self.dataset, self.in_channels, self.patch, self.seed = dataset, in_channels, patch, seed
@@ -40,51 +40,34 @@ class ImageSource:
 
             x, _ = load_fmnist("train")
             self._train, self._val = x[:-FMNIST_VAL_HOLDOUT], x[-FMNIST_VAL_HOLDOUT:]
-        else:
-            self.pool = pool or (2048 if patch <= 64 else 512)
-            self._pool_key: int | None = None
-        self._train_pool: torch.Tensor | None = None
-
-    def _natural_names(self, held_out: bool) -> list[str]:
-        from cnr.data import NATURAL_VAL, natural_photos
-
-        names = [str(n) for n in natural_photos()]
-        return list(NATURAL_VAL) if held_out else [n for n in names if n not in set(NATURAL_VAL)]
-
-    def _pool_for(self, step: int, n_global: int) -> torch.Tensor:
-        if self.dataset == "fmnist":
-            return self._train
-        key = step // max(1, (4 * self.pool) // n_global)  # each pool serves ~4 epochs of itself, then is redrawn
-        if key != self._pool_key:
-            from cnr.data import sample_patches
-
-            self._train_pool = sample_patches(self.pool, self.patch, gray=self.in_channels == 1,
-                                              seed=self.seed * 7919 + key, names=self._natural_names(False))
-            self._pool_key = key
-        return self._train_pool
 
     def batch(self, step: int, n_global: int, rank: int = 0, world: int = 1) -> tuple[torch.Tensor, torch.Generator]:
         """This rank's slice of the global batch of `step` (CPU), plus the step's generator for further draws."""
         if n_global % world:
             raise InputError(f"batch {n_global} does not split over {world} processes")
-        pool = self._pool_for(step, n_global)
         g = _step_generator(self.seed, step)
-        idx = torch.randint(len(pool), (n_global,), generator=g)
-        flip = torch.rand(n_global, generator=g) < 0.5
-        p = self.patch
-        dy, dx = torch.randint(0, pool.shape[-2] - p + 1, (2,), generator=g).tolist()  # one crop per batch
         n = n_global // world
         sl = slice(rank * n, (rank + 1) * n)
-        x = pool[idx[sl], :, dy : dy + p, dx : dx + p]
+        if self.dataset == "natural":  # random crops + flips of the training photos, keyed on the step
+            from cnr.data import NATURAL_TRAIN, sample_patches
+
+            seed = int(torch.randint(2**62, (1,), generator=g))
+            return sample_patches(n_global, self.patch, gray=self.in_channels == 1, seed=seed,
+                                  names=NATURAL_TRAIN)[sl], g
+        idx = torch.randint(len(self._train), (n_global,), generator=g)
+        flip = torch.rand(n_global, generator=g) < 0.5
+        p = self.patch
+        dy, dx = torch.randint(0, 28 - p + 1, (2,), generator=g).tolist()  # one crop offset per batch
+        x = self._train[idx[sl], :, dy : dy + p, dx : dx + p]
         return torch.where(flip[sl].view(-1, 1, 1, 1), x.flip(3), x), g
 
     def validation(self, n: int) -> torch.Tensor:
         """A fixed held-out set (never trained on): the last Fashion-MNIST training images, or held-out photos."""
         if self.dataset == "fmnist":
             return self._val[:n]
-        from cnr.data import sample_patches
+        from cnr.data import NATURAL_VAL, sample_patches
 
-        return sample_patches(n, self.patch, gray=self.in_channels == 1, seed=10_007, names=self._natural_names(True))
+        return sample_patches(n, self.patch, gray=self.in_channels == 1, seed=10_007, names=NATURAL_VAL)
 
 
 def draw_qfs(qfs: Sequence[int], n_global: int, g: torch.Generator, rank: int = 0, world: int = 1) -> torch.Tensor:
