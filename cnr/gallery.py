@@ -1,0 +1,62 @@
+"""Image grids that run the models: restoration examples and adversarial examples side by side."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from cnr.argan.losses import psnr
+from cnr.jpeg import jpeg_roundtrip
+
+
+def _show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
+    img = img.detach().cpu().clamp(0, 1)
+    if img.shape[0] == 1:
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(img.permute(1, 2, 0))
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+@torch.no_grad()
+def restoration_grid(images: torch.Tensor, bank: nn.Module, qfs: Sequence[int]) -> plt.Figure:
+    """Rows: images; columns: original, then JPEG and restored at each QF, titled with PSNR (dB)."""
+    n, cols = len(images), 1 + 2 * len(qfs)
+    fig, axes = plt.subplots(n, cols, figsize=(1.3 * cols, 1.4 * n), squeeze=False)
+    for r in range(n):
+        _show(axes[r][0], images[r], "original" if r == 0 else "")
+    for j, qf in enumerate(qfs):
+        jpeg = jpeg_roundtrip(images, qf)
+        restored = bank.restore(jpeg, qf)
+        pj, pr = psnr(jpeg, images, reduction="none"), psnr(restored, images, reduction="none")
+        for r in range(n):
+            _show(axes[r][1 + 2 * j], jpeg[r], f"JPEG {qf}\n{pj[r]:.1f} dB")
+            _show(axes[r][2 + 2 * j], restored[r], f"restored\n{pr[r]:.1f} dB")
+    fig.tight_layout()
+    return fig
+
+
+def adversarial_pair(
+    clean: torch.Tensor,
+    adv_bare: torch.Tensor,
+    adv_defended: torch.Tensor,
+    labels: Sequence[str],
+    captions: Sequence[str] = ("clean", "fools the bare model", "fools the defended model"),
+) -> plt.Figure:
+    """The paper's teaser: clean image, the (small) perturbation that fools the bare classifier, the (visible)
+    one that fools the defended classifier, with predictions and perturbation sizes."""
+    n = len(clean)
+    fig, axes = plt.subplots(n, 5, figsize=(8, 1.8 * n), squeeze=False)
+    for r in range(n):
+        d1, d2 = adv_bare[r] - clean[r], adv_defended[r] - clean[r]
+        scale = max(d1.abs().max().item(), d2.abs().max().item(), 1e-8)
+        _show(axes[r][0], clean[r], f"{captions[0]}\n{labels[3 * r]}")
+        _show(axes[r][1], adv_bare[r], f"{captions[1]}\n{labels[3 * r + 1]}, L∞={d1.abs().max():.3f}")
+        _show(axes[r][2], 0.5 + 0.5 * d1 / scale, "perturbation (bare)")
+        _show(axes[r][3], adv_defended[r], f"{captions[2]}\n{labels[3 * r + 2]}, L∞={d2.abs().max():.3f}")
+        _show(axes[r][4], 0.5 + 0.5 * d2 / scale, "perturbation (defended)")
+    fig.tight_layout()
+    return fig
