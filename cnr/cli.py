@@ -48,6 +48,77 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grid(args: argparse.Namespace) -> int:
+    from cnr.figures import summary_table
+    from cnr.grid import run_grid
+
+    df = run_grid(args.profile, shard=args.shard, resume=not args.no_resume)
+    if args.summary and not df.empty:
+        print(summary_table(df).to_string(index=False))
+    return 0
+
+
+def _cmd_attack(args: argparse.Namespace) -> int:
+    from cnr.evaluate import AttackSpec, Cell, default_defenses
+    from cnr.grid import make_evaluator
+    from cnr.profiles import get_profile
+
+    p = get_profile(args.profile)
+    defenses = {d.name: d for d in default_defenses(p.qf_range, sorted({*p.ns, args.n}))}
+    if args.defense not in defenses:
+        from cnr.errors import unknown_name
+
+        raise unknown_name("defense", args.defense, defenses)
+    params = tuple(sorted(_parse_params(args.param).items()))
+    spec = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval", params=params)
+    ev = make_evaluator(p)
+    if args.n_images:
+        ev.sizes = {"eval": args.n_images, "costly": args.n_images}
+    row = ev.run_cell(Cell(defenses[args.defense], spec))
+    for k, v in row.items():
+        print(f"{k:>20}: {v}")
+    return 0
+
+
+def _parse_params(items: list[str]) -> dict:
+    import json
+
+    from cnr.errors import InputError
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--param takes name=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def _cmd_sanity(args: argparse.Namespace) -> int:
+    from cnr.grid import make_evaluator, robustness_csv
+    from cnr.evaluate import read_rows
+    from cnr.sanity import sanity_report
+
+    df = read_rows(robustness_csv(args.profile))
+    if df.empty:
+        from cnr.errors import CnrError
+
+        raise CnrError(f"no results for profile {args.profile!r}: run `cnr grid --profile {args.profile}` first")
+    report = sanity_report(df, make_evaluator(args.profile), args.profile)
+    print(report.to_string(index=False))
+    return 0 if report["passed"].all() else 1
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from cnr.reproduce import reproduce
+
+    reproduce(args.profile, start=args.start, retrain=args.retrain, log_output=args.verbose)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands; each maps to one function of the package."""
     parser = argparse.ArgumentParser(prog="cnr", description="(Compress and Restore)^N reproducibility kit")
@@ -72,6 +143,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="weights path (default: the shipped results/quick/models/...)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_train_classifier)
+
+    p = sub.add_parser("grid", help="run a profile's attack grid into results/<profile>/tables/robustness.csv")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--shard", default=None, help="i/k: run every k-th cell from the i-th (1-based)")
+    p.add_argument("--no-resume", action="store_true", help="recompute rows already in the table")
+    p.add_argument("--summary", action="store_true", help="print the accuracy table at the end")
+    p.set_defaults(func=_cmd_grid)
+
+    p = sub.add_parser("attack", help="one cell: an attack on a defense, scored over fresh draws")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--defense", default="dynamic-N3", help="none, jpeg, static-N<k>, dynamic-N<k>")
+    p.add_argument("--n", type=int, default=3, help="N for a static-N/dynamic-N defense not in the profile")
+    p.add_argument("--attack", default="pgd")
+    p.add_argument("--norm", default="linf", choices=["linf", "l2"])
+    p.add_argument("--budget", type=float, default=0.1)
+    p.add_argument("--view", default="bpda", choices=["bpda", "surrogate", "identity", "oblivious"])
+    p.add_argument("--n-images", type=int, default=None)
+    p.add_argument("--param", action="append", help="attack parameter name=value (repeatable)")
+    p.set_defaults(func=_cmd_attack)
+
+    p = sub.add_parser("sanity", help="Carlini et al.'s sanity checks on a profile's results")
+    p.add_argument("--profile", default="quick")
+    p.set_defaults(func=_cmd_sanity)
+
+    p = sub.add_parser("reproduce", help="run the notebooks in order with Papermill")
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full", "paper"])
+    p.add_argument("--from", dest="start", default=None, help="start at the notebook with this prefix, e.g. 03")
+    p.add_argument("--retrain", action="store_true", help="retrain the classifier and AR-GANs instead of reusing")
+    p.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
+    p.set_defaults(func=_cmd_reproduce)
 
     # --- subcommands of later modules are registered below this line ---
     return parser
