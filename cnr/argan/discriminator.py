@@ -2,7 +2,8 @@
 
 Conditioning on the compressed input (channel concat) lets it penalize restorations that drift from what the
 codec saw, not only unrealistic textures. Two stride-2 4x4 convs and one stride-1 conv give a grid of logits
-(7x7 for 28x28 inputs, receptive field 22 px); `layers` adds stride-2 stages for large patches.
+(7x7 for 28x28 inputs, receptive field 22 px); `layers` adds stride-2 stages for large patches. No
+normalization layers: real and fake pairs go through in one batch, and batch statistics would mix them.
 """
 from __future__ import annotations
 
@@ -23,11 +24,9 @@ class PatchDiscriminator(nn.Module):
         mods: list[nn.Module] = [nn.Conv2d(2 * in_channels, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         c = channels
         for _ in range(layers - 1):
-            mods += [nn.Conv2d(c, 2 * c, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * c),
-                     nn.LeakyReLU(0.2, True)]
+            mods += [nn.Conv2d(c, 2 * c, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
             c *= 2
-        mods += [nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(0.2, True),
-                 nn.Conv2d(c, 1, 3, padding=1)]
+        mods += [nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2, True), nn.Conv2d(c, 1, 3, padding=1)]
         self.net = nn.Sequential(*mods)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

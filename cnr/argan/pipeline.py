@@ -21,10 +21,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def bank_dir(profile: str | Profile = "quick", dataset: str = "fmnist") -> Path:
-    """Where a profile's bank for a dataset lives: `<results_dir>/models/argan-<dataset>/`."""
+    """Where a profile's bank for a dataset lives: `<models_dir>/argan-<dataset>/` (what cnr.grid loads)."""
     p = get_profile(profile)
-    root = Path(p.results_dir)
-    return (root if root.is_absolute() else REPO_ROOT / root) / "models" / f"argan-{dataset}"
+    root = Path(p.models_dir)
+    return (root if root.is_absolute() else REPO_ROOT / root) / f"argan-{dataset}"
+
+
+def _default_out(p: Profile, dataset: str) -> Path:
+    """The profile's own bank folder; refuses a profile that borrows another's weights (smoke uses quick's)."""
+    if not Path(p.models_dir).is_relative_to(p.results_dir):
+        raise InputError(f"profile {p.name!r} reuses the weights in {p.models_dir} (made by another profile); "
+                         "pass an output folder (--out) to train its own")
+    return bank_dir(p, dataset)
 
 
 def train_command(dataset: str, qf: int | str, profile: str | Profile, preset: str | None = None) -> str:
@@ -56,7 +64,7 @@ def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_di
                static: bool = True, progress: bool = True, **overrides: Any) -> RestorerBank:
     """Train (or finish, or skip) every per-QF generator and the static one of a profile; returns the bank."""
     p = get_profile(profile)
-    out_dir = Path(out_dir) if out_dir is not None else bank_dir(p, dataset)
+    out_dir = Path(out_dir) if out_dir is not None else _default_out(p, dataset)
     s = {**_settings(p, dataset, preset), **overrides}
     targets: list[int | str] = [*(qfs or p.argan_qfs), *([STATIC] if static else [])]
     t0 = time.perf_counter()
@@ -75,7 +83,7 @@ def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_di
 def train_argan_cli(dataset: str = "fmnist", qf: str = "all", preset: str | None = None, profile: str = "quick",
                     out: str | None = None, device: str | None = None, seed: int | None = None,
                     steps: int | None = None, gan_steps: int | None = None) -> dict[str, Any]:
-    """The `cnr train-argan` subcommand: one QF, 'static', or 'all' (the bank); returns a summary per file."""
+    """The `cnr train-argan` subcommand: one QF, 'static', or 'all' into the bank folder `out`; val summary per file."""
     p = get_profile(profile, **({"seed": seed} if seed is not None else {}))
     overrides = {k: v for k, v in (("pretrain_steps", steps), ("gan_steps", gan_steps)) if v is not None}
     if qf == "all":
@@ -85,7 +93,7 @@ def train_argan_cli(dataset: str = "fmnist", qf: str = "all", preset: str | None
     if qf != STATIC and not qf.isdigit():
         raise InputError(f"--qf must be a quality factor (e.g. 10), 'static' or 'all'; got {qf!r}")
     label: int | str = qf if qf == STATIC else int(qf)
-    path = Path(out) if out else bank_dir(p, dataset) / qf_filename(label)
+    path = (Path(out) if out else _default_out(p, dataset)) / qf_filename(label)
     s = {**_settings(p, dataset, preset), **overrides}
     train_argan(label, out_path=path, device=device or p.device, command=train_command(dataset, qf, p, preset), **s)
     return {label: read_metadata(path).get("val")}

@@ -223,25 +223,25 @@ def train_argan(
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-            stats["d"] = loss_d.item()
+            stats["loss_d"] = loss_d.item()
         loss_pix = pixel_loss(fake, clean, pixel)
         loss = loss_pix
-        stats["pixel"] = loss_pix.item()
+        stats["loss_pixel"] = loss_pix.item()
         if ssim_weight:
             loss_s = ssim_loss(fake, clean)
             loss = loss + ssim_weight * loss_s
-            stats["ssim"] = loss_s.item()
+            stats["loss_ssim"] = loss_s.item()
         if gan:
             d_raw.requires_grad_(False)  # no D gradients from the G step (and no DDP hooks on D)
             with autocast:
                 loss_adv = adversarial_g_loss(d_raw(jpeg, fake).float())
             d_raw.requires_grad_(True)
             loss = loss + adv_weight * loss_adv
-            stats["adv"] = loss_adv.item()
+            stats["loss_adv"] = loss_adv.item()
             if perc is not None:
                 loss_p = perc(fake, clean)
                 loss = loss + perceptual_weight * loss_p
-                stats["perceptual"] = loss_p.item()
+                stats["loss_perceptual"] = loss_p.item()
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
