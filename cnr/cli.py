@@ -112,6 +112,30 @@ def _cmd_sanity(args: argparse.Namespace) -> int:
     return 0 if report["passed"].all() else 1
 
 
+def _cmd_train_argan(args: argparse.Namespace) -> int:
+    from cnr.argan.pipeline import train_argan_cli
+
+    summary = train_argan_cli(args.dataset, args.qf, preset=args.preset, profile=args.profile, out=args.out,
+                              device=args.device, seed=args.seed, steps=args.steps, gan_steps=args.gan_steps)
+    for qf, val in summary.items():
+        print(f"{args.dataset} QF {qf}: validation {val}")
+    return 0
+
+
+def _cmd_restoration_table(args: argparse.Namespace) -> int:
+    from cnr.restoration import restoration_csv, write_restoration_table
+
+    df = write_restoration_table(args.profile, device=args.device)
+    cols = ["dataset", "generator", "qf", "n", "psnr_jpeg", "psnr_restored", "ssim_jpeg", "ssim_restored"]
+    cols += [c for c in ("acc_jpeg", "acc_restored") if c in df]
+    print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"written to {restoration_csv(args.profile)} (+ .md, .tex)")
+    losers = df[~df["restored_wins"]]
+    if len(losers):
+        print(f"restored does NOT beat JPEG in PSNR for: {losers[['dataset', 'generator', 'qf']].to_dict('records')}")
+    return 0
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from cnr.reproduce import reproduce
 
@@ -174,7 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
     p.set_defaults(func=_cmd_reproduce)
 
-    # --- subcommands of later modules are registered below this line ---
+    p = sub.add_parser("train-argan", help="train AR-GAN generators (one QF, 'static' or 'all'); resumes")
+    p.add_argument("--dataset", default="fmnist", choices=["fmnist", "natural"])
+    p.add_argument("--qf", default="all", help="a quality factor, 'static', or 'all' (the whole bank)")
+    p.add_argument("--preset", default=None, help="generator preset (default: the profile's)")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--out", default=None, help="bank folder (default: the profile's models folder)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None, help="pixel pre-training steps (default: the profile's)")
+    p.add_argument("--gan-steps", type=int, default=None)
+    p.set_defaults(func=_cmd_train_argan)
+
+    p = sub.add_parser("restoration-table", help="PSNR/SSIM of JPEG vs restored per QF, from the shipped banks")
+    p.add_argument("--profile", default="quick")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_restoration_table)
+
     return parser
 
 

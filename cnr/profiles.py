@@ -27,10 +27,10 @@ class Profile:
     # AR-GAN bank
     argan_preset: str = "quick"
     argan_qfs: tuple[int, ...] = QF_SET
-    argan_pretrain_steps: int = 1500
+    argan_pretrain_steps: int = 2000
     argan_gan_steps: int = 500
     argan_batch: int = 32
-    argan_patch: int = 28
+    argan_patch: int = 32  # natural-photo patches; Fashion-MNIST trains on whole 28x28 images
     restoration_n: int = 1000  # Fashion-MNIST test images in the restoration table
     # evaluation (issue 4 refines)
     n_eval: int = 500  # BPDA and oblivious attacks

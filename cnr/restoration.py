@@ -1,0 +1,103 @@
+"""The AR-GAN restoration table: does each restorer actually undo JPEG, and does the classifier notice?
+
+Per QF of the bank: PSNR and SSIM of JPEG vs restored on Fashion-MNIST test images and on Foolbox's 20 ImageNet
+images (never trained on: the natural bank learned from other photos), each a mean with a 95% interval
+(t-interval over images), plus the classifier's clean accuracy on JPEG vs restored Fashion-MNIST (Wilson).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from cnr.argan.bank import RestorerBank
+from cnr.argan.losses import psnr, ssim
+from cnr.jpeg import jpeg_roundtrip
+from cnr.profiles import Profile, get_profile
+from cnr.stats import wilson_interval
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _mean_ci(v: torch.Tensor) -> tuple[float, float]:
+    """Mean and the half-width of a normal-approximation 95% interval."""
+    v = v.double()
+    half = 1.96 * v.std().item() / math.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return v.mean().item(), half
+
+
+@torch.no_grad()
+def _restore_batched(fn: Any, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch.Tensor | None = None,
+                     classifier: nn.Module | None = None, static: bool = True) -> list[dict[str, Any]]:
+    """One row per QF of the bank (and per QF with the static generator): quality of JPEG vs restored."""
+    rows = []
+    variants = [("per-qf", None)] + ([("static", "static")] if static and bank.has_static else [])
+    for qf in bank.qfs:
+        j = jpeg_roundtrip(x, qf)
+        jpeg_psnr, jpeg_ssim = psnr(j, x, "none"), ssim(j, x, "none")
+        acc_jpeg = None
+        if classifier is not None:
+            acc_jpeg = int((_restore_batched(classifier, j).argmax(1) == y).sum())
+        for variant, key in variants:
+            r = _restore_batched(lambda b: bank.restore(b, key or qf), j)
+            rp, rs = psnr(r, x, "none"), ssim(r, x, "none")
+            row = dict(dataset=dataset, generator=variant, qf=qf, n=len(x))
+            for name, vals in (("psnr_jpeg", jpeg_psnr), ("psnr_restored", rp), ("ssim_jpeg", jpeg_ssim),
+                               ("ssim_restored", rs)):
+                row[name], row[f"{name}_ci"] = _mean_ci(vals)
+            row["psnr_gain"] = row["psnr_restored"] - row["psnr_jpeg"]
+            row["restored_wins"] = bool(row["psnr_restored"] > row["psnr_jpeg"])
+            if classifier is not None:
+                k = int((_restore_batched(classifier, r).argmax(1) == y).sum())
+                clean = int((_restore_batched(classifier, x).argmax(1) == y).sum()) if not rows else rows[0]["k_clean"]
+                row.update(k_clean=clean, acc_clean=clean / len(x), acc_jpeg=acc_jpeg / len(x), acc_restored=k / len(x))
+                row["acc_jpeg_lo"], row["acc_jpeg_hi"] = wilson_interval(acc_jpeg, len(x))
+                row["acc_restored_lo"], row["acc_restored_hi"] = wilson_interval(k, len(x))
+            rows.append(row)
+    return rows
+
+
+def restoration_table(profile: str | Profile = "quick", device: str = "cpu") -> pd.DataFrame:
+    """The paper's AR-GAN table for a profile's shipped banks: Fashion-MNIST test and Foolbox's ImageNet samples."""
+    from cnr.argan.pipeline import bank_dir, train_command
+    from cnr.classifiers import load_classifier
+    from cnr.data import load_fmnist, load_foolbox_samples
+
+    p = get_profile(profile)
+    x, y = load_fmnist("test", limit=p.restoration_n)
+    fm_bank = RestorerBank.load(bank_dir(p, "fmnist"), device=device, dataset="fmnist",
+                                regenerate=train_command("fmnist", "all", p))
+    clf = load_classifier(p.classifier if p.dataset == "fmnist" else "fmnist-cnn", device=device)
+    rows = restoration_rows(fm_bank, x.to(device), "fmnist-test", y.to(device), clf)
+    nat_dir = bank_dir(p, "natural")
+    nat_bank = RestorerBank.load(nat_dir, device=device, dataset="natural",
+                                 regenerate=train_command("natural", "all", p))
+    xi, _, _ = load_foolbox_samples("imagenet")
+    rows += restoration_rows(nat_bank, xi.to(device), "foolbox-imagenet")
+    df = pd.DataFrame(rows)
+    df.insert(0, "profile", p.name)
+    return df
+
+
+def restoration_csv(profile: str | Profile = "quick") -> Path:
+    """Where a profile's restoration table lives."""
+    return REPO_ROOT / get_profile(profile).results_dir / "tables" / "restoration.csv"
+
+
+def write_restoration_table(profile: str | Profile = "quick", device: str = "cpu") -> pd.DataFrame:
+    """Compute the table and save it as CSV, Markdown and LaTeX next to the other tables."""
+    from cnr.figures import save_table
+
+    df = restoration_table(profile, device)
+    out = restoration_csv(profile)
+    save_table(df, out.parent, out.stem)
+    return df
