@@ -71,11 +71,26 @@ def make_evaluator(profile: str | Profile = "quick", device: str | None = None) 
     p = get_profile(profile)
     device = device or ("cuda" if p.device == "auto" and torch.cuda.is_available() else "cpu")
     n = max(p.n_eval, p.n_costly)
-    x, y = load_dataset(p.dataset if p.dataset != "imagenet" else "imagenet-val", limit=n)
     clf = load_classifier(p.classifier, device=device)
+    if p.dataset == "imagenet":
+        x, y = _imagenet_protocol(clf, n, device)
+    else:
+        x, y = load_dataset(p.dataset, limit=n)
     bank = RestorerBank.load(REPO_ROOT / p.models_dir / f"argan-{p.dataset}", device=device, dataset=p.dataset)
     return Evaluator(x.to(device), y.to(device), clf, bank, p.dataset, p.classifier,
                      sizes={"eval": p.n_eval, "costly": p.n_costly}, draws=p.draws, seed=p.seed)
+
+
+def _imagenet_protocol(clf: torch.nn.Module, n: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's images: one per class, in dataset order, each classified correctly by the classifier under test."""
+    import os
+
+    from cnr.data import ImageNetVal, imagenet_val_dir, select_protocol_images
+
+    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"))
+    idx = select_protocol_images(ds, clf, n_classes=1000, per_class=max(1, n // 1000), device=device)[:n]
+    items = [ds[i] for i in idx]
+    return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)
 
 
 def robustness_csv(profile: str | Profile = "quick") -> Path:
