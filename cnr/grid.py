@@ -16,50 +16,48 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def build_grid(profile: str | Profile = "quick") -> list[Cell]:
     """Every cell of the profile's grid, cheapest first.
 
-    Full budget sweeps for the undefended model, JPEG and the `sweep_ns` defenses; the other N at the
-    reference budgets (the N ablation); EOT at the first `eot_budgets` budgets of each norm; minimal-perturbation,
-    black-box and AutoAttack cells at the reference budgets.
+    Budget sweeps (BPDA, EOT-BPDA, oblivious PGD) and the costly attacks (C&W, DeepFool, Square, Nattack,
+    HopSkipJump, AutoAttack rand, BPDA through the differentiable JPEG) run on the `main` defenses: none, JPEG and
+    static/dynamic at N in `sweep_ns`. The N ablation (every N, and a fixed-QF dynamic defense) runs at the
+    reference budgets under BPDA, EOT-BPDA and the generalized BPDA (the whole defense as the identity backward).
     """
     p = get_profile(profile)
     defenses = default_defenses(p.qf_range, p.ns)
-    swept = [d for d in defenses if d.mode in ("none", "jpeg") or d.n_iter in p.sweep_ns]
-    randomized = [d for d in defenses if d.mode != "none"]
-    steps = (("steps", p.pgd_steps),)
-    eot = (("eot", p.eot_samples), ("steps", p.pgd_steps))
+    fixed = DefenseSpec(f"dynamic-N{p.sweep_ns[0]}-qf{p.fixed_qf}", "dynamic", p.sweep_ns[0], (p.fixed_qf, p.fixed_qf))
+    main = [d for d in defenses if d.mode in ("none", "jpeg") or d.n_iter in p.sweep_ns]
+    ablation = [d for d in defenses if d not in main] + [fixed]
+    randomized = [d for d in main if d.mode != "none"]
+    pgd = (("steps", p.pgd_steps),)
+    eot = (("eot", p.eot_samples), ("steps", p.eot_steps))
     budgets = [("linf", b) for b in p.linf_budgets] + [("l2", b) for b in p.l2_budgets]
     refs = [("linf", p.ref_linf), ("l2", p.ref_l2)]
-    cells: list[Cell] = [Cell(d, AttackSpec("clean", "clean", "linf", 0.0)) for d in defenses]
+
+    def cells(on: list[DefenseSpec], label: str, attack: str, norm: str, budget: float, **kw) -> list[Cell]:
+        return [Cell(d, AttackSpec(label, attack, norm, budget, **kw)) for d in on]
+
+    out = cells(defenses + [fixed], "clean", "clean", "linf", 0.0)
     for norm, b in budgets:
-        on = defenses if (norm, b) in refs else swept
-        cells += [Cell(d, AttackSpec("bpda-pgd", "pgd", norm, b, params=steps)) for d in on]
-        cells += [Cell(d, AttackSpec("oblivious-pgd", "pgd", norm, b, view="oblivious", params=steps))
-                  for d in on if d.mode != "none"]
-    for norm, bs in (("linf", p.linf_budgets), ("l2", p.l2_budgets)):
-        for b in bs[: p.eot_budgets]:
-            on = randomized if (norm, b) in refs else [d for d in swept if d.mode != "none"]
-            cells += [Cell(d, AttackSpec("eot-bpda-pgd", "pgd", norm, b, sample="costly", params=eot)) for d in on]
+        ref = (norm, b) in refs
+        out += cells(main + (ablation if ref else []), "bpda-pgd", "pgd", norm, b, params=pgd)
+        out += cells(randomized, "oblivious-pgd", "pgd", norm, b, view="oblivious", params=pgd)
+        out += cells(randomized + ([d for d in ablation if d is not fixed] if ref else []), "eot-bpda-pgd", "pgd",
+                     norm, b, sample="costly", params=eot)
     for norm, b in refs:
-        cells += [Cell(d, AttackSpec("eot-diffjpeg-pgd", "pgd", norm, b, view="surrogate", sample="costly",
-                                     params=eot)) for d in randomized]
-        cells += [Cell(d, AttackSpec("generalized-bpda-pgd", "pgd", norm, b, view="identity", params=steps))
-                  for d in randomized]
-    l2 = p.ref_l2
-    cells += [Cell(d, AttackSpec("deepfool", "deepfool", "l2", float("inf"), sample="costly",
-                                 params=(("steps", p.deepfool_steps),))) for d in defenses]
-    cells += [Cell(d, AttackSpec("cw", "cw", "l2", float("inf"), sample="costly",
-                                 params=(("binary_steps", p.cw_binary_steps), ("steps", p.cw_steps)))) for d in defenses]
-    cells += [Cell(d, AttackSpec("square", "square", "linf", p.ref_linf, sample="costly",
-                                 params=(("n_queries", p.square_queries),))) for d in defenses]
-    cells += [Cell(d, AttackSpec("square", "square", "l2", l2, sample="costly",
-                                 params=(("n_queries", p.square_queries),))) for d in defenses]
-    cells += [Cell(d, AttackSpec("nattack", "nattack", "linf", p.ref_linf, sample="costly",
-                                 params=(("iterations", p.nattack_iters), ("population", p.nattack_pop))))
-              for d in defenses]
-    cells += [Cell(d, AttackSpec("hsj", "hsj", "l2", l2, sample="costly", params=(("steps", p.hsj_steps),)))
-              for d in defenses]
-    cells += [Cell(d, AttackSpec("autoattack-rand", "autoattack_rand", "linf", p.ref_linf, sample="costly"))
-              for d in defenses]
-    return cells
+        out += cells(randomized + ablation, "generalized-bpda-pgd", "pgd", norm, b, view="identity", params=pgd)
+        out += cells([d for d in randomized if d.mode != "jpeg"], "eot-diffjpeg-pgd", "pgd", norm, b,
+                     view="surrogate", sample="costly", params=eot)
+    unbounded = float("inf")
+    out += cells(main, "deepfool", "deepfool", "l2", unbounded, sample="costly", params=(("steps", p.deepfool_steps),))
+    out += cells(main, "cw", "cw", "l2", unbounded, sample="costly",
+                 params=(("binary_steps", p.cw_binary_steps), ("steps", p.cw_steps)))
+    for norm, b in refs:
+        out += cells(main, "square", "square", norm, b, sample="costly", params=(("n_queries", p.square_queries),))
+    out += cells(main, "nattack", "nattack", "linf", p.ref_linf, sample="costly",
+                 params=(("iterations", p.nattack_iters), ("population", p.nattack_pop)))
+    out += cells(main, "hsj", "hsj", "l2", p.ref_l2, sample="costly", params=(("steps", p.hsj_steps),))
+    out += cells(main, "autoattack-rand", "autoattack_rand", "linf", p.ref_linf, sample="costly",
+                 params=(("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)))
+    return out
 
 
 def make_evaluator(profile: str | Profile = "quick", device: str | None = None) -> Evaluator:
