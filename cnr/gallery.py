@@ -60,3 +60,23 @@ def adversarial_pair(
         _show(axes[r][4], 0.5 + 0.5 * d2 / scale, "perturbation (defended)")
     fig.tight_layout()
     return fig
+
+
+def misclassified_grid(x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, classes: Sequence[str], k: int = 8,
+                       cols: int = 8) -> plt.Figure:
+    """The first `k` misclassified images, titled 'true -> predicted'."""
+    wrong = (pred != y).nonzero().flatten()[:k].tolist()
+    if not wrong:
+        fig, ax = plt.subplots(figsize=(3, 1))
+        ax.text(0.5, 0.5, "no misclassified images", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    cols = min(cols, len(wrong))
+    rows = -(-len(wrong) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        _show(ax, x[i], f"{classes[int(y[i])]}\n-> {classes[int(pred[i])]}")
+    fig.tight_layout()
+    return fig

@@ -1,6 +1,8 @@
 """Run the notebooks in order with Papermill: one line per notebook, and a failure that names notebook and cell."""
 from __future__ import annotations
 
+import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -41,10 +43,65 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], log_outp
                             progress_bar=False, log_output=log_output)
     except PapermillExecutionError as e:
         raise NotebookFailed(
-            f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}): {e.ename}: {e.evalue}. "
+            f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}"
+            f"{_cell_head(out, e.exec_count)}): {e.ename}: {e.evalue}. "
             f"The executed copy with the outputs so far is {out}"
         ) from None
     return out
+
+
+def _cell_head(executed: Path, exec_count: int | None) -> str:
+    """', starting `first line`' of the executed cell with that execution count, or '' if it cannot be read."""
+    try:
+        import nbformat
+
+        nb = nbformat.read(str(executed), as_version=4)
+        src = next(c.source for c in nb.cells if c.get("execution_count") == exec_count and c.cell_type == "code")
+        line = next((ln.strip() for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+        return f", starting `{line[:80]}`" if line else ""
+    except Exception:  # the message must never fail because the copy is unreadable
+        return ""
+
+
+# --- the numbers each notebook records, for tests and for readers who want them without re-running ---
+
+def record_path(profile: str, notebook: str) -> Path:
+    """results/<profile>/notebooks/<notebook>.json (`notebook` with or without .ipynb)."""
+    return REPO_ROOT / get_profile(profile).results_dir / "notebooks" / f"{Path(notebook).stem}.json"
+
+
+def _plain(v: Any) -> Any:
+    """JSON-ready: NumPy/torch scalars to Python numbers, NaN/inf to None, containers recursively."""
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 0) == 0:
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def record(profile: str, notebook: str, **numbers: Any) -> Path:
+    """Write a notebook's key numbers to results/<profile>/notebooks/<notebook>.json (atomic); returns the path."""
+    from cnr.weights import atomic_write_bytes
+
+    path = record_path(profile, notebook)
+    data = {"profile": get_profile(profile).name, "notebook": Path(notebook).stem, **_plain(numbers)}
+    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    return path
+
+
+def read_record(profile: str, notebook: str) -> dict[str, Any]:
+    """The numbers a notebook recorded with `record` (an InputError says which notebook to run if missing)."""
+    path = record_path(profile, notebook)
+    if not path.is_file():
+        raise InputError(f"{path} is missing: run notebooks/{Path(notebook).stem}.ipynb "
+                         f"(cnr reproduce --profile {get_profile(profile).name})")
+    return json.loads(path.read_text())
 
 
 def reproduce(profile: str = "quick", start: str | None = None, retrain: bool = False, log_output: bool = False,

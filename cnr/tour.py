@@ -1,0 +1,294 @@
+"""The guided tour (notebooks/00_tour): JPEG and its restoration on a photo, one adversarial example on a real
+CIFAR-10 image with and without the defense, the teaser search, and the QF/N explorer widget."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torch import nn
+
+from cnr.argan.losses import psnr
+from cnr.defense import CompressRestore, Defended
+from cnr.evaluate import score
+from cnr.jpeg import jpeg_roundtrip
+from cnr.profiles import Profile, get_profile
+from cnr.stats import wilson_interval
+
+TEASER_BUDGETS: tuple[float, ...] = tuple(k / 255 for k in (1, 2, 4, 8, 16, 32, 64))  # Linf, geometric
+
+
+def photo_crop(name: str = "grace_hopper", size: int = 192, top: int = 110, left: int = 160) -> torch.Tensor:
+    """A (3,size,size) crop of an offline photo (default: Grace Hopper's face, held out of AR-GAN training)."""
+    from cnr.data import natural_photos
+
+    img = natural_photos()[name]
+    top, left = min(top, img.shape[1] - size), min(left, img.shape[2] - size)
+    return img[:, top : top + size, left : left + size].contiguous()
+
+
+@torch.no_grad()
+def restoration_psnr(image: torch.Tensor, bank: nn.Module, qfs: Sequence[int]) -> pd.DataFrame:
+    """PSNR (dB) of JPEG and of its AR-GAN restoration at each QF, for one (C,H,W) image."""
+    x = image[None]
+    rows = []
+    for qf in qfs:
+        j = jpeg_roundtrip(x, qf)
+        r = bank.restore(j, qf).clamp(0, 1)
+        rows.append(dict(qf=qf, psnr_jpeg=psnr(j, x).item(), psnr_restored=psnr(r, x).item()))
+    df = pd.DataFrame(rows)
+    df["gain_db"] = df["psnr_restored"] - df["psnr_jpeg"]
+    return df
+
+
+def describe_restoration(df: pd.DataFrame) -> str:
+    """One sentence per QF read from `restoration_psnr`'s table (better or worse, never assumed)."""
+    out = []
+    for r in df.itertuples():
+        verdict = "improves on" if r.gain_db > 0 else "does NOT improve on"
+        out.append(f"QF {r.qf}: JPEG {r.psnr_jpeg:.2f} dB, restored {r.psnr_restored:.2f} dB "
+                   f"-> the AR-GAN {verdict} JPEG by {r.gain_db:+.2f} dB")
+    return "\n".join(out)
+
+
+@torch.no_grad()
+def chain(image: torch.Tensor, bank: nn.Module, qf: int, n: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """N rounds at a fixed QF: JPEG only, and JPEG then restore; the image after each round, for both."""
+    j = r = image[None]
+    jpeg_only, restored = [], []
+    for _ in range(n):
+        j = jpeg_roundtrip(j, qf)
+        r = bank.restore(jpeg_roundtrip(r, qf), qf).clamp(0, 1)
+        jpeg_only.append(j[0])
+        restored.append(r[0])
+    return jpeg_only, restored
+
+
+def chain_figure(image: torch.Tensor, bank: nn.Module, qf: int = 20, n: int = 3) -> plt.Figure:
+    """Two rows, N columns: the image after t rounds of JPEG only (top) and of compress-and-restore (bottom)."""
+    jpeg_only, restored = chain(image, bank, qf, n)
+    fig, axes = plt.subplots(2, n + 1, figsize=(2.2 * (n + 1), 4.6), squeeze=False)
+    for row, (name, imgs) in enumerate((("JPEG only", jpeg_only), ("compress + restore", restored))):
+        _show(axes[row][0], image, "original" if row == 0 else "")
+        for t, im in enumerate(imgs):
+            _show(axes[row][t + 1], im, f"{name} x{t + 1}\n{psnr(im[None], image[None]).item():.1f} dB")
+    fig.suptitle(f"QF {qf}, N = {n} (the AR-GAN for QF {bank.nearest(qf)})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def explorer(image: torch.Tensor, bank: nn.Module) -> Any:
+    """ipywidgets sliders for QF and N that redraw `chain_figure` (JupyterLab only; needs a live kernel)."""
+    import ipywidgets as widgets
+
+    def draw(qf: int = 20, n: int = 3) -> None:
+        chain_figure(image, bank, qf, n)
+        plt.show()
+
+    return widgets.interact(draw, qf=widgets.IntSlider(value=20, min=5, max=95, step=5, description="QF"),
+                            n=widgets.IntSlider(value=3, min=1, max=6, description="N"))
+
+
+def _show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
+    img = img.detach().cpu().clamp(0, 1)
+    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray" if img.shape[0] == 1 else None,
+              vmin=0, vmax=1)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+# --- one adversarial example on real CIFAR-10 images ------------------------------------------------------
+
+@dataclass
+class AttackDemo:
+    """What `attack_demo` found: a table of accuracies and the tensors behind it."""
+
+    table: pd.DataFrame
+    x: torch.Tensor
+    y: torch.Tensor
+    x_oblivious: torch.Tensor  # PGD against the bare classifier
+    x_adaptive: torch.Tensor  # EOT-BPDA PGD against the defended classifier
+    classes: list[str]
+    model: nn.Module
+    defended: Defended
+    eps: float
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+
+def cifar_defense(profile: str | Profile = "quick", n_iter: int = 3, seed: int = 0, device: str = "cpu"
+                  ) -> tuple[nn.Module, Defended]:
+    """cifar10-keras and the dynamic (Compress and Restore)^N defense with the natural (RGB) bank in front of it."""
+    from cnr.argan import RestorerBank
+    from cnr.argan.pipeline import bank_dir, train_command
+    from cnr.classifiers import load_classifier
+
+    p = get_profile(profile)
+    bank = RestorerBank.load(bank_dir(p, "natural"), device=device, dataset="natural",
+                             regenerate=train_command("natural", "all", p))
+    model = load_classifier("cifar10-keras", device=device)
+    return model, Defended(CompressRestore(bank, p.qf_range, n_iter, mode="dynamic", seed=seed), model)
+
+
+def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, Any]:
+    """correct: (draws, n) bool; mean over draws, worst case (right in every draw), Wilson interval of the mean."""
+    draws, n = correct.shape
+    k = round(correct.float().mean().item() * n)
+    lo, hi = wilson_interval(k, n)
+    return dict(setting=setting, attacker_sees=attacker, n=n, draws=draws, accuracy=k / n, acc_lo=lo, acc_hi=hi,
+                worst_accuracy=int(correct.all(0).sum()) / n)
+
+
+def _eot_steps(p: Profile) -> int:
+    """PGD steps of the EOT attacks (the profile's `eot_steps`, else its `pgd_steps`)."""
+    return int(getattr(p, "eot_steps", p.pgd_steps))
+
+
+def attack_demo(profile: str | Profile = "quick", eps: float = 8 / 255, n_iter: int = 3, seed: int = 0,
+                n_images: int | None = None, device: str = "cpu") -> AttackDemo:
+    """Clean, oblivious (PGD on the bare model) and adaptive (EOT-BPDA PGD on the defended model) accuracy.
+
+    Foolbox's 20 real CIFAR-10 test images (at most the profile's `n_costly`), L-inf budget `eps`, the profile's
+    PGD steps and EOT samples; the random defense is scored over the profile's fresh draws.
+    """
+    from cnr.attacks import run_attack
+    from cnr.data import load_foolbox_samples
+
+    p = get_profile(profile)
+    x, y, classes = load_foolbox_samples("cifar10")
+    n = min(len(x), n_images or p.n_costly)
+    x, y = x[:n].to(device), y[:n].to(device)
+    model, defended = cifar_defense(p, n_iter, seed, device)
+    draws = max(1, p.draws)
+    obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, steps=p.pgd_steps).x_adv.detach()
+    ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, steps=_eot_steps(p),
+                     eot=p.eot_samples).x_adv.detach()
+    rows = [
+        _acc_row("clean images", "-", score(model, x, y, 1)),
+        _acc_row("clean images + defense", "-", score(defended, x, y, draws)),
+        _acc_row("oblivious PGD", "the bare classifier", score(model, obl, y, 1)),
+        _acc_row("oblivious PGD + defense", "the bare classifier", score(defended, obl, y, draws)),
+        _acc_row("adaptive EOT-BPDA PGD + defense", "classifier and defense", score(defended, ada, y, draws)),
+    ]
+    table = pd.DataFrame(rows)
+    acc = dict(zip(table["setting"], table["accuracy"]))
+    numbers = dict(n=n, eps=eps, draws=draws, steps=p.pgd_steps, eot_steps=_eot_steps(p), eot=p.eot_samples,
+                   clean_bare=acc["clean images"], clean_defended=acc["clean images + defense"],
+                   oblivious_bare=acc["oblivious PGD"], oblivious_defended=acc["oblivious PGD + defense"],
+                   adaptive_defended=acc["adaptive EOT-BPDA PGD + defense"],
+                   adaptive_defended_worst=table["worst_accuracy"].iloc[-1])
+    return AttackDemo(table, x, y, obl, ada, list(classes), model, defended, eps, numbers)
+
+
+def describe_attack_demo(d: AttackDemo) -> str:
+    """The demo's story told from its own numbers (so it stays true when the numbers change)."""
+    m = d.numbers
+    eps = f"L-inf {d.eps:.4f} ({d.eps * 255:.0f}/255)"
+    lines = [f"On {m['n']} real CIFAR-10 test images the bare classifier is right on {m['clean_bare']:.0%}, "
+             f"the defended one on {m['clean_defended']:.0%} (mean over {m['draws']} draws of the random QFs)."]
+    lines.append(f"PGD at {eps} computed on the bare classifier leaves it {m['oblivious_bare']:.0%} accuracy; the same "
+                 f"images through the defense are classified right {m['oblivious_defended']:.0%} of the time.")
+    gap = m["oblivious_defended"] - m["oblivious_bare"]
+    lines.append("Against this oblivious attacker the defense " + (
+        f"recovers {gap:.0%} of the images." if gap > 0 else "recovers nothing."))
+    lines.append(f"An adaptive attacker who differentiates through the defense (BPDA for JPEG, EOT over the random "
+                 f"QFs) brings the defended accuracy to {m['adaptive_defended']:.0%} (worst case over draws "
+                 f"{m['adaptive_defended_worst']:.0%}): this, not the oblivious number, is the defense's robustness "
+                 f"at this budget, on these {m['n']} images.")
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def predictions(model: nn.Module, x: torch.Tensor, classes: Sequence[str], draw: int | None = None) -> list[str]:
+    """Class names predicted for a batch (one fixed draw for a defended model)."""
+    out = model(x, draw=draw) if isinstance(model, Defended) and draw is not None else model(x)
+    return [classes[i] for i in out.argmax(1).tolist()]
+
+
+def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
+    """One image: clean, oblivious adversarial, what the defense hands the classifier, adaptive adversarial."""
+    x, xo, xa = d.x[index : index + 1], d.x_oblivious[index : index + 1], d.x_adaptive[index : index + 1]
+    with torch.no_grad():
+        purified = d.defended.defense(xo, draw=0)
+    cls = d.classes
+    panels = [
+        (x, f"clean\nbare: {predictions(d.model, x, cls)[0]}\ndefended: {predictions(d.defended, x, cls, 0)[0]}"),
+        (xo, f"PGD on the bare model\nbare: {predictions(d.model, xo, cls)[0]}\n"
+             f"defended: {predictions(d.defended, xo, cls, 0)[0]}"),
+        (purified, "what the classifier sees\nafter compress+restore"),
+        (xa, f"adaptive EOT-BPDA\ndefended: {predictions(d.defended, xa, cls, 0)[0]}"),
+    ]
+    fig, axes = plt.subplots(1, 4, figsize=(9, 2.9))
+    for ax, (img, title) in zip(axes, panels):
+        _show(ax, img[0], title)
+    fig.suptitle(f"true class: {cls[int(d.y[index])]}, budget L-inf {d.eps * 255:.0f}/255", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- the teaser: the smallest budget that fools the bare model vs the defended one -----------------------
+
+@dataclass
+class Teaser:
+    """Per image: the smallest tried L-inf budget that fools each model and the adversarials found there."""
+
+    x: torch.Tensor
+    adv_bare: torch.Tensor
+    adv_defended: torch.Tensor
+    eps_bare: list[float | None]  # None: not fooled at any tried budget
+    eps_defended: list[float | None]
+    labels: list[str]  # three per image, for gallery.adversarial_pair
+    budgets: tuple[float, ...]
+
+
+def _smallest_fooling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, budgets: Sequence[float], draws: int,
+                      attack_kw: dict[str, Any], seed: int) -> tuple[torch.Tensor, list[float | None]]:
+    """Walk the budgets up; keep each image's first adversarial that is wrong in most scoring draws."""
+    from cnr.attacks import run_attack
+
+    best, found = x.clone(), [None] * len(x)
+    for eps in budgets:
+        todo = [i for i, f in enumerate(found) if f is None]
+        if not todo:
+            break
+        adv = run_attack("pgd", model, x[todo], y[todo], eps, norm="linf", seed=seed, **attack_kw).x_adv.detach()
+        wrong = (~score(model, adv, y[todo], draws)).float().mean(0) > 0.5
+        for j, i in enumerate(todo):
+            best[i] = adv[j]  # the last tried budget is shown even when it failed
+            if wrong[j]:
+                found[i] = eps
+    return best, found
+
+
+def teaser(demo: AttackDemo, n: int = 2, budgets: Sequence[float] = TEASER_BUDGETS, seed: int = 0) -> Teaser:
+    """For the first `n` images both models classify right: the smallest budget that fools the bare classifier
+    (PGD) and the defended one (EOT-BPDA PGD, fooled = wrong in most fresh draws)."""
+    m = demo.numbers
+    p_steps, e_steps, eot, draws = m["steps"], m["eot_steps"], m["eot"], m["draws"]
+    with torch.no_grad():
+        ok = (score(demo.model, demo.x, demo.y, 1).all(0) & score(demo.defended, demo.x, demo.y, draws).all(0))
+    idx = ok.nonzero().flatten()[:n]
+    if len(idx) == 0:
+        idx = torch.arange(min(n, len(demo.x)))
+    x, y = demo.x[idx], demo.y[idx]
+    adv_b, eps_b = _smallest_fooling(demo.model, x, y, budgets, 1, dict(steps=p_steps), seed)
+    adv_d, eps_d = _smallest_fooling(demo.defended, x, y, budgets, draws, dict(steps=e_steps, eot=eot), seed)
+    cls = demo.classes
+    labels = []
+    for i in range(len(x)):
+        labels += [cls[int(y[i])], predictions(demo.model, adv_b[i : i + 1], cls)[0],
+                   predictions(demo.defended, adv_d[i : i + 1], cls, 0)[0]]
+    return Teaser(x, adv_b, adv_d, eps_b, eps_d, labels, tuple(budgets))
+
+
+def describe_teaser(t: Teaser) -> str:
+    """Per image: which budget fooled which model, in 1/255 units, from the search itself."""
+    def fmt(e: float | None) -> str:
+        return f"{e * 255:.0f}/255" if e is not None else f"nothing up to {t.budgets[-1] * 255:.0f}/255"
+
+    lines = []
+    for i, (b, d) in enumerate(zip(t.eps_bare, t.eps_defended)):
+        ratio = f" ({d / b:.3g} times the bare model's budget)" if b and d else ""
+        lines.append(f"image {i}: the bare classifier falls at L-inf {fmt(b)}, the defended one at {fmt(d)}{ratio}")
+    return "\n".join(lines)
