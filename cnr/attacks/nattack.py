@@ -1,0 +1,79 @@
+"""NATTACK (Li et al., ICML 2019): learn a Gaussian over adversarial perturbations in tanh space, forward passes only.
+
+Following the authors' code: a search mean mu (initialized N(0, 0.001^2)) over z; a candidate is
+x' = proj_S(x)(0.5 * (tanh(atanh(2x - 1) + z) + 1)), projected onto the budget ball (Linf box as in
+the paper, or the normalized-L2 ball); the loss is the clipped margin
+clip(log p_y - max_{c != y} log p_c, 0, 1000) = clip(z_y - max_{c != y} z_c, 0, 1000) on logits;
+each iteration samples `population` z = mu + sigma * N(0, I), standardizes minus the losses into
+rewards A and moves mu += lr / (population * sigma) * sum_i A_i eps_i (natural evolution strategies).
+The mean's candidate is checked every iteration (the authors: every 10th) and an image stops as
+soon as it is misclassified. As in the paper's ImageNet setup, the search runs at most
+`search_size` px a side and is upsampled bilinearly to the image size.
+
+Defaults are the authors' CIFAR code's sigma 0.1 and lr 0.02 with 100 iterations and population
+100 (the paper, via DeepRobust: population 300, 400 iterations; the profiles set these).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnr.attacks.base import margin, project
+from cnr.errors import InputError
+
+
+def _to_image(xt: torch.Tensor, z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """0.5 * (tanh(atanh(2x - 1) + z) + 1), with z upsampled to the image size when searched smaller."""
+    if z.shape[-2:] != size:
+        z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+    return 0.5 * (torch.tanh(xt + z) + 1)
+
+
+def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *,
+            batch_size: int, iterations: int = 100, population: int = 100, sigma: float = 0.1, lr: float = 0.02,
+            search_size: int = 32, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Per-image NES in tanh space; `batch_size` also bounds how many candidates go through the model at once."""
+    for name, v in (("iterations", iterations), ("population", population), ("search_size", search_size)):
+        if not isinstance(v, int) or v < 1:
+            raise InputError(f"nattack {name} must be a positive integer, got {v!r}")
+    if population < 2:
+        raise InputError("nattack population must be at least 2 (rewards are standardized over it)")
+    if not (sigma > 0 and lr > 0):
+        raise InputError(f"nattack sigma and lr must be positive, got {sigma!r}, {lr!r}")
+    n, c, h, w = x.shape
+    sh, sw = min(h, search_size), min(w, search_size)
+    xt = torch.atanh((2 * x - 1) * (1 - 1e-6))  # the authors' 0.999999 keeps atanh finite at 0 and 1
+    mu = torch.randn(n, c, sh, sw, device=x.device, dtype=x.dtype) * 1e-3
+    x_adv, done = x.clone(), torch.zeros(n, dtype=torch.bool, device=x.device)
+    group = max(1, batch_size // population)  # images per population pass: <= batch_size candidates at once
+
+    def check(idx: torch.Tensor) -> torch.Tensor:
+        """Score the mean's candidate of these images; keep it as their current result."""
+        if len(idx) == 0:
+            return idx
+        cand = project(_to_image(xt[idx], mu[idx], (h, w)), x[idx], eps[idx], norm)
+        with torch.no_grad():
+            wrong = model(cand).argmax(1) != y[idx]
+        x_adv[idx] = cand
+        done[idx[wrong]] = True
+        return idx[~wrong]
+
+    for _ in range(iterations):
+        active = check((~done).nonzero().squeeze(1))
+        for start in range(0, len(active), group):
+            idx = active[start : start + group]
+            k = len(idx)
+            noise = torch.randn(k, population, c, sh, sw, device=x.device, dtype=x.dtype)
+            z = (mu[idx, None] + sigma * noise).flatten(0, 1)
+            rep = idx.repeat_interleave(population)
+            cand = project(_to_image(xt[rep], z, (h, w)), x[rep], eps[rep], norm)
+            with torch.no_grad():
+                loss = margin(model(cand), y[rep]).clamp(0, 1000).view(k, population)
+            reward = -(loss - loss.mean(1, keepdim=True)) / (loss.std(1, unbiased=False, keepdim=True) + 1e-7)
+            mu[idx] += lr / (population * sigma) * (reward[:, :, None, None, None] * noise).sum(1)
+        if done.all():
+            break
+    if not done.all():
+        check((~done).nonzero().squeeze(1))
+    return x_adv, done, {}

@@ -1,0 +1,346 @@
+"""cnr.attacks: budgets and the box, honest success flags, counting, seeds, errors, and BPDA end to end."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from cnr.attacks import ATTACKS, AttackResult, run_attack
+from cnr.attacks.base import CountingModel
+from cnr.errors import InputError
+
+N, SIZE, CLASSES = 8, 16, 10
+BUDGETS = {"linf": 0.03, "l2": 0.05}
+# small settings so the whole file stays fast on two busy cores
+FAST = {
+    "pgd": dict(steps=10),
+    "fgsm": {},
+    "deepfool": dict(steps=20),
+    "cw": dict(binary_steps=5, steps=30),
+    "hsj": dict(steps=3, initial_gradient_eval_steps=20, max_gradient_eval_steps=50),
+    "square": dict(n_queries=60),
+    "nattack": dict(iterations=15, population=20),
+    "autoattack_rand": dict(n_iter=5, eot_iter=2),
+}
+GRADIENT_FREE = {"square", "nattack", "hsj"}
+CASES = [(name, norm) for name, spec in ATTACKS.items() for norm in spec.norms]
+
+
+class TinyNet(nn.Module):
+    """A linear classifier on 16x16 gray images; `noise` > 0 makes it random (fresh input noise every call)."""
+
+    def __init__(self, noise: float = 0.0, size: int = SIZE):
+        super().__init__()
+        self.fc = nn.Linear(size * size, CLASSES)
+        self.noise = noise
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.noise:
+            x = x + self.noise * torch.randn_like(x)
+        return self.fc(x.flatten(1))
+
+
+@pytest.fixture(scope="module")
+def net() -> TinyNet:
+    torch.manual_seed(0)
+    return TinyNet().eval()
+
+
+@pytest.fixture(scope="module")
+def data(net) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images of varied brightness (norms differ ~3x) labelled by the net itself: clean accuracy is 100%."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(N, 1, SIZE, SIZE, generator=g) * torch.linspace(0.3, 1.0, N).view(N, 1, 1, 1)
+    with torch.no_grad():
+        return x, net(x).argmax(1)
+
+
+def size_of(x_adv: torch.Tensor, x: torch.Tensor, norm: str) -> torch.Tensor:
+    d = (x_adv - x).flatten(1)
+    return d.abs().amax(1) if norm == "linf" else d.norm(dim=1) / x.flatten(1).norm(dim=1)
+
+
+def assert_valid(res: AttackResult, x: torch.Tensor, norm: str, budget: float) -> None:
+    assert res.x_adv.shape == x.shape and res.x_adv.dtype == x.dtype
+    assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
+    assert res.success.dtype == torch.bool and res.success.shape == (len(x),)
+    if math.isfinite(budget):
+        s = size_of(res.x_adv, x, norm)
+        if norm == "linf":
+            assert s.max() <= budget + 1e-6, s.max()
+        else:
+            assert s.max() <= budget * (1 + 1e-4), s.max()
+    assert res.n_forward > 0 and res.wall_s >= 0
+
+
+@pytest.mark.parametrize("name,norm", CASES)
+def test_attack_within_budget_and_success_is_honest(net, data, name, norm):
+    x, y = data
+    budget = BUDGETS[norm]
+    res = run_attack(name, net, x, y, budget, norm=norm, **FAST[name])
+    assert_valid(res, x, norm, budget)
+    with torch.no_grad():
+        wrong = net(res.x_adv).argmax(1) != y
+    assert torch.equal(res.success, wrong)  # a deterministic model: the attack's view is the truth
+    assert res.success.any()  # every attack fools some of these easy images
+    assert (res.n_backward == 0) == (name in GRADIENT_FREE)  # black-box attacks never take a gradient
+    assert set(ATTACKS[name].defaults) <= set(res.params) and "batch_size" in res.params
+    if ATTACKS[name].kind == "minimal":
+        assert res.extra["pert_norm"].shape == (len(x),)
+
+
+@pytest.mark.parametrize("name,norm", CASES)
+def test_attack_runs_on_a_random_model(data, name, norm):
+    torch.manual_seed(0)
+    noisy = TinyNet(noise=0.05).eval()
+    x, _ = data
+    with torch.no_grad():
+        y = noisy.fc(x.flatten(1)).argmax(1)
+    budget = BUDGETS[norm]
+    res = run_attack(name, noisy, x, y, budget, norm=norm, **FAST[name])
+    assert_valid(res, x, norm, budget)
+
+
+def test_budget_zero_returns_x(net, data):
+    x, y = data
+    y_bad = y.clone()
+    y_bad[0] = (y[0] + 1) % CLASSES
+    for name in ATTACKS:
+        res = run_attack(name, net, x, y_bad, 0.0, norm=ATTACKS[name].norms[0])
+        assert torch.equal(res.x_adv, x)
+        assert res.success.tolist() == [True] + [False] * (N - 1)
+
+
+@pytest.mark.parametrize("name", ["deepfool", "cw", "hsj"])
+def test_unbounded_minimal_attacks_report_pert_norm(net, data, name):
+    x, y = data
+    res = run_attack(name, net, x, y, float("inf"), norm="l2", **FAST[name])
+    assert_valid(res, x, "l2", float("inf"))
+    pn = res.extra["pert_norm"]
+    assert res.success.float().mean() >= 0.75
+    assert torch.isfinite(pn[res.success]).all()
+    found = torch.isfinite(pn)
+    assert torch.allclose(pn[found], size_of(res.x_adv, x, "l2")[found], atol=1e-5)
+    # the same attack under a finite budget: success iff what it found fits (deterministic model)
+    b = pn[found].median().item()
+    clipped = run_attack(name, net, x, y, b, norm="l2", **FAST[name])
+    assert_valid(clipped, x, "l2", b)
+    if name != "hsj":  # deterministic attacks find the same points again, and those that fit stay adversarial
+        assert clipped.success[pn <= b].all()
+
+
+@pytest.mark.parametrize("name", ["pgd", "square", "autoattack_rand"])
+def test_normalized_l2_budget_is_per_image(net, data, name):
+    """Each image gets its own radius budget * ||x_i||: dark and bright images alike use (nearly) all of it."""
+    x, y = data
+    budget = 0.01
+    res = run_attack(name, net, x, y, budget, norm="l2", **FAST[name])
+    ratio = size_of(res.x_adv, x, "l2") / budget
+    assert ratio.max() <= 1 + 1e-4
+    attacked = (res.x_adv != x).flatten(1).any(1)  # AutoAttack returns x where it fails
+    assert attacked.any() and (ratio[attacked] > 0.6).all(), ratio
+
+
+def test_hsj_does_not_attack_misclassified_images(net, data):
+    x, y = data
+    y_bad = y.clone()
+    y_bad[0] = (y[0] + 1) % CLASSES
+    res = run_attack("hsj", net, x, y_bad, float("inf"), norm="l2", **FAST["hsj"])
+    assert res.extra["pert_norm"][0] == 0 and res.success[0] and torch.equal(res.x_adv[0], x[0])
+
+
+def test_grid_params_are_valid_attack_params():
+    from cnr.attacks import attack_params
+    from cnr.grid import build_grid
+    from cnr.profiles import PROFILES
+
+    for profile in PROFILES:
+        for cell in build_grid(profile):
+            if cell.attack.attack != "clean":
+                params = attack_params(cell.attack.attack, **dict(cell.attack.params))
+                assert cell.attack.norm in ATTACKS[cell.attack.attack].norms
+                assert params["batch_size"] > 0
+
+
+def test_pgd_large_budget_reaches_zero_accuracy(net, data):
+    x, y = data
+    res = run_attack("pgd", net, x, y, 0.5, norm="linf", steps=10)
+    assert res.success.all()
+    res = run_attack("pgd", net, x, y, 1.0, norm="l2", steps=10)
+    assert res.success.all()
+
+
+def test_more_pgd_steps_never_help_the_defender(net, data):
+    x, y = data
+    for norm, b in (("linf", 0.01), ("l2", 0.02)):
+        acc = [1 - run_attack("pgd", net, x, y, b, norm=norm, steps=s).success.float().mean().item() for s in (2, 20)]
+        assert acc[1] <= acc[0] + 1 / N
+
+
+def test_eot_multiplies_passes(net, data):
+    x, y = data
+    one = run_attack("pgd", net, x, y, 0.03, steps=4, eot=1)
+    three = run_attack("pgd", net, x, y, 0.03, steps=4, eot=3)
+    assert one.n_backward == 4 * N and three.n_backward == 3 * one.n_backward
+    # forward: one image for the class count, `eot` passes per step and for the final iterate
+    assert one.n_forward == 1 + 5 * N and three.n_forward == 1 + 15 * N
+
+
+def test_fgsm_is_one_full_step(net, data):
+    x, y = data
+    a = run_attack("fgsm", net, x, y, 0.03)
+    b = run_attack("pgd", net, x, y, 0.03, steps=1, step_size=0.03, random_start=False)
+    assert torch.equal(a.x_adv, b.x_adv) and torch.equal(a.success, b.success)
+    assert torch.allclose(size_of(a.x_adv, x, "linf")[~a.success], torch.tensor(0.03), atol=1e-6) or a.success.all()
+
+
+@pytest.mark.parametrize("name", ["pgd", "square", "nattack", "hsj"])
+def test_same_seed_same_result(data, name):
+    torch.manual_seed(0)
+    noisy = TinyNet(noise=0.05).eval()
+    x, y = data
+    with torch.no_grad():
+        y = noisy.fc(x.flatten(1)).argmax(1)
+    r1 = run_attack(name, noisy, x, y, 0.03, seed=3, **FAST[name])
+    r2 = run_attack(name, noisy, x, y, 0.03, seed=3, **FAST[name])
+    assert torch.equal(r1.x_adv, r2.x_adv) and torch.equal(r1.success, r2.success)
+    if name == "pgd":
+        r3 = run_attack(name, noisy, x, y, 0.03, seed=4, **FAST[name])
+        assert not torch.equal(r1.x_adv, r3.x_adv)
+
+
+def test_seeded_run_leaves_the_global_rng_alone(net, data):
+    x, y = data
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    run_attack("pgd", net, x, y, 0.03, steps=2)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_batches_cover_every_image(net, data):
+    x, y = data
+    res = run_attack("nattack", net, x, y, 0.03, batch_size=3, **FAST["nattack"])
+    assert_valid(res, x, "linf", 0.03)
+    with torch.no_grad():
+        assert torch.equal(res.success, net(res.x_adv).argmax(1) != y)
+
+
+def test_unknown_names_list_the_valid_ones(net, data):
+    x, y = data
+    with pytest.raises(InputError, match="valid attacks: .*autoattack_rand.*pgd"):
+        run_attack("pgdd", net, x, y, 0.1)
+    with pytest.raises(InputError, match="valid parameters: .*eot.*random_start.*step_size.*steps"):
+        run_attack("pgd", net, x, y, 0.1, stpes=3)
+    with pytest.raises(InputError, match="valid norms"):
+        run_attack("pgd", net, x, y, 0.1, norm="l1")
+    with pytest.raises(InputError, match="supports norm"):
+        run_attack("cw", net, x, y, 0.1, norm="linf")
+
+
+def test_bad_inputs_fail_clearly(net, data):
+    x, y = data
+    with pytest.raises(InputError, match=r"labels must lie in \[0, 9\]"):
+        run_attack("pgd", net, x, torch.full((N,), CLASSES), 0.1)
+    with pytest.raises(InputError, match="labels must have shape"):
+        run_attack("pgd", net, x, y[:3], 0.1)
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        run_attack("pgd", net, x * 255, y, 0.1)
+    x_nan = x.clone()
+    x_nan[0, 0, 0, 0] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        run_attack("pgd", net, x_nan, y, 0.1)
+    with pytest.raises(InputError, match="NCHW"):
+        run_attack("pgd", net, x[0], y, 0.1)
+    with pytest.raises(InputError, match="budget"):
+        run_attack("pgd", net, x, y, -0.1)
+    meta = TinyNet().to("meta").eval()
+    with pytest.raises(InputError, match="model is on meta"):
+        run_attack("pgd", meta, x, y, 0.1)
+
+
+def test_training_mode_model_is_switched_to_eval_with_a_warning(data):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Dropout(0.5), TinyNet())
+    x, _ = data
+    with torch.no_grad():
+        y = model[1](x).argmax(1)
+    assert model.training
+    with pytest.warns(UserWarning, match="training mode .*Dropout"):
+        res = run_attack("fgsm", model, x, y, 0.01)
+    assert not model.training and not model[0].training
+    with torch.no_grad():
+        assert torch.equal(res.success, model(res.x_adv).argmax(1) != y)  # ran in eval mode: no dropout
+    # a wrapper whose flag changes nothing (like Defended around an eval-mode classifier) is switched silently
+    wrapper = nn.Sequential(TinyNet())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_attack("fgsm", wrapper, x, y, 0.01)
+    assert not wrapper.training
+
+
+def test_counting_model_counts_images_forward_and_backward(net, data):
+    x, _ = data
+    counted = CountingModel(net)
+    with torch.no_grad():
+        counted(x)
+    xa = x.clone().requires_grad_(True)
+    torch.autograd.grad(counted(xa[:3]).sum(), [xa])
+    assert counted.n_forward == N + 3 and counted.n_backward == 3
+
+
+def test_square_l2_per_image_radius_reproduces_the_library(net, data):
+    from pyautoattack.square import SquareAttack
+
+    from cnr.attacks.square import PerImageL2Square
+
+    x, y = data
+    outs = []
+    for cls in (SquareAttack, PerImageL2Square):
+        attack = cls(net, norm="L2", eps=0.3, n_queries=30, seed=0, device=x.device)
+        attack.init_hyperparam(x)
+        attack.eps_img = torch.full((N,), 0.3)
+        torch.manual_seed(0)
+        queries, x_best = attack.attack_single_run(x, y)
+        outs.append(x_best)
+    assert queries.max() > 10 and (queries < 31).any()  # the loop ran, and not every image was fooled at once
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+
+
+def test_autoattack_l2_per_image_radius_reproduces_the_library(net, data):
+    from pyautoattack import AutoAttack
+
+    from cnr.attacks.autoattack import _configure, rand_schedule_per_image
+
+    x, y = data
+    runs = []
+    for per_image in (False, True):
+        aa = AutoAttack(net, norm="L2", eps=0.2, version="rand", seed=0)
+        aa.verbose = False
+        _configure(aa, 5, 2)
+        if per_image:
+            runs.append(rand_schedule_per_image(aa, x, y, torch.full((N,), 0.2), seed=0)[0])
+        else:
+            runs.append(aa.run_standard_evaluation(x, y, batch_size=N)[0])
+    changed = (runs[0] != x).flatten(1).any(1)
+    assert 0 < changed.sum() < N  # some images fooled, some not: both code paths of the schedule ran
+    assert torch.allclose(runs[0], runs[1], atol=1e-6)
+
+
+def test_pgd_through_the_jpeg_defense_with_bpda():
+    from cnr.defense import CompressRestore, Defended
+
+    torch.manual_seed(0)
+    clf = TinyNet(size=28).eval()
+    defended = Defended(CompressRestore(None, (20, 60), 1, mode="jpeg"), clf)
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y = clf(x).argmax(1)
+    res = run_attack("pgd", defended, x, y, 0.1, norm="linf", steps=3, eot=2)
+    assert_valid(res, x, "linf", 0.1)
+    assert res.n_backward == 3 * 2 * 4  # BPDA gradients flowed through the codec
+    assert (res.x_adv != x).any()
+    assert res.success.float().mean() >= 0.5  # the JPEG defense alone does not stop a BPDA attack at 0.1
