@@ -388,3 +388,9 @@ def save_output(kind: str, name: str, build, *args, out_dir: str | Path, **kwarg
     paths = save_figure(obj, out_dir, name) if kind == "figure" else save_table(obj, out_dir, name)
     print(f"{kind} {name}: " + ", ".join(str(p) for p in paths))
     return obj
+
+
+def bpda_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The gradient-based attacks through the defense (BPDA, EOT-BPDA, differentiable JPEG) and the oblivious PGD."""
+    attacks = ["bpda-pgd", "eot-bpda-pgd", "eot-diffjpeg-pgd", "oblivious-pgd"]
+    return summary_table(_rows(df, attacks, "BPDA table"), attacks)

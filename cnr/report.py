@@ -202,7 +202,8 @@ def describe_grid(df: pd.DataFrame, profile: str | Profile = "quick", defense: s
         if "none" in s.index and defense in s.index:
             gap = s.loc[defense, "worst_accuracy"] - s.loc["none", "worst_accuracy"]
             lines.append(f"  -> at this budget the defense {'adds' if gap > 0 else 'does not add'} robustness "
-                         f"against the strongest attack we ran ({gap:+.3f}).")
+                         f"against the strongest attack we ran ({gap:+.3f})"
+                         f"{_noise_note(s.loc[defense], s.loc['none']) if gap > 0 else ''}.")
     return "\n".join(lines)
 
 
@@ -242,7 +243,18 @@ def grid_overview(profile: str | Profile = "quick") -> pd.DataFrame:
 MAIN_DEFENSES = ("none", "jpeg", "static-N3", "dynamic-N3")
 
 
+def _overlap(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two rows' 95% intervals of the worst-case accuracy overlap (then the difference may be noise)."""
+    return not (a["worst_lo"] > b["worst_hi"] or b["worst_lo"] > a["worst_hi"])
+
+
+def _noise_note(a: pd.Series, b: pd.Series) -> str:
+    return " (the 95% intervals overlap: not a clear difference at this n)" if _overlap(a, b) else ""
+
+
 def _budget_text(norm: str, budget: float) -> str:
+    if budget == 0:
+        return "no attack"
     if budget == float("inf"):
         return "unbounded"
     return f"{'L-inf' if norm == 'linf' else 'normalized L2'} {budget:g}"
@@ -286,21 +298,25 @@ def describe_ablation(df: pd.DataFrame, profile: str | Profile = "quick", attack
             lines.append(f"{attack} at {_budget_text(norm, b)}: no rows")
             continue
         acc = dict(zip(sub["defense"], sub["worst_accuracy"]))
+        row = {d: r for d, r in zip(sub["defense"], (r for _, r in sub.iterrows()))}
         parts = [f"{d} {acc[d]:.3f}" for d in ("jpeg", "static-N3", "dynamic-N3") if d in acc]
         n = int(sub["n"].iloc[0])
         lines.append(f"{attack} at {_budget_text(norm, b)} (worst case, n={n}): " + ", ".join(parts))
         for mode in ("static", "dynamic"):
-            by_n = sorted((parse_defense(d)[1], a) for d, a in acc.items()
+            by_n = sorted((parse_defense(d)[1], a, d) for d, a in acc.items()
                           if parse_defense(d)[0] == mode and parse_defense(d)[2] is None)
             if len(by_n) > 1:
-                trend = "rises" if by_n[-1][1] > by_n[0][1] else "does not rise"
-                lines.append(f"  {mode}: accuracy {trend} with N (" +
-                             ", ".join(f"N={n}: {a:.3f}" for n, a in by_n) + ")")
+                (n0, a0, d0), (n1, a1, d1) = by_n[0], by_n[-1]
+                trend = "higher" if a1 > a0 else "not higher"
+                note = _noise_note(row[d0], row[d1]) if a1 != a0 else ""
+                lines.append(f"  {mode}: " + ", ".join(f"N={n}: {a:.3f}" for n, a, _ in by_n)
+                             + f" -> {trend} with N={n1} than with N={n0}{note}")
         fixed = [(d, a) for d, a in acc.items() if parse_defense(d)[2] is not None]
         for d, a in fixed:
             mode, n, q = parse_defense(d)
             ref = acc.get(f"{mode}-N{n}")
             if ref is not None:
+                note = _noise_note(row[d], row[f"{mode}-N{n}"]) if a != ref else ""
                 lines.append(f"  fixed QF {q} vs random QF {p.qf_range[0]}-{p.qf_range[1]} ({mode}, N={n}): "
-                             f"{a:.3f} vs {ref:.3f}")
+                             f"{a:.3f} vs {ref:.3f}{note}")
     return "\n".join(lines)

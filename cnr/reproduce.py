@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cnr.errors import CnrError, InputError
-from cnr.profiles import get_profile
+from cnr.profiles import Profile, get_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -65,7 +65,7 @@ def _cell_head(executed: Path, exec_count: int | None) -> str:
 
 # --- the numbers each notebook records, for tests and for readers who want them without re-running ---
 
-def record_path(profile: str, notebook: str) -> Path:
+def record_path(profile: str | Profile, notebook: str) -> Path:
     """results/<profile>/notebooks/<notebook>.json (`notebook` with or without .ipynb)."""
     return REPO_ROOT / get_profile(profile).results_dir / "notebooks" / f"{Path(notebook).stem}.json"
 
@@ -85,7 +85,7 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def record(profile: str, notebook: str, **numbers: Any) -> Path:
+def record(profile: str | Profile, notebook: str, **numbers: Any) -> Path:
     """Write a notebook's key numbers to results/<profile>/notebooks/<notebook>.json (atomic); returns the path."""
     from cnr.weights import atomic_write_bytes
 
@@ -95,7 +95,7 @@ def record(profile: str, notebook: str, **numbers: Any) -> Path:
     return path
 
 
-def read_record(profile: str, notebook: str) -> dict[str, Any]:
+def read_record(profile: str | Profile, notebook: str) -> dict[str, Any]:
     """The numbers a notebook recorded with `record` (an InputError says which notebook to run if missing)."""
     path = record_path(profile, notebook)
     if not path.is_file():

@@ -47,9 +47,9 @@ def describe_restoration(df: pd.DataFrame) -> str:
     """One sentence per QF read from `restoration_psnr`'s table (better or worse, never assumed)."""
     out = []
     for r in df.itertuples():
-        verdict = "improves on" if r.gain_db > 0 else "does NOT improve on"
-        out.append(f"QF {r.qf}: JPEG {r.psnr_jpeg:.2f} dB, restored {r.psnr_restored:.2f} dB "
-                   f"-> the AR-GAN {verdict} JPEG by {r.gain_db:+.2f} dB")
+        verdict = (f"the restoration gains {r.gain_db:.2f} dB over JPEG" if r.gain_db > 0
+                   else f"the restoration is {-r.gain_db:.2f} dB WORSE than JPEG")
+        out.append(f"QF {r.qf}: JPEG {r.psnr_jpeg:.2f} dB, restored {r.psnr_restored:.2f} dB: {verdict}")
     return "\n".join(out)
 
 
@@ -75,7 +75,7 @@ def chain_figure(image: torch.Tensor, bank: nn.Module, qf: int = 20, n: int = 3)
         for t, im in enumerate(imgs):
             _show(axes[row][t + 1], im, f"{name} x{t + 1}\n{psnr(im[None], image[None]).item():.1f} dB")
     fig.suptitle(f"QF {qf}, N = {n} (the AR-GAN for QF {bank.nearest(qf)})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
 
 
@@ -223,7 +223,7 @@ def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
     for ax, (img, title) in zip(axes, panels):
         _show(ax, img[0], title)
     fig.suptitle(f"true class: {cls[int(d.y[index])]}, budget L-inf {d.eps * 255:.0f}/255", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
 

@@ -1,0 +1,180 @@
+"""The notebooks, executed under Papermill in the smoke profile, and the numbers they write (the microsoft/recommenders
+pattern: run the notebook, read its recorded numbers and tables back, check them)."""
+from __future__ import annotations
+
+import math
+import shutil
+
+import nbformat
+import pandas as pd
+import pytest
+
+from cnr.argan import RestorerBank
+from cnr.argan.pipeline import bank_dir
+from cnr.figures import MissingRows, save_output
+from cnr.grid import build_grid, robustness_csv
+from cnr.profiles import get_profile
+from cnr.reproduce import REPO_ROOT, NotebookFailed, notebooks, read_record, record, reproduce, run_notebook
+from cnr.restoration import restoration_csv
+
+SMOKE = get_profile("smoke")
+RESULTS = REPO_ROOT / SMOKE.results_dir
+NAMES = ["00_tour", "01_classifier", "02_argan", "03_attacks", "04_figures"]
+FIGURES = ["teaser", "restoration", "ablation", "bpda", "minimal_perturbation", "blackbox"]
+TABLES = ["restoration", "restoration_summary", "ablation", "bpda", "minimal_perturbation", "blackbox", "summary"]
+
+
+# --- fast: the notebooks as committed ----------------------------------------------------------------------
+
+def test_notebooks_in_order_and_committed_without_outputs():
+    assert [nb.stem for nb in notebooks()] == NAMES
+    for path in notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell is not `parameters`"
+        assert 'profile = "quick"' in code[0].source and "seed = 0" in code[0].source
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs committed"
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        assert any(c.cell_type == "markdown" for c in nb.cells)
+        assert f'record(p, "{path.stem}"' in "\n".join(c.source for c in code), f"{path.name} records no numbers"
+
+
+def test_record_round_trip(monkeypatch, tmp_path):
+    import numpy as np
+    import torch
+
+    monkeypatch.setattr("cnr.reproduce.REPO_ROOT", tmp_path)
+    path = record("smoke", "99_x.ipynb", a=np.float32(0.5), b=torch.tensor(3), c=float("nan"), d=[np.int64(1)],
+                  e={"k": (1, 2)})
+    assert path == tmp_path / "results" / "smoke" / "notebooks" / "99_x.json"
+    assert read_record("smoke", "99_x") == {"profile": "smoke", "notebook": "99_x", "a": 0.5, "b": 3, "c": None,
+                                            "d": [1], "e": {"k": [1, 2]}}
+
+
+def test_missing_record_says_which_notebook_to_run(monkeypatch, tmp_path):
+    monkeypatch.setattr("cnr.reproduce.REPO_ROOT", tmp_path)
+    with pytest.raises(Exception, match="03_attacks.ipynb"):
+        read_record("smoke", "03_attacks")
+
+
+def test_figures_skip_missing_rows_with_a_note(tmp_path, capsys):
+    from cnr import figures as F
+
+    empty = pd.DataFrame(columns=["defense", "attack", "norm", "budget", "worst_accuracy"])
+    builders = [("figure", F.ablation_figure, (0.1, 0.2)), ("table", F.ablation_table, (0.1, 0.2)),
+                ("figure", F.bpda_figure, ()), ("table", F.bpda_table, ()), ("figure", F.blackbox_figure, ()),
+                ("table", F.blackbox_table, ()), ("figure", F.minimal_perturbation_figure, ()),
+                ("table", F.minimal_perturbation_table, ()), ("figure", F.restoration_per_qf_figure, ())]
+    for kind, build, extra in builders:
+        with pytest.raises(MissingRows):
+            build(empty if build is not F.restoration_per_qf_figure else pd.DataFrame(), *extra)
+        assert save_output(kind, build.__name__, build, empty, *extra, out_dir=tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().out.count("skipped") == len(builders)
+
+
+def test_failing_notebook_names_notebook_and_cell(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                         nbformat.v4.new_code_cell("# a comment\nraise ValueError('boom')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_boom.ipynb"
+    nbformat.write(nb, str(path))
+    with pytest.raises(NotebookFailed) as info:
+        run_notebook(path, tmp_path / "out", {})
+    msg = str(info.value)
+    for part in ("99_boom.ipynb", "cell 1", "ValueError", "boom", "raise ValueError('boom')", str(tmp_path / "out")):
+        assert part in msg, (part, msg)
+    assert (tmp_path / "out" / "99_boom.ipynb").is_file()
+
+
+# --- slow: every notebook under Papermill, smoke profile -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smoke_run() -> dict[str, float]:
+    """Fresh smoke outputs: `cnr reproduce --profile smoke` (what `make test` users run), timed per notebook."""
+    for sub in ("tables", "figures", "notebooks"):
+        shutil.rmtree(RESULTS / sub, ignore_errors=True)
+    return dict(reproduce("smoke"))
+
+
+@pytest.mark.slow
+def test_every_notebook_ran_and_recorded(smoke_run):
+    assert list(smoke_run) == [f"{n}.ipynb" for n in NAMES]
+    for name in NAMES:
+        executed = nbformat.read(str(RESULTS / "notebooks" / f"{name}.ipynb"), as_version=4)
+        assert executed.metadata["papermill"]["parameters"]["profile"] == "smoke"
+        rec = read_record("smoke", name)
+        assert rec["profile"] == "smoke" and rec["notebook"] == name
+
+
+@pytest.mark.slow
+def test_tour_numbers(smoke_run):
+    rec = read_record("smoke", "00_tour")
+    att = rec["attack"]
+    assert att["n"] == min(20, SMOKE.n_costly) and att["draws"] == SMOKE.draws
+    assert att["clean_bare"] == 1.0  # cifar10-keras classifies Foolbox's CIFAR-10 images 20/20
+    for key in ("clean_defended", "oblivious_bare", "oblivious_defended", "adaptive_defended",
+                "adaptive_defended_worst"):
+        assert 0.0 <= att[key] <= 1.0, key
+    assert att["adaptive_defended_worst"] <= att["adaptive_defended"]
+    assert att["oblivious_bare"] <= 0.25  # PGD at 8/255 on the bare model must work
+    for row in rec["restoration"]:
+        assert 10 < row["psnr_jpeg"] < 60 and math.isfinite(row["psnr_restored"])
+    assert len(rec["teaser_eps_bare"]) == len(rec["teaser_eps_defended"]) == 2
+
+
+@pytest.mark.slow
+def test_classifier_numbers(smoke_run):
+    rec = read_record("smoke", "01_classifier")
+    assert rec["n"] == SMOKE.clf_eval_limit
+    assert rec["clean_accuracy"] >= 0.8
+    assert rec["lo"] <= rec["clean_accuracy"] <= rec["hi"]
+    assert rec["history_epochs"] >= 1 and not rec["retrained"]
+
+
+@pytest.mark.slow
+def test_restoration_table(smoke_run):
+    df = pd.read_csv(restoration_csv("smoke"))
+    for dataset, bank in (("fmnist-test", "fmnist"), ("foolbox-imagenet", "natural")):
+        qfs = RestorerBank.load(bank_dir("smoke", bank)).qfs
+        per_qf = df[(df.dataset == dataset) & (df.generator == "per-qf")]
+        assert sorted(per_qf.qf) == sorted(qfs), dataset
+    fm = df[(df.dataset == "fmnist-test") & (df.generator == "per-qf")]
+    losers = fm[fm.psnr_restored <= fm.psnr_jpeg]
+    assert losers.empty, losers[["qf", "psnr_jpeg", "psnr_restored"]]
+    rec = read_record("smoke", "02_argan")
+    assert rec["per_qf_rows"] == (df.generator == "per-qf").sum()
+    all_per_qf = df[df.generator == "per-qf"]
+    assert rec["restored_wins"] == (all_per_qf.psnr_restored > all_per_qf.psnr_jpeg).sum()
+
+
+@pytest.mark.slow
+def test_robustness_table_has_every_cell(smoke_run):
+    df = pd.read_csv(robustness_csv("smoke"))
+    key = ["defense", "attack", "norm", "budget"]
+    want = {(c.defense.name, c.attack.label, c.attack.norm, round(c.attack.budget, 4)) for c in build_grid("smoke")}
+    have = {(d, a, n, round(b, 4)) for d, a, n, b in df[key].itertuples(index=False)}
+    assert want <= have, sorted(want - have)[:5]
+    assert {c.attack.label for c in build_grid("smoke")} <= set(df.attack)
+    for col in ("accuracy", "worst_accuracy", "acc_lo", "acc_hi"):
+        assert df[col].between(0, 1).all(), col
+    assert (df.worst_accuracy <= df.accuracy + 1e-9).all()
+    assert (df.n > 0).all()
+    rec = read_record("smoke", "03_attacks")
+    assert rec["rows"] == len(df) and rec["cells"] == len(build_grid("smoke"))
+    assert rec["sanity_checks"] >= 3 and rec["sanity_passed"] <= rec["sanity_checks"]
+
+
+@pytest.mark.slow
+def test_figures_and_tables_written(smoke_run):
+    for name in FIGURES:
+        for ext in ("png", "pdf"):
+            f = RESULTS / "figures" / f"{name}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f
+    for name in TABLES:
+        for ext in ("csv", "md", "tex"):
+            assert (RESULTS / "tables" / f"{name}.{ext}").is_file(), (name, ext)
+    rec = read_record("smoke", "04_figures")
+    assert rec["skipped"] == [], rec["skipped"]
+    assert rec["robustness_rows"] == len(pd.read_csv(robustness_csv("smoke")))
