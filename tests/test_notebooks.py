@@ -76,7 +76,10 @@ def test_figures_skip_missing_rows_with_a_note(tmp_path, capsys):
 
 
 def test_failing_notebook_names_notebook_and_cell(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+    """Also: kernel `python3` is this interpreter (the venv's), with cnr importable."""
+    import sys
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys, cnr\nprint(sys.executable)"),
                                          nbformat.v4.new_code_cell("# a comment\nraise ValueError('boom')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "99_boom.ipynb"
@@ -86,7 +89,9 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     msg = str(info.value)
     for part in ("99_boom.ipynb", "cell 1", "ValueError", "boom", "raise ValueError('boom')", str(tmp_path / "out")):
         assert part in msg, (part, msg)
-    assert (tmp_path / "out" / "99_boom.ipynb").is_file()
+    executed = nbformat.read(str(tmp_path / "out" / "99_boom.ipynb"), as_version=4)
+    first = next(c for c in executed.cells if c.cell_type == "code")  # papermill puts an error banner on top
+    assert first.outputs[0].text.strip() == sys.executable
 
 
 # --- slow: every notebook under Papermill, smoke profile -------------------------------------------------
