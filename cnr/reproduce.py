@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from cnr.profiles import Profile, get_profile
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL = "python3"
+# Environment defaults for the kernels (a variable already set wins). Passive OpenMP waiting: with torch's spinning
+# workers, the codec's threads and any other busy process on a 2-core machine, the smoke grid ran up to 60x slower.
+KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 class NotebookFailed(CnrError):
@@ -38,6 +42,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], log_outp
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
+    added = {k: v for k, v in KERNEL_ENV.items() if k not in os.environ}
+    os.environ.update(added)  # the kernel inherits this process's environment
     try:
         pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(REPO_ROOT), kernel_name=KERNEL,
                             progress_bar=False, log_output=log_output)
@@ -47,6 +53,9 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], log_outp
             f"{_cell_head(out, e.exec_count)}): {e.ename}: {e.evalue}. "
             f"The executed copy with the outputs so far is {out}"
         ) from None
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
     return out
 
 

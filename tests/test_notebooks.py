@@ -3,7 +3,6 @@ pattern: run the notebook, read its recorded numbers and tables back, check them
 from __future__ import annotations
 
 import math
-import os
 import shutil
 
 import nbformat
@@ -98,15 +97,10 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
 
 @pytest.fixture(scope="module")
 def smoke_run() -> dict[str, float]:
-    """Fresh smoke outputs: `cnr reproduce --profile smoke`, timed per notebook.
-
-    The kernels run with one intra-op thread unless OMP_NUM_THREADS is set: the smoke grid's tiny batches gain
-    nothing from more, and on a shared 2-core machine torch's spinning OpenMP workers made it ~10x slower."""
+    """Fresh smoke outputs: `cnr reproduce --profile smoke`, timed per notebook."""
     for sub in ("tables", "figures", "notebooks"):
         shutil.rmtree(RESULTS / sub, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
-        return dict(reproduce("smoke"))
+    return dict(reproduce("smoke"))
 
 
 @pytest.mark.slow
