@@ -42,9 +42,10 @@ def train_command(dataset: str, qf: int | str, profile: str | Profile, preset: s
     return f"cnr train-argan --dataset {dataset} --qf {qf} --profile {name}{extra}"
 
 
-def _settings(p: Profile, dataset: str, preset: str | None) -> dict[str, Any]:
+def _settings(p: Profile, dataset: str, preset: str | None, qf: int | str | None = None) -> dict[str, Any]:
+    steps = dict(p.argan_pretrain_steps_by_qf).get(qf, p.argan_pretrain_steps)
     return dict(dataset=dataset, preset=preset or p.argan_preset, in_channels=default_channels(dataset),
-                pretrain_steps=p.argan_pretrain_steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
+                pretrain_steps=steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
                 patch=p.argan_patch if dataset != "fmnist" else min(p.argan_patch, 28), seed=p.seed)
 
 
@@ -65,10 +66,10 @@ def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_di
     """Train (or finish, or skip) every per-QF generator and the static one of a profile; returns the bank."""
     p = get_profile(profile)
     out_dir = Path(out_dir) if out_dir is not None else _default_out(p, dataset)
-    s = {**_settings(p, dataset, preset), **overrides}
     targets: list[int | str] = [*(qfs or p.argan_qfs), *([STATIC] if static else [])]
     t0 = time.perf_counter()
     for i, qf in enumerate(targets):
+        s = {**_settings(p, dataset, preset, qf), **overrides}
         path = out_dir / qf_filename(qf)
         if _is_done(path, qf, s):
             print(f"[{i + 1}/{len(targets)}] {path} is up to date")
@@ -76,7 +77,7 @@ def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_di
         print(f"[{i + 1}/{len(targets)}] training {path} ({time.perf_counter() - t0:.0f} s so far)")
         train_argan(qf, out_path=path, device=device or p.device, progress=progress,
                     command=train_command(dataset, qf, p, preset), **s)
-    return RestorerBank.load(out_dir, dataset=dataset, in_channels=s["in_channels"],
+    return RestorerBank.load(out_dir, dataset=dataset, in_channels=default_channels(dataset),
                              regenerate=train_command(dataset, "all", p, preset))
 
 
@@ -94,6 +95,6 @@ def train_argan_cli(dataset: str = "fmnist", qf: str = "all", preset: str | None
         raise InputError(f"--qf must be a quality factor (e.g. 10), 'static' or 'all'; got {qf!r}")
     label: int | str = qf if qf == STATIC else int(qf)
     path = (Path(out) if out else _default_out(p, dataset)) / qf_filename(label)
-    s = {**_settings(p, dataset, preset), **overrides}
+    s = {**_settings(p, dataset, preset, label), **overrides}
     train_argan(label, out_path=path, device=device or p.device, command=train_command(dataset, qf, p, preset), **s)
     return {label: read_metadata(path).get("val")}
