@@ -52,7 +52,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     from cnr.figures import summary_table
     from cnr.grid import run_grid
 
-    df = run_grid(args.profile, shard=args.shard, resume=not args.no_resume)
+    df = run_grid(args.profile, shard=args.shard, resume=not args.no_resume, workers=args.workers)
     if args.summary and not df.empty:
         print(summary_table(df).to_string(index=False))
     return 0
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="quick")
     p.add_argument("--shard", default=None, help="i/k: run every k-th cell from the i-th (1-based)")
     p.add_argument("--no-resume", action="store_true", help="recompute rows already in the table")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes of one thread each, splitting the grid (default: the profile's)")
     p.add_argument("--summary", action="store_true", help="print the accuracy table at the end")
     p.set_defaults(func=_cmd_grid)
 

@@ -39,12 +39,13 @@ class Profile:
     n_eval: int = 500  # BPDA and oblivious attacks
     n_costly: int = 200  # EOT, AutoAttack, C&W, DeepFool, black-box
     draws: int = 5  # fresh draws of a random defense on the final adversarials
-    eot_samples: int = 8
-    pgd_steps: int = 40
-    eot_steps: int = 40  # PGD steps of the EOT attacks (each step costs eot_samples passes)
+    eot_samples: int = 4
+    pgd_steps: int = 20
+    eot_steps: int = 10  # PGD steps of the EOT attacks (each step costs eot_samples passes)
     fixed_qf: int = 40  # the fixed-QF dynamic defense of the ablation
-    aa_iters: int = 100  # AutoAttack rand: APGD iterations ...
-    aa_eot_iter: int = 20  # ... and EOT samples per iteration (the authors' rand defaults)
+    aa_iters: int = 10  # AutoAttack rand: APGD iterations ... (the authors' rand defaults, 100 and 20, are the
+    aa_eot_iter: int = 2  # ... and EOT samples per iteration   full profile's; quick would take hours on CPU)
+    grid_workers: int = 2  # local processes of one thread each (2 cores: ~2x one process of two threads)
     qf_range: tuple[int, int] = (20, 60)  # the legacy code's 40 +- 20
     ns: tuple[int, ...] = (1, 3, 5)  # N of the defenses in the grid
     sweep_ns: tuple[int, ...] = (3,)  # N swept over every budget (the others at the reference budgets only)
@@ -52,13 +53,13 @@ class Profile:
     l2_budgets: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5)  # normalized L2: ||x'-x|| / ||x||
     ref_linf: float = 0.1  # budget of the single-budget cells (black-box, AutoAttack, N ablation)
     ref_l2: float = 0.2
-    cw_steps: int = 100
-    cw_binary_steps: int = 5
-    deepfool_steps: int = 50
-    square_queries: int = 1000
-    nattack_iters: int = 100
-    nattack_pop: int = 100
-    hsj_steps: int = 10
+    cw_steps: int = 20
+    cw_binary_steps: int = 3
+    deepfool_steps: int = 20
+    square_queries: int = 300
+    nattack_iters: int = 30
+    nattack_pop: int = 20
+    hsj_steps: int = 5
     models_dir: str = "results/quick/models"  # shipped weights; smoke reuses them
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -70,24 +71,29 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", results_dir="results/smoke", clf_epochs=1, clf_train_limit=2000, clf_eval_limit=500,
-        argan_preset="quick", argan_pretrain_steps=20, argan_pretrain_steps_by_qf=(), argan_gan_steps=10, argan_batch=8, restoration_n=64,
+        argan_preset="quick", argan_pretrain_steps=20, argan_pretrain_steps_by_qf=(), argan_gan_steps=10,
+        argan_batch=8, restoration_n=64,
         n_eval=16, n_costly=8, draws=2, eot_samples=2, pgd_steps=5, eot_steps=3, cw_steps=5, cw_binary_steps=1,
         deepfool_steps=5, square_queries=40, nattack_iters=5, nattack_pop=20, hsj_steps=2, aa_iters=5, aa_eot_iter=2,
         linf_budgets=(0.1, 0.3), l2_budgets=(0.2, 0.5),
     ),
     "quick": Profile(name="quick"),
     "full": Profile(
-        name="full", results_dir="results/full", device="auto", argan_preset="paper", argan_pretrain_steps=20000, argan_pretrain_steps_by_qf=(),
+        name="full", results_dir="results/full", device="auto", argan_preset="paper", argan_pretrain_steps=20000,
+        argan_pretrain_steps_by_qf=(),
         argan_gan_steps=10000, restoration_n=10000, n_eval=10000, n_costly=1000, draws=10, eot_samples=32,
         pgd_steps=100, eot_steps=100, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
+        cw_binary_steps=5, deepfool_steps=50, aa_iters=100, aa_eot_iter=20, grid_workers=1,
         sweep_ns=(1, 3, 5), models_dir="results/full/models",
     ),
     "paper": Profile(
         name="paper", dataset="imagenet", classifier="resnet50", device="auto", results_dir="results/paper",
-        argan_preset="paper", argan_patch=128, argan_pretrain_steps=50000, argan_pretrain_steps_by_qf=(), argan_gan_steps=50000, argan_batch=16,
+        argan_preset="paper", argan_patch=128, argan_pretrain_steps=50000, argan_pretrain_steps_by_qf=(),
+        argan_gan_steps=50000, argan_batch=16,
         restoration_n=1000, n_eval=1000, n_costly=1000, draws=10, eot_samples=32, pgd_steps=100, eot_steps=100,
         linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08), ref_linf=4 / 255,
         ref_l2=0.05, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
+        cw_binary_steps=5, deepfool_steps=50, aa_iters=100, aa_eot_iter=20, grid_workers=1,
         sweep_ns=(1, 3, 5), models_dir="results/paper/models",
     ),
 }
