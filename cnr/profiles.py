@@ -26,6 +26,7 @@ class Profile:
     clf_eval_limit: int | None = None
     # AR-GAN bank
     argan_preset: str = "quick"
+    argan_preset_natural: str = "quick-residual"  # RGB photos (see cnr.argan.generator.PRESETS)
     argan_qfs: tuple[int, ...] = QF_SET
     argan_pretrain_steps: int = 2000
     argan_gan_steps: int = 500
@@ -79,7 +80,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(name="quick"),
     "full": Profile(
-        name="full", results_dir="results/full", device="auto", argan_preset="paper", argan_pretrain_steps=20000,
+        name="full", results_dir="results/full", device="auto", argan_preset="paper", argan_preset_natural="paper",
+        argan_pretrain_steps=20000,
         argan_pretrain_steps_by_qf=(),
         argan_gan_steps=10000, restoration_n=10000, n_eval=10000, n_costly=1000, draws=10, eot_samples=32,
         pgd_steps=100, eot_steps=100, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
@@ -88,7 +90,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "paper": Profile(
         name="paper", dataset="imagenet", classifier="resnet50", device="auto", results_dir="results/paper",
-        argan_preset="paper", argan_patch=128, argan_pretrain_steps=50000, argan_pretrain_steps_by_qf=(),
+        argan_preset="paper", argan_preset_natural="paper", argan_patch=128, argan_pretrain_steps=50000, argan_pretrain_steps_by_qf=(),
         argan_gan_steps=50000, argan_batch=16,
         restoration_n=1000, n_eval=1000, n_costly=1000, draws=10, eot_samples=32, pgd_steps=100, eot_steps=100,
         linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08), ref_linf=4 / 255,

@@ -28,7 +28,7 @@ TINY = dict(dataset="fmnist", preset="tiny", batch=16, perceptual=None, progress
 
 
 # --- generator ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("preset", ["tiny", "quick"])
+@pytest.mark.parametrize("preset", ["tiny", "quick", "quick-residual"])
 @pytest.mark.parametrize("shape", [(3, 1, 28, 28), (2, 1, 27, 31), (1, 1, 1, 1), (2, 1, 9, 4)])
 def test_generator_keeps_shape_and_range(preset, shape):
     g = build_generator(preset, in_channels=1).eval()
@@ -62,6 +62,17 @@ def test_presets_registry():
     assert build_generator("quick", 1, blocks=2).blocks == 2
     with pytest.raises(InputError, match="valid generator presets: paper, quick"):
         build_generator("huge", 1)
+
+
+def test_residual_generator_starts_as_identity_and_round_trips_its_architecture():
+    from cnr.argan.generator import generator_from_architecture
+
+    g = build_generator("quick-residual", 3).eval()
+    x = torch.rand(2, 3, 21, 30)
+    torch.testing.assert_close(g(x), x)  # zero-initialized correction
+    arch = g.architecture()
+    assert arch["residual"] is True and generator_from_architecture(arch).residual
+    assert "residual" not in build_generator("quick", 3).architecture()  # old files keep their metadata
 
 
 def test_eval_mode_folds_batchnorm_exactly():
