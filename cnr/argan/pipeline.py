@@ -45,7 +45,8 @@ def train_command(dataset: str, qf: int | str, profile: str | Profile, preset: s
 def _settings(p: Profile, dataset: str, preset: str | None, qf: int | str | None = None) -> dict[str, Any]:
     steps = dict(p.argan_pretrain_steps_by_qf).get(qf, p.argan_pretrain_steps)
     default = p.argan_preset_natural if dataset == "natural" else p.argan_preset
-    return dict(dataset=dataset, preset=preset or default, in_channels=default_channels(dataset),
+    extra = dict(p.argan_natural_train) if dataset == "natural" else {}
+    return dict(**extra, dataset=dataset, preset=preset or default, in_channels=default_channels(dataset),
                 pretrain_steps=steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
                 patch=p.argan_patch if dataset != "fmnist" else min(p.argan_patch, 28), seed=p.seed)
 
