@@ -82,7 +82,7 @@ def test_eval_mode_folds_batchnorm_exactly():
         for _ in range(3):  # non-trivial running statistics
             g(torch.rand(8, 1, 28, 28))
     g.eval()
-    x = torch.rand(4, 32, 14, 14)
+    x = torch.rand(4, g.channels, 14, 14)
     for m in g.modules():
         if isinstance(m, ConvBN):
             torch.testing.assert_close(m(x), m.bn(m.conv(x)), atol=1e-5, rtol=1e-5)
