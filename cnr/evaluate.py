@@ -169,8 +169,13 @@ def read_rows(out_csv: str | os.PathLike) -> pd.DataFrame:
 
 def _append_row(path: Path, row: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    torn = False
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"  # a row cut short by a crash: start on a line of our own
     with open(path, "a") as f:
-        f.write(json.dumps(row, default=float) + "\n")
+        f.write(("\n" if torn else "") + json.dumps(row, default=float) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
