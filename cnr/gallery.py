@@ -22,10 +22,10 @@ def _show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
 
 
 @torch.no_grad()
-def restoration_grid(images: torch.Tensor, bank: nn.Module, qfs: Sequence[int]) -> plt.Figure:
-    """Rows: images; columns: original, then JPEG and restored at each QF, titled with PSNR (dB)."""
+def restoration_grid(images: torch.Tensor, bank: nn.Module, qfs: Sequence[int], scale: float = 1.0) -> plt.Figure:
+    """Rows: images; columns: original, then JPEG and restored at each QF, titled with PSNR (dB); `scale` zooms."""
     n, cols = len(images), 1 + 2 * len(qfs)
-    fig, axes = plt.subplots(n, cols, figsize=(1.3 * cols, 1.4 * n), squeeze=False)
+    fig, axes = plt.subplots(n, cols, figsize=(1.3 * cols * scale, 1.4 * n * scale), squeeze=False)
     for r in range(n):
         _show(axes[r][0], images[r], "original" if r == 0 else "")
     for j, qf in enumerate(qfs):
