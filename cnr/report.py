@@ -172,6 +172,8 @@ def grid_workers(profile: Profile) -> int | None:
 
 def strongest_attacks(df: pd.DataFrame, norm: str, budget: float) -> pd.DataFrame:
     """Per defense: the attack (at this norm and budget) that leaves the lowest worst-case accuracy."""
+    if df.empty:
+        return pd.DataFrame()
     sub = df[(df["norm"] == norm) & ((df["budget"] - budget).abs() < 1e-9)]
     if sub.empty:
         return pd.DataFrame()
@@ -270,7 +272,7 @@ def describe_attacks(df: pd.DataFrame, attacks: Sequence[str], defenses: Sequenc
     """One line per (attack, norm, budget): worst-case accuracy of each listed defense (and the median
     perturbation for minimal-perturbation attacks), read from the table; attacks with no rows are named."""
     if df.empty:
-        return "no results yet"
+        return "no results yet: run notebooks/03_attacks.ipynb (or cnr grid)"
     lines = []
     for attack in attacks:
         sub = df[(df["attack"] == attack) & df["defense"].isin(defenses)]
@@ -297,6 +299,8 @@ def describe_ablation(df: pd.DataFrame, profile: str | Profile = "quick", attack
     from cnr.figures import parse_defense
 
     p = get_profile(profile)
+    if df.empty:
+        return "no results yet: run notebooks/03_attacks.ipynb (or cnr grid)"
     lines = []
     for norm, b in (("linf", p.ref_linf), ("l2", p.ref_l2)):
         sub = df[(df["attack"] == attack) & (df["norm"] == norm) & ((df["budget"] - b).abs() < 1e-9)]

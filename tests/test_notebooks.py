@@ -93,6 +93,27 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     assert first.outputs[0].text.strip() == sys.executable
 
 
+@pytest.mark.slow
+def test_figures_notebook_on_empty_tables_skips_and_never_crashes(tmp_path):
+    out = run_notebook(REPO_ROOT / "notebooks" / "04_figures.ipynb", tmp_path / "nb",
+                       {"profile": "smoke", "overrides": {"results_dir": str(tmp_path / "res")}})
+    text = "\n".join(o.get("text", "") for c in nbformat.read(str(out), as_version=4).cells
+                     if c.cell_type == "code" for o in c.outputs)
+    assert "skipped figure 'bpda'" in text and "no results yet" in text
+    rec = read_record(get_profile("smoke", results_dir=str(tmp_path / "res")), "04_figures")
+    assert rec["written"] == [] and "bpda" in rec["skipped"] and rec["robustness_rows"] == 0
+
+
+def test_describe_functions_on_an_empty_table():
+    from cnr import report
+
+    empty = pd.DataFrame()
+    for text in (report.describe_grid(empty, "smoke"), report.describe_ablation(empty, "smoke"),
+                 report.describe_attacks(empty, ["cw"])):
+        assert "no results" in text.lower() or "empty" in text.lower()
+    assert report.strongest_attacks(empty, "linf", 0.1).empty
+
+
 # --- slow: every notebook under Papermill, smoke profile -------------------------------------------------
 
 @pytest.fixture(scope="module")
