@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from cnr.evaluate import AttackSpec, Cell, DefenseSpec, Evaluator, default_defenses, parse_shard, run_cells
-from cnr.profiles import Profile, get_profile
+from cnr.profiles import PROFILES, Profile, get_profile
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,8 +122,10 @@ def run_grid(profile: str | Profile = "quick", shard: str | None = None, resume:
     from cnr.evaluate import read_rows, write_table
 
     t0 = time.perf_counter()
-    workers = get_profile(profile).grid_workers if workers is None else workers
-    if workers > 1 and shard is None and out_csv is None:
+    p = get_profile(profile)
+    workers = p.grid_workers if workers is None else workers
+    by_name = PROFILES.get(p.name) == p  # worker processes rebuild the profile from its name: no overrides
+    if workers > 1 and shard is None and out_csv is None and by_name:
         run_workers(profile, workers, resume)
         df = read_rows(robustness_csv(profile))
         write_table(df, robustness_csv(profile))
