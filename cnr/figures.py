@@ -247,7 +247,8 @@ def ablation_figure(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> plt.Fig
             if names:
                 rows = cell.set_index("defense").loc[names]
                 ns = [parsed[d][1] + (-0.06 if mode == "static" else 0.06) for d in names]  # error bars apart
-                err = [rows["worst_accuracy"] - rows["worst_lo"], rows["worst_hi"] - rows["worst_accuracy"]]
+                err = [(rows["worst_accuracy"] - rows["worst_lo"]).clip(lower=0),  # rounding in the CSV
+                       (rows["worst_hi"] - rows["worst_accuracy"]).clip(lower=0)]
                 ax.errorbar(ns, rows["worst_accuracy"], yerr=err, capsize=3, label=f"{mode} AR-GAN",
                             **defense_style(f"{mode}-N3"))
         for d, (m, n, q) in parsed.items():
