@@ -88,7 +88,7 @@ def score(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, draws: int, ba
 def summarize(correct: torch.Tensor) -> dict[str, Any]:
     """Mean accuracy over draws and the worst case (an image counts only if every draw is right), with intervals."""
     draws, n = correct.shape
-    k_mean = correct.float().mean().item() * n
+    k_mean = correct.double().sum().item() / draws  # exact k for one draw (float32 means drift below k/n)
     k_worst = int(correct.all(0).sum())
     lo, hi = wilson_interval(round(k_mean), n)
     wlo, whi = wilson_interval(k_worst, n)

@@ -42,7 +42,7 @@ def white_beats_black(df: pd.DataFrame, profile: Profile) -> dict[str, Any]:
 
 def worst_below_mean(df: pd.DataFrame) -> dict[str, Any]:
     """For random defenses the worst case over draws can never exceed the mean."""
-    bad = df[df["worst_accuracy"] > df["accuracy"] + 1e-9]
+    bad = df[df["worst_accuracy"] > df["accuracy"] + 1e-6]  # (rows written before summarize summed in float64)
     return _check("worst case <= mean over draws", bad.empty, f"{len(bad)} rows violate it")
 
 
