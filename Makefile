@@ -38,5 +38,6 @@ reproduce: setup
 test: setup
 	$(PY) -m pytest
 
+# Jupyter refuses to run as root without --allow-root (containers, CI images): pass it only there.
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
