@@ -102,3 +102,21 @@ def test_cli_info_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "cnr", "info"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout and "fmnist-cnn.safetensors" in out.stdout
+
+
+def test_fmnist_cnn_is_loaded_with_batchnorm_folded_and_computes_the_same():
+    from cnr.classifiers import FashionCNN
+    from cnr.weights import load_state_into
+
+    plain = FashionCNN()
+    load_state_into(plain, FMNIST_CNN_WEIGHTS)
+    plain.eval()
+    fused = load_classifier("fmnist-cnn")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    torch.testing.assert_close(fused(x), plain(x), atol=1e-4, rtol=1e-4)
+    g_fused, = torch.autograd.grad(fused(x)[:, 0].sum(), x)
+    g_plain, = torch.autograd.grad(plain(x)[:, 0].sum(), x)
+    torch.testing.assert_close(g_fused, g_plain, atol=1e-4, rtol=1e-3)
+    with pytest.raises(InputError, match="eval"):
+        FashionCNN().fuse_batchnorm()

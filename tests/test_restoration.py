@@ -24,15 +24,15 @@ def test_table_covers_every_qf_of_both_banks(table):
     assert restoration_csv("smoke").with_suffix(".md").is_file() and restoration_csv("smoke").with_suffix(".tex").is_file()
 
 
-def test_restored_beats_jpeg_at_every_qf_on_fashion_mnist(table):
-    per_qf = table[(table.generator == "per-qf") & (table.dataset == "fmnist-test")]
+def test_restored_beats_jpeg_at_every_qf_on_both_datasets(table):
+    per_qf = table[table.generator == "per-qf"]
     losers = per_qf[per_qf.psnr_restored <= per_qf.psnr_jpeg]
     assert losers.empty, losers[["dataset", "qf", "psnr_jpeg", "psnr_restored"]]
 
 
 def test_natural_bank_is_scored_not_assumed(table):
-    # The quick RGB restorers are within ~0.1 dB of JPEG on Foolbox's ImageNet images (QF 5 slightly below):
-    # the table must say which way each QF went, with the interval that shows how little 20 images resolve.
+    # The quick RGB restorers are close to the identity on Foolbox's ImageNet images (+0.19 dB at QF 5, +0.004 to
+    # +0.05 dB above): the table must say which way each QF went, with the interval that shows how little 20 resolve.
     nat = table[(table.dataset == "foolbox-imagenet") & (table.generator == "per-qf")]
     assert (nat.n == 20).all()
     assert (nat.restored_wins == (nat.psnr_restored > nat.psnr_jpeg)).all()

@@ -59,7 +59,8 @@ def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
     arch = m.get("architecture", {})
     return (m.get("qf") == qf and m.get("dataset") == s["dataset"] and arch.get("preset") == s["preset"]
             and arch.get("in_channels") == s["in_channels"] and m.get("steps") == s["pretrain_steps"] + s["gan_steps"]
-            and m.get("seed") == s["seed"] and m.get("batch") == s["batch"])
+            and m.get("seed") == s["seed"] and m.get("batch") == s["batch"]
+            and ("lr" not in s or m.get("lr") == s["lr"]))
 
 
 def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_dir: str | Path | None = None,
