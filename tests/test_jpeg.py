@@ -112,6 +112,25 @@ def test_per_image_qf_equals_one_by_one(images, backend):
     assert not torch.equal(y, jpeg_roundtrip(images, 40, backend=backend))  # the QFs were used
 
 
+def _simplejpeg_one_by_one(x: torch.Tensor, qfs: list[int]) -> torch.Tensor:
+    import simplejpeg
+
+    u8 = x.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    out = [simplejpeg.decode_jpeg(simplejpeg.encode_jpeg(a, q, "GRAY", "Gray"), "GRAY") for a, q in zip(u8, qfs)]
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255)
+
+
+@pytest.mark.parametrize("size", [(28, 28), (8, 8), (17, 30), (9, 64)])
+def test_gray_mosaic_is_bit_identical_to_coding_each_image_alone(gray, size, monkeypatch):
+    x = torch.nn.functional.interpolate(gray, size=size, mode="bilinear").clamp(0, 1).mul(255).round().div(255)
+    qf = torch.randint(1, 101, (len(x),), generator=torch.Generator().manual_seed(size[1]))
+    qf[: len(x) // 2] = 50  # one large QF group and many small ones
+    want = _simplejpeg_one_by_one(x, qf.tolist())
+    assert torch.equal(jpeg_roundtrip(x, qf), want)
+    monkeypatch.setattr(J, "JPEG_MAX_SIDE", 3 * 8 * -(-size[0] // 8))  # at most 3 images per mosaic
+    assert torch.equal(jpeg_roundtrip(x, qf), want)
+
+
 def test_output_is_quantized_detached_and_shaped_like_input(images):
     x = images.clone().requires_grad_(True)
     y = jpeg_roundtrip(x, 50)
