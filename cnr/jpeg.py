@@ -247,7 +247,8 @@ def _roundtrip(x: torch.Tensor, qf: int | list[int], backend: str) -> torch.Tens
     xn = xd.cpu().numpy()
     out = np.empty(xn.shape, np.float64 if xn.dtype == np.float64 else np.float32)
     workers = num_threads()
-    n_chunks = min(n, 4 * workers) if workers > 1 else 1  # a few chunks per thread balance the load
+    # a few chunks per thread balance per-image RGB coding; gray mosaics cost by pixels: one chunk per thread
+    n_chunks = 1 if workers == 1 else min(n, workers if xn.shape[1] == 1 else 4 * workers)
     bounds = np.linspace(0, n, n_chunks + 1).astype(int).tolist()
     spans = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     codec = _CODECS[backend]
