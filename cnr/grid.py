@@ -47,7 +47,8 @@ def build_grid(profile: str | Profile = "quick") -> list[Cell]:
         out += cells([d for d in randomized if d.mode != "jpeg"], "eot-diffjpeg-pgd", "pgd", norm, b,
                      view="surrogate", sample="costly", params=eot)
     unbounded = float("inf")
-    out += cells(main, "deepfool", "deepfool", "l2", unbounded, sample="costly", params=(("steps", p.deepfool_steps), ("candidates", p.deepfool_candidates)))
+    out += cells(main, "deepfool", "deepfool", "l2", unbounded, sample="costly",
+                 params=(("steps", p.deepfool_steps), ("candidates", p.deepfool_candidates)))
     out += cells(main, "cw", "cw", "l2", unbounded, sample="costly",
                  params=(("binary_steps", p.cw_binary_steps), ("steps", p.cw_steps)))
     for norm, b in refs:

@@ -94,7 +94,8 @@ PROFILES: dict[str, Profile] = {
         argan_pretrain_steps_by_qf=(),
         argan_gan_steps=10000, restoration_n=10000, n_eval=10000, n_costly=1000, draws=10, eot_samples=32,
         pgd_steps=100, eot_steps=100, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
-        cw_binary_steps=5, deepfool_steps=50, deepfool_candidates=10, hsj_grad_evals=100, hsj_init_steps=50, aa_iters=100, aa_eot_iter=20, grid_workers=1,
+        cw_binary_steps=5, deepfool_steps=50, deepfool_candidates=10, hsj_grad_evals=100, hsj_init_steps=50,
+        aa_iters=100, aa_eot_iter=20, grid_workers=1,
         sweep_ns=(1, 3, 5), models_dir="results/full/models",
     ),
     "paper": Profile(
@@ -104,7 +105,8 @@ PROFILES: dict[str, Profile] = {
         restoration_n=1000, n_eval=1000, n_costly=1000, draws=10, eot_samples=32, pgd_steps=100, eot_steps=100,
         linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08), ref_linf=4 / 255,
         ref_l2=0.05, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
-        cw_binary_steps=5, deepfool_steps=50, deepfool_candidates=10, hsj_grad_evals=100, hsj_init_steps=50, aa_iters=100, aa_eot_iter=20, grid_workers=1,
+        cw_binary_steps=5, deepfool_steps=50, deepfool_candidates=10, hsj_grad_evals=100, hsj_init_steps=50,
+        aa_iters=100, aa_eot_iter=20, grid_workers=1,
         sweep_ns=(1, 3, 5), models_dir="results/paper/models",
     ),
 }
