@@ -103,7 +103,7 @@ class Evaluator:
                  dataset: str, classifier_name: str, sizes: dict[str, int], draws: int, seed: int = 0):
         self.x, self.y, self.classifier, self.bank = x, y, classifier, bank
         self.dataset, self.classifier_name, self.sizes, self.draws, self.seed = dataset, classifier_name, sizes, draws, seed
-        self._oblivious: dict[tuple, Any] = {}  # adversarials of the bare classifier, shared by every defense
+        self._bare: dict[tuple, Any] = {}  # attacks on the bare classifier: crafted once, reused by oblivious cells
 
     def run_cell(self, cell: Cell) -> dict[str, Any]:
         """Attack one (defense, attack) cell and score the final adversarials over fresh draws."""
@@ -120,13 +120,14 @@ class Evaluator:
         if cell.attack.attack == "clean" or cell.attack.budget == 0:
             x_adv, counts, extra = x, (0, 0), {}
         else:
-            res = self._oblivious.get(key := (cell.attack.attack, cell.attack.norm, cell.attack.budget,
-                                               cell.attack.params, n)) if view == "oblivious" else None
+            bare = attacked is self.classifier  # the undefended cell and every oblivious cell craft the same
+            key = (cell.attack.attack, cell.attack.norm, cell.attack.budget, cell.attack.params, n)
+            res = self._bare.get(key) if bare else None
             if res is None:
                 res = run_attack(cell.attack.attack, attacked, x, y, cell.attack.budget, norm=cell.attack.norm,
                                  seed=self.seed, **dict(cell.attack.params))
-                if view == "oblivious":
-                    self._oblivious[key] = res
+                if bare:
+                    self._bare[key] = res
             x_adv, counts, extra = res.x_adv, (res.n_forward, res.n_backward), getattr(res, "extra", {}) or {}
         attack_s = time.perf_counter() - t0
         random_defense = defense is not None and defense.is_random

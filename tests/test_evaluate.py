@@ -67,6 +67,24 @@ def test_zero_budget_is_clean_accuracy(ev):
     assert zero["accuracy"] == clean["accuracy"] and zero["n_forward"] == 0
 
 
+def test_oblivious_cells_reuse_the_undefended_attack(monkeypatch):
+    import cnr.attacks as attacks
+
+    ev = make_evaluator("smoke")  # a fresh cache
+    calls = []
+    real = attacks.run_attack
+    monkeypatch.setattr(attacks, "run_attack", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    pgd = AttackSpec("bpda-pgd", "pgd", "linf", 0.1, params=(("steps", 3),))
+    oblivious = AttackSpec("oblivious-pgd", "pgd", "linf", 0.1, view="oblivious", params=(("steps", 3),))
+    none = ev.run_cell(Cell(DefenseSpec("none", "none"), pgd))
+    for d in (DefenseSpec("jpeg", "jpeg", 1, (20, 60)), DefenseSpec("static-N1", "static", 1, (20, 60))):
+        row = ev.run_cell(Cell(d, oblivious))
+        assert row["n_forward"] == none["n_forward"] and row["pert_l2_median"] == none["pert_l2_median"]
+    assert calls == [ev.classifier]  # crafted once, on the bare classifier
+    ev.run_cell(Cell(DefenseSpec("jpeg", "jpeg", 1, (20, 60)), pgd))  # an adaptive cell is never served from it
+    assert len(calls) == 2
+
+
 def test_resume_skips_finished_rows_and_a_torn_line_is_ignored(ev, tmp_path):
     out = tmp_path / "t.csv"
     d = DefenseSpec("none", "none")
