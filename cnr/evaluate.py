@@ -120,7 +120,8 @@ class Evaluator:
         if cell.attack.attack == "clean" or cell.attack.budget == 0:
             x_adv, counts, extra = x, (0, 0), {}
         else:
-            bare = attacked is self.classifier  # the undefended cell and every oblivious cell craft the same
+            # the undefended PGD cell and every oblivious cell of a budget craft the same adversarials: once
+            bare = attacked is self.classifier and cell.attack.attack == "pgd"
             key = (cell.attack.attack, cell.attack.norm, cell.attack.budget, cell.attack.params, n)
             res = self._bare.get(key) if bare else None
             if res is None:

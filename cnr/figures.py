@@ -53,7 +53,7 @@ def accuracy_vs_budget(df: pd.DataFrame, attacks: list[str], title: str = "", wo
     sub = df[df["attack"].isin(attacks)]
     panels = list(dict.fromkeys(zip(sub["attack"], sub["norm"])))
     if not panels:
-        raise ValueError(f"no rows for attacks {attacks} in the table")
+        raise MissingRows(f"no rows for attacks {attacks} in the table")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
     defenses = _ordered(sub["defense"])
     for ax, (attack, norm) in zip(axes[0], panels):

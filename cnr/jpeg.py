@@ -119,7 +119,7 @@ def sample_qf(n: int, qf_range: tuple[int, int] | int, generator: torch.Generato
 # ---------------------------------------------------------------------------------------------
 
 
-JPEG_MAX_SIDE = 65535  # the format's limit on either dimension
+JPEG_MAX_SIDE = 65500  # libjpeg(-turbo)'s JPEG_MAX_DIMENSION: the largest side it will code
 
 
 def _gray_mosaic_codec(src: np.ndarray, dst: np.ndarray, qfs: list[int]) -> None:

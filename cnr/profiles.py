@@ -29,7 +29,8 @@ class Profile:
     argan_preset_natural: str = "quick-residual"  # RGB photos (see cnr.argan.generator.PRESETS)
     # train_argan settings for the natural bank: the MSE loss that PSNR measures, a gentle rate. Measured on
     # held-out photos: L1+SSIM at 1e-3 lost 1.6 dB to JPEG; MSE at 3e-4 diverged after warmup (QF 5: -1.3 dB at
-    # 1,000 steps); MSE at 1e-4 climbed steadily (QF 5: +0.21 dB on held-out patches, +0.15 dB on Foolbox's ImageNet)
+    # 1,000 steps); MSE at 1e-4 climbed steadily (QF 5 at 1,000 steps: +0.21 dB on held-out patches, +0.15 dB on
+    # Foolbox's ImageNet; the shipped 2,500-step QF 5 restorer: +0.19 dB there)
     argan_natural_train: tuple[tuple[str, Any], ...] = (("pixel", "l2"), ("ssim_weight", 0.0), ("lr", 1e-4))
     argan_qfs: tuple[int, ...] = QF_SET
     argan_pretrain_steps: int = 2000

@@ -164,12 +164,6 @@ def _at(df: pd.DataFrame, defense: str, attack: str, norm: str | None = None,
     return None if rows.empty else rows.iloc[0]
 
 
-def grid_workers(profile: Profile) -> int | None:
-    """Workers for run_grid: None (the profile's own `grid_workers`) for a named profile as is; 1 for one with
-    overrides, which the `cnr grid --profile <name>` worker processes would not see."""
-    return None if profile == get_profile(profile.name) else 1
-
-
 def strongest_attacks(df: pd.DataFrame, norm: str, budget: float) -> pd.DataFrame:
     """Per defense: the attack (at this norm and budget) that leaves the lowest worst-case accuracy."""
     if df.empty:

@@ -12,10 +12,10 @@ from torch import nn
 
 from cnr.argan.losses import psnr
 from cnr.defense import CompressRestore, Defended
-from cnr.evaluate import score
+from cnr.evaluate import score, summarize
+from cnr.gallery import _show
 from cnr.jpeg import jpeg_roundtrip
 from cnr.profiles import Profile, get_profile
-from cnr.stats import wilson_interval
 
 TEASER_BUDGETS: tuple[float, ...] = tuple(k / 255 for k in (1, 2, 4, 8, 16, 32, 64))  # Linf, geometric
 
@@ -91,14 +91,6 @@ def explorer(image: torch.Tensor, bank: nn.Module) -> Any:
                             n=widgets.IntSlider(value=3, min=1, max=6, description="N"))
 
 
-def _show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
-    img = img.detach().cpu().clamp(0, 1)
-    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray" if img.shape[0] == 1 else None,
-              vmin=0, vmax=1)
-    ax.set_title(title, fontsize=8)
-    ax.axis("off")
-
-
 # --- one adversarial example on real CIFAR-10 images ------------------------------------------------------
 
 @dataclass
@@ -132,17 +124,8 @@ def cifar_defense(profile: str | Profile = "quick", n_iter: int = 3, seed: int =
 
 
 def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, Any]:
-    """correct: (draws, n) bool; mean over draws, worst case (right in every draw), Wilson interval of the mean."""
-    draws, n = correct.shape
-    k = round(correct.float().mean().item() * n)
-    lo, hi = wilson_interval(k, n)
-    return dict(setting=setting, attacker_sees=attacker, n=n, draws=draws, accuracy=k / n, acc_lo=lo, acc_hi=hi,
-                worst_accuracy=int(correct.all(0).sum()) / n)
-
-
-def _eot_steps(p: Profile) -> int:
-    """PGD steps of the EOT attacks (the profile's `eot_steps`, else its `pgd_steps`)."""
-    return int(getattr(p, "eot_steps", p.pgd_steps))
+    """One row of the demo table, scored like the grid's (mean and worst case over draws, Wilson intervals)."""
+    return dict(setting=setting, attacker_sees=attacker, **summarize(correct))
 
 
 def attack_demo(profile: str | Profile = "quick", eps: float = 8 / 255, n_iter: int = 3, seed: int = 0,
@@ -162,7 +145,7 @@ def attack_demo(profile: str | Profile = "quick", eps: float = 8 / 255, n_iter: 
     model, defended = cifar_defense(p, n_iter, seed, device)
     draws = max(1, p.draws)
     obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, steps=p.pgd_steps).x_adv.detach()
-    ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, steps=_eot_steps(p),
+    ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, steps=p.eot_steps,
                      eot=p.eot_samples).x_adv.detach()
     rows = [
         _acc_row("clean images", "-", score(model, x, y, 1)),
@@ -173,11 +156,12 @@ def attack_demo(profile: str | Profile = "quick", eps: float = 8 / 255, n_iter: 
     ]
     table = pd.DataFrame(rows)
     acc = dict(zip(table["setting"], table["accuracy"]))
-    numbers = dict(n=n, eps=eps, draws=draws, steps=p.pgd_steps, eot_steps=_eot_steps(p), eot=p.eot_samples,
+    numbers = dict(n=n, eps=eps, draws=draws, steps=p.pgd_steps, eot_steps=p.eot_steps, eot=p.eot_samples,
                    clean_bare=acc["clean images"], clean_defended=acc["clean images + defense"],
                    oblivious_bare=acc["oblivious PGD"], oblivious_defended=acc["oblivious PGD + defense"],
                    adaptive_defended=acc["adaptive EOT-BPDA PGD + defense"],
-                   adaptive_defended_worst=table["worst_accuracy"].iloc[-1])
+                   adaptive_defended_worst=dict(zip(table["setting"], table["worst_accuracy"]))[
+                       "adaptive EOT-BPDA PGD + defense"])
     return AttackDemo(table, x, y, obl, ada, list(classes), model, defended, eps, numbers)
 
 

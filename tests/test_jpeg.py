@@ -131,6 +131,13 @@ def test_gray_mosaic_is_bit_identical_to_coding_each_image_alone(gray, size, mon
     assert torch.equal(jpeg_roundtrip(x, qf), want)
 
 
+def test_gray_mosaic_stays_within_libjpeg_size_limit(monkeypatch):
+    monkeypatch.setenv("CNR_JPEG_THREADS", "1")  # one chunk: 2,100 28x28 images of one QF need two mosaics
+    x = torch.rand(2100, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = jpeg_roundtrip(x, 40)
+    assert torch.equal(y[-3:], jpeg_roundtrip(x[-3:], 40))
+
+
 def test_output_is_quantized_detached_and_shaped_like_input(images):
     x = images.clone().requires_grad_(True)
     y = jpeg_roundtrip(x, 50)
