@@ -1,10 +1,33 @@
-"""cnr: the (Compress and Restore)^N reproducibility kit."""
-import os as _os
+"""cnr: the (Compress and Restore)^N reproducibility kit.
 
-# foolbox imports GitPython, which fails without a `git` executable unless told to be quiet.
-_os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-# OpenMP workers that spin while waiting made cells tens of times slower whenever another process shared the
-# 2 cores (measured); passive waiting costs nothing alone. Takes effect when cnr is imported before torch.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+The public API, imported lazily so that `import cnr` stays cheap (torch loads on first use):
+    run = cnr.resolve_run("quick")                     # profile + overrides + seed + device, resolved once
+    bank = cnr.RestorerBank.load(run.bank_dir("fmnist"))
+    model = cnr.Defended(cnr.CompressRestore(bank, (20, 60), 3), cnr.load_classifier("fmnist-cnn"))
+    result = cnr.run_attack("pgd", model, x, y, 0.1, norm="linf", eot=4)
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Run": "cnr.run", "resolve_run": "cnr.run",
+    "CompressRestore": "cnr.defenses", "Defended": "cnr.defenses", "DefenseSpec": "cnr.defenses",
+    "register_defense": "cnr.defenses",
+    "RestorerBank": "cnr.argan", "train_argan": "cnr.argan",
+    "load_classifier": "cnr.classifiers", "predict": "cnr.eval.predict",
+    "run_attack": "cnr.attacks", "register_attack": "cnr.attacks", "AttackDef": "cnr.attacks",
+    "CellGroup": "cnr.eval.groups", "register_group": "cnr.eval.groups", "run_grid": "cnr.eval.grid",
+    "load_dataset": "cnr.data", "jpeg_roundtrip": "cnr.jpeg",
+    "CnrError": "cnr.errors", "InputError": "cnr.errors", "WeightsError": "cnr.errors",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cnr' has no attribute {name!r}")

@@ -1,6 +1,9 @@
 """Validation at the kit's boundaries, so bad input fails early with a message, not deep in torch."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
 from cnr.errors import InputError
@@ -48,3 +51,33 @@ def check_labels(y: torch.Tensor, n: int, num_classes: int | None = None) -> tor
     if num_classes is not None and n and (y.min() < 0 or y.max() >= num_classes):
         raise InputError(f"labels must lie in [0, {num_classes - 1}], got [{y.min().item()}, {y.max().item()}]")
     return y
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' is CUDA when present, else CPU; a device that is not there is refused in one line."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r}; use cpu, cuda, cuda:<index> or auto") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"CUDA was asked for (device {device!r}) but torch.cuda.is_available() is False on this "
+                         "machine; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"device {device!r} is not supported; use cpu, cuda or auto")
+    return dev
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create `folder` if needed and prove it writable before any work starts (not after an hour of it)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".cnr-write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"output folder {folder} is not writable ({e.strerror or e}); choose another with --out "
+                         "or fix its permissions") from None
+    return folder

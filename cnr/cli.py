@@ -1,12 +1,35 @@
-"""`cnr ...` / `python -m cnr ...`: thin argparse front-ends to functions in the package."""
+"""`cnr ...` / `python -m cnr ...`: thin argparse front-ends; each command resolves its Run once, here."""
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from cnr.errors import CnrError
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (0, negatives and non-integers are refused with the value named)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _run(args: argparse.Namespace, **kw):
+    """The command's Run: --profile, every --set field=value, --seed and --device, resolved once."""
+    from cnr.profiles import parse_override
+    from cnr.run import Run, resolve_run
+
+    if getattr(args, "run_json", None):
+        return Run.from_json(Path(args.run_json).read_text())
+    overrides = dict(parse_override(item) for item in args.set or [])
+    return resolve_run(args.profile, overrides, seed=args.seed, device=args.device, **kw)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -20,12 +43,16 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     import torch
 
     from cnr.classifiers import load_classifier, predict
+    from cnr.checks import check_images, resolve_device
     from cnr.data import load_dataset
     from cnr.stats import format_accuracy
 
     torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+    model = load_classifier(args.classifier, device=device)
     x, y = load_dataset(args.dataset, limit=args.limit)
-    model = load_classifier(args.classifier, device=args.device)
+    info = model.cnr_input
+    check_images(x, channels=info.channels, name=f"{args.dataset} images for {args.classifier}")
     t0 = time.perf_counter()
     correct = int((predict(model, x, batch_size=args.batch_size) == y).sum())
     print(f"classifier {args.classifier} on {args.dataset}: accuracy {format_accuracy(correct, len(y))} "
@@ -34,80 +61,66 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_classifier(args: argparse.Namespace) -> int:
-    from cnr.classifiers import FMNIST_CNN_WEIGHTS
-    from cnr.profiles import get_profile
-    from cnr.train_classifier import train_fmnist_cnn
+    from cnr.checks import check_writable
+    from cnr.classifiers.train_fmnist import train_fmnist_cnn
 
-    p = get_profile(args.profile)
+    run = _run(args)
+    p = run.profile
+    out = Path(args.out) if args.out else run.models_dir / "fmnist-cnn.safetensors"
+    check_writable(out.parent)
     meta = train_fmnist_cnn(
-        out_path=args.out or FMNIST_CNN_WEIGHTS, epochs=args.epochs or p.clf_epochs, batch_size=p.clf_batch,
-        seed=args.seed, train_limit=p.clf_train_limit, eval_limit=p.clf_eval_limit, device=args.device,
+        out_path=out, epochs=args.epochs or p.clf_epochs, batch_size=p.clf_batch, seed=p.seed,
+        train_limit=p.clf_train_limit, eval_limit=p.clf_eval_limit, device=run.device,
         command="cnr " + shlex.join(sys.argv[1:]),
     )
-    print(f"test accuracy {meta['test_accuracy']:.4f} (n={meta['test_n']}), trained in {meta['train_seconds']:.0f} s")
+    print(f"test accuracy {meta['test_accuracy']:.4f} (n={meta['test_n']}), trained in {meta['train_seconds']:.0f} s"
+          f" -> {out}")
     return 0
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from cnr.figures import summary_table
-    from cnr.grid import run_grid
+    from cnr.checks import check_writable
+    from cnr.eval.grid import run_grid
+    from cnr.reporting.tables import summary_table
 
-    df = run_grid(args.profile, shard=args.shard, resume=not args.no_resume, workers=args.workers)
+    run = _run(args)
+    check_writable(run.tables_dir)
+    df = run_grid(run, shard=args.shard, resume=not args.no_resume, workers=args.workers)
     if args.summary and not df.empty:
         print(summary_table(df).to_string(index=False))
     return 0
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
-    from cnr.evaluate import AttackSpec, Cell, default_defenses
-    from cnr.grid import make_evaluator
-    from cnr.profiles import get_profile
+    from cnr.defenses import defense_by_name
+    from cnr.eval.evaluator import make_evaluator
+    from cnr.eval.specs import AttackSpec, Cell
 
-    p = get_profile(args.profile)
-    defenses = {d.name: d for d in default_defenses(p.qf_range, sorted({*p.ns, args.n}))}
-    if args.defense not in defenses:
-        from cnr.errors import unknown_name
+    from cnr.attacks import parse_params
 
-        raise unknown_name("defense", args.defense, defenses)
-    params = tuple(sorted(_parse_params(args.param).items()))
-    spec = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval", params=params)
-    ev = make_evaluator(p)
+    run = _run(args)
+    spec = defense_by_name(run.profile, args.defense)
+    params = tuple(sorted(parse_params(args.attack, args.param or []).items()))
+    attack = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval",
+                        params=params)
+    ev = make_evaluator(run)
     if args.n_images:
         ev.sizes = {"eval": args.n_images, "costly": args.n_images}
-    row = ev.run_cell(Cell(defenses[args.defense], spec))
+    row = ev.run_cell(Cell(spec, attack))
     for k, v in row.items():
         print(f"{k:>20}: {v}")
     return 0
 
 
-def _parse_params(items: list[str]) -> dict:
-    import json
-
-    from cnr.errors import InputError
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"--param takes name=value, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
-
-
 def _cmd_sanity(args: argparse.Namespace) -> int:
-    from cnr.grid import make_evaluator, robustness_csv
-    from cnr.evaluate import read_rows
-    from cnr.sanity import sanity_report
+    from cnr.eval.rows import read_table
+    from cnr.eval.sanity import run_sanity
 
-    df = read_rows(robustness_csv(args.profile))
+    run = _run(args)
+    df = read_table(run.robustness_csv)
     if df.empty:
-        from cnr.errors import CnrError
-
-        raise CnrError(f"no results for profile {args.profile!r}: run `cnr grid --profile {args.profile}` first")
-    report = sanity_report(df, make_evaluator(args.profile), args.profile)
+        raise CnrError(f"no results in {run.robustness_csv}: run `cnr grid --profile {run.profile.name}` first")
+    report = run_sanity(run, df)
     print(report.to_string(index=False))
     return 0 if report["passed"].all() else 1
 
@@ -115,21 +128,23 @@ def _cmd_sanity(args: argparse.Namespace) -> int:
 def _cmd_train_argan(args: argparse.Namespace) -> int:
     from cnr.argan.pipeline import train_argan_cli
 
-    summary = train_argan_cli(args.dataset, args.qf, preset=args.preset, profile=args.profile, out=args.out,
-                              device=args.device, seed=args.seed, steps=args.steps, gan_steps=args.gan_steps)
+    summary = train_argan_cli(_run(args), args.dataset, args.qf, preset=args.preset, out=args.out, steps=args.steps,
+                              gan_steps=args.gan_steps)
     for qf, val in summary.items():
         print(f"{args.dataset} QF {qf}: validation {val}")
     return 0
 
 
 def _cmd_restoration_table(args: argparse.Namespace) -> int:
-    from cnr.restoration import restoration_csv, write_restoration_table
+    from cnr.eval.restoration import write_restoration_table
+    from cnr.paths import relative
 
-    df = write_restoration_table(args.profile, device=args.device)
+    run = _run(args)
+    df = write_restoration_table(run)
     cols = ["dataset", "generator", "qf", "n", "psnr_jpeg", "psnr_restored", "ssim_jpeg", "ssim_restored"]
     cols += [c for c in ("acc_jpeg", "acc_restored") if c in df]
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"written to {restoration_csv(args.profile)} (+ .md, .tex)")
+    print(f"written to {relative(run.restoration_csv)} (+ .md, .tex)")
     losers = df[~df["restored_wins"]]
     if len(losers):
         print(f"restored does NOT beat JPEG in PSNR for: {losers[['dataset', 'generator', 'qf']].to_dict('records')}")
@@ -139,8 +154,19 @@ def _cmd_restoration_table(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from cnr.reproduce import reproduce
 
-    reproduce(args.profile, start=args.start, retrain=args.retrain, log_output=args.verbose)
+    reproduce(_run(args, retrain=args.retrain), start=args.start, log_output=args.verbose)
     return 0
+
+
+def _run_options(p: argparse.ArgumentParser, device: str | None = None) -> None:
+    """--profile, --set, --seed, --device: what every command resolves into one Run."""
+    from cnr.profiles import PROFILES
+
+    p.add_argument("--profile", default="quick", choices=list(PROFILES))
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="override a profile field (repeatable), e.g. --set n_eval=100; recorded in the results")
+    p.add_argument("--seed", type=int, default=None, help="default: the profile's")
+    p.add_argument("--device", default=device, help="cpu, cuda or auto (default: the profile's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,74 +180,80 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("accuracy", help="clean accuracy of a classifier on a dataset, with n and a 95%% interval")
     p.add_argument("--classifier", required=True)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--limit", type=int, default=None, help="first N images only")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--limit", type=positive_int, default=None, help="first N images only")
+    p.add_argument("--batch-size", type=positive_int, default=500)
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_accuracy)
 
     p = sub.add_parser("train-classifier", help="train fmnist-cnn (resumes from its checkpoint)")
-    p.add_argument("--profile", default="quick")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="weights path (default: the shipped results/quick/models/...)")
-    p.add_argument("--device", default="cpu")
+    _run_options(p)
+    p.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument("--out", default=None, help="weights path (default: results/<run>/models/fmnist-cnn.safetensors;"
+                                               " never the shipped weights/)")
     p.set_defaults(func=_cmd_train_classifier)
 
-    p = sub.add_parser("grid", help="run a profile's attack grid into results/<profile>/tables/robustness.csv")
-    p.add_argument("--profile", default="quick")
+    p = sub.add_parser("grid", help="run a profile's attack grid into results/<run>/tables/robustness.csv")
+    _run_options(p)
     p.add_argument("--shard", default=None, help="i/k: run every k-th cell from the i-th (1-based)")
     p.add_argument("--no-resume", action="store_true", help="recompute rows already in the table")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local processes of one thread each, splitting the grid (default: the profile's)")
     p.add_argument("--summary", action="store_true", help="print the accuracy table at the end")
+    p.add_argument("--run-json", default=None, help=argparse.SUPPRESS)  # how grid workers receive their run
     p.set_defaults(func=_cmd_grid)
 
     p = sub.add_parser("attack", help="one cell: an attack on a defense, scored over fresh draws")
-    p.add_argument("--profile", default="quick")
-    p.add_argument("--defense", default="dynamic-N3", help="none, jpeg, static-N<k>, dynamic-N<k>")
-    p.add_argument("--n", type=int, default=3, help="N for a static-N/dynamic-N defense not in the profile")
+    _run_options(p)
+    p.add_argument("--defense", default="dynamic-N3", help="a grid defense (none, jpeg, static-N<k>, dynamic-N<k>, ...)")
     p.add_argument("--attack", default="pgd")
     p.add_argument("--norm", default="linf", choices=["linf", "l2"])
     p.add_argument("--budget", type=float, default=0.1)
     p.add_argument("--view", default="bpda", choices=["bpda", "surrogate", "identity", "oblivious"])
-    p.add_argument("--n-images", type=int, default=None)
+    p.add_argument("--n-images", type=positive_int, default=None)
     p.add_argument("--param", action="append", help="attack parameter name=value (repeatable)")
     p.set_defaults(func=_cmd_attack)
 
-    p = sub.add_parser("sanity", help="Carlini et al.'s sanity checks on a profile's results")
-    p.add_argument("--profile", default="quick")
+    p = sub.add_parser("sanity", help="Carlini et al.'s sanity checks on a run's results")
+    _run_options(p)
     p.set_defaults(func=_cmd_sanity)
 
     p = sub.add_parser("reproduce", help="run the notebooks in order with Papermill")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full", "paper"])
+    _run_options(p)
     p.add_argument("--from", dest="start", default=None, help="start at the notebook with this prefix, e.g. 03")
     p.add_argument("--retrain", action="store_true", help="retrain the classifier and AR-GANs instead of reusing")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("train-argan", help="train AR-GAN generators (one QF, 'static' or 'all'); resumes")
+    _run_options(p)
     p.add_argument("--dataset", default="fmnist", choices=["fmnist", "natural"])
     p.add_argument("--qf", default="all", help="a quality factor, 'static', or 'all' (the whole bank)")
     p.add_argument("--preset", default=None, help="generator preset (default: the profile's)")
-    p.add_argument("--profile", default="quick")
-    p.add_argument("--out", default=None, help="bank folder (default: the profile's models folder)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--steps", type=int, default=None, help="pixel pre-training steps (default: the profile's)")
+    p.add_argument("--out", default=None, help="bank folder (default: results/<run>/models/argan-<dataset>-<preset>)")
+    p.add_argument("--steps", type=positive_int, default=None, help="pixel pre-training steps (default: the profile's)")
     p.add_argument("--gan-steps", type=int, default=None)
     p.set_defaults(func=_cmd_train_argan)
 
-    p = sub.add_parser("restoration-table", help="PSNR/SSIM of JPEG vs restored per QF, from the shipped banks")
-    p.add_argument("--profile", default="quick")
-    p.add_argument("--device", default="cpu")
+    p = sub.add_parser("restoration-table", help="PSNR/SSIM of JPEG vs restored per QF, from the run's banks")
+    _run_options(p)
     p.set_defaults(func=_cmd_restoration_table)
 
     return parser
 
 
+# Set before torch loads (every command imports it lazily): OpenMP workers that spin while waiting made cells tens
+# of times slower whenever another process shared the cores (measured); foolbox's GitPython needs a git executable
+# otherwise. A variable the user set wins.
+ENVIRONMENT_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "GIT_PYTHON_REFRESH": "quiet"}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: errors the kit raises on purpose print one clear line, not a traceback."""
+    import os
+
+    for key, value in ENVIRONMENT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

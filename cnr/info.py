@@ -22,8 +22,9 @@ def _version(pkg: str) -> str:
 
 def environment_report() -> str:
     """A multi-line report of the environment and of the data and weights the kit can see."""
-    from cnr.classifiers import FMNIST_CNN_WEIGHTS
-    from cnr.data import fmnist_dirs, find_fmnist
+    from cnr.data import find_fmnist
+    from cnr.data.fmnist import fmnist_dirs
+    from cnr.paths import WEIGHTS_DIR, relative
 
     lines = [f"cnr {__version__} on Python {platform.python_version()} ({platform.platform()})"]
     lines += [f"  {p:<15} {_version(p)}" for p in _PACKAGES]
@@ -35,10 +36,12 @@ def environment_report() -> str:
     except Exception:
         lines.append(f"Fashion-MNIST: not found (searched {', '.join(map(str, fmnist_dirs()))}; "
                      "torchvision will download it when online)")
-    weights = sorted(Path(FMNIST_CNN_WEIGHTS).parent.parent.glob("models/**/*.safetensors"))
-    lines.append("weights: " + (", ".join(str(w) for w in weights) if weights else "none found"))
+    weights = sorted(p for p in WEIGHTS_DIR.glob("**/*.safetensors") if not p.name.endswith(".ckpt.safetensors"))
+    lines.append(f"shipped weights: {len(weights)} files in {relative(WEIGHTS_DIR)}: "
+                 + (", ".join(relative(w.parent if w.parent != WEIGHTS_DIR else w) for w in weights[:1]) + ", ..."
+                    if weights else "none found"))
     try:
-        from cnr.cifar10_keras import cifar10_keras_weights_path
+        from cnr.classifiers.cifar10_keras import cifar10_keras_weights_path
 
         lines.append(f"cifar10-keras: {cifar10_keras_weights_path()}")
     except Exception as e:

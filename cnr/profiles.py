@@ -1,24 +1,26 @@
-"""The four run profiles: one set of parameters that the notebooks, the CLI and the tests all read."""
+"""The run profiles: one set of parameters that the notebooks, the CLI and the tests all read (resolved by cnr.run)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import ast
+import types
+import typing
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from cnr.errors import unknown_name
+from cnr.errors import InputError, unknown_name
 
 QF_SET: tuple[int, ...] = (5, 10, 20, 30, 40, 60)  # the legacy code's AR-GAN quality factors
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Every knob a profile sets; `get_profile(name, **overrides)` builds one."""
+    """Every knob a profile sets; `cnr.run.resolve_run(name, overrides)` turns one into a Run."""
 
     name: str
     dataset: str = "fmnist"
     classifier: str = "fmnist-cnn"
     device: str = "cpu"
     seed: int = 0
-    results_dir: str = "results/quick"
     # classifier training
     clf_epochs: int = 10
     clf_batch: int = 128
@@ -71,8 +73,6 @@ class Profile:
     hsj_steps: int = 5
     hsj_grad_evals: int = 25  # HopSkipJump's initial gradient-estimation queries (Foolbox's default 100, as in full)
     hsj_init_steps: int = 25  # binary-search steps toward the starting point (full: 50)
-    models_dir: str = "results/quick/models"  # shipped weights; smoke reuses them
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for metadata and results rows."""
@@ -81,7 +81,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", results_dir="results/smoke", clf_epochs=1, clf_train_limit=2000, clf_eval_limit=500,
+        name="smoke", clf_epochs=1, clf_train_limit=2000, clf_eval_limit=500,
         argan_preset="quick", argan_pretrain_steps=20, argan_pretrain_steps_by_qf=(), argan_gan_steps=10,
         argan_batch=8, restoration_n=64,
         n_eval=16, n_costly=8, draws=2, eot_samples=2, pgd_steps=5, eot_steps=3, cw_steps=5, cw_binary_steps=1,
@@ -90,17 +90,17 @@ PROFILES: dict[str, Profile] = {
     ),
     "quick": Profile(name="quick"),
     "full": Profile(
-        name="full", results_dir="results/full", device="auto", argan_preset="paper", argan_preset_natural="paper",
+        name="full", device="auto", argan_preset="paper", argan_preset_natural="paper",
         argan_natural_train=(), argan_pretrain_steps=20000,
         argan_pretrain_steps_by_qf=(),
         argan_gan_steps=10000, restoration_n=10000, n_eval=10000, n_costly=1000, draws=10, eot_samples=32,
         pgd_steps=100, eot_steps=100, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
         cw_binary_steps=5, deepfool_steps=50, deepfool_candidates=10, hsj_grad_evals=100, hsj_init_steps=50,
         aa_iters=100, aa_eot_iter=20, grid_workers=1,
-        sweep_ns=(1, 3, 5), models_dir="results/full/models",
+        sweep_ns=(1, 3, 5),
     ),
     "paper": Profile(
-        name="paper", dataset="imagenet", classifier="resnet50", device="auto", results_dir="results/paper",
+        name="paper", dataset="imagenet", classifier="resnet50", device="auto",
         argan_preset="paper", argan_preset_natural="paper", argan_natural_train=(), argan_patch=128, argan_pretrain_steps=50000, argan_pretrain_steps_by_qf=(),
         argan_gan_steps=50000, argan_batch=16,
         restoration_n=1000, n_eval=1000, n_costly=1000, draws=10, eot_samples=32, pgd_steps=100, eot_steps=100,
@@ -108,20 +108,80 @@ PROFILES: dict[str, Profile] = {
         ref_l2=0.05, square_queries=5000, nattack_iters=400, nattack_pop=300, hsj_steps=40, cw_steps=1000,
         cw_binary_steps=5, deepfool_steps=50, deepfool_candidates=10, hsj_grad_evals=100, hsj_init_steps=50,
         aa_iters=100, aa_eot_iter=20, grid_workers=1,
-        sweep_ns=(1, 3, 5), models_dir="results/paper/models",
+        sweep_ns=(1, 3, 5),
     ),
 }
 
 
-def get_profile(name: str | Profile = "quick", **overrides: Any) -> Profile:
-    """Look up a profile by name, optionally overriding fields (unknown fields are an error)."""
-    if isinstance(name, Profile):
-        base = name
-    elif name in PROFILES:
-        base = PROFILES[name]
-    else:
+def get_profile(name: str, **overrides: Any) -> Profile:
+    """A registered profile by name with fields overridden (unknown fields are an error); the run boundary's helper."""
+    if name not in PROFILES:
         raise unknown_name("profile", name, PROFILES)
-    bad = set(overrides) - set(Profile.__dataclass_fields__)
+    bad = sorted(set(overrides) - FIELDS)
     if bad:
-        raise unknown_name("profile field", sorted(bad)[0], Profile.__dataclass_fields__)
-    return replace(base, **overrides)
+        raise unknown_name("profile field", bad[0], sorted(FIELDS))
+    for key, value in overrides.items():
+        check_field(key, value)
+    return replace(PROFILES[name], **overrides)
+
+
+FIELDS = frozenset(f.name for f in fields(Profile)) - {"name"}
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    """Whether a plain value fits a field's type hint (int, float, str, bool, X | None, tuple[...])."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_conforms(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_conforms(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_conforms(v, a) for v, a in zip(value, args))
+    return True
+
+
+def check_field(key: str, value: Any) -> None:
+    """Refuse a value whose type does not match the profile field (InputError naming field, value and type)."""
+    hint = typing.get_type_hints(Profile)[key]
+    if not _conforms(value, hint):
+        raise InputError(f"profile field {key} takes {_type_name(hint)}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
+def _listify(v: Any) -> Any:
+    return tuple(_listify(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """'n_eval=100' -> ('n_eval', 100): the value is a Python literal, type-checked against the profile field."""
+    if "=" not in item:
+        raise InputError(f"--set takes field=value (e.g. n_eval=100), got {item!r}")
+    key, text = (t.strip() for t in item.split("=", 1))
+    if key not in FIELDS:
+        raise unknown_name("profile field", key, sorted(FIELDS))
+    hint = typing.get_type_hints(Profile)[key]
+    try:
+        value = _listify(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        value = text  # a bare word is a string
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    check_field(key, value)
+    return key, value

@@ -1,18 +1,14 @@
 """Run the notebooks in order with Papermill: one line per notebook, and a failure that names notebook and cell."""
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from cnr.errors import CnrError, InputError
-from cnr.profiles import Profile, get_profile
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+from cnr.paths import NOTEBOOK_DIR, REPO_ROOT, relative
+from cnr.run import Run
 KERNEL = "python3"
 # Environment defaults for the kernels (a variable already set wins). Passive OpenMP waiting: with torch's spinning
 # workers, the codec's threads and any other busy process on a 2-core machine, the smoke grid ran up to 60x slower.
@@ -72,53 +68,17 @@ def _cell_head(executed: Path, exec_count: int | None) -> str:
         return ""
 
 
-# --- the numbers each notebook records, for tests and for readers who want them without re-running ---
-
-def record_path(profile: str | Profile, notebook: str) -> Path:
-    """results/<profile>/notebooks/<notebook>.json (`notebook` with or without .ipynb)."""
-    return REPO_ROOT / get_profile(profile).results_dir / "notebooks" / f"{Path(notebook).stem}.json"
-
-
-def _plain(v: Any) -> Any:
-    """JSON-ready: NumPy/torch scalars to Python numbers, NaN/inf to None, containers recursively."""
-    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 0) == 0:
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, Path):
-        return str(v)
-    return v
+def notebook_parameters(run: Run) -> dict[str, Any]:
+    """The Papermill parameters that rebuild this run inside a notebook (its own `resolve_run` call)."""
+    over = {k: v for k, v in run.overrides if k != "seed"}
+    return {"profile": run.profile.name, "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in over.items()},
+            "seed": run.seed, "retrain": run.retrain, "results_root": relative(run.results_root)}
 
 
-def record(profile: str | Profile, notebook: str, **numbers: Any) -> Path:
-    """Write a notebook's key numbers to results/<profile>/notebooks/<notebook>.json (atomic); returns the path."""
-    from cnr.weights import atomic_write_bytes
-
-    path = record_path(profile, notebook)
-    data = {"profile": get_profile(profile).name, "notebook": Path(notebook).stem, **_plain(numbers)}
-    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-    return path
-
-
-def read_record(profile: str | Profile, notebook: str) -> dict[str, Any]:
-    """The numbers a notebook recorded with `record` (an InputError says which notebook to run if missing)."""
-    path = record_path(profile, notebook)
-    if not path.is_file():
-        raise InputError(f"{path} is missing: run notebooks/{Path(notebook).stem}.ipynb "
-                         f"(cnr reproduce --profile {get_profile(profile).name})")
-    return json.loads(path.read_text())
-
-
-def reproduce(profile: str = "quick", start: str | None = None, retrain: bool = False, log_output: bool = False,
-              extra: dict[str, Any] | None = None) -> list[tuple[str, float]]:
-    """Run every notebook (or from `start` on) for a profile; prints and returns (notebook, seconds)."""
-    p = get_profile(profile)
-    out_dir = REPO_ROOT / p.results_dir / "notebooks"
-    params = {"profile": p.name, "retrain": retrain, **(extra or {})}
+def reproduce(run: Run, start: str | None = None, log_output: bool = False) -> list[tuple[str, float]]:
+    """Run every notebook (or from `start` on) for a run; prints and returns (notebook, seconds)."""
+    out_dir = run.notebooks_dir
+    params = notebook_parameters(run)
     timings = []
     total = time.perf_counter()
     for nb in notebooks(start):
@@ -126,6 +86,6 @@ def reproduce(profile: str = "quick", start: str | None = None, retrain: bool = 
         run_notebook(nb, out_dir, params, log_output=log_output)
         dt = time.perf_counter() - t0
         timings.append((nb.name, dt))
-        print(f"{nb.name:<22} {dt:7.1f} s   -> {out_dir / nb.name}", flush=True)
-    print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (profile {p.name})", flush=True)
+        print(f"{nb.name:<22} {dt:7.1f} s   -> {relative(out_dir / nb.name)}", flush=True)
+    print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (run {run.name})", flush=True)
     return timings

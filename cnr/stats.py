@@ -1,18 +1,18 @@
 """Uncertainty for accuracies: every reported number carries n and a 95% interval."""
 from __future__ import annotations
 
-import math
 
+def wilson_interval(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for k successes out of n, from scipy (well behaved at 0% and 100%).
 
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for k successes out of n (well behaved at 0% and 100%)."""
+    `scipy.stats.binomtest(k, n).proportion_ci(0.95, "wilson")`; n == 0 (no images) gives (nan, nan).
+    """
     if n <= 0:
         return (float("nan"), float("nan"))
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(0.95, "wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def format_accuracy(k: int, n: int) -> str:

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from cnr.argan.losses import psnr
-from cnr.defense import CompressRestore, Defended
-from cnr.evaluate import score, summarize
-from cnr.gallery import _show
+from cnr.defenses import CompressRestore, Defended
+from cnr.eval.scoring import score, summarize
 from cnr.jpeg import jpeg_roundtrip
-from cnr.profiles import Profile, get_profile
+from cnr.reporting.gallery import show
+from cnr.run import Run
 
 TEASER_BUDGETS: tuple[float, ...] = tuple(k / 255 for k in (1, 2, 4, 8, 16, 32, 64))  # Linf, geometric
 
@@ -57,10 +57,12 @@ def describe_restoration(df: pd.DataFrame) -> str:
 def chain(image: torch.Tensor, bank: nn.Module, qf: int, n: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """N rounds at a fixed QF: JPEG only, and JPEG then restore; the image after each round, for both."""
     j = r = image[None]
+    one_round = CompressRestore(bank, qf, 1, mode="dynamic")
+    qfs = one_round.draw_qfs(r, draw=0)
     jpeg_only, restored = [], []
     for _ in range(n):
         j = jpeg_roundtrip(j, qf)
-        r = bank.restore(jpeg_roundtrip(r, qf), qf).clamp(0, 1)
+        r = one_round.purify(r, qfs).clamp(0, 1)
         jpeg_only.append(j[0])
         restored.append(r[0])
     return jpeg_only, restored
@@ -71,9 +73,9 @@ def chain_figure(image: torch.Tensor, bank: nn.Module, qf: int = 20, n: int = 3)
     jpeg_only, restored = chain(image, bank, qf, n)
     fig, axes = plt.subplots(2, n + 1, figsize=(2.2 * (n + 1), 4.6), squeeze=False)
     for row, (name, imgs) in enumerate((("JPEG only", jpeg_only), ("compress + restore", restored))):
-        _show(axes[row][0], image, "original" if row == 0 else "")
+        show(axes[row][0], image, "original" if row == 0 else "")
         for t, im in enumerate(imgs):
-            _show(axes[row][t + 1], im, f"{name} x{t + 1}\n{psnr(im[None], image[None]).item():.1f} dB")
+            show(axes[row][t + 1], im, f"{name} x{t + 1}\n{psnr(im[None], image[None]).item():.1f} dB")
     fig.suptitle(f"QF {qf}, N = {n} (the AR-GAN for QF {bank.nearest(qf)})", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
     return fig
@@ -109,18 +111,14 @@ class AttackDemo:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def cifar_defense(profile: str | Profile = "quick", n_iter: int = 3, seed: int = 0, device: str = "cpu"
-                  ) -> tuple[nn.Module, Defended]:
+def cifar_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
     """cifar10-keras and the dynamic (Compress and Restore)^N defense with the natural (RGB) bank in front of it."""
-    from cnr.argan import RestorerBank
-    from cnr.argan.pipeline import bank_dir, train_command
+    from cnr.argan.pipeline import load_bank
     from cnr.classifiers import load_classifier
 
-    p = get_profile(profile)
-    bank = RestorerBank.load(bank_dir(p, "natural"), device=device, dataset="natural",
-                             regenerate=train_command("natural", "all", p))
-    model = load_classifier("cifar10-keras", device=device)
-    return model, Defended(CompressRestore(bank, p.qf_range, n_iter, mode="dynamic", seed=seed), model)
+    bank = load_bank(run, "natural")
+    model = load_classifier("cifar10-keras", device=run.device)
+    return model, Defended(CompressRestore(bank, run.profile.qf_range, n_iter, mode="dynamic", seed=run.seed), model)
 
 
 def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, Any]:
@@ -128,8 +126,7 @@ def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, An
     return dict(setting=setting, attacker_sees=attacker, **summarize(correct))
 
 
-def attack_demo(profile: str | Profile = "quick", eps: float = 8 / 255, n_iter: int = 3, seed: int = 0,
-                n_images: int | None = None, device: str = "cpu") -> AttackDemo:
+def attack_demo(run: Run, eps: float = 8 / 255, n_iter: int = 3, n_images: int | None = None) -> AttackDemo:
     """Clean, oblivious (PGD on the bare model) and adaptive (EOT-BPDA PGD on the defended model) accuracy.
 
     Foolbox's 20 real CIFAR-10 test images (at most the profile's `n_costly`), L-inf budget `eps`, the profile's
@@ -138,11 +135,11 @@ def attack_demo(profile: str | Profile = "quick", eps: float = 8 / 255, n_iter: 
     from cnr.attacks import run_attack
     from cnr.data import load_foolbox_samples
 
-    p = get_profile(profile)
+    p, seed = run.profile, run.seed
     x, y, classes = load_foolbox_samples("cifar10")
     n = min(len(x), n_images or p.n_costly)
-    x, y = x[:n].to(device), y[:n].to(device)
-    model, defended = cifar_defense(p, n_iter, seed, device)
+    x, y = x[:n].to(run.device), y[:n].to(run.device)
+    model, defended = cifar_defense(run, n_iter)
     draws = max(1, p.draws)
     obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, steps=p.pgd_steps).x_adv.detach()
     ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, steps=p.eot_steps,
@@ -205,7 +202,7 @@ def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
     ]
     fig, axes = plt.subplots(1, 4, figsize=(9, 2.9))
     for ax, (img, title) in zip(axes, panels):
-        _show(ax, img[0], title)
+        show(ax, img[0], title)
     fig.suptitle(f"true class: {cls[int(d.y[index])]}, budget L-inf {d.eps * 255:.0f}/255", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig

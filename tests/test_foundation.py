@@ -1,6 +1,9 @@
-"""Packaging-level guarantees: profiles, weights files, input checks, statistics, offline behaviour."""
+"""Packaging-level guarantees: profiles, overrides and runs, paths, weights files, input checks, statistics, offline."""
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import urllib.request
 
 import pytest
@@ -8,7 +11,9 @@ import torch
 
 from cnr.checks import check_images, check_labels
 from cnr.errors import InputError, WeightsError
-from cnr.profiles import PROFILES, get_profile
+from cnr.paths import REPO_ROOT, RESULTS_DIR, WEIGHTS_DIR, relative
+from cnr.profiles import PROFILES, Profile, get_profile, parse_override
+from cnr.run import Run, resolve_run, with_overrides
 from cnr.stats import format_accuracy, wilson_interval
 from cnr.weights import load_checkpoint, load_state_into, load_weights, read_metadata, save_checkpoint, save_weights
 
@@ -18,22 +23,143 @@ def test_network_is_blocked():
         urllib.request.urlopen("http://example.com", timeout=5)
 
 
+# --- profiles and overrides ------------------------------------------------------------------------
+
 def test_profiles_cover_the_four_and_reject_unknowns():
     assert set(PROFILES) == {"smoke", "quick", "full", "paper"}
-    assert get_profile("quick", seed=3).seed == 3
+    assert get_profile("quick", seed=3).seed == 3 and PROFILES["quick"].seed == 0  # a copy, the registry untouched
     with pytest.raises(InputError, match="valid profiles: full, paper, quick, smoke"):
         get_profile("fast")
-    with pytest.raises(InputError, match="unknown profile field"):
+    with pytest.raises(InputError, match="unknown profile field 'not_a_field'"):
         get_profile("quick", not_a_field=1)
+    with pytest.raises(InputError, match="profile field n_eval takes int, got '5'"):
+        get_profile("quick", n_eval="5")
+    assert not {"results_dir", "models_dir", "extra"} & {f.name for f in dataclasses.fields(Profile)}
 
 
-def test_wilson_interval_brackets_the_rate_and_handles_extremes():
-    lo, hi = wilson_interval(90, 100)
-    assert lo < 0.9 < hi and 0.82 < lo < 0.84 and 0.94 < hi < 0.96
-    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(0, 20)[1] > 0.1
-    assert wilson_interval(20, 20)[1] == 1.0 and wilson_interval(20, 20)[0] < 0.9
-    assert "9/10" in format_accuracy(9, 10)
+@pytest.mark.parametrize("text, expected", [
+    ("n_eval=100", ("n_eval", 100)),
+    (" n_eval = 7 ", ("n_eval", 7)),
+    ("ref_linf=1", ("ref_linf", 1.0)),  # an int where a float is due is widened
+    ("qf_range=20,60", ("qf_range", (20, 60))),
+    ("linf_budgets=[0.1, 0.2]", ("linf_budgets", (0.1, 0.2))),  # lists become the field's tuples
+    ("device=cuda", ("device", "cuda")),  # a bare word is a string
+    ("clf_train_limit=None", ("clf_train_limit", None)),
+])
+def test_parse_override_types_values_by_the_field(text, expected):
+    key, value = parse_override(text)
+    assert (key, value) == expected and type(value) is type(expected[1])
 
+
+@pytest.mark.parametrize("text, message", [
+    ("n_eval", "--set takes field=value"),
+    ("nope=1", "unknown profile field 'nope'"),
+    ("n_eval=1.5", "n_eval takes int, got 1.5"),
+    ("n_eval=True", "n_eval takes int, got True"),  # a bool is not an int here
+    ("seed=true", "seed takes int, got 'true'"),
+    ("qf_range=20", r"qf_range takes tuple\[int, int\], got 20"),
+    ("qf_range=1,2,3", r"qf_range takes tuple\[int, int\]"),
+])
+def test_parse_override_refuses_what_the_field_cannot_hold(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_override(text)
+
+
+# --- runs ----------------------------------------------------------------------------------------------
+
+def test_run_names_its_folder_after_profile_and_overrides(tmp_path):
+    run = resolve_run("smoke", {"n_eval": 4, "linf_budgets": (0.1, 0.3)}, seed=2, results_root=tmp_path)
+    assert run.name == "smoke+linf_budgets=0.1-0.3,n_eval=4"  # sorted fields; the seed is a column, not a folder
+    assert run.profile.n_eval == 4 and run.seed == 2 and run.device == "cpu"
+    assert run.overrides == (("linf_budgets", (0.1, 0.3)), ("n_eval", 4), ("seed", 2))
+    out = tmp_path / run.name
+    assert (run.out_dir, run.tables_dir, run.figures_dir, run.notebooks_dir, run.models_dir) == (
+        out, out / "tables", out / "figures", out / "notebooks", out / "models")
+    assert run.robustness_csv == out / "tables" / "robustness.csv"
+    assert run.restoration_csv == out / "tables" / "restoration.csv"
+    assert run.record_path("03_robustness.ipynb") == out / "notebooks" / "03_robustness.json"
+    assert run.describe() == {"profile": "smoke",
+                              "overrides": '{"linf_budgets": [0.1, 0.3], "n_eval": 4, "seed": 2}'}
+    assert resolve_run("smoke", seed=3).name == "smoke" and resolve_run("smoke").results_root == str(RESULTS_DIR)
+    long = resolve_run("smoke", {"linf_budgets": tuple(i / 100 for i in range(1, 30))})
+    assert long.name.startswith("smoke+") and len(long.name) == len("smoke+") + 10  # hashed, still a folder name
+    assert not list(tmp_path.iterdir())  # resolving writes nothing
+
+
+def test_run_reads_shipped_weights_unless_retraining(tmp_path):
+    run = resolve_run("smoke", results_root=tmp_path)
+    assert run.bank_dir("fmnist") == WEIGHTS_DIR / "argan-fmnist-quick"
+    assert run.bank_dir("natural") == WEIGHTS_DIR / "argan-natural-quick-residual"
+    assert run.bank_preset("fmnist") == "quick" and run.bank_preset("natural") == "quick-residual"
+    assert run.classifier_weights() == WEIGHTS_DIR / "fmnist-cnn.safetensors"
+    assert run.classifier_weights("resnet50") is None  # from torchvision, not from the kit
+    for path in (run.bank_dir("fmnist") / "qf05.safetensors", run.bank_dir("natural") / "static.safetensors",
+                 run.classifier_weights()):
+        assert path.is_file(), path
+    re = resolve_run("smoke", retrain=True, results_root=tmp_path)
+    assert re.bank_dir("fmnist") == tmp_path / "smoke" / "models" / "argan-fmnist-quick"
+    assert re.classifier_weights() == tmp_path / "smoke" / "models" / "fmnist-cnn.safetensors"
+    full = resolve_run("full", device="cpu", results_root=tmp_path)
+    assert full.bank_dir("natural") == WEIGHTS_DIR / "argan-natural-paper"
+
+
+def test_run_round_trips_through_json_with_its_overrides(tmp_path):
+    run = resolve_run("smoke", {"qf_range": (30, 50), "ns": (1, 2)}, seed=5, retrain=True, results_root=tmp_path)
+    back = Run.from_json(run.to_json())
+    assert back == run and back.profile.qf_range == (30, 50) and back.name == run.name
+    bad = json.loads(run.to_json())
+    bad["profile"]["n_eval"] = "many"
+    with pytest.raises(InputError, match="n_eval takes int"):
+        Run.from_json(json.dumps(bad))
+
+
+def test_with_overrides_adds_fields_and_renames(tmp_path):
+    run = resolve_run("smoke", {"n_eval": 4}, results_root=tmp_path)
+    more = with_overrides(run, draws=3, n_eval=6)
+    assert more.profile.draws == 3 and more.profile.n_eval == 6 and run.profile.n_eval == 4
+    assert more.name == "smoke+draws=3,n_eval=6" and more.results_root == run.results_root
+    with pytest.raises(InputError, match="draws takes int"):
+        with_overrides(run, draws=2.5)
+    with pytest.raises(InputError, match="takes a profile name"):
+        resolve_run(PROFILES["smoke"])
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_run("smoke", device="tpu9")
+
+
+def test_relative_paths_inside_and_outside_the_repository(tmp_path):
+    assert relative(WEIGHTS_DIR / "fmnist-cnn.safetensors") == "weights/fmnist-cnn.safetensors"
+    assert relative(REPO_ROOT) == "."
+    assert relative(tmp_path) == str(tmp_path.resolve())
+
+
+# --- statistics -----------------------------------------------------------------------------------------
+
+def _wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The textbook formula, independent of scipy."""
+    p = k / n
+    centre, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
+
+
+@pytest.mark.parametrize("k, n", [(90, 100), (0, 20), (20, 20), (5, 8), (9312, 10000), (1, 1)])
+def test_wilson_interval_is_the_wilson_score_interval(k, n):
+    lo, hi = wilson_interval(k, n)
+    want = _wilson_closed_form(k, n)
+    # scipy and the closed form differ only by float rounding (measured <1e-9); 1e-7 leaves room for both
+    assert lo == pytest.approx(max(0.0, want[0]), abs=1e-7) and hi == pytest.approx(min(1.0, want[1]), abs=1e-7)
+
+
+def test_wilson_interval_values_and_edges():
+    # Published values (e.g. Newcombe 1998, table I: 81/263 -> 0.2553-0.3662); 5e-5 is the table's rounding
+    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=5e-5)
+    assert wilson_interval(90, 100) == pytest.approx((0.8256, 0.9448), abs=5e-5)
+    assert wilson_interval(0, 20) == (0.0, pytest.approx(0.1611, abs=5e-5))
+    assert wilson_interval(20, 20) == (pytest.approx(0.8389, abs=5e-5), 1.0)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    assert format_accuracy(9, 10) == "0.9000 (9/10, 95% CI 0.5958-0.9821)"
+
+
+# --- input checks ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
     "x, message",
@@ -60,6 +186,8 @@ def test_check_labels():
     with pytest.raises(InputError, match="shape"):
         check_labels(torch.tensor([0, 1, 2]), 2, 10)
 
+
+# --- weights files --------------------------------------------------------------------------------------
 
 def test_weights_round_trip_with_metadata(tmp_path):
     path = tmp_path / "w.safetensors"
@@ -104,6 +232,6 @@ def test_checkpoint_restores_model_and_optimizer(tmp_path):
     assert opt2.param_groups[0]["lr"] == 0.01
     s1, s2 = opt.state_dict()["state"][0], opt2.state_dict()["state"][0]
     assert torch.equal(s1["exp_avg_sq"], s2["exp_avg_sq"]) and float(s1["step"]) == float(s2["step"])
+    save_weights(tmp_path / "w.safetensors", model.state_dict(), {})
     with pytest.raises(WeightsError, match="not a resumable"):
-        save_weights(tmp_path / "w.safetensors", model.state_dict(), {})
         load_checkpoint(tmp_path / "w.safetensors", {"m": model2}, {})

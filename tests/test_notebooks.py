@@ -3,22 +3,21 @@ pattern: run the notebook, read its recorded numbers and tables back, check them
 from __future__ import annotations
 
 import math
-import shutil
 
 import nbformat
 import pandas as pd
 import pytest
 
 from cnr.argan import RestorerBank
-from cnr.argan.pipeline import bank_dir
-from cnr.figures import MissingRows, save_output
-from cnr.grid import build_grid, robustness_csv
-from cnr.profiles import get_profile
-from cnr.reproduce import REPO_ROOT, NotebookFailed, notebooks, read_record, record, reproduce, run_notebook
-from cnr.restoration import restoration_csv
+from cnr.eval.groups import build_grid
+from cnr.paths import NOTEBOOK_DIR
+from cnr.records import read_record, record
+from cnr.reporting.style import MissingRows
+from cnr.reporting.tables import save_output
+from cnr.reproduce import NotebookFailed, notebooks, reproduce, run_notebook
+from cnr.run import resolve_run
 
-SMOKE = get_profile("smoke")
-RESULTS = REPO_ROOT / SMOKE.results_dir
+SMOKE = resolve_run("smoke").profile
 NAMES = ["00_tour", "01_classifier", "02_argan", "03_attacks", "04_figures"]
 FIGURES = ["teaser", "restoration", "ablation", "bpda", "minimal_perturbation", "blackbox"]
 TABLES = ["restoration", "restoration_summary", "ablation", "bpda", "minimal_perturbation", "blackbox", "summary"]
@@ -37,35 +36,37 @@ def test_notebooks_in_order_and_committed_without_outputs():
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs committed"
         assert nb.metadata["kernelspec"]["name"] == "python3"
         assert any(c.cell_type == "markdown" for c in nb.cells)
-        assert f'record(p, "{path.stem}"' in "\n".join(c.source for c in code), f"{path.name} records no numbers"
+        assert "resolve_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)" in \
+            code[1].source, f"{path.name} does not resolve its run from the parameters"
+        assert f'record(run, "{path.stem}"' in "\n".join(c.source for c in code), f"{path.name} records no numbers"
 
 
-def test_record_round_trip(monkeypatch, tmp_path):
+def test_record_round_trip(tmp_path):
     import numpy as np
     import torch
 
-    monkeypatch.setattr("cnr.reproduce.REPO_ROOT", tmp_path)
-    path = record("smoke", "99_x.ipynb", a=np.float32(0.5), b=torch.tensor(3), c=float("nan"), d=[np.int64(1)],
+    run = resolve_run("smoke", results_root=tmp_path)
+    path = record(run, "99_x.ipynb", a=np.float32(0.5), b=torch.tensor(3), c=float("nan"), d=[np.int64(1)],
                   e={"k": (1, 2)})
-    assert path == tmp_path / "results" / "smoke" / "notebooks" / "99_x.json"
-    assert read_record("smoke", "99_x") == {"profile": "smoke", "notebook": "99_x", "a": 0.5, "b": 3, "c": None,
-                                            "d": [1], "e": {"k": [1, 2]}}
+    assert path == tmp_path / "smoke" / "notebooks" / "99_x.json"
+    assert read_record(run, "99_x") == {"profile": "smoke", "run": "smoke", "notebook": "99_x", "a": 0.5, "b": 3,
+                                        "c": None, "d": [1], "e": {"k": [1, 2]}}
 
 
-def test_missing_record_says_which_notebook_to_run(monkeypatch, tmp_path):
-    monkeypatch.setattr("cnr.reproduce.REPO_ROOT", tmp_path)
+def test_missing_record_says_which_notebook_to_run(tmp_path):
     with pytest.raises(Exception, match="03_attacks.ipynb"):
-        read_record("smoke", "03_attacks")
+        read_record(resolve_run("smoke", results_root=tmp_path), "03_attacks")
 
 
 def test_figures_skip_missing_rows_with_a_note(tmp_path, capsys):
-    from cnr import figures as F
+    from cnr.reporting import figures as F
+    from cnr.reporting import tables as T
 
-    empty = pd.DataFrame(columns=["defense", "attack", "norm", "budget", "worst_accuracy"])
-    builders = [("figure", F.ablation_figure, (0.1, 0.2)), ("table", F.ablation_table, (0.1, 0.2)),
-                ("figure", F.bpda_figure, ()), ("table", F.bpda_table, ()), ("figure", F.blackbox_figure, ()),
-                ("table", F.blackbox_table, ()), ("figure", F.minimal_perturbation_figure, ()),
-                ("table", F.minimal_perturbation_table, ()), ("figure", F.restoration_per_qf_figure, ())]
+    empty = pd.DataFrame(columns=["defense", "attack", "norm", "budget", "worst_accuracy", "kind", "ablation", "mode"])
+    builders = [("figure", F.ablation_figure, (0.1, 0.2)), ("table", T.ablation_table, (0.1, 0.2)),
+                ("figure", F.bpda_figure, ()), ("table", T.bpda_table, ()), ("figure", F.blackbox_figure, ()),
+                ("table", T.blackbox_table, ()), ("figure", F.minimal_perturbation_figure, ()),
+                ("table", T.minimal_perturbation_table, ()), ("figure", F.restoration_per_qf_figure, ())]
     for kind, build, extra in builders:
         with pytest.raises(MissingRows):
             build(empty if build is not F.restoration_per_qf_figure else pd.DataFrame(), *extra)
@@ -95,48 +96,52 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
 
 @pytest.mark.slow
 def test_figures_notebook_on_empty_tables_skips_and_never_crashes(tmp_path):
-    out = run_notebook(REPO_ROOT / "notebooks" / "04_figures.ipynb", tmp_path / "nb",
-                       {"profile": "smoke", "overrides": {"results_dir": str(tmp_path / "res")}})
+    out = run_notebook(NOTEBOOK_DIR / "04_figures.ipynb", tmp_path / "nb",
+                       {"profile": "smoke", "results_root": str(tmp_path / "res")})
     text = "\n".join(o.get("text", "") for c in nbformat.read(str(out), as_version=4).cells
                      if c.cell_type == "code" for o in c.outputs)
     assert "skipped figure 'bpda'" in text and "no results yet" in text
-    rec = read_record(get_profile("smoke", results_dir=str(tmp_path / "res")), "04_figures")
+    rec = read_record(resolve_run("smoke", results_root=tmp_path / "res"), "04_figures")
     assert rec["written"] == [] and "bpda" in rec["skipped"] and rec["robustness_rows"] == 0
 
 
 def test_describe_functions_on_an_empty_table():
-    from cnr import report
+    from cnr.reporting import sentences as S
 
     empty = pd.DataFrame()
-    for text in (report.describe_grid(empty, "smoke"), report.describe_ablation(empty, "smoke"),
-                 report.describe_attacks(empty, ["cw"])):
+    for text in (S.describe_grid(empty, 0.1, 0.2), S.describe_ablation(empty, 0.1, 0.2, "bpda-pgd"),
+                 S.describe_attacks(empty, ["minimal"])):
         assert "no results" in text.lower() or "empty" in text.lower()
-    assert report.strongest_attacks(empty, "linf", 0.1).empty
+    assert S.strongest_attacks(empty, "linf", 0.1).empty
 
 
 # --- slow: every notebook under Papermill, smoke profile -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def smoke_run() -> dict[str, float]:
+def run(tmp_path_factory):
+    """The smoke run, writing into a fresh temporary results folder (never the repository's results/)."""
+    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(run) -> dict[str, float]:
     """Fresh smoke outputs: `cnr reproduce --profile smoke`, timed per notebook."""
-    for sub in ("tables", "figures", "notebooks"):
-        shutil.rmtree(RESULTS / sub, ignore_errors=True)
-    return dict(reproduce("smoke"))
+    return dict(reproduce(run))
 
 
 @pytest.mark.slow
-def test_every_notebook_ran_and_recorded(smoke_run):
+def test_every_notebook_ran_and_recorded(smoke_run, run):
     assert list(smoke_run) == [f"{n}.ipynb" for n in NAMES]
     for name in NAMES:
-        executed = nbformat.read(str(RESULTS / "notebooks" / f"{name}.ipynb"), as_version=4)
+        executed = nbformat.read(str(run.notebooks_dir / f"{name}.ipynb"), as_version=4)
         assert executed.metadata["papermill"]["parameters"]["profile"] == "smoke"
-        rec = read_record("smoke", name)
+        rec = read_record(run, name)
         assert rec["profile"] == "smoke" and rec["notebook"] == name
 
 
 @pytest.mark.slow
-def test_tour_numbers(smoke_run):
-    rec = read_record("smoke", "00_tour")
+def test_tour_numbers(smoke_run, run):
+    rec = read_record(run, "00_tour")
     att = rec["attack"]
     assert att["n"] == min(20, SMOKE.n_costly) and att["draws"] == SMOKE.draws
     assert att["clean_bare"] == 1.0  # cifar10-keras classifies Foolbox's CIFAR-10 images 20/20
@@ -151,8 +156,8 @@ def test_tour_numbers(smoke_run):
 
 
 @pytest.mark.slow
-def test_classifier_numbers(smoke_run):
-    rec = read_record("smoke", "01_classifier")
+def test_classifier_numbers(smoke_run, run):
+    rec = read_record(run, "01_classifier")
     assert rec["n"] == SMOKE.clf_eval_limit
     assert rec["clean_accuracy"] >= 0.8
     assert rec["lo"] <= rec["clean_accuracy"] <= rec["hi"]
@@ -160,47 +165,47 @@ def test_classifier_numbers(smoke_run):
 
 
 @pytest.mark.slow
-def test_restoration_table(smoke_run):
-    df = pd.read_csv(restoration_csv("smoke"))
+def test_restoration_table(smoke_run, run):
+    df = pd.read_csv(run.restoration_csv)
     for dataset, bank in (("fmnist-test", "fmnist"), ("foolbox-imagenet", "natural")):
-        qfs = RestorerBank.load(bank_dir("smoke", bank)).qfs
+        qfs = RestorerBank.load(run.bank_dir(bank)).qfs
         per_qf = df[(df.dataset == dataset) & (df.generator == "per-qf")]
         assert sorted(per_qf.qf) == sorted(qfs), dataset
     fm = df[(df.dataset == "fmnist-test") & (df.generator == "per-qf")]
     losers = fm[fm.psnr_restored <= fm.psnr_jpeg]
     assert losers.empty, losers[["qf", "psnr_jpeg", "psnr_restored"]]
-    rec = read_record("smoke", "02_argan")
+    rec = read_record(run, "02_argan")
     assert rec["per_qf_rows"] == (df.generator == "per-qf").sum()
     all_per_qf = df[df.generator == "per-qf"]
     assert rec["restored_wins"] == (all_per_qf.psnr_restored > all_per_qf.psnr_jpeg).sum()
 
 
 @pytest.mark.slow
-def test_robustness_table_has_every_cell(smoke_run):
-    df = pd.read_csv(robustness_csv("smoke"))
+def test_robustness_table_has_every_cell(smoke_run, run):
+    df = pd.read_csv(run.robustness_csv)
     key = ["defense", "attack", "norm", "budget"]
-    want = {(c.defense.name, c.attack.label, c.attack.norm, round(c.attack.budget, 4)) for c in build_grid("smoke")}
+    want = {(c.defense.name, c.attack.label, c.attack.norm, round(c.attack.budget, 4)) for c in build_grid(run.profile)}
     have = {(d, a, n, round(b, 4)) for d, a, n, b in df[key].itertuples(index=False)}
     assert want <= have, sorted(want - have)[:5]
-    assert {c.attack.label for c in build_grid("smoke")} <= set(df.attack)
+    assert {c.attack.label for c in build_grid(run.profile)} <= set(df.attack)
     for col in ("accuracy", "worst_accuracy", "acc_lo", "acc_hi"):
         assert df[col].between(0, 1).all(), col
     assert (df.worst_accuracy <= df.accuracy + 1e-9).all()
     assert (df.n > 0).all()
-    rec = read_record("smoke", "03_attacks")
-    assert rec["rows"] == len(df) and rec["cells"] == len(build_grid("smoke"))
+    rec = read_record(run, "03_attacks")
+    assert rec["rows"] == len(df) and rec["cells"] == len(build_grid(run.profile))
     assert rec["sanity_checks"] >= 3 and rec["sanity_passed"] <= rec["sanity_checks"]
 
 
 @pytest.mark.slow
-def test_figures_and_tables_written(smoke_run):
+def test_figures_and_tables_written(smoke_run, run):
     for name in FIGURES:
         for ext in ("png", "pdf"):
-            f = RESULTS / "figures" / f"{name}.{ext}"
+            f = run.figures_dir / f"{name}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
     for name in TABLES:
         for ext in ("csv", "md", "tex"):
-            assert (RESULTS / "tables" / f"{name}.{ext}").is_file(), (name, ext)
-    rec = read_record("smoke", "04_figures")
+            assert (run.tables_dir / f"{name}.{ext}").is_file(), (name, ext)
+    rec = read_record(run, "04_figures")
     assert rec["skipped"] == [], rec["skipped"]
-    assert rec["robustness_rows"] == len(pd.read_csv(robustness_csv("smoke")))
+    assert rec["robustness_rows"] == len(pd.read_csv(run.robustness_csv))

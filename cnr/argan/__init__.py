@@ -1,16 +1,16 @@
 """AR-GAN artifact removal: generator, discriminator, losses, training loop, and the per-QF bank.
 
-Typical use: `bank = RestorerBank.load(bank_dir("quick", "fmnist"))`, then `bank.restore(jpeg, qf)`;
-train with `train_argan(...)` or a whole bank with `train_bank("fmnist", "quick")`.
+Typical use: `bank = RestorerBank.load(run.bank_dir("fmnist"))`, then `bank.restore(jpeg, qf)`;
+train with `train_argan(...)` or a whole bank with `train_bank(run, "fmnist")`.
 """
-from cnr.argan.bank import STATIC, RestorerBank, load_generator, qf_filename, restore
+from cnr.argan.bank import STATIC, RestorerBank, load_generator, qf_filename
 from cnr.argan.discriminator import PatchDiscriminator
 from cnr.argan.generator import PRESETS, Generator, build_generator
 from cnr.argan.losses import psnr, ssim
 
 _LAZY = {  # training pulls in tqdm, the codec and the datasets: import only when asked
     "train_argan": "cnr.argan.train", "evaluate_restoration": "cnr.argan.train",
-    "train_bank": "cnr.argan.pipeline", "train_argan_cli": "cnr.argan.pipeline", "bank_dir": "cnr.argan.pipeline",
+    "train_bank": "cnr.argan.pipeline", "train_argan_cli": "cnr.argan.pipeline",
 }
 
 
@@ -23,4 +23,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["STATIC", "PRESETS", "Generator", "PatchDiscriminator", "RestorerBank", "build_generator",
-           "load_generator", "qf_filename", "restore", "psnr", "ssim", *_LAZY]
+           "load_generator", "qf_filename", "psnr", "ssim", *_LAZY]

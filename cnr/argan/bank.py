@@ -165,7 +165,3 @@ def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any]
     ref.setdefault("in_channels", gen.in_channels)
     return gen
 
-
-def restore(bank: RestorerBank, x: torch.Tensor, qf: int | torch.Tensor | str) -> torch.Tensor:
-    """Apply the right generator per image (see `RestorerBank.restore`)."""
-    return bank.restore(x, qf)

@@ -1,6 +1,6 @@
-"""Profile-driven entry points: train one generator or a whole bank into the profile's results folder.
+"""Run-driven entry points: train one generator or a whole bank into a run's own models folder (or a named one).
 
-`cnr train-argan --dataset fmnist --qf 10|...|static|all --preset quick` maps to `train_argan_cli`. A bank is
+`cnr train-argan --dataset fmnist --qf 10|...|static|all` maps to `train_argan_cli`. A bank is
 trained file by file; a finished file whose metadata matches is skipped, an unfinished one resumes from its
 checkpoint, so an interrupted `--qf all` picks up where it stopped.
 """
@@ -14,32 +14,15 @@ from cnr.argan.bank import STATIC, RestorerBank, qf_filename
 from cnr.argan.sources import default_channels
 from cnr.argan.train import train_argan
 from cnr.errors import InputError
-from cnr.profiles import Profile, get_profile
+from cnr.profiles import Profile
+from cnr.run import Run
 from cnr.weights import read_metadata
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
-
-def bank_dir(profile: str | Profile = "quick", dataset: str = "fmnist") -> Path:
-    """Where a profile's bank for a dataset lives: `<models_dir>/argan-<dataset>/` (what cnr.grid loads)."""
-    p = get_profile(profile)
-    root = Path(p.models_dir)
-    return (root if root.is_absolute() else REPO_ROOT / root) / f"argan-{dataset}"
-
-
-def _default_out(p: Profile, dataset: str) -> Path:
-    """The profile's own bank folder; refuses a profile that borrows another's weights (smoke uses quick's)."""
-    if not Path(p.models_dir).is_relative_to(p.results_dir):
-        raise InputError(f"profile {p.name!r} reuses the weights in {p.models_dir} (made by another profile); "
-                         "pass an output folder (--out) to train its own")
-    return bank_dir(p, dataset)
-
-
-def train_command(dataset: str, qf: int | str, profile: str | Profile, preset: str | None = None) -> str:
+def train_command(dataset: str, qf: int | str, run: Run, preset: str | None = None) -> str:
     """The CLI line that (re)creates one bank file, recorded in metadata and error hints."""
-    name = profile.name if isinstance(profile, Profile) else profile
     extra = f" --preset {preset}" if preset else ""
-    return f"cnr train-argan --dataset {dataset} --qf {qf} --profile {name}{extra}"
+    return f"cnr train-argan --dataset {dataset} --qf {qf} --profile {run.profile.name}{extra}"
 
 
 def _settings(p: Profile, dataset: str, preset: str | None, qf: int | str | None = None) -> dict[str, Any]:
@@ -63,12 +46,12 @@ def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
             and ("lr" not in s or m.get("lr") == s["lr"]))
 
 
-def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_dir: str | Path | None = None,
-               preset: str | None = None, device: str | None = None, qfs: tuple[int, ...] | None = None,
-               static: bool = True, progress: bool = True, **overrides: Any) -> RestorerBank:
-    """Train (or finish, or skip) every per-QF generator and the static one of a profile; returns the bank."""
-    p = get_profile(profile)
-    out_dir = Path(out_dir) if out_dir is not None else _default_out(p, dataset)
+def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = None, preset: str | None = None,
+               qfs: tuple[int, ...] | None = None, static: bool = True, progress: bool = True,
+               **overrides: Any) -> RestorerBank:
+    """Train (or finish, or skip) every per-QF generator and the static one; default folder: the run's models/."""
+    p = run.profile
+    out_dir = Path(out_dir) if out_dir is not None else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}"
     targets: list[int | str] = [*(qfs or p.argan_qfs), *([STATIC] if static else [])]
     t0 = time.perf_counter()
     for i, qf in enumerate(targets):
@@ -78,26 +61,39 @@ def train_bank(dataset: str = "fmnist", profile: str | Profile = "quick", out_di
             print(f"[{i + 1}/{len(targets)}] {path} is up to date")
             continue
         print(f"[{i + 1}/{len(targets)}] training {path} ({time.perf_counter() - t0:.0f} s so far)")
-        train_argan(qf, out_path=path, device=device or p.device, progress=progress,
-                    command=train_command(dataset, qf, p, preset), **s)
+        train_argan(qf, out_path=path, device=run.device, progress=progress,
+                    command=train_command(dataset, qf, run, preset), **s)
     return RestorerBank.load(out_dir, dataset=dataset, in_channels=default_channels(dataset),
-                             regenerate=train_command(dataset, "all", p, preset))
+                             regenerate=train_command(dataset, "all", run, preset))
 
 
-def train_argan_cli(dataset: str = "fmnist", qf: str = "all", preset: str | None = None, profile: str = "quick",
-                    out: str | None = None, device: str | None = None, seed: int | None = None,
-                    steps: int | None = None, gan_steps: int | None = None) -> dict[str, Any]:
+def train_argan_cli(run: Run, dataset: str = "fmnist", qf: str = "all", preset: str | None = None,
+                    out: str | None = None, steps: int | None = None, gan_steps: int | None = None
+                    ) -> dict[str, Any]:
     """The `cnr train-argan` subcommand: one QF, 'static', or 'all' into the bank folder `out`; val summary per file."""
-    p = get_profile(profile, **({"seed": seed} if seed is not None else {}))
     overrides = {k: v for k, v in (("pretrain_steps", steps), ("gan_steps", gan_steps)) if v is not None}
     if qf == "all":
-        bank = train_bank(dataset, p, out_dir=out, preset=preset, device=device, **overrides)
+        bank = train_bank(run, dataset, out_dir=out, preset=preset, **overrides)
         return {q: getattr(g, "meta", {}).get("val") for q, g in zip(bank.qfs, bank.generators.values())} | (
             {STATIC: bank.static.meta.get("val")} if bank.has_static else {})
     if qf != STATIC and not qf.isdigit():
         raise InputError(f"--qf must be a quality factor (e.g. 10), 'static' or 'all'; got {qf!r}")
     label: int | str = qf if qf == STATIC else int(qf)
-    path = (Path(out) if out else _default_out(p, dataset)) / qf_filename(label)
-    s = {**_settings(p, dataset, preset, label), **overrides}
-    train_argan(label, out_path=path, device=device or p.device, command=train_command(dataset, qf, p, preset), **s)
+    path = (Path(out) if out else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}") / qf_filename(label)
+    s = {**_settings(run.profile, dataset, preset, label), **overrides}
+    train_argan(label, out_path=path, device=run.device, command=train_command(dataset, qf, run, preset), **s)
     return {label: read_metadata(path).get("val")}
+
+
+def load_bank(run: Run, family: str) -> RestorerBank:
+    """The run's bank of a family ('fmnist' or 'natural'), with the command that regenerates it in any error."""
+    folder = run.bank_dir(family)
+    hint = f"cnr train-argan --dataset {family} --qf all --profile {run.profile.name} --out {folder}"
+    return RestorerBank.load(folder, device=run.device, dataset=family, regenerate=hint)
+
+
+def retrain_banks(run: Run, families: tuple[str, ...] = ("fmnist", "natural")) -> list[Path]:
+    """Train the run's banks into its own models folder (resumable; up-to-date files are skipped)."""
+    for family in families:
+        train_bank(run, family)
+    return [run.models_dir / run.bank_dir(f).name for f in families]

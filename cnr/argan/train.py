@@ -8,7 +8,6 @@ validates and writes files.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from contextlib import nullcontext
@@ -27,6 +26,7 @@ from cnr.argan.losses import (PerceptualLoss, adversarial_d_loss, adversarial_g_
 from cnr.argan.sources import ImageSource, default_channels, draw_qfs
 from cnr.errors import InputError
 from cnr.profiles import QF_SET
+from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights
 
 
@@ -49,15 +49,6 @@ def _init_distributed(device: torch.device) -> tuple[int, int, bool]:
     if created:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), created
-
-
-def _lr_at(step: int, total: int, peak: float, warmup: float = 0.03, floor: float = 0.05) -> float:
-    """Warmup then cosine to `floor * peak`, a pure function of the step so resumed runs follow the same curve."""
-    w = max(1, int(total * warmup))
-    if step < w:
-        return peak * (step + 1) / w
-    t = (step - w) / max(1, total - w)
-    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def _perceptual(spec: Any, dataset: str) -> PerceptualLoss | None:
@@ -211,7 +202,7 @@ def train_argan(
         clean = clean.to(device, non_blocking=True)
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
-                group["lr"] = _lr_at(step, total, lr)
+                group["lr"] = warmup_cosine(step, total, lr, warmup=0.03, floor=0.05)
         gan = step >= pretrain_steps
         with autocast:
             fake = g(jpeg)

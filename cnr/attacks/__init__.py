@@ -16,6 +16,7 @@ one budget unit per image, see cnr.attacks.base), registered in ATTACKS with its
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -26,15 +27,16 @@ import torch
 from torch import nn
 
 from cnr.attacks.autoattack import autoattack_rand
-from cnr.attacks.base import NORMS, CountingModel, budget_eps, predict, unit
+from cnr.attacks.base import NORMS, CountingModel, budget_eps, unit
 from cnr.attacks.foolbox_attacks import cw, deepfool, hsj
 from cnr.attacks.nattack import nattack
 from cnr.attacks.pgd import fgsm, pgd
 from cnr.attacks.square import square
 from cnr.checks import check_images, check_labels
 from cnr.errors import InputError, unknown_name
+from cnr.eval.predict import device_of, predict
 
-__all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "run_attack"]
+__all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "parse_params", "register_attack", "run_attack"]
 
 BATCH_SIZE = 250
 
@@ -72,6 +74,13 @@ ATTACKS: dict[str, AttackDef] = {
 COMMON = {"batch_size": BATCH_SIZE}  # every attack takes these
 
 
+def register_attack(name: str, attack: AttackDef) -> None:
+    """Add an attack to the registry (then a cell group in cnr.eval.groups puts it in the grid)."""
+    if not isinstance(attack, AttackDef):
+        raise InputError(f"register_attack({name!r}) takes an AttackDef, got {type(attack).__name__}")
+    ATTACKS[name] = attack
+
+
 @dataclass
 class AttackResult:
     """What an attack returns; `success` is the attack's own final view (the evaluator re-scores on fresh draws)."""
@@ -106,13 +115,6 @@ def attack_params(name: str, **params: Any) -> dict[str, Any]:
     return {**valid, **params}
 
 
-def _model_device(model: nn.Module) -> torch.device | None:
-    """The device of the model's first parameter or buffer (None for a model without any)."""
-    t = next(model.parameters(), None)
-    t = next(model.buffers(), None) if t is None else t
-    return None if t is None else t.device
-
-
 def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, budget: float, attack: AttackDef,
                   name: str) -> torch.Tensor:
     """The contract checks; returns y on x's device."""
@@ -129,7 +131,7 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(x, name="attack images")
-    dev = _model_device(model)
+    dev = device_of(model)
     if dev is not None and dev != x.device:
         raise InputError(f"images are on {x.device} but the model is on {dev}; move them with x.to({str(dev)!r})")
     check_labels(y, len(x))
@@ -153,12 +155,22 @@ def _to_eval(model: nn.Module, name: str) -> None:
     model.eval()
 
 
+@contextlib.contextmanager
+def _restore_counters(counters: list[tuple[nn.Module, int]]):
+    try:
+        yield
+    finally:
+        for m, calls in counters:
+            m.calls = calls
+
+
 def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: float, norm: str = "linf",
                seed: int = 0, **params: Any) -> AttackResult:
     """Run a registered attack on (x, y) within `budget` in `norm`, in batches of `batch_size` images.
 
-    Reproducible: the global torch RNG is seeded with `seed` for the run and restored afterwards.
-    A model in training mode is switched to eval mode (with a warning).
+    Reproducible: the global torch RNG is seeded with `seed` for the run and restored afterwards, and every random
+    defense inside the model starts from draw 0 (its draw counter is put back afterwards), so two attacks on one
+    reused model give what they give on fresh ones. A model in training mode is switched to eval mode (warned).
     """
     eff = attack_params(name, **params)
     attack = ATTACKS[name]
@@ -171,15 +183,18 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     counted = CountingModel(model).eval()
     x = x.detach()
     t0 = time.perf_counter()
-    with torch.no_grad():
-        num_classes = counted(x[:1]).shape[1]
-    check_labels(y, len(x), num_classes)
+    counters = [(m, m.calls) for m in model.modules() if isinstance(getattr(m, "calls", None), int)]
     devices = [x.device] if x.is_cuda else []
     xs, oks, extras = [], [], []
-    with torch.random.fork_rng(devices=devices):
+    with _restore_counters(counters), torch.random.fork_rng(devices=devices):
+        for m, _ in counters:
+            m.calls = 0  # the probe below is draw 0 of every random defense, the attack starts at draw 1
+        with torch.no_grad():
+            num_classes = counted(x[:1]).shape[1]
+        check_labels(y, len(x), num_classes)
         torch.manual_seed(seed)
         if budget == 0:
-            xs, oks = [x.clone()], [predict(counted, x, batch_size) != y]
+            xs, oks = [x.clone()], [predict(counted, x, batch_size).to(x.device) != y]
         else:
             eps = budget_eps(x, budget, norm)
             units = unit(x, norm)
@@ -199,3 +214,43 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     return AttackResult(x_adv=torch.cat(xs), success=torch.cat(oks), n_forward=counted.n_forward,
                         n_backward=counted.n_backward, wall_s=time.perf_counter() - t0, params=eff, extra=extra,
                         name=name, norm=norm, budget=budget, seed=seed)
+
+
+def parse_params(name: str, items: list[str]) -> dict[str, Any]:
+    """`name=value` texts (the CLI's --param) parsed by the type of each parameter's default, strictly."""
+    import json
+
+    known = {**attack_params(name), **COMMON}
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise InputError(f"--param takes name=value, got {item!r}")
+        key, text = (t.strip() for t in item.split("=", 1))
+        if key not in known:
+            attack_params(name, **{key: None})  # raises the error that lists the valid names
+        default = known[key]
+        out[key] = _typed(key, text, default, json)
+    return out
+
+
+def _typed(key: str, text: str, default: Any, json: Any) -> Any:
+    low = text.lower()
+    if isinstance(default, bool):
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise InputError(f"parameter {key} is a boolean: true/false, yes/no, 1/0 or on/off; got {text!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise InputError(f"parameter {key} is an integer, got {text!r}") from None
+    if isinstance(default, float) or default is None:
+        try:
+            return float(text) if isinstance(default, float) else json.loads(text)
+        except (ValueError, json.JSONDecodeError):
+            if isinstance(default, float):
+                raise InputError(f"parameter {key} is a number, got {text!r}") from None
+            return text
+    return text

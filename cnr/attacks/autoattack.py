@@ -17,49 +17,8 @@ import torch
 from pyautoattack import AutoAttack
 from torch import nn
 
-from cnr.attacks.base import view4
+from cnr.attacks.vendored.apgd_rand import configure_rand, rand_schedule_per_image
 from cnr.errors import InputError
-
-
-def _configure(aa: AutoAttack, n_iter: int, eot_iter: int) -> None:
-    """Set APGD's iterations and EOT samples, recomputing the checkpoints its constructor derived from n_iter."""
-    if not isinstance(n_iter, int) or n_iter < 1 or not isinstance(eot_iter, int) or eot_iter < 1:
-        raise InputError(f"autoattack_rand n_iter and eot_iter must be positive integers, got {n_iter!r}, {eot_iter!r}")
-    apgd = aa.apgd
-    apgd.n_iter = apgd.n_iter_orig = n_iter
-    apgd.n_iter_2 = max(int(0.22 * n_iter), 1)
-    apgd.n_iter_min = max(int(0.06 * n_iter), 1)
-    apgd.size_decr = max(int(0.03 * n_iter), 1)
-    apgd.eot_iter = eot_iter
-
-
-def rand_schedule_per_image(aa: AutoAttack, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, seed: int
-                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """run_standard_evaluation's loop for the rand version with a per-image radius: (x_adv, predicted labels)."""
-    model = aa.model
-    with torch.no_grad():
-        y_adv = model(x).argmax(1)
-    robust = y_adv == y
-    x_adv = x.clone()
-    for attack in aa.attacks_to_run:  # ["apgd-ce", "apgd-dlr"]
-        idx = robust.nonzero().squeeze(1)
-        if len(idx) == 0:
-            break
-        apgd = aa.apgd
-        apgd.loss = attack.split("-")[1]
-        apgd.eps = view4(eps[idx])
-        apgd.init_hyperparam(x[idx])
-        torch.random.manual_seed(seed)
-        if x.is_cuda:
-            torch.cuda.random.manual_seed(seed)
-        _, _, _, adv = apgd.attack_single_run(x[idx].clone(), y[idx].clone())
-        with torch.no_grad():
-            out = model(adv).argmax(1)
-        fooled = out != y[idx]
-        x_adv[idx[fooled]] = adv[fooled].detach()
-        y_adv[idx[fooled]] = out[fooled]
-        robust[idx[fooled]] = False
-    return x_adv, y_adv
 
 
 def autoattack_rand(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *,
@@ -68,7 +27,7 @@ def autoattack_rand(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: tor
     aa = AutoAttack(model, norm="Linf" if norm == "linf" else "L2", eps=float(eps.max()), version="rand",
                     device=x.device, seed=seed)
     aa.verbose = False
-    _configure(aa, n_iter, eot_iter)
+    configure_rand(aa, n_iter, eot_iter)
     if norm == "linf":
         tracer = sys.gettrace()  # its check_dynamic() ends with sys.settrace(None): keep coverage and debuggers alive
         try:

@@ -8,12 +8,15 @@ success is a fresh forward pass on the clipped image.
 """
 from __future__ import annotations
 
+import os
 import warnings
 
-import eagerpy as ep
-import foolbox as fb
-import torch
-from torch import nn
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython, which needs git otherwise
+
+import eagerpy as ep  # noqa: E402
+import foolbox as fb  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 from cnr.attacks.base import pert_size, project, view4
 

@@ -11,7 +11,8 @@ from cnr.argan.losses import psnr
 from cnr.jpeg import jpeg_roundtrip
 
 
-def _show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
+def show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
+    """One (C,H,W) [0,1] image on an axis, gray or RGB, titled, without ticks."""
     img = img.detach().cpu().clamp(0, 1)
     if img.shape[0] == 1:
         ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
@@ -27,14 +28,14 @@ def restoration_grid(images: torch.Tensor, bank: nn.Module, qfs: Sequence[int], 
     n, cols = len(images), 1 + 2 * len(qfs)
     fig, axes = plt.subplots(n, cols, figsize=(1.3 * cols * scale, 1.4 * n * scale), squeeze=False)
     for r in range(n):
-        _show(axes[r][0], images[r], "original" if r == 0 else "")
+        show(axes[r][0], images[r], "original" if r == 0 else "")
     for j, qf in enumerate(qfs):
         jpeg = jpeg_roundtrip(images, qf)
         restored = bank.restore(jpeg, qf)
         pj, pr = psnr(jpeg, images, reduction="none"), psnr(restored, images, reduction="none")
         for r in range(n):
-            _show(axes[r][1 + 2 * j], jpeg[r], f"JPEG {qf}\n{pj[r]:.1f} dB")
-            _show(axes[r][2 + 2 * j], restored[r], f"restored\n{pr[r]:.1f} dB")
+            show(axes[r][1 + 2 * j], jpeg[r], f"JPEG {qf}\n{pj[r]:.1f} dB")
+            show(axes[r][2 + 2 * j], restored[r], f"restored\n{pr[r]:.1f} dB")
     fig.tight_layout()
     return fig
 
@@ -53,11 +54,11 @@ def adversarial_pair(
     for r in range(n):
         d1, d2 = adv_bare[r] - clean[r], adv_defended[r] - clean[r]
         scale = max(d1.abs().max().item(), d2.abs().max().item(), 1e-8)
-        _show(axes[r][0], clean[r], f"{captions[0]}\n{labels[3 * r]}")
-        _show(axes[r][1], adv_bare[r], f"{captions[1]}\n{labels[3 * r + 1]}, L∞={d1.abs().max():.3f}")
-        _show(axes[r][2], 0.5 + 0.5 * d1 / scale, "perturbation (bare)")
-        _show(axes[r][3], adv_defended[r], f"{captions[2]}\n{labels[3 * r + 2]}, L∞={d2.abs().max():.3f}")
-        _show(axes[r][4], 0.5 + 0.5 * d2 / scale, "perturbation (defended)")
+        show(axes[r][0], clean[r], f"{captions[0]}\n{labels[3 * r]}")
+        show(axes[r][1], adv_bare[r], f"{captions[1]}\n{labels[3 * r + 1]}, L∞={d1.abs().max():.3f}")
+        show(axes[r][2], 0.5 + 0.5 * d1 / scale, "perturbation (bare)")
+        show(axes[r][3], adv_defended[r], f"{captions[2]}\n{labels[3 * r + 2]}, L∞={d2.abs().max():.3f}")
+        show(axes[r][4], 0.5 + 0.5 * d2 / scale, "perturbation (defended)")
     fig.tight_layout()
     return fig
 
@@ -77,6 +78,6 @@ def misclassified_grid(x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, cla
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, wrong):
-        _show(ax, x[i], f"{classes[int(y[i])]}\n-> {classes[int(pred[i])]}")
+        show(ax, x[i], f"{classes[int(y[i])]}\n-> {classes[int(pred[i])]}")
     fig.tight_layout()
     return fig

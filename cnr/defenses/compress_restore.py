@@ -129,6 +129,41 @@ class Defended(nn.Module):
         return bool(getattr(self.defense, "is_random", False))
 
     def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
-        if draw is None:
+        """`draw` pins the draw of a random defense (scoring); a deterministic defense ignores it."""
+        if draw is None or not self.is_random:
             return self.classifier(self.defense(x))
         return self.classifier(self.defense(x, draw=draw))
+
+
+# --- registration: JPEG alone, and static / dynamic (Compress and Restore)^N, as grid defenses ---------------
+
+def build_compress_restore(spec, bank: nn.Module | None, grad: str, seed: int) -> CompressRestore:
+    """compress (JPEG at a QF from the range) -> restore (static or per-QF generator, or none) -> repeat N."""
+    return CompressRestore(bank if spec.mode != "jpeg" else None, spec.qf_range, spec.n_iter, mode=spec.mode,
+                           grad=grad, seed=seed)
+
+
+def compress_restore_family(p) -> list:
+    """JPEG with a random QF; static and dynamic for each N (main at `sweep_ns`); dynamic at a fixed QF."""
+    from cnr.defenses.registry import DefenseSpec
+
+    def spec(name: str, mode: str, n: int, qf_range: tuple[int, int], roles: set[str]) -> DefenseSpec:
+        return DefenseSpec(name, "compress-restore", mode, n, tuple(qf_range), frozenset(roles))
+
+    out = [spec("jpeg", "jpeg", 1, p.qf_range, {"main"})]
+    for mode in ("static", "dynamic"):
+        out += [spec(f"{mode}-N{n}", mode, n, p.qf_range, {"main"} if n in p.sweep_ns else {"ablation", "n-sweep"})
+                for n in p.ns]
+    n = p.sweep_ns[0]
+    out.append(spec(f"dynamic-N{n}-qf{p.fixed_qf}", "dynamic", n, (p.fixed_qf, p.fixed_qf), {"ablation", "fixed-qf"}))
+    return out
+
+
+def parse_variant(name: str, p):
+    """'static-N4' / 'dynamic-N2' with the profile's QF range, for `cnr attack --defense` beyond the grid's Ns."""
+    from cnr.defenses.registry import DefenseSpec
+
+    mode, _, rest = name.partition("-N")
+    if mode in ("static", "dynamic") and rest.isdigit() and int(rest) >= 1:
+        return DefenseSpec(name, "compress-restore", mode, int(rest), tuple(p.qf_range), frozenset({"main"}))
+    return None

@@ -9,17 +9,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from cnr.classifiers import FMNIST_CNN_WEIGHTS, FashionCNN
+from cnr.classifiers.fmnist_cnn import FashionCNN
 from cnr.data import load_fmnist
+from cnr.eval.predict import predict
+from cnr.run import Run
+from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights
-
-
-def _lr_at(step: int, total: int, peak: float, warmup: float = 0.15) -> float:
-    """One-cycle schedule as a pure function of the step, so a resumed run follows the same curve."""
-    w = max(1, int(total * warmup))
-    if step < w:
-        return peak * (0.1 + 0.9 * step / w)
-    return peak * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -32,17 +27,13 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
 
 
-@torch.no_grad()
-def accuracy_counts(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> int:
-    """Number of correctly classified images."""
+def _correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     model.eval()
-    device = next(model.parameters()).device
-    return sum(int((model(x[i : i + batch_size].to(device)).argmax(1).cpu() == y[i : i + batch_size]).sum())
-               for i in range(0, len(x), batch_size))
+    return int((predict(model, x, 1000) == y).sum())
 
 
 def train_fmnist_cnn(
-    out_path: str | Path = FMNIST_CNN_WEIGHTS,
+    out_path: str | Path,
     epochs: int = 10,
     batch_size: int = 128,
     lr: float = 3e-3,
@@ -82,14 +73,14 @@ def train_fmnist_cnn(
             idx = order[i * batch_size : (i + 1) * batch_size]
             xb, yb = _augment(x_train[idx], gen).to(device), y_train[idx].to(device)
             for g in opt.param_groups:
-                g["lr"] = _lr_at(epoch * steps_per_epoch + i, total, lr)
+                g["lr"] = warmup_cosine(epoch * steps_per_epoch + i, total, lr, warmup=0.15, start=0.1)
             loss = F.cross_entropy(model(xb), yb, label_smoothing=0.05)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             running = 0.9 * running + 0.1 * loss.item() if i else loss.item()
             bar.set_postfix(loss=f"{running:.3f}")
-        correct = accuracy_counts(model, x_test, y_test)
+        correct = _correct(model, x_test, y_test)
         elapsed += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "loss": round(running, 4), "test_acc": correct / len(x_test),
                         "elapsed_s": round(elapsed, 1)})
@@ -98,10 +89,20 @@ def train_fmnist_cnn(
         save_checkpoint(ckpt_path, {"model": model}, {"opt": opt},
                         {"epoch": epoch + 1, "elapsed": elapsed, "history": history}, config)
 
-    correct = accuracy_counts(model, x_test, y_test)
+    correct = _correct(model, x_test, y_test)
     meta = {**config, "test_n": len(x_test), "test_accuracy": correct / len(x_test), "train_seconds": round(elapsed, 1),
             "history": history, "command": command, "torch": torch.__version__,
             "threads": torch.get_num_threads()}
     save_weights(out_path, model.state_dict(), meta)
     ckpt_path.unlink(missing_ok=True)
     return meta
+
+
+def retrain_classifier(run: Run) -> Path:
+    """Train fmnist-cnn with the run's settings into its own models folder (what `retrain` notebooks evaluate)."""
+    out = run.classifier_weights("fmnist-cnn")
+    p = run.profile
+    train_fmnist_cnn(out, epochs=p.clf_epochs, batch_size=p.clf_batch, seed=p.seed, train_limit=p.clf_train_limit,
+                     eval_limit=p.clf_eval_limit, device=run.device,
+                     command=f"cnr train-classifier --profile {p.name} --seed {p.seed} --out {out}")
+    return out

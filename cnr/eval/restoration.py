@@ -7,7 +7,6 @@ images (never trained on: the natural bank learned from other photos), each a me
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -16,11 +15,10 @@ from torch import nn
 
 from cnr.argan.bank import RestorerBank
 from cnr.argan.losses import psnr, ssim
+from cnr.eval.predict import batched, predict
 from cnr.jpeg import jpeg_roundtrip
-from cnr.profiles import Profile, get_profile
+from cnr.run import Run
 from cnr.stats import wilson_interval
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _mean_ci(v: torch.Tensor) -> tuple[float, float]:
@@ -28,11 +26,6 @@ def _mean_ci(v: torch.Tensor) -> tuple[float, float]:
     v = v.double()
     half = 1.96 * v.std().item() / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     return v.mean().item(), half
-
-
-@torch.no_grad()
-def _restore_batched(fn: Any, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
 @torch.no_grad()
@@ -46,9 +39,9 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
         jpeg_psnr, jpeg_ssim = psnr(j, x, "none"), ssim(j, x, "none")
         acc_jpeg = None
         if classifier is not None:
-            acc_jpeg = int((_restore_batched(classifier, j).argmax(1) == y).sum())
+            acc_jpeg = int((predict(classifier, j) == y.cpu()).sum())
         for variant, key in variants:
-            r = _restore_batched(lambda b: bank.restore(b, key or qf), j)
+            r = batched(lambda b: bank.restore(b, key or qf), j, 256)
             rp, rs = psnr(r, x, "none"), ssim(r, x, "none")
             row = dict(dataset=dataset, generator=variant, qf=qf, n=len(x))
             for name, vals in (("psnr_jpeg", jpeg_psnr), ("psnr_restored", rp), ("ssim_jpeg", jpeg_ssim),
@@ -57,8 +50,8 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
             row["psnr_gain"] = row["psnr_restored"] - row["psnr_jpeg"]
             row["restored_wins"] = bool(row["psnr_restored"] > row["psnr_jpeg"])
             if classifier is not None:
-                k = int((_restore_batched(classifier, r).argmax(1) == y).sum())
-                clean = int((_restore_batched(classifier, x).argmax(1) == y).sum()) if not rows else rows[0]["k_clean"]
+                k = int((predict(classifier, r) == y.cpu()).sum())
+                clean = int((predict(classifier, x) == y.cpu()).sum()) if not rows else rows[0]["k_clean"]
                 row.update(k_clean=clean, acc_clean=clean / len(x), acc_jpeg=acc_jpeg / len(x), acc_restored=k / len(x))
                 row["acc_jpeg_lo"], row["acc_jpeg_hi"] = wilson_interval(acc_jpeg, len(x))
                 row["acc_restored_lo"], row["acc_restored_hi"] = wilson_interval(k, len(x))
@@ -66,21 +59,18 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
     return rows
 
 
-def restoration_table(profile: str | Profile = "quick", device: str = "cpu") -> pd.DataFrame:
-    """The paper's AR-GAN table for a profile's shipped banks: Fashion-MNIST test and Foolbox's ImageNet samples."""
-    from cnr.argan.pipeline import bank_dir, train_command
+def restoration_table(run: Run) -> pd.DataFrame:
+    """The paper's AR-GAN table for a run's banks: Fashion-MNIST test and Foolbox's ImageNet samples."""
+    from cnr.argan.pipeline import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import load_fmnist, load_foolbox_samples
 
-    p = get_profile(profile)
+    p, device = run.profile, run.device
     x, y = load_fmnist("test", limit=p.restoration_n)
-    fm_bank = RestorerBank.load(bank_dir(p, "fmnist"), device=device, dataset="fmnist",
-                                regenerate=train_command("fmnist", "all", p))
-    clf = load_classifier(p.classifier if p.dataset == "fmnist" else "fmnist-cnn", device=device)
+    fm_bank = load_bank(run, "fmnist")
+    clf = load_classifier("fmnist-cnn", device=device, weights=run.classifier_weights("fmnist-cnn"))
     rows = restoration_rows(fm_bank, x.to(device), "fmnist-test", y.to(device), clf)
-    nat_dir = bank_dir(p, "natural")
-    nat_bank = RestorerBank.load(nat_dir, device=device, dataset="natural",
-                                 regenerate=train_command("natural", "all", p))
+    nat_bank = load_bank(run, "natural")
     xi, _, _ = load_foolbox_samples("imagenet")
     rows += restoration_rows(nat_bank, xi.to(device), "foolbox-imagenet")
     df = pd.DataFrame(rows)
@@ -88,16 +78,10 @@ def restoration_table(profile: str | Profile = "quick", device: str = "cpu") -> 
     return df
 
 
-def restoration_csv(profile: str | Profile = "quick") -> Path:
-    """Where a profile's restoration table lives."""
-    return REPO_ROOT / get_profile(profile).results_dir / "tables" / "restoration.csv"
-
-
-def write_restoration_table(profile: str | Profile = "quick", device: str = "cpu") -> pd.DataFrame:
+def write_restoration_table(run: Run) -> pd.DataFrame:
     """Compute the table and save it as CSV, Markdown and LaTeX next to the other tables."""
-    from cnr.figures import save_table
+    from cnr.reporting.tables import save_table
 
-    df = restoration_table(profile, device)
-    out = restoration_csv(profile)
-    save_table(df, out.parent, out.stem)
+    df = restoration_table(run)
+    save_table(df, run.tables_dir, run.restoration_csv.stem)
     return df

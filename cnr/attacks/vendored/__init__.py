@@ -1,0 +1,1 @@
+"""Code carried over from pyautoattack 0.2.0 with per-image radii; each module names its upstream."""

@@ -1,0 +1,122 @@
+"""ImageNet-val (the paper profile): a folder the user names, read with torchvision's ImageFolder or a labels file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from cnr.errors import DataNotFoundError, InputError
+from cnr.paths import DATA_DIR
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def imagenet_transform(image, size: int = 224) -> torch.Tensor:
+    """PIL image -> (3,size,size) float [0,1]: shorter side to size*256/224 (256), then center crop."""
+    import torchvision.transforms.v2.functional as TF
+
+    image = image.convert("RGB")
+    image = TF.resize(image, round(size * 256 / 224), antialias=True)  # bilinear, like torchvision's recipe
+    image = TF.center_crop(image, [size, size])
+    return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
+
+
+class ImageNetVal(torch.utils.data.Dataset):
+    """ImageNet-val images as ((3,size,size) float [0,1], int label), from a folder in one of two layouts.
+
+    - ImageFolder: one sub-folder per synset (all `num_classes` of them); sorted synset names give the
+      class index 0..999, which is torchvision's (and Keras's) ImageNet order.
+    - Flat: the images in one folder plus a labels file of lines `filename label_index` with the same
+      0-based index (not the 1-based ILSVRC ids of the devkit's ground-truth file); it defaults to
+      `labels.txt` in the folder. Lines starting with # are comments; files listed but absent are ignored.
+    Samples are sorted by (class folder, file name) or by file name, so the order is deterministic.
+    """
+
+    def __init__(
+        self, root: str | os.PathLike, labels_file: str | os.PathLike | None = None, size: int = 224,
+        num_classes: int = 1000,
+    ) -> None:
+        self.root, self.size, self.num_classes = Path(root), size, num_classes
+        if not self.root.is_dir():
+            raise DataNotFoundError(
+                f"ImageNet-val folder {self.root} does not exist; point CNR_IMAGENET (or the root argument) at "
+                "a folder with one sub-folder per synset, or a flat folder plus a labels file"
+            )
+        subdirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if subdirs and labels_file is None:
+            self.layout = "imagefolder"
+            if len(subdirs) != num_classes:
+                raise InputError(
+                    f"{self.root} has {len(subdirs)} class sub-folders; the ImageFolder layout needs all "
+                    f"{num_classes} (sorted names = class index), empty ones included"
+                )
+            from torchvision.datasets import ImageFolder
+
+            folder = ImageFolder(str(self.root), extensions=IMAGE_SUFFIXES, allow_empty=True)
+            self.classes = folder.classes
+            self.samples = [(Path(f), c) for f, c in folder.samples]
+        else:
+            self.layout = "flat"
+            files = _images_in(self.root)
+            if not files:
+                raise DataNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {self.root}")
+            labels_path = Path(labels_file) if labels_file is not None else self.root / "labels.txt"
+            if not labels_path.is_file():
+                raise DataNotFoundError(
+                    f"labels file {labels_path} not found; a flat ImageNet-val folder needs one with lines "
+                    "'filename label_index' (0-based torchvision order), passed as labels_file or as labels.txt"
+                )
+            table = _read_labels(labels_path, num_classes)
+            missing = [f.name for f in files if f.name not in table]
+            if missing:
+                raise InputError(
+                    f"{labels_path} has no label for {len(missing)} of the {len(files)} images in {self.root}, "
+                    f"e.g. {', '.join(missing[:5])}"
+                )
+            self.classes = [str(i) for i in range(num_classes)]
+            self.samples = [(f, table[f.name]) for f in files]
+        if not self.samples:
+            raise DataNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {self.root}")
+        self.targets = [c for _, c in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        from PIL import UnidentifiedImageError
+
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as im:
+                return imagenet_transform(im, self.size), label
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise DataNotFoundError(f"{path} (image {index} of {self.root}) cannot be read as an image "
+                                    f"({type(e).__name__}: {e}); remove or replace the file") from None
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_labels(path: Path, num_classes: int) -> dict[str, int]:
+    table: dict[str, int] = {}
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise InputError(f"{path}:{lineno}: expected 'filename label_index', got {line!r}")
+        label = int(parts[1])
+        if not 0 <= label < num_classes:
+            raise InputError(f"{path}:{lineno}: label {label} is outside [0, {num_classes - 1}]")
+        table[Path(parts[0]).name] = label
+    return table
+
+
+def imagenet_val_dir() -> Path:
+    """Where the ImageNet-val folder is looked for: $CNR_IMAGENET, else data/imagenet/val."""
+    return Path(os.environ.get("CNR_IMAGENET", DATA_DIR / "imagenet" / "val"))

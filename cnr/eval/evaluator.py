@@ -1,0 +1,85 @@
+"""Runs one cell: attack a (defense, classifier) with an attack spec, then score the final adversarials over draws."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnr.defenses import Defended
+from cnr.eval.scoring import score, summarize
+from cnr.eval.specs import Cell
+from cnr.run import Run
+
+
+class Evaluator:
+    """Holds the data, the classifier and the bank once, and runs cells against them."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, classifier: nn.Module, bank: nn.Module | None, run: Run):
+        self.x, self.y, self.classifier, self.bank, self.run = x, y, classifier, bank, run
+        p = run.profile
+        self.dataset, self.classifier_name, self.seed, self.draws = p.dataset, p.classifier, p.seed, p.draws
+        self.sizes = {"eval": p.n_eval, "costly": p.n_costly}
+        self._bare: dict[tuple, Any] = {}  # attacks on the bare classifier: crafted once, reused by oblivious cells
+
+    def run_cell(self, cell: Cell) -> dict[str, Any]:
+        """Attack one (defense, attack) cell and score the final adversarials over fresh draws."""
+        from cnr.attacks import run_attack
+
+        n = min(self.sizes[cell.attack.sample], len(self.x))
+        x, y = self.x[:n], self.y[:n]
+        view = cell.attack.view
+        grad = view if view in ("bpda", "surrogate", "identity") else "bpda"
+        defense = cell.defense.build(self.bank, grad=grad, seed=self.seed)
+        target = self.classifier if defense is None else Defended(defense, self.classifier)
+        attacked = self.classifier if view == "oblivious" else target
+        t0 = time.perf_counter()
+        if cell.attack.attack == "clean" or cell.attack.budget == 0:
+            x_adv, counts, extra = x, (0, 0), {}
+        else:
+            # the undefended PGD cell and every oblivious cell of a budget craft the same adversarials: once
+            bare = attacked is self.classifier and cell.attack.attack == "pgd"
+            key = (cell.attack.attack, cell.attack.norm, cell.attack.budget, cell.attack.params, n)
+            res = self._bare.get(key) if bare else None
+            if res is None:
+                res = run_attack(cell.attack.attack, attacked, x, y, cell.attack.budget, norm=cell.attack.norm,
+                                 seed=self.seed, **dict(cell.attack.params))
+                if bare:
+                    self._bare[key] = res
+            x_adv, counts, extra = res.x_adv, (res.n_forward, res.n_backward), res.extra or {}
+        attack_s = time.perf_counter() - t0
+        random_defense = bool(getattr(defense, "is_random", False))
+        correct = score(target, x_adv, y, self.draws if random_defense else 1)
+        delta = (x_adv - x).flatten(1)
+        l2 = delta.norm(dim=1) / x.flatten(1).norm(dim=1).clamp_min(1e-12)
+        row = {**cell.key(self.dataset, self.classifier_name, self.seed), **cell.defense.columns(),
+               "kind": cell.attack.kind, "ablation": cell.attack.ablation, **self.run.describe(),
+               **summarize(correct), "random_defense": random_defense, "view": view, "n_forward": counts[0],
+               "n_backward": counts[1], "pert_l2_median": l2.median().item(),
+               "pert_linf_max": delta.abs().max().item() if n else 0.0,
+               "wall_s": round(time.perf_counter() - t0, 2), "attack_s": round(attack_s, 2)}
+        if "pert_norm" in extra:
+            pn = torch.as_tensor(extra["pert_norm"]).float()
+            pn = pn[torch.isfinite(pn)]
+            row["min_pert_l2_median"] = pn.median().item() if len(pn) else float("nan")
+        return row
+
+
+def make_evaluator(run: Run) -> Evaluator:
+    """Load the run's test images, classifier and AR-GAN bank once."""
+    from cnr.argan.pipeline import load_bank
+    from cnr.classifiers import load_classifier
+    from cnr.data import BANK_FAMILY, load_dataset
+    from cnr.eval.protocol import protocol_images
+
+    p = run.profile
+    n = max(p.n_eval, p.n_costly)
+    clf = load_classifier(p.classifier, device=run.device, weights=run.classifier_weights())
+    if p.dataset == "imagenet":
+        x, y = protocol_images(clf, n, run.device)
+    else:
+        x, y = load_dataset(p.dataset, limit=n)
+    family = BANK_FAMILY.get(p.dataset, p.dataset)
+    bank = load_bank(run, family)
+    return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

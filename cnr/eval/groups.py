@@ -1,0 +1,119 @@
+"""The declarative grid: cell groups (attack, gradient view, sample, defenses, budgets, kind) in one registry.
+
+A new attack appears in the grid, tables, figures and sanity checks with its `cnr.attacks` entry plus one
+`register_group(CellGroup(...))` here (and its profile settings). `build_grid(profile)` expands every group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from cnr.defenses.registry import DefenseSpec, grid_defenses
+from cnr.errors import InputError
+from cnr.eval.specs import KINDS, VIEWS, AttackSpec, Cell
+from cnr.profiles import Profile
+
+Budgets = Callable[[Profile], "list[tuple[str, float]]"]
+Selector = Callable[["list[DefenseSpec]", bool], "list[DefenseSpec]"]
+Params = Callable[[Profile], "tuple[tuple[str, object], ...]"]
+
+
+def select(roles: Sequence[str], at_ref: Sequence[str] = (), exclude: Sequence[str] = (),
+           ref_modes: Sequence[str] | None = None) -> Selector:
+    """Defenses with any of `roles`; at the reference budgets also those with `at_ref` roles (of `ref_modes`)."""
+    def pick(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
+        out = [d for d in specs if d.roles & set(roles) and d.mode not in exclude]
+        if ref:
+            out += [d for d in specs if d.roles & set(at_ref) and d not in out and d.mode not in exclude
+                    and (ref_modes is None or d.mode in ref_modes)]
+        return out
+
+    return pick
+
+
+def sweep(p: Profile) -> list[tuple[str, float]]:
+    return [("linf", b) for b in p.linf_budgets] + [("l2", b) for b in p.l2_budgets]
+
+
+def refs(p: Profile) -> list[tuple[str, float]]:
+    return [("linf", p.ref_linf), ("l2", p.ref_l2)]
+
+
+@dataclass(frozen=True)
+class CellGroup:
+    """One row family of the results table; its cells are (defense, budget) pairs of one attack setting."""
+
+    label: str
+    attack: str
+    kind: str
+    budgets: Budgets
+    defenses: Selector
+    params: Params = lambda p: ()
+    view: str = "bpda"
+    sample: str = "eval"
+    ablation: bool = False
+
+    def cells(self, p: Profile, specs: list[DefenseSpec]) -> list[Cell]:
+        ref = set(refs(p))
+        out = []
+        for norm, b in self.budgets(p):
+            spec = AttackSpec(self.label, self.attack, norm, b, view=self.view, sample=self.sample,
+                              params=tuple(self.params(p)), kind=self.kind, ablation=self.ablation)
+            out += [Cell(d, spec) for d in self.defenses(specs, (norm, b) in ref)]
+        return out
+
+
+GROUPS: dict[str, CellGroup] = {}
+
+
+def register_group(group: CellGroup) -> CellGroup:
+    """Add a cell group to every profile's grid (labels are unique; kinds and views are checked)."""
+    if group.kind not in KINDS:
+        raise InputError(f"cell group {group.label!r}: kind must be one of {', '.join(KINDS)}, got {group.kind!r}")
+    if group.view not in VIEWS:
+        raise InputError(f"cell group {group.label!r}: view must be one of {', '.join(VIEWS)}, got {group.view!r}")
+    GROUPS[group.label] = group
+    return group
+
+
+def unregister_group(label: str) -> None:
+    GROUPS.pop(label, None)
+
+
+def build_grid(p: Profile) -> list[Cell]:
+    """Every cell of the profile's grid, group by group in registration order."""
+    specs = grid_defenses(p)
+    return [c for g in GROUPS.values() for c in g.cells(p, specs)]
+
+
+ALL = ("main", "ablation")
+DEFENDED = select(("main",), exclude=("none",))
+unbounded_l2: Budgets = lambda p: [("l2", float("inf"))]  # noqa: E731
+pgd: Params = lambda p: (("steps", p.pgd_steps),)  # noqa: E731
+eot: Params = lambda p: (("eot", p.eot_samples), ("steps", p.eot_steps))  # noqa: E731
+
+for _g in (
+    CellGroup("clean", "clean", "clean", lambda p: [("linf", 0.0)], select(ALL)),
+    CellGroup("bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("ablation",)), pgd, ablation=True),
+    CellGroup("oblivious-pgd", "pgd", "white-box", sweep, DEFENDED, pgd, view="oblivious"),
+    CellGroup("eot-bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("n-sweep",), ("none",), ("dynamic",)),
+              eot, sample="costly", ablation=True),
+    CellGroup("generalized-bpda-pgd", "pgd", "adaptive", refs, select(ALL, exclude=("none",)), pgd,
+              view="identity", ablation=True),
+    CellGroup("eot-diffjpeg-pgd", "pgd", "adaptive", refs, select(("main",), exclude=("none", "jpeg")), eot,
+              view="surrogate", sample="costly"),
+    CellGroup("deepfool", "deepfool", "minimal", unbounded_l2, select(("main",)),
+              lambda p: (("steps", p.deepfool_steps), ("candidates", p.deepfool_candidates)), sample="costly"),
+    CellGroup("cw", "cw", "minimal", unbounded_l2, select(("main",)),
+              lambda p: (("binary_steps", p.cw_binary_steps), ("steps", p.cw_steps)), sample="costly"),
+    CellGroup("square", "square", "black-box", refs, select(("main",)),
+              lambda p: (("n_queries", p.square_queries),), sample="costly"),
+    CellGroup("nattack", "nattack", "black-box", lambda p: [("linf", p.ref_linf)], select(("main",)),
+              lambda p: (("iterations", p.nattack_iters), ("population", p.nattack_pop)), sample="costly"),
+    CellGroup("hsj", "hsj", "black-box", lambda p: [("l2", p.ref_l2)], select(("main",)),
+              lambda p: (("steps", p.hsj_steps), ("initial_gradient_eval_steps", p.hsj_grad_evals),
+                         ("init_steps", p.hsj_init_steps)), sample="costly"),
+    CellGroup("autoattack-rand", "autoattack_rand", "adaptive", lambda p: [("linf", p.ref_linf)], select(("main",)),
+              lambda p: (("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)), sample="costly"),
+):
+    register_group(_g)

@@ -1,0 +1,84 @@
+"""The paper's image-selection protocol: per class, the first images (dataset order) the classifier gets right."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from cnr.errors import InputError
+
+
+def select_protocol_images(
+    dataset: torch.utils.data.Dataset,
+    classifier: torch.nn.Module,
+    n_classes: int = 1000,
+    per_class: int = 1,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    num_workers: int = 0,
+) -> list[int]:
+    """The paper's protocol: per class, the first `per_class` images (dataset order) the classifier gets right.
+
+    Only images of classes still short of their quota are classified; the walk stops once every class is
+    full. Returns sorted indices and warns when some classes could not be filled.
+    """
+    import warnings
+
+    if per_class < 1 or n_classes < 1 or batch_size < 1:
+        raise InputError("n_classes, per_class and batch_size must be positive")
+    targets = getattr(dataset, "targets", None)
+    if targets is not None:
+        targets = [int(t) for t in targets]
+        bad = [t for t in targets if not 0 <= t < n_classes]
+        if bad:
+            raise InputError(f"dataset label {bad[0]} is outside [0, {n_classes - 1}] (n_classes={n_classes})")
+    counts = [0] * n_classes
+    chosen: list[int] = []
+    unfilled = n_classes
+    was_training = classifier.training
+    classifier.eval().to(device)
+    pos, n = 0, len(dataset)
+    try:
+        while pos < n and unfilled:
+            batch: list[int] = []
+            while pos < n and len(batch) < batch_size:  # skip classes already full without loading them
+                if targets is None or counts[targets[pos]] < per_class:
+                    batch.append(pos)
+                pos += 1
+            if not batch:
+                break
+            loader = torch.utils.data.DataLoader(
+                torch.utils.data.Subset(dataset, batch), batch_size=len(batch), num_workers=num_workers
+            )
+            x, y = next(iter(loader))
+            y = torch.as_tensor(y, dtype=torch.int64)
+            with torch.no_grad():
+                pred = classifier(x.to(device)).argmax(1).cpu()
+            for i, label, p in zip(batch, y.tolist(), pred.tolist()):
+                if not 0 <= label < n_classes:
+                    raise InputError(f"dataset label {label} at index {i} is outside [0, {n_classes - 1}]")
+                if p == label and counts[label] < per_class:
+                    counts[label] += 1
+                    chosen.append(i)
+                    unfilled -= counts[label] == per_class
+    finally:
+        classifier.train(was_training)
+    if unfilled:
+        warnings.warn(
+            f"ImageNet protocol: {unfilled} of {n_classes} classes have fewer than {per_class} correctly "
+            f"classified image(s); selected {len(chosen)} of the {n_classes * per_class} wanted",
+            stacklevel=2,
+        )
+    return sorted(chosen)
+
+
+def protocol_images(clf: torch.nn.Module, n: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The paper's images from ImageNet-val: one per class (more when n > 1000), each classified correctly."""
+    import os
+
+    from cnr.data import ImageNetVal, imagenet_val_dir
+
+    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"))
+    idx = select_protocol_images(ds, clf, n_classes=1000, per_class=max(1, n // 1000), device=device)[:n]
+    items = [ds[i] for i in idx]
+    return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)

@@ -1,0 +1,234 @@
+"""The paper's figures drawn from the results tables alone, selected by attack kind and group flags (PNG+PDF)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from cnr.reporting.select import at_budget, attack_labels, fixed_qf, rows_of, swept_attacks, swept_defenses
+from cnr.reporting.style import HATCHES, LINESTYLES, MARKERS, MissingRows, defense_style, ordered, setup_style
+from cnr.reporting.tables import pert_column, restoration_summary
+
+
+def accuracy_vs_budget(df: pd.DataFrame, attacks: list[str], title: str = "", worst: bool = True) -> plt.Figure:
+    """One panel per (attack, norm): accuracy against budget for each defense, with 95% intervals.
+
+    Random defenses are drawn at their worst case over the scoring draws (solid) and their mean (faint).
+    """
+    setup_style()
+    sub = df[df["attack"].isin(attacks)]
+    panels = list(dict.fromkeys(zip(sub["attack"], sub["norm"])))
+    if not panels:
+        raise MissingRows(f"no rows for attacks {attacks} in the table")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
+    defenses = ordered(sub["defense"])
+    for ax, (attack, norm) in zip(axes[0], panels):
+        cell = sub[(sub["attack"] == attack) & (sub["norm"] == norm)]
+        for i, d in enumerate(defenses):
+            rows = cell[cell["defense"] == d].sort_values("budget")
+            if rows.empty:
+                continue
+            col, lo, hi = ("worst_accuracy", "worst_lo", "worst_hi") if worst else ("accuracy", "acc_lo", "acc_hi")
+            st = defense_style(d)
+            style = dict(marker=st["marker"], linestyle=st["linestyle"], color=st["color"])
+            line, = ax.plot(rows["budget"], rows[col], label=d, **style)
+            ax.fill_between(rows["budget"], rows[lo], rows[hi], alpha=0.12, color=line.get_color())
+            if worst and rows["random_defense"].any():
+                ax.plot(rows["budget"], rows["accuracy"], color=line.get_color(), alpha=0.35, linestyle=":")
+        ax.set_title(f"{attack} ({'L∞' if norm == 'linf' else 'normalized L2'})")
+        ax.set_xlabel("budget ε")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("accuracy (worst case over draws)" if worst else "accuracy")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def restoration_figure(df: pd.DataFrame) -> plt.Figure:
+    """PSNR and SSIM of JPEG vs restored images per QF, one line per dataset."""
+    setup_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, metric in zip(axes, ("psnr", "ssim")):
+        for i, (dataset, rows) in enumerate(df.groupby("dataset", sort=False)):
+            rows = rows.sort_values("qf")
+            mk = MARKERS[i % len(MARKERS)]  # a marker per dataset; hollow dashed JPEG, filled solid restored
+            ax.plot(rows["qf"], rows[f"{metric}_jpeg"], marker=mk, markerfacecolor="none", linestyle="--",
+                    label=f"{dataset}: JPEG", color=f"C{i}")
+            ax.plot(rows["qf"], rows[f"{metric}_restored"], marker=mk, linestyle="-", label=f"{dataset}: restored",
+                    color=f"C{i}")
+        ax.set_xlabel("JPEG quality factor")
+        ax.set_ylabel(metric.upper() + (" (dB)" if metric == "psnr" else ""))
+    axes[1].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, x: str = "epoch",
+                    panels: tuple[tuple[str, str], ...] = (("loss", "training loss"), ("test_acc", "test accuracy"))
+                    ) -> plt.Figure:
+    """One panel per logged quantity of a training history (e.g. a weights file's metadata)."""
+    setup_style()
+    panels = tuple((c, t) for c, t in panels if c in history)
+    if history.empty or not panels:
+        raise MissingRows("the weights file carries no training history")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (col, title) in zip(axes[0], panels):
+        ax.plot(history[x], history[col], marker="o", linestyle="-", color="C0")
+        ax.set_xlabel(x)
+        ax.set_ylabel(title)
+    fig.tight_layout()
+    return fig
+
+
+def argan_training_figure(history: pd.DataFrame) -> plt.Figure:
+    """Per dataset: validation PSNR gain over JPEG (restored minus JPEG, dB) against training step, one line per QF."""
+    setup_style()
+    if history.empty or not {"psnr", "psnr_jpeg", "step"} <= set(history.columns):
+        raise MissingRows("the bank files carry no validation history")
+    datasets = list(dict.fromkeys(history["dataset"]))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.6), squeeze=False)
+    for ax, ds in zip(axes[0], datasets):
+        rows = history[history["dataset"] == ds]
+        qfs = sorted(rows["qf"].unique(), key=lambda q: (not q.isdigit(), int(q) if q.isdigit() else 0))
+        for i, qf in enumerate(qfs):
+            r = rows[rows["qf"] == qf].sort_values("step")
+            ax.plot(r["step"], r["psnr"] - r["psnr_jpeg"], marker=MARKERS[i % len(MARKERS)],
+                    linestyle=LINESTYLES[i % 4], label=f"QF {qf}" if qf.isdigit() else qf)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(f"AR-GAN bank: {ds}")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("PSNR restored - JPEG (dB)")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def restoration_per_qf_figure(rest: pd.DataFrame) -> plt.Figure:
+    """`restoration_figure` on the per-QF generators (the static one is a single generator for all QFs)."""
+    rest = restoration_summary(rest)
+    return restoration_figure(rest[rest["generator"] == "per-qf"] if "generator" in rest else rest)
+
+
+def ablation_figure(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> plt.Figure:
+    """Accuracy against N at the reference budgets: static vs dynamic AR-GAN (lines), JPEG alone and no defense
+    (horizontal lines), a fixed-QF dynamic defense (hollow marker); one panel per (attack, norm)."""
+    setup_style()
+    sub = rows_of(df, "ablation", ablation=True)
+    refs = [(norm, b) for norm, b in (("linf", ref_linf), ("l2", ref_l2)) if not at_budget(sub, norm, b).empty]
+    if not refs:
+        raise MissingRows("ablation: no ablation rows at the reference budgets")
+    attacks = [a for a in attack_labels(sub) if any(not at_budget(sub[sub["attack"] == a], n, b).empty for n, b in refs)]
+    white = df[(df["mode"] == "none") & df["kind"].isin(["white-box", "adaptive"])]
+    fig, grid = plt.subplots(len(refs), len(attacks), figsize=(3.4 * len(attacks) + 1.8, 3.2 * len(refs)),
+                             squeeze=False, sharey=True)
+    for (r, (norm, b)), (c, attack) in ((rb, ac) for rb in enumerate(refs) for ac in enumerate(attacks)):
+        ax = grid[r][c]
+        cell = at_budget(sub[sub["attack"] == attack], norm, b)
+        if cell.empty:
+            ax.set_axis_off()
+            continue
+        fixed = fixed_qf(cell)
+        for mode in ("static", "dynamic"):
+            rows = cell[(cell["mode"] == mode) & ~fixed].sort_values("n_iter")
+            if not rows.empty:
+                ns = [n + (-0.06 if mode == "static" else 0.06) for n in rows["n_iter"]]  # error bars apart
+                err = [(rows["worst_accuracy"] - rows["worst_lo"]).clip(lower=0),  # rounding in the CSV
+                       (rows["worst_hi"] - rows["worst_accuracy"]).clip(lower=0)]
+                ax.errorbar(ns, rows["worst_accuracy"], yerr=err, capsize=3, label=f"{mode} AR-GAN",
+                            **defense_style(f"{mode}-N3"))
+        for r in cell[fixed].itertuples():
+            ax.plot([r.n_iter], [r.worst_accuracy], marker="D", markerfacecolor="none", markersize=9,
+                    linestyle="none", color="black", label=f"{r.mode} N={r.n_iter}, fixed QF {int(r.qf_lo)}")
+        for mode, ls in (("jpeg", "--"), ("none", ":")):
+            r = cell[cell["mode"] == mode]
+            if mode == "none" and r.empty:  # the strongest white-box attack on the bare model at this budget
+                r = at_budget(white, norm, b).sort_values("worst_accuracy")
+            if not r.empty:
+                ax.axhline(r["worst_accuracy"].iloc[0], color="gray" if mode == "jpeg" else "black", linestyle=ls,
+                           label="JPEG only (N=1)" if mode == "jpeg" else "no defense")
+        ax.set_title(f"{attack}, {'L∞' if norm == 'linf' else 'normalized L2'} {b:g}", fontsize=9)
+        ax.set_xlabel("N (compress-restore rounds)")
+        ax.set_ylim(-0.02, 1.02)
+    handles = {}
+    for r in range(len(refs)):
+        grid[r][0].set_ylabel("accuracy (worst case)")
+        for ax in grid[r]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+    grid[0][-1].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def bpda_figure(df: pd.DataFrame) -> plt.Figure:
+    """The adaptive attacks with a budget sweep (BPDA, EOT-BPDA, ...): accuracy against budget, with and without
+    the defense (the swept defenses only).
+
+    An attack not run on the undefended model (EOT over a deterministic model is plain PGD) borrows the undefended
+    curve of the adaptive attack that was."""
+    sub = rows_of(df, "adaptive attacks", kinds=("adaptive",))
+    attacks = swept_attacks(sub)
+    if not attacks:
+        raise MissingRows("adaptive attacks: none was run at more than one budget")
+    sub = sub[sub["attack"].isin(attacks) & sub["defense"].isin(swept_defenses(sub))]
+    none = sub[sub["mode"] == "none"]
+    if not none.empty:
+        ref = none[none["attack"] == none["attack"].iloc[0]]
+        sub = pd.concat([sub] + [ref.assign(attack=a) for a in attacks if none[none["attack"] == a].empty])
+    return accuracy_vs_budget(sub, attacks)
+
+
+def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, group: str, value: str, err: tuple[str, str] | None = None
+                  ) -> None:
+    """Bars per defense (x), one hatched bar per `group` value, black edges: readable in grayscale."""
+    defenses = ordered(table["defense"])
+    groups = list(dict.fromkeys(table[group]))
+    width = 0.8 / max(1, len(groups))
+    for j, gname in enumerate(groups):
+        rows = table[table[group] == gname].set_index("defense").reindex(defenses)
+        xs = [i + (j - (len(groups) - 1) / 2) * width for i in range(len(defenses))]
+        yerr = None
+        if err is not None:
+            yerr = [(rows[value] - rows[err[0]]).clip(lower=0).fillna(0),
+                    (rows[err[1]] - rows[value]).clip(lower=0).fillna(0)]
+        ax.bar(xs, rows[value].fillna(0), width, yerr=yerr, capsize=2, label=gname, hatch=HATCHES[j % len(HATCHES)],
+               edgecolor="black", linewidth=0.6, color=f"C{j}", alpha=0.85)
+    ax.set_xticks(range(len(defenses)))
+    ax.set_xticklabels(defenses, rotation=30, ha="right")
+
+
+def minimal_perturbation_figure(df: pd.DataFrame) -> plt.Figure:
+    """Minimal-perturbation attacks: accuracy on their final adversarials (left) and the median perturbation size."""
+    setup_style()
+    sub = rows_of(df, "minimal perturbation", kinds=("minimal",))
+    col = pert_column(sub)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    _grouped_bars(axes[0], sub, "attack", "worst_accuracy", ("worst_lo", "worst_hi"))
+    axes[0].set_ylabel("accuracy (worst case over draws)")
+    axes[0].set_ylim(0, 1.02)
+    _grouped_bars(axes[1], sub, "attack", col)
+    axes[1].set_ylabel("median perturbation, normalized L2" + ("" if col == "min_pert_l2_median" else " (final)"))
+    axes[1].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def blackbox_figure(df: pd.DataFrame) -> plt.Figure:
+    """Black-box attacks on the full defended model: accuracy vs budget if several budgets were run, else bars per
+    defense at the reference budget, clean accuracy beside them."""
+    setup_style()
+    sub = rows_of(df, "black-box", kinds=("black-box",))
+    if swept_attacks(sub):
+        return accuracy_vs_budget(sub, attack_labels(sub))
+    clean = df[(df["kind"] == "clean") & df["defense"].isin(set(sub["defense"]))]
+    bars = pd.concat([clean.assign(group="clean"),
+                      sub.assign(group=[f"{a} ({'L∞' if n == 'linf' else 'L2'} {b:g})"
+                                        for a, n, b in zip(sub["attack"], sub["norm"], sub["budget"])])])
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    _grouped_bars(ax, bars, "group", "worst_accuracy", ("worst_lo", "worst_hi"))
+    ax.set_ylabel("accuracy (worst case over draws)")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,48 @@
+"""The kit's look: one print-friendly style, a fixed marker/dash/colour per defense, saving figures as PNG+PDF."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+# Readable in grayscale print: every defense gets a marker and a dash pattern as well as a colour.
+DEFENSE_ORDER = ["none", "jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1", "dynamic-N3", "dynamic-N5"]
+MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">"]
+
+
+def setup_style() -> None:
+    """One consistent, print-friendly look."""
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.1)
+
+
+def save_figure(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
+    """Save a figure as PNG (300 dpi) and PDF."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=300, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
+LINESTYLES = ["-", "--", "-.", ":"]
+
+
+class MissingRows(ValueError):
+    """The results table lacks the rows a figure or table needs (a partial or a smaller grid)."""
+
+
+def defense_style(name: str) -> dict[str, object]:
+    """The same marker, dash pattern and colour for a defense in every figure (readable in grayscale)."""
+    order = DEFENSE_ORDER + [n for n in ("static-N2", "dynamic-N2") if n not in DEFENSE_ORDER]
+    i = order.index(name) if name in order else len(order) + sum(map(ord, name)) % 7
+    return dict(marker=MARKERS[i % len(MARKERS)], linestyle=LINESTYLES[i % 4], color=f"C{i % 10}")
+
+
+def ordered(values: Iterable[str]) -> list[str]:
+    """Defense names in the kit's fixed order, unknown ones after."""
+    values = list(dict.fromkeys(values))
+    return [d for d in DEFENSE_ORDER if d in values] + [d for d in values if d not in DEFENSE_ORDER]

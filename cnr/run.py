@@ -1,0 +1,148 @@
+"""A run, resolved once at the CLI/notebook boundary: profile + overrides + seed + device, with every path it needs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from cnr.errors import InputError
+from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
+from cnr.profiles import PROFILES, Profile, check_field, get_profile
+
+SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
+
+
+@dataclass(frozen=True)
+class Run:
+    """Everything below the boundary receives this object, never a profile name; it serializes for workers."""
+
+    profile: Profile
+    overrides: tuple[tuple[str, Any], ...] = ()
+    device: str = "cpu"
+    retrain: bool = False  # models from this run's own folder (trained by notebooks 01/02) instead of weights/
+    results_root: str = str(RESULTS_DIR)
+
+    @property
+    def seed(self) -> int:
+        return self.profile.seed
+
+    @property
+    def name(self) -> str:
+        """The results folder's name: the profile's, plus the overrides (other than seed) when there are any."""
+        shown = [(k, v) for k, v in self.overrides if k != "seed"]
+        if not shown:
+            return self.profile.name
+        text = ",".join(f"{k}={_compact(v)}" for k, v in shown)
+        text = re.sub(r"[^A-Za-z0-9_.,=+-]", "", text)
+        if len(text) > 60:
+            text = hashlib.sha256(text.encode()).hexdigest()[:10]
+        return f"{self.profile.name}+{text}"
+
+    # --- outputs ---------------------------------------------------------------------------------
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.results_root) / self.name
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.out_dir / "tables"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.out_dir / "figures"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.out_dir / "notebooks"
+
+    @property
+    def models_dir(self) -> Path:
+        """Where this run's retrained weights go (never the shipped weights/)."""
+        return self.out_dir / "models"
+
+    @property
+    def robustness_csv(self) -> Path:
+        return self.tables_dir / "robustness.csv"
+
+    @property
+    def restoration_csv(self) -> Path:
+        return self.tables_dir / "restoration.csv"
+
+    def record_path(self, notebook: str) -> Path:
+        """results/<run>/notebooks/<notebook>.json: the numbers a notebook recorded."""
+        return self.notebooks_dir / f"{Path(notebook).stem}.json"
+
+    # --- inputs ------------------------------------------------------------------------------------
+    def bank_preset(self, family: str) -> str:
+        """The generator preset of a bank family ('fmnist' gray, 'natural' RGB) in this profile."""
+        return self.profile.argan_preset_natural if family == "natural" else self.profile.argan_preset
+
+    def bank_dir(self, family: str) -> Path:
+        """The AR-GAN bank of a family: weights/argan-<family>-<preset>, or this run's models/ when retraining."""
+        root = self.models_dir if self.retrain else WEIGHTS_DIR
+        return root / f"argan-{family}-{self.bank_preset(family)}"
+
+    def classifier_weights(self, name: str | None = None) -> Path | None:
+        """Weights file of a kit-trained classifier (None for those loaded from packages or torchvision)."""
+        name = name or self.profile.classifier
+        if name not in SHIPPED_CLASSIFIER_WEIGHTS:
+            return None
+        return (self.models_dir if self.retrain else WEIGHTS_DIR) / SHIPPED_CLASSIFIER_WEIGHTS[name]
+
+    # --- serialization ---------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The whole run, so that a worker process receives it with its overrides (not rebuilt from a name)."""
+        return json.dumps(dict(profile=asdict(self.profile), overrides=[list(o) for o in self.overrides],
+                               device=self.device, retrain=self.retrain, results_root=self.results_root))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Run":
+        d = json.loads(text)
+        fields = {k: _tuples(v) for k, v in d["profile"].items()}
+        for k, v in fields.items():
+            if k != "name":
+                check_field(k, v)
+        return cls(Profile(**fields), tuple((k, _tuples(v)) for k, v in d["overrides"]), d["device"],
+                   bool(d["retrain"]), d["results_root"])
+
+    def describe(self) -> dict[str, Any]:
+        """What a results row or record carries about its run."""
+        return dict(profile=self.profile.name, overrides=json.dumps(dict(self.overrides), sort_keys=True))
+
+
+def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None, seed: int | None = None,
+                device: str | None = None, retrain: bool = False, results_root: str | Path | None = None) -> Run:
+    """Turn (profile name + overrides + seed + device) into a Run; the only place a profile name is resolved."""
+    if isinstance(profile, Profile):
+        raise InputError("resolve_run takes a profile name; pass overrides for its fields")
+    over = dict(overrides or {})
+    if seed is not None:
+        over["seed"] = seed
+    p = get_profile(profile, **over)
+    from cnr.checks import resolve_device
+
+    dev = str(resolve_device(device or p.device))
+    return Run(p, tuple(sorted(over.items())), dev, bool(retrain), str(results_root or RESULTS_DIR))
+
+
+def with_overrides(run: Run, **overrides: Any) -> Run:
+    """The same run with more fields overridden (what the notebooks' `overrides` parameter does)."""
+    over = {**dict(run.overrides), **overrides}
+    for k, v in overrides.items():
+        check_field(k, v)
+    return replace(run, profile=replace(run.profile, **overrides), overrides=tuple(sorted(over.items())))
+
+
+def profile_names() -> list[str]:
+    return list(PROFILES)
+
+
+def _compact(v: Any) -> str:
+    return "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def _tuples(v: Any) -> Any:
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
