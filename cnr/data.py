@@ -259,11 +259,13 @@ def foolbox_sample_files(dataset: str) -> list[tuple[Path, int]]:
     return [(p, label) for _, p, label in sorted(rows)]
 
 
-def load_foolbox_samples(dataset: str, size: int = 224) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def load_foolbox_samples(
+    dataset: str, size: int = 224, interpolation: str = "bilinear"
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Foolbox's 20 labelled samples as float [0,1] NCHW, int64 labels and the class names.
 
     CIFAR are (20,3,32,32), MNIST and Fashion-MNIST (20,1,28,28); ImageNet goes through the ImageNet-val
-    transform to (20,3,size,size).
+    transform to (20,3,size,size), resizing with `interpolation` (see imagenet_transform).
     """
     from PIL import Image
 
@@ -272,7 +274,7 @@ def load_foolbox_samples(dataset: str, size: int = 224) -> tuple[torch.Tensor, t
     for path, _ in files:
         with Image.open(path) as im:
             if dataset == "imagenet":
-                images.append(imagenet_transform(im, size))
+                images.append(imagenet_transform(im, size, interpolation))
                 continue
             a = np.asarray(im.convert("L" if dataset in ("mnist", "fashionMNIST") else "RGB"))
         images.append(torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1).float() / 255)
@@ -286,12 +288,22 @@ def load_foolbox_samples(dataset: str, size: int = 224) -> tuple[torch.Tensor, t
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def imagenet_transform(image, size: int = 224) -> torch.Tensor:
-    """PIL image -> (3,size,size) float [0,1]: shorter side to size*256/224 (256), then center crop."""
-    import torchvision.transforms.v2.functional as TF
+IMAGENET_INTERPOLATIONS = ("bilinear", "bicubic")
 
+
+def imagenet_transform(image, size: int = 224, interpolation: str = "bilinear") -> torch.Tensor:
+    """PIL image -> (3,size,size) float [0,1]: shorter side to size*256/224 (256), then center crop.
+
+    `interpolation` is the resize filter: "bilinear" (torchvision's recipe, the default) or "bicubic"
+    (TensorFlow-trained models such as efficientnet-lite0 were evaluated with it).
+    """
+    import torchvision.transforms.v2.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    if interpolation not in IMAGENET_INTERPOLATIONS:
+        raise unknown_name("interpolation", interpolation, IMAGENET_INTERPOLATIONS)
     image = image.convert("RGB")
-    image = TF.resize(image, round(size * 256 / 224), antialias=True)  # bilinear, like torchvision's recipe
+    image = TF.resize(image, round(size * 256 / 224), interpolation=InterpolationMode(interpolation), antialias=True)
     image = TF.center_crop(image, [size, size])
     return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
 
@@ -309,9 +321,12 @@ class ImageNetVal(torch.utils.data.Dataset):
 
     def __init__(
         self, root: str | os.PathLike, labels_file: str | os.PathLike | None = None, size: int = 224,
-        num_classes: int = 1000,
+        num_classes: int = 1000, interpolation: str = "bilinear",
     ) -> None:
         self.root, self.size, self.num_classes = Path(root), size, num_classes
+        if interpolation not in IMAGENET_INTERPOLATIONS:
+            raise unknown_name("interpolation", interpolation, IMAGENET_INTERPOLATIONS)
+        self.interpolation = interpolation
         if not self.root.is_dir():
             raise DataNotFoundError(
                 f"ImageNet-val folder {self.root} does not exist; point CNR_IMAGENET (or the root argument) at "
@@ -359,7 +374,7 @@ class ImageNetVal(torch.utils.data.Dataset):
 
         path, label = self.samples[index]
         with Image.open(path) as im:
-            return imagenet_transform(im, self.size), label
+            return imagenet_transform(im, self.size, self.interpolation), label
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -468,8 +483,12 @@ def imagenet_val_dir() -> Path:
     return Path(os.environ.get("CNR_IMAGENET", DATA_DIR / "imagenet" / "val"))
 
 
-def load_dataset(name: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_dataset(
+    name: str, limit: int | None = None, interpolation: str = "bilinear"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A registry dataset as (float [0,1] NCHW images, int64 labels); `limit` keeps the first images.
+
+    `interpolation` is the resize filter of the ImageNet datasets (imagenet_transform); others ignore it.
 
     `imagenet-val` loads images into memory (50,000 at 224 px are 30 GB): pass a limit, or use
     ImageNetVal with select_protocol_images for the paper's 1,000-image protocol.
@@ -481,10 +500,10 @@ def load_dataset(name: str, limit: int | None = None) -> tuple[torch.Tensor, tor
     if name in ("fmnist", "fmnist-train"):
         return load_fmnist("train" if name == "fmnist-train" else "test", limit=limit)
     if name in _FOOLBOX_NAMES:
-        x, y, _ = load_foolbox_samples(_FOOLBOX_NAMES[name])
+        x, y, _ = load_foolbox_samples(_FOOLBOX_NAMES[name], interpolation=interpolation)
         return x[:limit], y[:limit]
     labels = os.environ.get("CNR_IMAGENET_LABELS")
-    ds = ImageNetVal(imagenet_val_dir(), labels_file=labels)
+    ds = ImageNetVal(imagenet_val_dir(), labels_file=labels, interpolation=interpolation)
     idx = range(len(ds) if limit is None else min(limit, len(ds)))
     items = [ds[i] for i in idx]
     return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)
