@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from cnr.checks import check_images
+from cnr.efficientnet_lite import build_efficientnet_lite0
 from cnr.errors import InputError, WeightsError, unknown_name
 from cnr.weights import load_state_into
 
@@ -109,6 +110,7 @@ CLASSIFIERS: dict[str, Callable[..., nn.Module]] = {
     "resnet50": _torchvision("resnet50"),
     "densenet121": _torchvision("densenet121"),
     "mobilenet_v2": _torchvision("mobilenet_v2"),
+    "efficientnet-lite0": build_efficientnet_lite0,
 }
 
 # what each classifier expects: channels and the dataset it was trained for
@@ -118,6 +120,7 @@ CLASSIFIER_INPUT = {
     "resnet50": dict(channels=3, num_classes=1000, dataset="imagenet"),
     "densenet121": dict(channels=3, num_classes=1000, dataset="imagenet"),
     "mobilenet_v2": dict(channels=3, num_classes=1000, dataset="imagenet"),
+    "efficientnet-lite0": dict(channels=3, num_classes=1000, dataset="imagenet", size=224, interpolation="bicubic"),
 }
 
 

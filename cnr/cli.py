@@ -19,12 +19,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     import torch
 
-    from cnr.classifiers import load_classifier, predict
+    from cnr.classifiers import CLASSIFIER_INPUT, load_classifier, predict
     from cnr.data import load_dataset
     from cnr.stats import format_accuracy
 
     torch.manual_seed(args.seed)
-    x, y = load_dataset(args.dataset, limit=args.limit)
+    resize = CLASSIFIER_INPUT.get(args.classifier, {}).get("interpolation", "bilinear")  # its evaluation recipe
+    x, y = load_dataset(args.dataset, limit=args.limit, interpolation=resize)
     model = load_classifier(args.classifier, device=args.device)
     t0 = time.perf_counter()
     correct = int((predict(model, x, batch_size=args.batch_size) == y).sum())
