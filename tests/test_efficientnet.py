@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from cnr import efficientnet_lite as E
 from cnr.classifiers import CLASSIFIER_INPUT, load_classifier
-from cnr.data import load_foolbox_samples
+from cnr.data import load_dataset, load_foolbox_samples
 from cnr.errors import InputError, WeightsError
 from cnr.weights import read_metadata, save_weights
 
@@ -53,7 +53,7 @@ def test_classifies_foolbox_imagenet_samples(in_cache, samples):
 def test_folded_matches_unfolded_and_passes_gradients(in_cache, samples):
     plain, folded = E.build_efficientnet_lite0(fold=False), E.build_efficientnet_lite0()
     assert sum(p.numel() for p in plain.parameters()) == 4_652_008
-    x = samples[0][:3].clone().requires_grad_(True)
+    x = samples[0][:2].clone().requires_grad_(True)
     with torch.no_grad():
         a = plain(x)
     b = folded(x)
@@ -100,6 +100,9 @@ def test_mismatched_weights_name_the_file(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match=r"efficientnet-lite0-57934424\.pth does not fit"):
         E.build_efficientnet_lite0()
     assert not bad.exists()  # nothing cached from a file that did not fit
+    monkeypatch.setattr(E, "PTH_SHA256", "0" * 64)  # another file than the one this module was checked on
+    with pytest.raises(WeightsError, match=r"efficientnet-lite0-57934424\.pth has sha256 5793"):
+        E.build_efficientnet_lite0()
 
 
 def test_rejects_wrong_input_shapes(in_cache):
@@ -108,5 +111,12 @@ def test_rejects_wrong_input_shapes(in_cache):
                    (torch.rand(2, 3, 64, 64), "224x224"), (torch.zeros(2, 3, 224, 224, dtype=torch.uint8), "float")]:
         with pytest.raises(InputError, match=msg):
             model(x)
+
+
+def test_bicubic_resize_is_opt_in(samples):
+    default, bilinear = load_foolbox_samples("imagenet", size=64)[0], load_foolbox_samples("imagenet", 64, "bilinear")[0]
+    assert torch.equal(default, bilinear)  # other users' default is unchanged
+    assert not torch.equal(bilinear, load_foolbox_samples("imagenet", size=64, interpolation="bicubic")[0])
+    assert torch.equal(load_dataset("foolbox-imagenet", interpolation="bicubic")[0], samples[0])
     with pytest.raises(InputError, match="valid interpolations: bicubic, bilinear"):
         load_foolbox_samples("imagenet", interpolation="nearest")
