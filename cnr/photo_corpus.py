@@ -75,7 +75,6 @@ INVENTORY: tuple[Photo, ...] = (
     Photo("sunset", *_LOMIRI, _L + "sunset_by_Aitzol_Berasategi.jpg", (4272, 2848), "CC-BY-4.0", "train"),
 )
 PACKAGES = tuple(dict.fromkeys(p.package for p in INVENTORY))
-APT_HINT = f"sudo apt-get install --no-install-recommends {' '.join(PACKAGES)} (or `make data` as root)"
 
 
 def split_photos(split: str) -> list[Photo]:
