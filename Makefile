@@ -20,7 +20,10 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# Fashion-MNIST: Debian's package where apt and root are there; otherwise say how it will be found.
+# Fashion-MNIST and the natural-photo corpus (cnr.photo_corpus, data/README.md): Debian packages where apt
+# and root are there; otherwise say how Fashion-MNIST will be found and what lacks the photo corpus.
+PHOTO_PKGS := mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04
+
 data:
 	@if [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ -f data/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then \
 		echo "Fashion-MNIST: found"; \
@@ -30,6 +33,19 @@ data:
 		echo "Fashion-MNIST: apt install failed; cnr will try data/fashion-mnist/, then torchvision's download"; \
 	else \
 		echo "Fashion-MNIST: not installed (no root/apt). cnr looks in /usr/share/datasets/fashion-mnist/, then data/fashion-mnist/, then downloads with torchvision"; \
+	fi
+	@if [ "$$(dpkg-query -W -f='$${db:Status-Abbrev}\n' $(PHOTO_PKGS) 2>/dev/null | grep -c '^ii')" = $(words $(PHOTO_PKGS)) ]; then \
+		echo "photo corpus: found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		if apt-get install -y -q --no-install-recommends $(PHOTO_PKGS) >/dev/null 2>&1 || \
+			(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $(PHOTO_PKGS) >/dev/null 2>&1); then \
+			echo "photo corpus: installed $(PHOTO_PKGS)"; \
+		else \
+			echo "photo corpus: apt-get install $(PHOTO_PKGS) failed; cnr.photo_corpus will raise DataNotFoundError and its pixel tests skip"; \
+		fi; \
+	else \
+		echo "photo corpus: $(PHOTO_PKGS) not installed (needs root and apt; run: sudo apt-get install --no-install-recommends $(PHOTO_PKGS)). Until then cnr.photo_corpus (natural-photo training and evaluation crops) raises DataNotFoundError with that command and its pixel tests skip"; \
 	fi
 
 reproduce: setup

@@ -50,8 +50,8 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
     model = load_classifier(args.classifier, device=device)
-    x, y = load_dataset(args.dataset, limit=args.limit)
     info = model.cnr_input
+    x, y = load_dataset(args.dataset, limit=args.limit, interpolation=info.interpolation)
     check_images(x, channels=info.channels, name=f"{args.dataset} images for {args.classifier}")
     t0 = time.perf_counter()
     correct = int((predict(model, x, batch_size=args.batch_size) == y).sum())

@@ -15,7 +15,7 @@ from cnr.weights import read_metadata
 
 
 def test_unknown_classifier_lists_valid_names():
-    with pytest.raises(InputError, match="valid classifiers: cifar10-keras, densenet121, fmnist-cnn"):
+    with pytest.raises(InputError, match="valid classifiers: cifar10-keras, densenet121, efficientnet-lite0, fmnist-cnn"):
         load_classifier("vgg99")
 
 

@@ -10,7 +10,10 @@ import torch
 from torch import nn
 
 from cnr import data
+from cnr.data import photos
+from cnr.data.foolbox_samples import CIFAR10_CLASSES, foolbox_sample_files
 from cnr.errors import DataNotFoundError, InputError
+from cnr.eval.protocol import protocol_images, select_protocol_images
 
 IMAGENET_LABELS = [243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741, 471, 129, 99, 251, 22, 317, 305]
 
@@ -45,6 +48,12 @@ def test_sample_patches_shape_range_and_determinism():
     assert len({tuple(p.flatten()[:50].tolist()) for p in a}) == 64  # no two crops alike
 
 
+def test_sample_patches_are_pinned_for_a_seed():
+    # A seed must give the same patches on every machine and release (training data of the shipped natural bank);
+    # the sum is of float32 values in [0, 1] over 442,368 pixels, so 1e-3 absolute is float-summation noise only
+    assert data.sample_patches(64, 48, seed=3).double().sum().item() == pytest.approx(159724.2582, abs=1e-3)
+
+
 def test_sample_patches_are_crops_of_the_named_photo():
     whole = data.natural_photos()["astronaut"]
     p = data.sample_patches(4, 512, names=["astronaut"], flip=False)
@@ -60,7 +69,7 @@ def test_sample_patches_are_crops_of_the_named_photo():
 
 def test_sample_patches_default_to_training_photos_only(monkeypatch):
     fake = {name: torch.full((3, 64, 64), i / 10) for i, name in enumerate(data.NATURAL_PHOTOS)}
-    monkeypatch.setattr(data, "_photos", lambda gray: fake)
+    monkeypatch.setattr(photos, "_photos", lambda gray: fake)
     value = {round(i / 10, 3): name for i, name in enumerate(data.NATURAL_PHOTOS)}
     seen = {value[round(p.mean().item(), 3)] for p in data.sample_patches(200, 16)}
     assert seen == set(data.NATURAL_TRAIN)
@@ -88,7 +97,7 @@ def test_foolbox_samples(name, shape, n_classes):
     x, y, names = data.load_foolbox_samples(name)
     assert x.shape == (20, *shape) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
     assert y.dtype == torch.int64 and y.shape == (20,) and len(names) == n_classes
-    files = data.foolbox_sample_files(name)
+    files = foolbox_sample_files(name)
     assert [int(p.stem.split("_")[1]) for p, _ in files] == list(range(20))
     assert y.tolist() == [int(p.stem.split("_")[2]) for p, _ in files]
 
@@ -96,7 +105,7 @@ def test_foolbox_samples(name, shape, n_classes):
 def test_foolbox_imagenet_sizes_and_labels():
     from PIL import Image
 
-    sizes = [Image.open(p).size for p, _ in data.foolbox_sample_files("imagenet")]
+    sizes = [Image.open(p).size for p, _ in foolbox_sample_files("imagenet")]
     assert sizes.count((512, 512)) == 19 and sizes[10] == (1024, 683)
     x, y, names = data.load_foolbox_samples("imagenet", size=64)
     assert x.shape == (20, 3, 64, 64) and y.tolist() == IMAGENET_LABELS
@@ -104,7 +113,7 @@ def test_foolbox_imagenet_sizes_and_labels():
 
 
 def test_class_names_are_the_standard_lists():
-    assert data.class_names("cifar10")[:3] == ["airplane", "automobile", "bird"]
+    assert data.class_names("cifar10") == list(CIFAR10_CLASSES) and CIFAR10_CLASSES[:3] == ("airplane", "automobile", "bird")
     c100 = data.class_names("cifar100")
     assert len(c100) == len(set(c100)) == 100 and c100 == sorted(c100)
     assert (c100[0], c100[49], c100[99]) == ("apple", "mountain", "worm")  # foolbox's cifar100_00 is label 49
@@ -119,6 +128,20 @@ def test_foolbox_fashion_samples_are_the_first_fmnist_test_images():
         pytest.skip("Fashion-MNIST not on disk")
     fx, fy, _ = data.load_foolbox_samples("fashionMNIST")
     assert torch.equal(fy, y) and torch.equal(fx, x)
+
+
+def test_fmnist_splits_shapes_and_first_labels():
+    try:
+        x, y = data.load_fmnist("test", limit=10, download=False)
+    except DataNotFoundError:
+        pytest.skip("Fashion-MNIST not on disk")
+    # the published first test labels (ankle boot, pullover, trouser, trouser, shirt, ...)
+    assert y.tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7] and x.shape == (10, 1, 28, 28)
+    assert x.sum().item() == pytest.approx(1748.5334, abs=1e-3)  # uint8 / 255 summed in float32: exact to ~1e-4
+    assert data.load_fmnist("train", limit=4)[1].tolist() == [9, 0, 0, 3]
+    assert len(data.load_fmnist("test")[1]) == 10000 and len(data.load_fmnist("train")[1]) == 60000
+    with pytest.raises(InputError, match="valid: train, test"):
+        data.load_fmnist("val")
 
 
 def test_unknown_foolbox_dataset_lists_the_valid_ones():
@@ -140,6 +163,15 @@ def test_registry_loads_every_offline_dataset(name):
     assert 0 <= x.min() and x.max() <= 1
 
 
+def test_every_dataset_has_a_bank_family():
+    from cnr.profiles import PROFILES
+
+    assert set(data.DATASETS) <= set(data.BANK_FAMILY)
+    assert set(data.BANK_FAMILY.values()) == {"fmnist", "natural"}
+    assert {p.dataset for p in PROFILES.values()} <= set(data.BANK_FAMILY)  # paper's "imagenet" included
+    assert data.BANK_FAMILY["foolbox-cifar10"] == "natural" and data.BANK_FAMILY["foolbox-mnist"] == "fmnist"
+
+
 def test_registry_errors(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="valid datasets: fmnist, fmnist-train, foolbox-cifar10"):
         data.load_dataset("cifar10")
@@ -156,7 +188,7 @@ def _flat(tmp_path: Path, labels: bool = True) -> Path:
     root = tmp_path / "flat"
     root.mkdir()
     lines = []
-    for p, label in data.foolbox_sample_files("imagenet"):
+    for p, label in foolbox_sample_files("imagenet"):
         (root / p.name).symlink_to(p)
         lines.append(f"{p.name} {label}")
     if labels:
@@ -168,7 +200,7 @@ def _imagefolder(tmp_path: Path) -> Path:
     root = tmp_path / "synsets"
     for c in range(1000):
         (root / f"n{c:08d}").mkdir(parents=True)  # sorted names = class index, as real synset ids
-    for p, label in data.foolbox_sample_files("imagenet"):
+    for p, label in foolbox_sample_files("imagenet"):
         (root / f"n{label:08d}" / p.name).symlink_to(p)
     return root
 
@@ -220,7 +252,7 @@ def test_imagenet_val_errors(tmp_path):
     flat = _flat(tmp_path, labels=False)
     with pytest.raises(DataNotFoundError, match="labels file .* not found"):
         data.ImageNetVal(flat)
-    lines = [f"{p.name} {lab}" for p, lab in data.foolbox_sample_files("imagenet")]
+    lines = [f"{p.name} {lab}" for p, lab in foolbox_sample_files("imagenet")]
     (tmp_path / "short.txt").write_text("\n".join(lines[:-2]))
     with pytest.raises(InputError, match="no label for 2 of the 20 images"):
         data.ImageNetVal(flat, labels_file=tmp_path / "short.txt")
@@ -242,20 +274,20 @@ def test_protocol_on_flat_layout_picks_first_correct_per_class(tmp_path):
     wrong = {3, 6}  # 3 is the only 990; 6 and 7 are both 609; so 1000 - 19 + 1 classes stay empty
     clf = StandIn(set(range(20)) - wrong)
     with pytest.warns(UserWarning, match="982 of 1000 classes"):
-        chosen = data.select_protocol_images(ds, clf, batch_size=8)
+        chosen = select_protocol_images(ds, clf, batch_size=8)
     assert chosen == [i for i in range(20) if i not in (3, 6)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         all_right = StandIn(set(range(20)))
-        assert data.select_protocol_images(ds, all_right, batch_size=8) == [i for i in range(20) if i != 7]
-        assert data.select_protocol_images(ds, all_right, per_class=2) == list(range(20))
+        assert select_protocol_images(ds, all_right, batch_size=8) == [i for i in range(20) if i != 7]
+        assert select_protocol_images(ds, all_right, per_class=2) == list(range(20))
 
 
 def test_protocol_on_imagefolder_layout(tmp_path):
     ds = data.ImageNetVal(_imagefolder(tmp_path), size=64)
     clf = StandIn(set(range(20)) - {3, 6})
     with pytest.warns(UserWarning, match="982 of 1000"):
-        chosen = data.select_protocol_images(ds, clf, batch_size=5)
+        chosen = select_protocol_images(ds, clf, batch_size=5)
     assert sorted(_foolbox_index(ds, i) for i in chosen) == [i for i in range(20) if i not in (3, 6)]
     assert chosen == sorted(chosen)
 
@@ -282,10 +314,10 @@ def test_protocol_skips_full_classes_and_stops_early():
             return nn.functional.one_hot(pred, 3).float()
 
     clf = Oracle()
-    assert data.select_protocol_images(Toy(), clf, n_classes=3, batch_size=2) == [0, 3, 4]
+    assert select_protocol_images(Toy(), clf, n_classes=3, batch_size=2) == [0, 3, 4]
     assert clf.seen == [0, 1, 3, 4]  # items 2 (class 0 full) skipped unseen; stopped after 4
     with pytest.raises(InputError, match="outside"):
-        data.select_protocol_images(Toy(), Oracle(), n_classes=2)
+        select_protocol_images(Toy(), Oracle(), n_classes=2)
 
 
 def test_registry_reads_imagenet_val_from_env(monkeypatch, tmp_path):
@@ -294,3 +326,14 @@ def test_registry_reads_imagenet_val_from_env(monkeypatch, tmp_path):
     x, y = data.load_dataset("imagenet-val", limit=3)
     assert x.shape == (3, 3, 224, 224) and y.tolist() == IMAGENET_LABELS[:3]
     assert os.environ["CNR_IMAGENET"] == str(data.imagenet_val_dir())
+
+
+def test_protocol_images_reads_the_folder_and_keeps_the_first_n(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNR_IMAGENET", str(_flat(tmp_path)))
+    monkeypatch.delenv("CNR_IMAGENET_LABELS", raising=False)
+    clf = StandIn(set(range(20)) - {0})  # image 0 (label 243) misclassified: never selected
+    with pytest.warns(UserWarning, match="of 1000 classes"):
+        x, y = protocol_images(clf, 4, "cpu")
+    assert x.shape == (4, 3, 224, 224) and y.tolist() == IMAGENET_LABELS[1:5]
+    fx, _, _ = data.load_foolbox_samples("imagenet")
+    assert torch.equal(x, fx[1:5])

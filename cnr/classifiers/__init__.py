@@ -24,6 +24,12 @@ def _cifar10_keras(weights: str | Path | None = None) -> nn.Module:
     return build_cifar10_keras()
 
 
+def _efficientnet_lite0(weights: str | Path | None = None) -> nn.Module:
+    from cnr.classifiers.efficientnet_lite import build_efficientnet_lite0
+
+    return build_efficientnet_lite0()
+
+
 @dataclass(frozen=True)
 class ClassifierInfo:
     """A registered classifier: how to build it and the input it expects (size None: any size)."""
@@ -33,6 +39,7 @@ class ClassifierInfo:
     num_classes: int
     dataset: str
     size: int | None = None
+    interpolation: str = "bilinear"  # the resize filter of its ImageNet evaluation recipe (see cnr.data)
 
 
 CLASSIFIERS: dict[str, ClassifierInfo] = {
@@ -41,6 +48,7 @@ CLASSIFIERS: dict[str, ClassifierInfo] = {
     "resnet50": ClassifierInfo(torchvision_classifier("resnet50"), 3, 1000, "imagenet"),
     "densenet121": ClassifierInfo(torchvision_classifier("densenet121"), 3, 1000, "imagenet"),
     "mobilenet_v2": ClassifierInfo(torchvision_classifier("mobilenet_v2"), 3, 1000, "imagenet"),
+    "efficientnet-lite0": ClassifierInfo(_efficientnet_lite0, 3, 1000, "imagenet", 224, "bicubic"),
 }
 
 

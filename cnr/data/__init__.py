@@ -35,8 +35,11 @@ _FOOLBOX_NAMES = {"foolbox-cifar10": "cifar10", "foolbox-cifar100": "cifar100", 
                   "foolbox-mnist": "mnist", "foolbox-fmnist": "fashionMNIST"}
 
 
-def load_dataset(name: str, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_dataset(name: str, limit: int | None = None, interpolation: str = "bilinear"
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A registry dataset as (float [0,1] NCHW images, int64 labels); `limit` keeps the first images.
+
+    `interpolation` is the resize filter of the ImageNet datasets (imagenet_transform); others ignore it.
 
     `imagenet-val` loads images into memory (50,000 at 224 px are 30 GB): pass a limit, or use
     ImageNetVal with cnr.eval.protocol.select_protocol_images for the paper's 1,000-image protocol.
@@ -48,9 +51,9 @@ def load_dataset(name: str, limit: int | None = None) -> tuple[torch.Tensor, tor
     if name in ("fmnist", "fmnist-train"):
         return load_fmnist("train" if name == "fmnist-train" else "test", limit=limit)
     if name in _FOOLBOX_NAMES:
-        x, y, _ = load_foolbox_samples(_FOOLBOX_NAMES[name])
+        x, y, _ = load_foolbox_samples(_FOOLBOX_NAMES[name], interpolation=interpolation)
         return x[:limit], y[:limit]
-    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"))
+    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"), interpolation=interpolation)
     idx = range(len(ds) if limit is None else min(limit, len(ds)))
     items = [ds[i] for i in idx]
     return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)

@@ -77,11 +77,12 @@ def foolbox_sample_files(dataset: str) -> list[tuple[Path, int]]:
     return [(p, label) for _, p, label in sorted(rows)]
 
 
-def load_foolbox_samples(dataset: str, size: int = 224) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def load_foolbox_samples(dataset: str, size: int = 224, interpolation: str = "bilinear"
+                         ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Foolbox's 20 labelled samples as float [0,1] NCHW, int64 labels and the class names.
 
     CIFAR are (20,3,32,32), MNIST and Fashion-MNIST (20,1,28,28); ImageNet goes through the ImageNet-val
-    transform to (20,3,size,size).
+    transform to (20,3,size,size), resizing with `interpolation` (see imagenet_transform).
     """
     from PIL import Image
 
@@ -90,7 +91,7 @@ def load_foolbox_samples(dataset: str, size: int = 224) -> tuple[torch.Tensor, t
     for path, _ in files:
         with Image.open(path) as im:
             if dataset == "imagenet":
-                images.append(imagenet_transform(im, size))
+                images.append(imagenet_transform(im, size, interpolation))
                 continue
             a = np.asarray(im.convert("L" if dataset in ("mnist", "fashionMNIST") else "RGB"))
         images.append(torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1).float() / 255)

@@ -6,18 +6,28 @@ from pathlib import Path
 
 import torch
 
-from cnr.errors import DataNotFoundError, InputError
+from cnr.errors import DataNotFoundError, InputError, unknown_name
 from cnr.paths import DATA_DIR
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def imagenet_transform(image, size: int = 224) -> torch.Tensor:
-    """PIL image -> (3,size,size) float [0,1]: shorter side to size*256/224 (256), then center crop."""
-    import torchvision.transforms.v2.functional as TF
+IMAGENET_INTERPOLATIONS = ("bilinear", "bicubic")
 
+
+def imagenet_transform(image, size: int = 224, interpolation: str = "bilinear") -> torch.Tensor:
+    """PIL image -> (3,size,size) float [0,1]: shorter side to size*256/224 (256), then center crop.
+
+    `interpolation` is the resize filter: "bilinear" (torchvision's recipe, the default) or "bicubic"
+    (TensorFlow-trained models such as efficientnet-lite0 were evaluated with it).
+    """
+    import torchvision.transforms.v2.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    if interpolation not in IMAGENET_INTERPOLATIONS:
+        raise unknown_name("interpolation", interpolation, IMAGENET_INTERPOLATIONS)
     image = image.convert("RGB")
-    image = TF.resize(image, round(size * 256 / 224), antialias=True)  # bilinear, like torchvision's recipe
+    image = TF.resize(image, round(size * 256 / 224), interpolation=InterpolationMode(interpolation), antialias=True)
     image = TF.center_crop(image, [size, size])
     return TF.to_dtype(TF.pil_to_tensor(image), torch.float32, scale=True)
 
@@ -35,9 +45,12 @@ class ImageNetVal(torch.utils.data.Dataset):
 
     def __init__(
         self, root: str | os.PathLike, labels_file: str | os.PathLike | None = None, size: int = 224,
-        num_classes: int = 1000,
+        num_classes: int = 1000, interpolation: str = "bilinear",
     ) -> None:
         self.root, self.size, self.num_classes = Path(root), size, num_classes
+        if interpolation not in IMAGENET_INTERPOLATIONS:
+            raise unknown_name("interpolation", interpolation, IMAGENET_INTERPOLATIONS)
+        self.interpolation = interpolation
         if not self.root.is_dir():
             raise DataNotFoundError(
                 f"ImageNet-val folder {self.root} does not exist; point CNR_IMAGENET (or the root argument) at "
@@ -91,7 +104,7 @@ class ImageNetVal(torch.utils.data.Dataset):
         path, label = self.samples[index]
         try:
             with Image.open(path) as im:
-                return imagenet_transform(im, self.size), label
+                return imagenet_transform(im, self.size, self.interpolation), label
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             raise DataNotFoundError(f"{path} (image {index} of {self.root}) cannot be read as an image "
                                     f"({type(e).__name__}: {e}); remove or replace the file") from None
