@@ -110,7 +110,7 @@ def smoothing_figure(df: pd.DataFrame) -> plt.Figure:
     for ax, metric, label in zip(axes, ("ratio", "flip"), ("||D(x+δ) − D(x)|| / ||δ||", "fraction of labels changed")):
         for i, (kind, norm, size) in enumerate(kinds):
             r = df[(df["metric"] == metric) & (df["delta"] == kind) & (df["norm"] == norm) & (df["size"] == size)]
-            r = r.set_index("defense").loc[[d for d in defenses if d in set(r.index)]].reset_index()
+            r = r.set_index("defense").loc[[d for d in defenses if d in set(r["defense"])]].reset_index()
             x = np.array([defenses.index(d) for d in r["defense"]]) + (i - (len(kinds) - 1) / 2) * 0.12
             ax.errorbar(x, r["value"], yerr=_err(r), capsize=2, linestyle="none", marker=markers[i % len(markers)],
                         markerfacecolor="none" if kind == "gaussian" else None, color=f"C{i}",

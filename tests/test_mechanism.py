@@ -16,7 +16,7 @@ from cnr.classifiers import load_classifier
 from cnr.data import load_dataset
 from cnr.errors import InputError
 from cnr.evaluate import EVAL_DRAW_BASE
-from cnr.mechanism_figures import save_mechanism_figures
+from cnr.mechanism_figures import FIGURES, save_mechanism_figures
 
 BANK = Path(__file__).resolve().parent.parent / "results" / "quick" / "models" / "argan-fmnist"
 VALUES = ["metric", "value", "lo", "hi", "interval"]
@@ -134,6 +134,13 @@ def test_inputs_are_checked(setup, defenses):
         mech.generator_divergence(None, x)
 
 
-def test_figures_are_written(tables, tmp_path):
+def test_figures_are_written_and_drawn(tables, tmp_path):
+    import matplotlib.pyplot as plt
+
+    for key, table in tables.items():  # every figure shows data, not just empty axes
+        fig = FIGURES[key](table)
+        points = sum(len(line.get_xdata()) for ax in fig.axes for line in ax.lines) + sum(len(ax.images) for ax in fig.axes)
+        assert points > 0, key
+        plt.close(fig)
     paths = save_mechanism_figures(tables, tmp_path)
     assert len(paths) == 8 and all(p.is_file() and p.stat().st_size > 0 and tmp_path in p.parents for p in paths)
