@@ -151,8 +151,9 @@ def eot_alignment(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y:
                   batch_size: int = BATCH_SIZE) -> pd.DataFrame:
     """Cosine of the k-draw mean gradient with a disjoint `reference`-draw mean: how much EOT recovers per draw spent.
 
-    The reference draws and the EOT draws never overlap, so even k = reference stays below 1 for a random defense
-    (the reference is itself an estimate); a deterministic defense gives 1 at every k.
+    The reference draws and the EOT draws never overlap, so even k = reference stays below 1 for a random defense:
+    that row is the split-half agreement of two independent reference-sized estimates (the ceiling of this
+    measurement); a deterministic defense gives 1 at every k.
     """
     _check_setup(defenses, x, y, seed, batch_size)
     ks = sorted({_check_int(k, "every k", 1) for k in ks})
@@ -244,7 +245,8 @@ def smoothing(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: tor
     The QFs of each draw are those the clean image gets (draw_qfs(x, draw)) and are reused for x + d, so the ratio
     measures the defense as a function, not its randomness (re-hashing x + d would draw new QFs). metric "ratio":
     per image, mean over draws of the L2 ratio; "flip": fraction of draws whose prediction on D(x+d) differs from
-    that on D(x). The undefended entry (None) gives ratio 1 and the bare classifier's flips.
+    that on D(x). The undefended entry (None) gives ratio 1 and the bare classifier's flips. JPEG is piecewise
+    constant (quantized coefficients, 8-bit pixels), so small random d can give ratios above 1.
     """
     _check_setup(defenses, x, y, seed, batch_size)
     _check_int(draws, "draws", 1)
