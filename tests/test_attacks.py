@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnr.attacks import ATTACKS, AttackResult, run_attack
+from cnr.attacks import ATTACKS, AttackDef, AttackResult, parse_params, register_attack, run_attack
 from cnr.attacks.base import CountingModel
+from cnr.defenses import CompressRestore, Defended
 from cnr.errors import InputError
 
 N, SIZE, CLASSES = 8, 16, 10
@@ -154,10 +155,10 @@ def test_hsj_does_not_attack_misclassified_images(net, data):
 
 def test_grid_params_are_valid_attack_params():
     from cnr.attacks import attack_params
-    from cnr.grid import build_grid
+    from cnr.eval.groups import build_grid
     from cnr.profiles import PROFILES
 
-    for profile in PROFILES:
+    for profile in PROFILES.values():
         for cell in build_grid(profile):
             if cell.attack.attack != "clean":
                 params = attack_params(cell.attack.attack, **dict(cell.attack.params))
@@ -295,7 +296,7 @@ def test_counting_model_counts_images_forward_and_backward(net, data):
 def test_square_l2_per_image_radius_reproduces_the_library(net, data):
     from pyautoattack.square import SquareAttack
 
-    from cnr.attacks.square import PerImageL2Square
+    from cnr.attacks.vendored.square_l2 import PerImageL2Square
 
     x, y = data
     outs = []
@@ -313,14 +314,14 @@ def test_square_l2_per_image_radius_reproduces_the_library(net, data):
 def test_autoattack_l2_per_image_radius_reproduces_the_library(net, data):
     from pyautoattack import AutoAttack
 
-    from cnr.attacks.autoattack import _configure, rand_schedule_per_image
+    from cnr.attacks.vendored.apgd_rand import configure_rand, rand_schedule_per_image
 
     x, y = data
     runs = []
     for per_image in (False, True):
         aa = AutoAttack(net, norm="L2", eps=0.2, version="rand", seed=0)
         aa.verbose = False
-        _configure(aa, 5, 2)
+        configure_rand(aa, 5, 2)
         if per_image:
             runs.append(rand_schedule_per_image(aa, x, y, torch.full((N,), 0.2), seed=0)[0])
         else:
@@ -331,8 +332,6 @@ def test_autoattack_l2_per_image_radius_reproduces_the_library(net, data):
 
 
 def test_pgd_through_the_jpeg_defense_with_bpda():
-    from cnr.defense import CompressRestore, Defended
-
     torch.manual_seed(0)
     clf = TinyNet(size=28).eval()
     defended = Defended(CompressRestore(None, (20, 60), 1, mode="jpeg"), clf)
@@ -344,3 +343,79 @@ def test_pgd_through_the_jpeg_defense_with_bpda():
     assert res.n_backward == 3 * 2 * 4  # BPDA gradients flowed through the codec
     assert (res.x_adv != x).any()
     assert res.success.float().mean() >= 0.5  # the JPEG defense alone does not stop a BPDA attack at 0.1
+
+
+
+def _jpeg_defended(seed: int = 0) -> tuple[Defended, torch.Tensor, torch.Tensor]:
+    """TinyNet behind JPEG at a random QF in [20, 60]: a random defense with a draw counter."""
+    torch.manual_seed(0)
+    clf = TinyNet(size=28).eval()
+    model = Defended(CompressRestore(None, (20, 60), 2, mode="jpeg", seed=seed), clf)
+    x = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y = clf(x).argmax(1)
+    return model, x, y
+
+
+@pytest.mark.parametrize("name, params", [("pgd", dict(steps=3, eot=2)), ("square", dict(n_queries=20))])
+def test_two_attacks_on_one_reused_model_equal_fresh_ones(name, params):
+    reused, x, y = _jpeg_defended()
+    reused.defense.calls = 5  # someone used the model before
+    first = run_attack(name, reused, x, y, 0.1, seed=1, **params)
+    assert reused.defense.calls == 5  # the counter is put back afterwards
+    second = run_attack(name, reused, x, y, 0.1, seed=1, **params)
+    fresh, _, _ = _jpeg_defended()
+    alone = run_attack(name, fresh, x, y, 0.1, seed=1, **params)
+    for res in (first, second):
+        assert torch.equal(res.x_adv, alone.x_adv) and torch.equal(res.success, alone.success)
+        assert (res.n_forward, res.n_backward) == (alone.n_forward, alone.n_backward)
+    # the counter matters: the same attack from another draw sees other QFs and ends elsewhere
+    other_seed = run_attack(name, _jpeg_defended(seed=9)[0], x, y, 0.1, seed=1, **params)
+    assert not torch.equal(other_seed.x_adv, alone.x_adv)
+    # and the draws inside a run still advance: the defense is not frozen at one draw during the attack
+    calls = []
+    hook = reused.defense.register_forward_pre_hook(lambda m, a: calls.append(m.calls))
+    run_attack("pgd", reused, x, y, 0.1, seed=1, steps=2)
+    hook.remove()
+    assert calls == list(range(len(calls))) and len(calls) >= 4 and reused.defense.calls == 5
+
+
+def test_parse_params_types_values_by_their_defaults():
+    assert parse_params("pgd", ["steps=5", "random_start=no", "step_size=0.5", "loss=margin", "batch_size=7"]) == dict(
+        steps=5, random_start=False, step_size=0.5, loss="margin", batch_size=7)
+    assert parse_params("pgd", ["random_start=ON", "step_size=null"]) == dict(random_start=True, step_size=None)
+    cw = parse_params("cw", ["stepsize=1", "abort_early=0"])
+    assert cw == dict(stepsize=1.0, abort_early=False) and type(cw["stepsize"]) is float
+    assert parse_params("hsj", ["stepsize_search=grid_search"]) == dict(stepsize_search="grid_search")
+
+
+@pytest.mark.parametrize("items, message", [
+    (["steps=2.5"], "parameter steps is an integer, got '2.5'"),
+    (["random_start=maybe"], "parameter random_start is a boolean: true/false"),
+    (["random_start=2"], "is a boolean"),  # bools are strict: no truthy integers
+    (["stpes=3"], "unknown parameter\\(s\\) 'stpes' for attack 'pgd'; valid parameters: batch_size, eot"),
+    (["steps"], "--param takes name=value, got 'steps'"),
+])
+def test_parse_params_refuses_bad_values(items, message):
+    with pytest.raises(InputError, match=message):
+        parse_params("pgd", items)
+    with pytest.raises(InputError, match="parameter stepsize is a number, got 'big'"):
+        parse_params("cw", ["stepsize=big"])
+
+
+def test_register_attack_makes_it_runnable(net, data, monkeypatch):
+    def nudge(model, x, y, eps, norm, *, unit, unbounded, seed, batch_size, sign=1.0):
+        x_adv = (x + sign * eps.view(-1, 1, 1, 1)).clamp(0, 1)
+        with torch.no_grad():
+            return x_adv, model(x_adv).argmax(1) != y, {"calls": 1}
+
+    monkeypatch.setitem(ATTACKS, "nudge", ATTACKS["fgsm"])  # restored after the test
+    register_attack("nudge", AttackDef(nudge, dict(sign=1.0), norms=("linf",), doc="add eps"))
+    x, y = data
+    res = run_attack("nudge", net, x, y, 0.02, batch_size=3, sign=-1.0)
+    assert torch.allclose(res.x_adv, (x - 0.02).clamp(0, 1)) and res.params["sign"] == -1.0
+    assert res.extra == {"calls": 3}  # numbers from the batches (3 + 3 + 2 images) are summed
+    assert res.n_forward == 1 + N and res.n_backward == 0
+    assert parse_params("nudge", ["sign=-2"]) == {"sign": -2.0}
+    with pytest.raises(InputError, match="takes an AttackDef"):
+        register_attack("bad", nudge)

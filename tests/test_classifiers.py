@@ -1,53 +1,111 @@
-"""The classifier zoo, the shipped Fashion-MNIST weights, resumable training and the CLI front-ends."""
+"""The classifier zoo, its input contract, the shipped Fashion-MNIST weights, resumable training and the CLI."""
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
 import pytest
 import torch
+from torch import nn
 
 from cnr import cli
-from cnr.classifiers import CLASSIFIERS, FMNIST_CNN_WEIGHTS, load_classifier, predict
+from cnr.classifiers import CLASSIFIERS, FMNIST_CNN_WEIGHTS, load_classifier, predict, register_classifier
+from cnr.classifiers import train_fmnist as tc
+from cnr.classifiers import ClassifierInfo
 from cnr.data import load_fmnist
 from cnr.errors import InputError, WeightsError
+from cnr.paths import WEIGHTS_DIR
 from cnr.weights import read_metadata
 
 
+@pytest.fixture(scope="module")
+def fmnist_cnn() -> nn.Module:
+    return load_classifier("fmnist-cnn")
+
+
 def test_unknown_classifier_lists_valid_names():
-    with pytest.raises(InputError, match="valid classifiers: cifar10-keras, densenet121, efficientnet-lite0, fmnist-cnn"):
+    with pytest.raises(InputError, match="unknown classifier 'vgg99'; valid classifiers: cifar10-keras") as err:
         load_classifier("vgg99")
+    assert all(name in str(err.value) for name in CLASSIFIERS)
+    with pytest.raises(InputError, match="unknown classifier"):
+        load_classifier(None)
 
 
-def test_shipped_fmnist_cnn_reaches_target_on_all_test_images():
+def test_shipped_fmnist_cnn_reaches_target_on_all_test_images(fmnist_cnn):
     meta = read_metadata(FMNIST_CNN_WEIGHTS)
+    assert FMNIST_CNN_WEIGHTS == WEIGHTS_DIR / "fmnist-cnn.safetensors"
     assert meta["architecture"] == "fmnist-cnn" and meta["dataset"] == "fmnist" and meta["seed"] == 0
-    model = load_classifier("fmnist-cnn")
-    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert not fmnist_cnn.training and not any(p.requires_grad for p in fmnist_cnn.parameters())
     x, y = load_fmnist("test")
-    acc = (predict(model, x, batch_size=1000) == y).float().mean().item()
-    assert len(y) == 10000 and acc >= 0.925
+    acc = (predict(fmnist_cnn, x, batch_size=1000) == y).float().mean().item()
+    # 9,369 of 10,000 measured; 2e-4 lets two near-tie images flip on another BLAS/oneDNN build
+    assert len(y) == 10000 and acc == pytest.approx(0.9369, abs=2e-4)
     assert abs(acc - meta["test_accuracy"]) < 1e-6  # the number in the file is the number the model gives
 
 
-def test_classifier_rejects_bad_input():
-    model = load_classifier("fmnist-cnn")
+def test_shipped_fmnist_cnn_on_the_smoke_sizes(fmnist_cnn):
+    # The images the smoke grid and notebooks score (n_eval=16, restoration_n=64, the CLI's --limit 500): measured
+    # 16/16, 58/64, 473/500. Tolerance: one image (a near-tie flipping on another CPU kernel), never a trend.
+    x, y = load_fmnist("test", limit=500)
+    pred = predict(fmnist_cnn, x)
+    for n, k in ((16, 16), (64, 58), (500, 473)):
+        assert (pred[:n] == y[:n]).sum().item() == pytest.approx(k, abs=1), n
+    logits = fmnist_cnn(x[:16]).double()
+    # a checksum of the logits pins the weights and the BatchNorm folding (float32 noise is ~1e-4 of it)
+    assert logits.sum().item() == pytest.approx(-49.0676, abs=5e-3)
+
+
+@pytest.mark.parametrize("x, message", [
+    (torch.rand(2, 3, 28, 28), "fmnist-cnn expects 1-channel 28x28 images .*got 3-channel 28x28"),
+    (torch.rand(2, 1, 32, 32), "expects 1-channel 28x28 images .*got 1-channel 32x32"),
+    (torch.rand(2, 1, 28, 28, dtype=torch.float64), "takes float32 images.*float64"),
+    (torch.rand(1, 28, 28), "takes NCHW image tensors, got \\(1, 28, 28\\)"),
+])
+def test_classifier_input_contract(fmnist_cnn, x, message):
+    with pytest.raises(InputError, match=message):
+        fmnist_cnn(x)
+    with pytest.raises(InputError, match=message):
+        predict(fmnist_cnn, x)
+    assert fmnist_cnn.cnr_input == CLASSIFIERS["fmnist-cnn"]
+
+
+# The old predict() called check_images, so 0-255 images were refused; the input hook checks shape and dtype only.
+@pytest.mark.xfail(strict=True, reason="cnr.eval.predict / the classifier input hook no longer check the [0, 1] range")
+def test_classifier_rejects_unit_range_violations(fmnist_cnn):
     with pytest.raises(InputError, match=r"\[0, 1\]"):
-        predict(model, torch.rand(4, 1, 28, 28) * 255)
-    with pytest.raises(InputError, match="NCHW"):
-        predict(model, torch.rand(1, 28, 28))
+        predict(fmnist_cnn, torch.rand(4, 1, 28, 28) * 255)
+
+
+def test_registered_classifier_gets_the_contract(monkeypatch):
+    class Toy(nn.Module):
+        def __init__(self, weights=None):
+            super().__init__()
+            self.fc = nn.Linear(2 * 8 * 8, 3)
+            self.weights = weights
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    monkeypatch.setitem(CLASSIFIERS, "toy", CLASSIFIERS["fmnist-cnn"])  # restored after the test
+    register_classifier("toy", ClassifierInfo(Toy, channels=2, num_classes=3, dataset="toys", size=8))
+    model = load_classifier("toy", weights="w.bin")
+    assert model.weights == "w.bin" and not model.training and not model.fc.weight.requires_grad
+    assert predict(model, torch.rand(5, 2, 8, 8)).shape == (5,)
+    with pytest.raises(InputError, match="classifier toy expects 2-channel 8x8 images \\(toys\\)"):
+        model(torch.rand(1, 2, 9, 8))
 
 
 def test_corrupted_or_foreign_weights_name_file_and_fix(tmp_path):
     bad = tmp_path / "fm.safetensors"
     bad.write_bytes(b"not a safetensors file at all")
     with pytest.raises(WeightsError, match=r"fm.safetensors.*cnr train-classifier"):
-        CLASSIFIERS["fmnist-cnn"](weights=bad)
+        load_classifier("fmnist-cnn", weights=bad)
     from cnr.weights import save_weights
 
     save_weights(bad, {"w": torch.zeros(1)}, {"architecture": "argan-quick"})
     with pytest.raises(WeightsError, match="architecture='argan-quick'"):
-        CLASSIFIERS["fmnist-cnn"](weights=bad)
+        CLASSIFIERS["fmnist-cnn"].build(weights=bad)
 
 
 @pytest.mark.parametrize("arch", ["resnet50", "densenet121", "mobilenet_v2"])
@@ -58,15 +116,17 @@ def test_torchvision_models_offline_give_a_clear_error(arch, tmp_path, monkeypat
 
 
 def test_torchvision_models_take_unit_range_images():
-    model = load_classifier("mobilenet_v2", weights=None)
-    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 1000)
+    model = CLASSIFIERS["mobilenet_v2"].build(weights=None).eval()  # untrained: no download
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    inner = model.model(((x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+                         / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)))
+    torch.testing.assert_close(model(x), inner)  # normalization happens inside, callers pass [0, 1]
+    assert model(x).shape == (2, 1000) and CLASSIFIERS["mobilenet_v2"].size is None
 
 
 def test_training_resumes_to_identical_weights(tmp_path, monkeypatch):
-    from cnr import train_classifier as tc
-
     kwargs = dict(epochs=2, batch_size=64, train_limit=256, eval_limit=128, seed=1)
-    tc.train_fmnist_cnn(tmp_path / "a.safetensors", **kwargs)
+    meta_a = tc.train_fmnist_cnn(tmp_path / "a.safetensors", **kwargs)
 
     real_save = tc.save_checkpoint
 
@@ -80,42 +140,138 @@ def test_training_resumes_to_identical_weights(tmp_path, monkeypatch):
     assert not (tmp_path / "b.safetensors").exists() and (tmp_path / "b.ckpt.safetensors").exists()
     monkeypatch.setattr(tc, "save_checkpoint", real_save)
     meta = tc.train_fmnist_cnn(tmp_path / "b.safetensors", **kwargs)
-    assert len(meta["history"]) == 2
+    assert [h["epoch"] for h in meta["history"]] == [1, 2] and not (tmp_path / "b.ckpt.safetensors").exists()
+    assert [h["loss"] for h in meta["history"]] == [h["loss"] for h in meta_a["history"]]
+    assert meta["test_accuracy"] == meta_a["test_accuracy"] and meta["test_n"] == 128 and meta["train_n"] == 256
     a = load_classifier("fmnist-cnn", weights=tmp_path / "a.safetensors").state_dict()
     b = load_classifier("fmnist-cnn", weights=tmp_path / "b.safetensors").state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
+
+class _Stop(Exception):
+    pass
+
+
+def _old_one_cycle(step: int, total: int, peak: float, warmup: float = 0.15) -> float:
+    """The schedule the shipped fmnist-cnn was trained with (cnr/train_classifier.py before the restructure)."""
+    w = max(1, int(total * warmup))
+    if step < w:
+        return peak * (0.1 + 0.9 * step / w)
+    return peak * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+
+
+@pytest.mark.xfail(strict=True, reason="cnr/classifiers/train_fmnist.py: warmup_cosine(start=0.1) warms up one step "
+                                       "ahead of the old schedule, so retraining no longer reproduces weights/")
+def test_training_follows_the_schedule_of_the_shipped_weights(tmp_path, monkeypatch):
+    seen: list[float] = []
+
+    def record(step, total, peak, **kw):
+        from cnr.schedule import warmup_cosine
+
+        seen.append(warmup_cosine(step, total, peak, **kw))
+        if len(seen) == 8:
+            raise _Stop  # the schedule is known after a few steps: no need to train on
+        return seen[-1]
+
+    monkeypatch.setattr(tc, "warmup_cosine", record)
+    with pytest.raises(_Stop):
+        tc.train_fmnist_cnn(tmp_path / "s.safetensors", epochs=2, batch_size=64, train_limit=1280, eval_limit=64)
+    total = 2 * 1280 // 64
+    assert seen == pytest.approx([_old_one_cycle(s, total, 3e-3) for s in range(8)], rel=1e-12)
+
+
+def test_retrain_classifier_writes_into_the_runs_models_folder(tmp_path, monkeypatch):
+    from cnr.run import resolve_run
+
+    calls = []
+    monkeypatch.setattr(tc, "train_fmnist_cnn", lambda out, **kw: calls.append((out, kw)) or {})
+    run = resolve_run("smoke", {"clf_epochs": 2}, seed=4, retrain=True, results_root=tmp_path)
+    out = tc.retrain_classifier(run)
+    assert out == tmp_path / "smoke+clf_epochs=2" / "models" / "fmnist-cnn.safetensors" == calls[0][0]
+    assert calls[0][1]["epochs"] == 2 and calls[0][1]["seed"] == 4 and calls[0][1]["train_limit"] == 2000
+
+
+@pytest.mark.xfail(strict=True, reason="cnr/classifiers/train_fmnist.py retrain_classifier: a run without retrain=True "
+                                       "resolves classifier_weights() to weights/ and would overwrite the shipped file")
+def test_retrain_classifier_never_targets_the_shipped_weights(tmp_path, monkeypatch):
+    from cnr.run import resolve_run
+
+    calls = []
+    monkeypatch.setattr(tc, "train_fmnist_cnn", lambda out, **kw: calls.append(out) or {})  # never trains
+    tc.retrain_classifier(resolve_run("smoke", results_root=tmp_path))
+    assert not calls[0].resolve().is_relative_to(WEIGHTS_DIR.resolve())
+
+
+# --- CLI ---------------------------------------------------------------------------------------------------
 
 def test_cli_accuracy_prints_accuracy_n_and_interval(capsys):
     assert cli.main(["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--limit", "500"]) == 0
     out = capsys.readouterr().out
-    assert "n=500" in out and "95% CI" in out
+    # 473/500 measured (see test_shipped_fmnist_cnn_on_the_smoke_sizes); the Wilson interval of 473/500
+    assert "accuracy 0.9460 (473/500, 95% CI 0.9226-0.9626) n=500" in out
 
 
 def test_cli_errors_are_one_line_with_valid_choices(capsys):
     assert cli.main(["accuracy", "--classifier", "nope", "--dataset", "fmnist"]) == 2
     err = capsys.readouterr().err
     assert "unknown classifier 'nope'" in err and "fmnist-cnn" in err and "Traceback" not in err
+    assert cli.main(["accuracy", "--classifier", "cifar10-keras", "--dataset", "foolbox-mnist"]) == 2
+    assert "foolbox-mnist images for cifar10-keras have 1 channels; expected 3" in capsys.readouterr().err
+    assert cli.main(["train-classifier", "--profile", "smoke", "--set", "clf_epochs=many"]) == 2
+    assert "profile field clf_epochs takes int, got 'many'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--limit", "0"],
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "-3"],
+    ["train-classifier", "--epochs", "0"],
+    ["grid", "--workers", "0"],
+    ["attack", "--n-images", "1.5"],
+    ["train-argan", "--steps", "0"],
+])
+def test_cli_counts_must_be_positive_integers(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+
+
+def test_cli_train_classifier_defaults_to_the_runs_models_folder(tmp_path, monkeypatch, capsys):
+    import cnr.run
+
+    calls = []
+
+    def fake_train(out_path, **kw):
+        calls.append((out_path, kw))
+        return {"test_accuracy": 0.5, "test_n": 10, "train_seconds": 1.0}
+
+    monkeypatch.setattr(cnr.run, "RESULTS_DIR", tmp_path)  # the default results root, for this test only
+    monkeypatch.setattr(tc, "train_fmnist_cnn", fake_train)
+    assert cli.main(["train-classifier", "--profile", "smoke", "--set", "clf_batch=32", "--seed", "2"]) == 0
+    out, kw = calls[0]
+    assert out == tmp_path / "smoke+clf_batch=32" / "models" / "fmnist-cnn.safetensors"
+    assert kw["batch_size"] == 32 and kw["seed"] == 2 and kw["epochs"] == 1 and kw["train_limit"] == 2000
+    assert kw["command"].startswith("cnr ")  # (built from sys.argv, i.e. pytest's here, not from argv)
+    assert "test accuracy 0.5000 (n=10)" in capsys.readouterr().out
 
 
 def test_cli_info_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "cnr", "info"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout and "fmnist-cnn.safetensors" in out.stdout
+    assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout
+    assert "shipped weights:" in out.stdout and " files in weights" in out.stdout
 
 
-def test_fmnist_cnn_is_loaded_with_batchnorm_folded_and_computes_the_same():
+def test_fmnist_cnn_is_loaded_with_batchnorm_folded_and_computes_the_same(fmnist_cnn):
     from cnr.classifiers import FashionCNN
     from cnr.weights import load_state_into
 
     plain = FashionCNN()
     load_state_into(plain, FMNIST_CNN_WEIGHTS)
     plain.eval()
-    fused = load_classifier("fmnist-cnn")
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fmnist_cnn.modules())
     x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    torch.testing.assert_close(fused(x), plain(x), atol=1e-4, rtol=1e-4)
-    g_fused, = torch.autograd.grad(fused(x)[:, 0].sum(), x)
+    torch.testing.assert_close(fmnist_cnn(x), plain(x), atol=1e-4, rtol=1e-4)
+    g_fused, = torch.autograd.grad(fmnist_cnn(x)[:, 0].sum(), x)
     g_plain, = torch.autograd.grad(plain(x)[:, 0].sum(), x)
     torch.testing.assert_close(g_fused, g_plain, atol=1e-4, rtol=1e-3)
     with pytest.raises(InputError, match="eval"):

@@ -1,14 +1,17 @@
-"""CompressRestore: modes, seeded per-image QF draws, the three backward passes, and its contract."""
+"""CompressRestore: modes, seeded per-image QF draws, the three backward passes, its contract; the defense registry."""
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from cnr.argan import RestorerBank, build_generator
 from cnr.data import load_fmnist
-from cnr.defense import CompressRestore, Defended
+from cnr.defenses import (BUILDERS, FAMILIES, CompressRestore, Defended, DefenseSpec, defense_by_name, grid_defenses,
+                          register_defense, unregister_defense)
 from cnr.errors import InputError
 from cnr.jpeg import jpeg_roundtrip
+from cnr.profiles import PROFILES
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,40 @@ def test_draws_change_qfs_and_seed_fixes_them(bank, images):
     assert set(many.unique().tolist()) == set(range(20, 61))  # every QF of the range gets drawn
     # successive calls without a pinned draw give fresh randomness: the defense is random
     assert d.is_random and not torch.equal(d(images), d(images))
+
+
+def test_qf_draws_are_pinned_for_a_seed_and_draw(images):
+    # the QFs are integer hashes of (seed, draw, iteration, 8-bit content): the same on every machine, so exact
+    d = CompressRestore(None, (20, 60), n_iter=3, mode="jpeg", seed=0)
+    assert d.draw_qfs(images, 0).tolist() == [[39, 54, 41, 23, 24, 44, 37, 25, 51, 21, 47, 54],
+                                              [33, 58, 28, 35, 51, 56, 24, 53, 31, 47, 38, 37],
+                                              [39, 35, 48, 31, 20, 38, 43, 58, 59, 59, 36, 45]]
+    assert d.draw_qfs(images, 7)[0].tolist() == [43, 26, 43, 41, 59, 48, 59, 22, 24, 37, 45, 26]
+    assert d.calls == 0
+    first, second = d(images), d(images)  # unpinned calls are draws 0 and 1, and advance the counter
+    assert d.calls == 2 and torch.equal(first, d(images, draw=0)) and torch.equal(second, d(images, draw=1))
+    torch.testing.assert_close(d(images[:4], draw=0), jpeg_roundtrip(jpeg_roundtrip(jpeg_roundtrip(
+        images[:4], d.draw_qfs(images[:4], 0)[0]), d.draw_qfs(images[:4], 0)[1]), d.draw_qfs(images[:4], 0)[2]))
+
+
+@pytest.fixture(scope="module")
+def shipped_bank() -> RestorerBank:
+    from cnr.argan.pipeline import load_bank
+    from cnr.run import resolve_run
+
+    return load_bank(resolve_run("smoke"), "fmnist")  # weights/argan-fmnist-quick
+
+
+@pytest.mark.parametrize("mode, checksum, mad", [
+    ("dynamic", 2093.1793, 0.031004), ("static", 2102.6545, 0.035978), ("jpeg", 2204.756907, 0.037330)])
+def test_defense_output_is_pinned_for_a_seed(shipped_bank, images, mode, checksum, mad):
+    # Measured with the shipped quick bank on the first 12 test images, N=3, seed 0, draw 0. The JPEG mode is
+    # exact; a generator's float32 output can round to the other 8-bit level before the next JPEG on another CPU
+    # kernel, so 0.05 (about 13 such pixel levels among 9,408 pixels) is allowed on the sum.
+    d = CompressRestore(shipped_bank if mode != "jpeg" else None, (20, 60), 3, mode=mode, seed=0)
+    out = d(images, draw=0)
+    assert out.double().sum().item() == pytest.approx(checksum, abs=0.05 if mode != "jpeg" else 1e-5)
+    assert (out - images).abs().mean().item() == pytest.approx(mad, abs=2e-5)
 
 
 def test_fixed_qf_is_deterministic(bank, images):
@@ -110,3 +147,90 @@ def test_defended_is_a_plain_module(bank, images):
     assert model(images).shape == (len(images), 10)
     assert model.is_random
     assert torch.equal(model(images, draw=3), model(images, draw=3))
+
+
+def test_defended_ignores_draw_for_a_deterministic_defense(bank, images):
+    clf = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    model = Defended(CompressRestore(bank, 40, 2), clf)
+    assert not model.is_random and torch.equal(model(images, draw=3), model(images))
+    assert not any(p.requires_grad for p in clf.parameters())
+
+
+# --- the registry ------------------------------------------------------------------------------------------
+
+def test_grid_defenses_of_a_profile_with_roles_and_columns():
+    specs = {d.name: d for d in grid_defenses(PROFILES["smoke"])}
+    assert list(specs) == ["none", "jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1", "dynamic-N3",
+                           "dynamic-N5", "dynamic-N3-qf40"]
+    assert specs["dynamic-N3"].roles == {"main"} and specs["static-N5"].roles == {"ablation", "n-sweep"}
+    assert specs["dynamic-N3-qf40"].qf_range == (40, 40) and specs["dynamic-N3-qf40"].roles == {"ablation", "fixed-qf"}
+    assert specs["static-N3"].columns() == dict(defense="static-N3", mode="static", n_iter=3, qf_lo=20, qf_hi=60,
+                                                random_qf=True, roles="main")
+    assert specs["none"].columns() == dict(defense="none", mode="none", n_iter=0, qf_lo=None, qf_hi=None,
+                                           random_qf=False, roles="main")
+    assert specs["dynamic-N3-qf40"].columns()["random_qf"] is False
+    assert [d.needs_bank for d in specs.values()] == [False, False] + [True] * 7
+    full = {d.name for d in grid_defenses(PROFILES["full"])}
+    assert "dynamic-N1" in full and {d.name for d in grid_defenses(PROFILES["full"]) if "main" in d.roles} >= {
+        "dynamic-N1", "dynamic-N3", "dynamic-N5"}  # full sweeps every N
+
+
+def test_specs_build_the_modules_they_describe(bank, images):
+    specs = {d.name: d for d in grid_defenses(PROFILES["smoke"])}
+    assert specs["none"].build(bank) is None
+    d = specs["static-N5"].build(bank, grad="surrogate", seed=3)
+    assert isinstance(d, CompressRestore) and (d.mode, d.n_iter, d.qf_range, d.grad, d.seed) == (
+        "static", 5, (20, 60), "surrogate", 3)
+    jpeg = specs["jpeg"].build(bank)
+    assert jpeg.bank is None and jpeg.mode == "jpeg"
+    with pytest.raises(InputError, match="unknown defense builder 'nope'"):
+        DefenseSpec("x", "nope").build(bank)
+
+
+def test_defense_by_name_builds_variants_and_names_the_valid_ones():
+    p = PROFILES["smoke"]
+    assert defense_by_name(p, "dynamic-N3") == next(d for d in grid_defenses(p) if d.name == "dynamic-N3")
+    v = defense_by_name(p, "static-N4")
+    assert (v.mode, v.n_iter, v.qf_range, v.builder) == ("static", 4, (20, 60), "compress-restore")
+    for bad in ("magic", "static-N0", "dynamic-Nx"):
+        with pytest.raises(InputError, match=f"unknown defense '{bad}'; valid defenses: dynamic-N1"):
+            defense_by_name(p, bad)
+
+
+@pytest.fixture()
+def toy_defense():
+    """A registered toy: a 3x3 blur, in the grid as 'blur' with the ablation role."""
+    def build(spec, bank, grad, seed):
+        blur = nn.Conv2d(1, 1, 3, padding=1, bias=False, padding_mode="replicate")
+        nn.init.constant_(blur.weight, 1 / 9)
+        return blur.requires_grad_(False)
+
+    register_defense("blur", build, lambda p: [DefenseSpec("blur", "blur", "blur", 1, None, frozenset({"main"}))])
+    yield
+    unregister_defense("blur")
+
+
+def test_a_registered_defense_joins_every_grid(toy_defense, images):
+    from cnr.eval.groups import build_grid
+
+    spec = defense_by_name(PROFILES["smoke"], "blur")
+    assert spec.columns()["mode"] == "blur" and not spec.needs_bank
+    out = spec.build(None)(images)
+    assert out.shape == images.shape and not torch.equal(out, images)
+    labels = {c.attack.label for c in build_grid(PROFILES["smoke"]) if c.defense.name == "blur"}
+    assert {"clean", "bpda-pgd", "oblivious-pgd", "square", "cw"} <= labels
+    unregister_defense("blur")
+    assert "blur" not in BUILDERS and "blur" not in FAMILIES
+    assert all(c.defense.name != "blur" for c in build_grid(PROFILES["smoke"]))
+
+
+def test_defense_names_must_be_unique_and_builders_callable():
+    register_defense("twin", lambda *a: None, lambda p: [DefenseSpec("jpeg", "twin")])
+    try:
+        with pytest.raises(InputError, match="share the name\\(s\\) jpeg"):
+            grid_defenses(PROFILES["smoke"])
+    finally:
+        unregister_defense("twin")
+    assert len(grid_defenses(PROFILES["smoke"])) == 9
+    with pytest.raises(InputError, match="must be callable"):
+        register_defense("broken", "not a function")

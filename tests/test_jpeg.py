@@ -193,6 +193,15 @@ def test_qf100_is_close_to_input(gray, rgb):
     assert c.abs().mean() < 2.5 / 255 and psnr(rgb + c, rgb) > 35
 
 
+@pytest.mark.parametrize("qf, levels, db", [(10, 1796282, 21.4492), (40, 1788690, 27.0017)])
+def test_default_codec_output_is_pinned(gray, qf, levels, db):
+    # Every result of the kit goes through this codec: a libjpeg-turbo/simplejpeg upgrade that changed its output
+    # would move them all. The 8-bit levels of 32 Fashion-MNIST images are integers (exact); PSNR to 1e-3 dB.
+    y = jpeg_roundtrip(gray, qf)
+    assert int(y.mul(255).round().sum().item()) == levels
+    assert psnr(y, gray) == pytest.approx(db, abs=1e-3)
+
+
 def test_lower_qf_gives_lower_psnr():
     x = _photo_crops(6, 64, seed=2)
     values = [psnr(jpeg_roundtrip(x, qf), x) for qf in (5, 10, 30, 50, 70, 90)]

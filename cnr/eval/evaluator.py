@@ -76,10 +76,11 @@ def make_evaluator(run: Run) -> Evaluator:
     p = run.profile
     n = max(p.n_eval, p.n_costly)
     clf = load_classifier(p.classifier, device=run.device, weights=run.classifier_weights())
+    resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
     if p.dataset == "imagenet":
-        x, y = protocol_images(clf, n, run.device)
+        x, y = protocol_images(clf, n, run.device, interpolation=resize)
     else:
-        x, y = load_dataset(p.dataset, limit=n)
+        x, y = load_dataset(p.dataset, limit=n, interpolation=resize)
     family = BANK_FAMILY.get(p.dataset, p.dataset)
     bank = load_bank(run, family)
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

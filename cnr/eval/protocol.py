@@ -72,13 +72,14 @@ def select_protocol_images(
     return sorted(chosen)
 
 
-def protocol_images(clf: torch.nn.Module, n: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+def protocol_images(clf: torch.nn.Module, n: int, device: str, interpolation: str = "bilinear"
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's images from ImageNet-val: one per class (more when n > 1000), each classified correctly."""
     import os
 
     from cnr.data import ImageNetVal, imagenet_val_dir
 
-    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"))
+    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"), interpolation=interpolation)
     idx = select_protocol_images(ds, clf, n_classes=1000, per_class=max(1, n // 1000), device=device)[:n]
     items = [ds[i] for i in idx]
     return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)

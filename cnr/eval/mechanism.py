@@ -1,0 +1,284 @@
+"""Measures the mechanism behind the paper's claim that switching generators "makes the gradient approximation difficult".
+
+Four measurements, each returning a tidy DataFrame: the setup columns SETUP_COLUMNS (defense, mode, N, qf_range, grad,
+n_images, draws, seed), the measurement's own keys, then metric, value (a mean over images), lo and hi (a 95%
+percentile-bootstrap interval over images, N_BOOT resamples from a generator seeded with `seed`) and interval:
+
+(a) gradient_cosine: how alike the BPDA input gradients of two independent draws are, with the same-draw check;
+(b) eot_alignment: how well a k-draw EOT mean gradient matches a disjoint reference mean over many draws;
+(c) generator_divergence: how differently the per-QF generators (and the static one) restore the same JPEG image;
+(d) smoothing: how much each defense shrinks a random or an adversarial perturbation, and how often it flips a label.
+
+Draw indices come from measurement_draws: seeded and disjoint from the attacks' draws (0, 1, ...) and the
+evaluation's scoring draws (EVAL_DRAW_BASE + j). Defenses are passed as {name: CompressRestore or None (undefended)};
+standard_defenses builds the grid's set. Everything runs in batches; only (a) and (b) take gradients.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Iterable, Mapping
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnr.argan.bank import RestorerBank
+from cnr.attacks import run_attack
+from cnr.checks import check_images, check_labels
+from cnr.defenses import CompressRestore, grid_defenses
+from cnr.errors import InputError
+from cnr.eval.scoring import EVAL_DRAW_BASE
+from cnr.jpeg import jpeg_roundtrip
+
+Defenses = Mapping[str, "CompressRestore | None"]
+SETUP_COLUMNS = ["defense", "mode", "N", "qf_range", "grad", "n_images", "draws", "seed"]
+VALUE_COLUMNS = ["metric", "value", "lo", "hi", "interval"]
+INTERVAL = "bootstrap95-images"
+N_BOOT = 2000
+MECH_DRAW_BASE = 2_000_000_000  # above EVAL_DRAW_BASE + any draw count the evaluation uses
+DRAWS_PER_SEED = 1_000_000
+BATCH_SIZE = 256
+
+
+# --- shared pieces ------------------------------------------------------------------------------------------------
+
+def standard_defenses(bank: RestorerBank, qf_range: int | tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5),
+                      seed: int = 0, grad: str = "bpda", include_none: bool = False) -> dict[str, CompressRestore | None]:
+    """The grid's compress-restore defenses (jpeg, static-N*, dynamic-N*; optionally none) at these Ns, BPDA backward."""
+    from dataclasses import replace
+
+    from cnr.profiles import Profile
+
+    qr = (qf_range, qf_range) if isinstance(qf_range, int) else tuple(qf_range)
+    p = replace(Profile(name="mechanism"), qf_range=qr, ns=tuple(ns), sweep_ns=tuple(ns))
+    specs = [d for d in grid_defenses(p) if d.builder in ("none", "compress-restore") and "fixed-qf" not in d.roles]
+    return {s.name: s.build(bank, grad=grad, seed=seed) for s in specs if include_none or s.mode != "none"}
+
+
+def measurement_draws(seed: int, count: int, offset: int = 0) -> list[int]:
+    """Draw indices for a measurement: fixed by seed, and never an attack's or the evaluation's draw."""
+    _check_int(seed, "seed", 0)
+    if count + offset > DRAWS_PER_SEED:
+        raise InputError(f"at most {DRAWS_PER_SEED} draws per seed, asked for {count + offset}")
+    start = MECH_DRAW_BASE + seed * DRAWS_PER_SEED + offset
+    return list(range(start, start + count))
+
+
+def bootstrap_mean(values: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> tuple[float, float, float]:
+    """Mean over images with a 95% percentile-bootstrap interval (seeded): the uncertainty every row carries."""
+    v = values.detach().double().flatten().cpu()
+    v = v[torch.isfinite(v)]
+    if v.numel() == 0:
+        return float("nan"), float("nan"), float("nan")
+    idx = torch.randint(0, len(v), (n_boot, len(v)), generator=torch.Generator().manual_seed(seed))
+    lo, hi = torch.quantile(v[idx].mean(1), torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
+    return v.mean().item(), lo, hi
+
+
+def per_image_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine between matching rows of two (n, ...) tensors, in float64; NaN where either row is zero."""
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    den = a.norm(dim=1) * b.norm(dim=1)
+    return torch.where(den > 0, (a * b).sum(1) / den.clamp_min(1e-300), torch.nan)
+
+
+def input_gradients(defense: CompressRestore | None, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                    draw: int, batch_size: int = BATCH_SIZE) -> torch.Tensor:
+    """(n, C*H*W) gradients of the cross-entropy of classifier(defense(x, draw)) w.r.t. x: what a BPDA attacker sees."""
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].detach().clone().requires_grad_(True)
+        z = xb if defense is None else defense(xb, draw=draw)
+        loss = F.cross_entropy(classifier(z), y[i:i + batch_size], reduction="sum")  # sum: per-image gradients
+        out.append(torch.autograd.grad(loss, xb)[0].flatten(1))
+    return torch.cat(out)
+
+
+def _check_int(v, name: str, least: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < least:
+        raise InputError(f"{name} must be an integer >= {least}, got {v!r}")
+    return v
+
+
+def _check_setup(defenses: Defenses, x: torch.Tensor, y: torch.Tensor | None, seed: int, batch_size: int) -> None:
+    if not isinstance(defenses, Mapping) or not defenses:
+        raise InputError("defenses must be a non-empty {name: CompressRestore or None} mapping (see standard_defenses)")
+    for name, d in defenses.items():
+        if d is not None and not isinstance(d, CompressRestore):
+            raise InputError(f"defense {name!r} must be a CompressRestore or None, got {type(d).__name__}")
+    check_images(x, min_size=8, name="measurement images")
+    if y is not None:
+        check_labels(y, len(x))
+    _check_int(seed, "seed", 0)
+    _check_int(batch_size, "batch_size", 1)
+
+
+def _setup(name: str, d: CompressRestore | None, n: int, draws: int, seed: int) -> dict:
+    if d is None:
+        return dict(defense=name, mode="none", N=0, qf_range="-", grad="-", n_images=n, draws=draws, seed=seed)
+    lo, hi = d.qf_range
+    return dict(defense=name, mode=d.mode, N=d.n_iter, qf_range=f"{lo}-{hi}", grad=d.grad, n_images=n, draws=draws,
+                seed=seed)
+
+
+def _row(setup: dict, metric: str, values: torch.Tensor, seed: int, **keys) -> dict:
+    mean, lo, hi = bootstrap_mean(values, seed)
+    return {**setup, **keys, "metric": metric, "value": mean, "lo": lo, "hi": hi, "interval": INTERVAL}
+
+
+# --- (a) cross-draw gradient cosine ------------------------------------------------------------------------------
+
+def gradient_cosine(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor, draws: int = 4,
+                    seed: int = 0, batch_size: int = BATCH_SIZE) -> pd.DataFrame:
+    """Per-image cosine of BPDA gradients under independent draws (low: one draw's gradient misleads the next).
+
+    metric "cross-draw": per image, the mean cosine over all pairs of `draws` distinct draws; "same-draw": the
+    gradient at the first draw recomputed from scratch against the first one (1 unless draw pinning is broken).
+    """
+    _check_setup(defenses, x, y, seed, batch_size)
+    _check_int(draws, "draws", 2)
+    rows = []
+    for name, d in defenses.items():
+        ids = measurement_draws(seed, draws)
+        grads = [input_gradients(d, classifier, x, y, a, batch_size) for a in ids]
+        again = input_gradients(d, classifier, x, y, ids[0], batch_size)
+        cross = torch.stack([per_image_cosine(grads[i], grads[j]) for i, j in combinations(range(draws), 2)]).mean(0)
+        setup = _setup(name, d, len(x), draws, seed)
+        rows += [_row(setup, "cross-draw", cross, seed), _row(setup, "same-draw", per_image_cosine(grads[0], again), seed)]
+    return pd.DataFrame(rows)
+
+
+# --- (b) EOT alignment -------------------------------------------------------------------------------------------
+
+def eot_alignment(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  ks: Iterable[int] = (1, 2, 4, 8, 16, 32), reference: int = 32, seed: int = 0,
+                  batch_size: int = BATCH_SIZE) -> pd.DataFrame:
+    """Cosine of the k-draw mean gradient with a disjoint `reference`-draw mean: how much EOT recovers per draw spent.
+
+    The reference draws and the EOT draws never overlap, so even k = reference stays below 1 for a random defense:
+    that row is the split-half agreement of two independent reference-sized estimates (the ceiling of this
+    measurement); a deterministic defense gives 1 at every k.
+    """
+    _check_setup(defenses, x, y, seed, batch_size)
+    ks = sorted({_check_int(k, "every k", 1) for k in ks})
+    _check_int(reference, "reference", 1)
+    if not ks or ks[-1] > reference:
+        raise InputError(f"ks must be non-empty with every k <= reference ({reference}), got {ks}")
+    rows = []
+    for name, d in defenses.items():
+        ref = sum(input_gradients(d, classifier, x, y, a, batch_size) for a in measurement_draws(seed, reference))
+        acc = torch.zeros_like(ref)
+        setup = _setup(name, d, len(x), reference, seed)
+        for j, a in enumerate(measurement_draws(seed, ks[-1], offset=reference), start=1):
+            acc += input_gradients(d, classifier, x, y, a, batch_size)
+            if j in ks:
+                rows.append(_row(setup, "alignment", per_image_cosine(acc, ref), seed, k=j))
+    return pd.DataFrame(rows)
+
+
+# --- (c) generator divergence ------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def generator_divergence(bank: RestorerBank, x: torch.Tensor, input_qfs: Iterable[int] | None = None, seed: int = 0,
+                         batch_size: int = BATCH_SIZE) -> pd.DataFrame:
+    """Per-image RMSE between every pair of outputs on the same JPEG image: per-QF generators, static, JPEG, clean.
+
+    For each input QF, x is JPEG-coded once and every generator restores that same image; columns a, b name the
+    outputs ("clean", "jpeg", "qf05", ..., "static"), so generator-vs-generator gaps sit beside the JPEG-vs-clean
+    gap that sets the scale. metric "rmse" is in [0, 1] pixel units.
+    """
+    if not isinstance(bank, RestorerBank):
+        raise InputError(f"bank must be a RestorerBank, got {type(bank).__name__}")
+    check_images(x, channels=bank.in_channels, min_size=8, name="measurement images")
+    _check_int(seed, "seed", 0)
+    _check_int(batch_size, "batch_size", 1)
+    input_qfs = list(bank.qfs if input_qfs is None else input_qfs)
+    if not input_qfs:
+        raise InputError("input_qfs must name at least one QF")
+    rows = []
+    setup = dict(defense="bank", mode="generators", N=1, qf_range=f"{min(bank.qfs)}-{max(bank.qfs)}", grad="-",
+                 n_images=len(x), draws=1, seed=seed)
+    for q in input_qfs:
+        outs: dict[str, list[torch.Tensor]] = {}
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            jb = jpeg_roundtrip(xb, q)
+            parts = {"clean": xb, "jpeg": jb, **{f"qf{g:02d}": bank.restore(jb, g) for g in bank.qfs}}
+            if bank.has_static:
+                parts["static"] = bank.static(jb)
+            for k, v in parts.items():
+                outs.setdefault(k, []).append(v.flatten(1).double())
+        flat = {k: torch.cat(v) for k, v in outs.items()}
+        for a in flat:
+            for b in flat:
+                rmse = (flat[a] - flat[b]).pow(2).mean(1).sqrt()
+                rows.append(_row(setup, "rmse", rmse, seed, input_qf=int(q), a=a, b=b))
+    return pd.DataFrame(rows)
+
+
+# --- (d) smoothing -----------------------------------------------------------------------------------------------
+
+def perturbations(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, size: float, kind: str,
+                  seed: int = 0, pgd_steps: int = 10) -> torch.Tensor:
+    """delta with x + delta in [0, 1]: Gaussian scaled to `size`, or PGD on the bare classifier (kit budgets)."""
+    if norm not in ("linf", "l2") or not size > 0:
+        raise InputError(f"norm must be 'linf' or 'l2' and size > 0, got {norm!r}, {size!r}")
+    if kind == "pgd":
+        return run_attack("pgd", classifier, x, y, size, norm=norm, seed=seed, steps=pgd_steps).x_adv - x
+    if kind != "gaussian":
+        raise InputError(f"perturbation kind must be 'gaussian' or 'pgd', got {kind!r}")
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype).to(x.device).flatten(1)
+    xf = x.flatten(1)
+    scale = size / g.abs().amax(1) if norm == "linf" else size * xf.norm(dim=1) / g.norm(dim=1)  # L2: ||d|| / ||x||
+    return ((xf + g * scale[:, None]).clamp(0, 1) - xf).view_as(x)
+
+
+@torch.no_grad()
+def _pinned(d: CompressRestore | None, x: torch.Tensor, qfs: torch.Tensor | None, batch_size: int) -> torch.Tensor:
+    if d is None:
+        return x
+    return torch.cat([d.purify(x[i:i + batch_size], qfs[:, i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def smoothing(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
+              sizes: Iterable[tuple[str, float]] = (("linf", 0.05), ("l2", 0.1)),
+              kinds: Iterable[str] = ("gaussian", "pgd"), draws: int = 2, pgd_steps: int = 10, seed: int = 0,
+              batch_size: int = BATCH_SIZE) -> pd.DataFrame:
+    """||D(x+d) - D(x)|| / ||d|| and the fraction of labels flipped, at pinned QFs: how much each defense smooths.
+
+    The QFs of each draw are those the clean image gets (draw_qfs(x, draw)) and are reused for x + d, so the ratio
+    measures the defense as a function, not its randomness (re-hashing x + d would draw new QFs). metric "ratio":
+    per image, mean over draws of the L2 ratio; "flip": fraction of draws whose prediction on D(x+d) differs from
+    that on D(x). The undefended entry (None) gives ratio 1 and the bare classifier's flips. JPEG is piecewise
+    constant (quantized coefficients, 8-bit pixels), so small random d can give ratios above 1.
+    """
+    _check_setup(defenses, x, y, seed, batch_size)
+    _check_int(draws, "draws", 1)
+    _check_int(pgd_steps, "pgd_steps", 1)
+    sizes, kinds = list(sizes), list(kinds)
+    if not sizes or not kinds:
+        raise InputError("sizes and kinds must be non-empty")
+    deltas = {(k, nm, float(s)): perturbations(classifier, x, y, nm, float(s), k, seed, pgd_steps)
+              for nm, s in sizes for k in kinds}
+    rows = []
+    for name, d in defenses.items():
+        ids = measurement_draws(seed, draws) if d is not None else [0]
+        pins = [d.draw_qfs(x, a).to(x.device) if d is not None else None for a in ids]
+        clean = [_pinned(d, x, q, batch_size) for q in pins]
+        with torch.no_grad():
+            clean_pred = [classifier(c).argmax(1) for c in clean]
+        setup = _setup(name, d, len(x), len(ids), seed)
+        for (kind, nm, s), delta in deltas.items():
+            xp = (x + delta).clamp(0, 1)
+            dn = (xp - x).flatten(1).norm(dim=1)
+            ratio, flip = torch.zeros(len(x), dtype=torch.float64), torch.zeros(len(x), dtype=torch.float64)
+            for q, c, p in zip(pins, clean, clean_pred):
+                out = _pinned(d, xp, q, batch_size)
+                ratio += ((out - c).flatten(1).norm(dim=1) / dn).double().cpu()
+                with torch.no_grad():
+                    flip += (classifier(out).argmax(1) != p).double().cpu()
+            keys = dict(delta=kind, norm=nm, size=s)
+            rows += [_row(setup, "ratio", ratio / len(ids), seed, **keys),
+                     _row(setup, "flip", flip / len(ids), seed, **keys)]
+    return pd.DataFrame(rows)

@@ -1,0 +1,69 @@
+"""The paper profile's whole code path on this machine, in miniature: the ImageNet protocol on an ImageNet-val
+folder (Foolbox's 20 ImageNet images), the natural bank found by the run object, an ImageNet classifier at 224 px
+(efficientnet-lite0 standing in for the paper's ResNet-50, whose weights need a download), normalized-L2 and Linf
+budgets, a grid shard written under tmp_path, and the figures drawn from that shard's table."""
+from __future__ import annotations
+
+import shutil
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from cnr.data.foolbox_samples import foolbox_sample_files  # noqa: E402
+from cnr.eval.evaluator import make_evaluator  # noqa: E402
+from cnr.eval.grid import run_grid  # noqa: E402
+from cnr.reporting import figures as F  # noqa: E402
+from cnr.run import resolve_run  # noqa: E402
+
+TINY = dict(classifier="efficientnet-lite0", argan_preset_natural="quick-residual", n_eval=3, n_costly=2, draws=2,
+            pgd_steps=2, eot_steps=1, eot_samples=2, linf_budgets=(4 / 255, 8 / 255), l2_budgets=(0.03, 0.05),
+            ref_linf=4 / 255, ref_l2=0.03, ns=(1,), sweep_ns=(1,), square_queries=4, nattack_iters=1,
+            nattack_pop=4, hsj_steps=1, hsj_grad_evals=4, hsj_init_steps=4, cw_steps=2, cw_binary_steps=1,
+            deepfool_steps=2, deepfool_candidates=2, aa_iters=1, aa_eot_iter=1)
+
+
+@pytest.fixture
+def imagenet_val(tmp_path, monkeypatch):
+    """A flat ImageNet-val folder with a labels file: what a user points CNR_IMAGENET at."""
+    folder = tmp_path / "val"
+    folder.mkdir()
+    lines = []
+    for path, label in foolbox_sample_files("imagenet"):
+        shutil.copy(path, folder / path.name)
+        lines.append(f"{path.name} {label}")
+    (folder / "labels.txt").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("CNR_IMAGENET", str(folder))
+    monkeypatch.delenv("CNR_IMAGENET_LABELS", raising=False)
+    return folder
+
+
+def test_paper_run_resolves_the_natural_bank(tmp_path):
+    run = resolve_run("paper", {"argan_preset_natural": "quick-residual"}, results_root=tmp_path)
+    assert run.profile.dataset == "imagenet" and run.device == "cpu"
+    assert run.bank_dir("natural").name == "argan-natural-quick-residual" and run.bank_dir("natural").is_dir()
+    assert run.out_dir == tmp_path / "paper+argan_preset_natural=quick-residual"
+
+
+def test_paper_profile_code_path(imagenet_val, tmp_path):
+    run = resolve_run("paper", TINY, results_root=tmp_path)
+    ev = make_evaluator(run)
+    # the protocol: correctly classified images, one per class, in dataset order (18 of the 20 are right)
+    assert tuple(ev.x.shape) == (3, 3, 224, 224) and len(set(ev.y.tolist())) == 3
+    df = run_grid(run, shard="1/2")
+    assert set(df["dataset"]) == {"imagenet"} and set(df["classifier"]) == {"efficientnet-lite0"}
+    assert (df["n"] <= 3).all() and {"linf", "l2"} <= set(df["norm"])
+    clean = df[(df["attack"] == "clean") & (df["defense"] == "none")]
+    if not clean.empty:
+        assert clean["accuracy"].iloc[0] == 1.0  # the protocol keeps only images the classifier gets right
+    assert (tmp_path / run.name / "tables" / "robustness.rows-1-of-2.jsonl").is_file()
+    made = 0
+    for build in (F.bpda_figure, F.blackbox_figure, F.minimal_perturbation_figure):
+        try:
+            build(df)
+            made += 1
+        except F.MissingRows:
+            pass
+    assert made >= 1
