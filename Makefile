@@ -12,12 +12,13 @@ export PYTHONHASHSEED := 0
 setup: $(STAMP) data
 
 # Idempotent: re-runs only when a pin file changes.
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml cnr/kernel.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m cnr.kernel
 	touch $(STAMP)
 
 # Fashion-MNIST and the natural-photo corpus (cnr.photo_corpus, data/README.md): Debian packages where apt

@@ -7,14 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from cnr.errors import CnrError, InputError
+from cnr.kernel import ENV, ensure_installed
 from cnr.paths import NOTEBOOK_DIR, REPO_ROOT, relative
 from cnr.run import Run
-KERNEL = "python3"
-# Environment defaults for the kernels (a variable already set wins). Passive OpenMP waiting: with torch's spinning
-# workers, the codec's threads and any other busy process on a 2-core machine, the smoke grid ran up to 60x slower.
-KERNEL_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
 class NotebookFailed(CnrError):
     """A notebook raised; the message names the notebook, the cell and the error."""
 
@@ -38,11 +33,11 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], log_outp
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
-    added = {k: v for k, v in KERNEL_ENV.items() if k not in os.environ}
-    os.environ.update(added)  # the kernel inherits this process's environment
+    added = {k: v for k, v in ENV.items() if k not in os.environ}
+    os.environ.update(added)  # the kernel inherits this process's environment (and its spec sets the same)
     try:
-        pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(REPO_ROOT), kernel_name=KERNEL,
-                            progress_bar=False, log_output=log_output)
+        pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(REPO_ROOT),
+                            kernel_name=ensure_installed(), progress_bar=False, log_output=log_output)
     except PapermillExecutionError as e:
         raise NotebookFailed(
             f"{path.name} failed in cell {e.cell_index} (execution count {e.exec_count}"

@@ -34,7 +34,7 @@ def test_notebooks_in_order_and_committed_without_outputs():
         assert "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell is not `parameters`"
         assert 'profile = "quick"' in code[0].source and "seed = 0" in code[0].source
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs committed"
-        assert nb.metadata["kernelspec"]["name"] == "python3"
+        assert nb.metadata["kernelspec"]["name"] == "cnr"  # the kit's kernel: passive OpenMP waiting
         assert any(c.cell_type == "markdown" for c in nb.cells)
         assert "resolve_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)" in \
             code[1].source, f"{path.name} does not resolve its run from the parameters"
@@ -76,10 +76,10 @@ def test_figures_skip_missing_rows_with_a_note(tmp_path, capsys):
 
 
 def test_failing_notebook_names_notebook_and_cell(tmp_path):
-    """Also: kernel `python3` is this interpreter (the venv's), with cnr importable."""
+    """Also: the `cnr` kernel is this interpreter (the venv's), with cnr importable and passive OpenMP waiting."""
     import sys
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys, cnr\nprint(sys.executable)"),
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os, sys, cnr\nprint(sys.executable, os.environ['OMP_WAIT_POLICY'])"),
                                          nbformat.v4.new_code_cell("# a comment\nraise ValueError('boom')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "99_boom.ipynb"
@@ -91,7 +91,7 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
         assert part in msg, (part, msg)
     executed = nbformat.read(str(tmp_path / "out" / "99_boom.ipynb"), as_version=4)
     first = next(c for c in executed.cells if c.cell_type == "code")  # papermill puts an error banner on top
-    assert first.outputs[0].text.strip() == sys.executable
+    assert first.outputs[0].text.strip() == f"{sys.executable} PASSIVE"
 
 
 @pytest.mark.slow
@@ -209,3 +209,14 @@ def test_figures_and_tables_written(smoke_run, run):
     rec = read_record(run, "04_figures")
     assert rec["skipped"] == [], rec["skipped"]
     assert rec["robustness_rows"] == len(pd.read_csv(run.robustness_csv))
+
+
+def test_cnr_kernel_spec_carries_the_environment(tmp_path):
+    import json
+
+    from cnr.kernel import install, kernel_spec
+
+    spec = kernel_spec()
+    assert spec["env"]["OMP_WAIT_POLICY"] == "PASSIVE" and spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
+    folder = install(prefix=str(tmp_path))
+    assert json.loads((folder / "kernel.json").read_text())["env"] == spec["env"]
