@@ -137,7 +137,10 @@ def resolve_device(device: str | torch.device | None = "auto", flag: str = "--de
         count = torch.cuda.device_count()
         index = dev.index
         if index is None:
-            index = int(os.environ.get("LOCAL_RANK", torch.cuda.current_device()))
+            rank = os.environ.get("LOCAL_RANK", "").strip()
+            if rank and not rank.isdigit():
+                raise InputError(f"LOCAL_RANK={rank!r} is not a GPU index; unset it or launch with torchrun")
+            index = int(rank) if rank else torch.cuda.current_device()
         if not 0 <= index < count:
             raise InputError(f"{flag} {text} asks for GPU {index}, but this machine has {count} "
                              f"(cuda:0..cuda:{count - 1}); use {flag} cuda:0 or {flag} cpu")
@@ -219,6 +222,8 @@ def check_count(value: int, name: str, minimum: int = 1) -> int:
         hint = ""
         if isinstance(value, float) and value.is_integer():
             hint = f"; pass {int(value)}"
+        elif isinstance(value, float):
+            hint = "; a count is a whole number"
         elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
             hint = f"; pass {int(value)} (a number, not a string), or parse text with cnr.parsing.positive_int"
         raise InputError(f"{name} must be an integer >= {minimum}, got {kind} {value!r}{hint}")

@@ -140,7 +140,7 @@ def test_check_writable_read_only_folder(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("bad, msg", [(0, "got 0"), (-3, "got -3"), (True, "got bool True"),
-                                      (2.5, "got float 2.5$"), (2.0, "got float 2.0; pass 2"),
+                                      (2.5, "got float 2.5; a count is a whole number$"), (2.0, "got float 2.0; pass 2"),
                                       ("3", "got str '3'; pass 3"), (None, "got NoneType")])
 def test_check_count_is_strict(bad, msg):
     with pytest.raises(InputError, match=rf"^n_images must be an integer >= 1, {msg}"):
