@@ -1,43 +1,95 @@
 """Validation at the kit's boundaries, so bad input fails early with a message, not deep in torch."""
 from __future__ import annotations
 
+import numbers
 import os
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from cnr.errors import InputError
+
+FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)  # for callers that take any float
 
 
 def check_images(
     x: torch.Tensor,
     *,
     channels: int | tuple[int, ...] | None = None,
+    size: int | tuple[int, int] | None = None,
     min_size: int = 1,
+    dtypes: tuple[torch.dtype, ...] = (torch.float32,),
     name: str = "images",
 ) -> torch.Tensor:
-    """Check the kit's image contract: float NCHW in [0, 1], finite, non-empty."""
+    """Check the kit's image contract (float32 NCHW in [0, 1], finite, non-empty) and a model's declared input.
+
+    `channels` (one int or the allowed ones) and `size` (int or (H, W)) are the model's declared input;
+    `dtypes` widens the accepted dtypes for code that handles other floats (e.g. ``dtypes=FLOAT_DTYPES``).
+    """
     if not isinstance(x, torch.Tensor):
-        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...)")
     if x.ndim != 4:
-        raise InputError(f"{name} must be NCHW (4 dims), got shape {tuple(x.shape)}")
+        hint = "; add the batch dim with x.unsqueeze(0)" if x.ndim == 3 else ""
+        raise InputError(f"{name} must be NCHW (4 dims), got shape {tuple(x.shape)}{hint}")
     if x.shape[0] == 0:
-        raise InputError(f"{name} is an empty batch (shape {tuple(x.shape)})")
-    if not x.is_floating_point():
-        raise InputError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}")
-    if channels is not None:
-        allowed = (channels,) if isinstance(channels, int) else tuple(channels)
-        if x.shape[1] not in allowed:
-            raise InputError(f"{name} have {x.shape[1]} channels; expected {' or '.join(map(str, allowed))}")
-    if min(x.shape[2], x.shape[3]) < min_size:
-        raise InputError(f"{name} are {x.shape[2]}x{x.shape[3]} px; at least {min_size}x{min_size} is needed")
+        raise InputError(f"{name} is an empty batch (shape {tuple(x.shape)}); pass at least one image")
+    if x.dtype not in dtypes:
+        want = " or ".join(str(d).replace("torch.", "") for d in dtypes)
+        if x.is_floating_point():
+            fix = "x.float()"
+        elif x.dtype == torch.uint8:
+            fix = "x.float() / 255"
+        elif x.dtype == torch.bool:
+            fix = "x.float()"
+        else:
+            fix = "x.float() / x.max() (or / 255 for 8-bit pixel values)"
+        raise InputError(f"{name} must be a {want} tensor in [0, 1], got dtype {str(x.dtype).replace('torch.', '')}; "
+                         f"convert with {fix}")
+    _check_geometry(x, channels, size, min_size, name)
     with torch.no_grad():
-        if not torch.isfinite(x).all():
-            raise InputError(f"{name} contain NaN or Inf")
+        finite = torch.isfinite(x)
+        if not finite.all():
+            bad = int((~finite).sum())
+            nan = int(torch.isnan(x).sum())
+            raise InputError(f"{name} contain NaN or Inf: {bad} of {x.numel()} values ({nan} NaN, {bad - nan} Inf); "
+                             f"fix what produced them (images must be finite values in [0, 1])")
         lo, hi = x.min().item(), x.max().item()
     if lo < -1e-6 or hi > 1 + 1e-6:
-        raise InputError(f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}] (divide by 255?)")
+        hint = " (divide by 255?)" if hi > 1.5 else " (clamp with x.clamp(0, 1)?)"
+        raise InputError(f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]{hint}")
     return x
+
+
+def _check_geometry(x: torch.Tensor, channels, size, min_size: int, name: str) -> None:
+    """Channels and size against what the model declares, worded as one line naming both."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    allowed = None if channels is None else ((channels,) if isinstance(channels, int) else tuple(channels))
+    want_hw = None
+    if size is not None:
+        if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+            want_hw = (int(size), int(size))
+        elif isinstance(size, (tuple, list)) and len(size) == 2:
+            want_hw = (int(size[0]), int(size[1]))
+        else:
+            raise InputError(f"size must be an int or an (H, W) pair, got {size!r}")
+    bad_c = allowed is not None and c not in allowed
+    bad_hw = want_hw is not None and (h, w) != want_hw
+    if bad_c or bad_hw:
+        want_c = "" if allowed is None else "- or ".join(map(str, allowed)) + "-channel "
+        want_s = "" if want_hw is None else f"{want_hw[0]}x{want_hw[1]} "
+        parts, fixes = [], []
+        if bad_c:
+            parts.append(f"have {c} channel{'' if c == 1 else 's'}, expected {' or '.join(map(str, allowed))}")
+            fixes.append("fix the channels (gray to RGB: x.expand(-1, 3, -1, -1); RGB to gray: x.mean(1, keepdim=True))")
+        if bad_hw:
+            parts.append(f"are {h}x{w} px, expected {want_hw[0]}x{want_hw[1]}")
+            fixes.append(f"resize with torch.nn.functional.interpolate(x, size={want_hw})")
+        raise InputError(f"{name} {' and '.join(parts)} (the model expects {want_c}{want_s}images, got {c}-channel "
+                         f"{h}x{w}); {' and '.join(fixes)}")
+    if min(h, w) < min_size:
+        raise InputError(f"{name} are {h}x{w} px; at least {min_size}x{min_size} is needed")
 
 
 def check_labels(y: torch.Tensor, n: int, num_classes: int | None = None) -> torch.Tensor:
@@ -53,31 +105,128 @@ def check_labels(y: torch.Tensor, n: int, num_classes: int | None = None) -> tor
     return y
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' is CUDA when present, else CPU; a device that is not there is refused in one line."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {device!r}; use cpu, cuda, cuda:<index> or auto") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"CUDA was asked for (device {device!r}) but torch.cuda.is_available() is False on this "
-                         "machine; use --device cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise InputError(f"device {device!r} is not supported; use cpu, cuda or auto")
+# --- devices ---------------------------------------------------------------------------------------
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def resolve_device(device: str | torch.device | None = "auto", flag: str = "--device") -> torch.device:
+    """Turn 'auto'/'cpu'/'cuda'/'cuda:N'/'mps' into a device that exists here, so a bad one fails before any work.
+
+    None means 'auto'; a bare 'cuda' is this process's GPU (LOCAL_RANK under torchrun, else the current one).
+    """
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(device, str):
+        text = device.strip()
+        try:
+            dev = torch.device(text)
+        except (RuntimeError, ValueError, TypeError):
+            raise InputError(f"{flag} {device!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+    elif isinstance(device, torch.device):
+        dev, text = device, str(device)
+    else:
+        raise InputError(f"device must be a string like 'cpu' or 'cuda:0' or a torch.device, "
+                         f"got {type(device).__name__} {device!r}")
+    if dev.type not in _DEVICE_TYPES:
+        raise InputError(f"{flag} {text!r}: the kit runs on cpu, cuda, cuda:N or mps, not {dev.type!r}; use {flag} auto")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"CUDA was asked for ({flag} {text}) but torch.cuda.is_available() is False on this "
+                             f"machine; use {flag} cpu")
+        count = torch.cuda.device_count()
+        index = dev.index
+        if index is None:
+            rank = os.environ.get("LOCAL_RANK", "").strip()
+            if rank and not rank.isdigit():
+                raise InputError(f"LOCAL_RANK={rank!r} is not a GPU index; unset it or launch with torchrun")
+            index = int(rank) if rank else torch.cuda.current_device()
+        if not 0 <= index < count:
+            raise InputError(f"{flag} {text} asks for GPU {index}, but this machine has {count} "
+                             f"(cuda:0..cuda:{count - 1}); use {flag} cuda:0 or {flag} cpu")
+        return torch.device("cuda", index)
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InputError(f"MPS was asked for ({flag} {text}) but torch.backends.mps.is_available() is False on "
+                             f"this machine; use {flag} cpu")
     return dev
 
 
+def _parts(obj, label: str) -> Iterator[tuple[str, torch.device]]:
+    if isinstance(obj, torch.nn.Module):
+        for n, p in obj.named_parameters(recurse=True):
+            yield f"{label} parameter {n!r}", p.device
+        for n, b in obj.named_buffers(recurse=True):
+            yield f"{label} buffer {n!r}", b.device
+    elif isinstance(obj, torch.Tensor):
+        yield label, obj.device
+    else:
+        raise InputError(f"{label} must be a torch.nn.Module or a torch.Tensor, got {type(obj).__name__}")
+
+
+def check_one_device(*modules_or_tensors: torch.nn.Module | torch.Tensor | None) -> torch.device | None:
+    """Check every parameter, buffer and tensor given is on one device (None: nothing to check), so a mix fails here."""
+    first: tuple[str, torch.device] | None = None
+    for i, obj in enumerate(modules_or_tensors, 1):
+        if obj is None:
+            continue
+        label = f"argument {i} ({type(obj).__name__})"
+        for where, dev in _parts(obj, label):
+            if first is None:
+                first = (where, dev)
+            elif dev != first[1]:
+                raise InputError(f"everything must be on one device, but {first[0]} is on {first[1]} and {where} "
+                                 f"is on {dev}; move them with .to({str(first[1])!r})")
+    return None if first is None else first[1]
+
+
+# --- folders and counts ----------------------------------------------------------------------------
+
 def check_writable(folder: str | os.PathLike) -> Path:
-    """Create `folder` if needed and prove it writable before any work starts (not after an hour of it)."""
-    folder = Path(folder)
+    """Create `folder` if needed and prove it is writable (a probe file) before hours of work are spent."""
+    try:
+        folder = Path(folder)
+    except TypeError:
+        raise InputError(f"output folder must be a path, got {type(folder).__name__} {folder!r}") from None
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output folder {folder} is a file, not a folder; pass a folder path or remove the file")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".cnr-write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"output folder {folder} cannot be created: a part of its path is a file; "
+                         f"pass a folder path") from None
     except OSError as e:
-        raise InputError(f"output folder {folder} is not writable ({e.strerror or e}); choose another with --out "
-                         "or fix its permissions") from None
+        raise InputError(f"output folder {folder} cannot be created ({e.strerror or e}); "
+                         f"pass a folder you can write to") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".cnr-write-probe.", suffix=".tmp")
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            Path(probe).unlink(missing_ok=True)
+    except OSError as e:
+        raise InputError(f"output folder {folder} is not writable ({e.strerror or e}); "
+                         f"fix its permissions or pass a folder you can write to") from None
     return folder
+
+
+def check_count(value: int, name: str, minimum: int = 1) -> int:
+    """A strict integer >= minimum (no bools, floats or strings), so 2.5 images or '3' seeds never slip through."""
+    import numpy as np
+
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        kind = type(value).__name__
+        hint = ""
+        if isinstance(value, float) and value.is_integer():
+            hint = f"; pass {int(value)}"
+        elif isinstance(value, float):
+            hint = "; a count is a whole number"
+        elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
+            hint = f"; pass {int(value)} (a number, not a string), or parse text with cnr.parsing.positive_int"
+        raise InputError(f"{name} must be an integer >= {minimum}, got {kind} {value!r}{hint}")
+    if value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}, got {int(value)}")
+    return int(value)

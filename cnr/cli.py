@@ -8,17 +8,7 @@ import time
 from pathlib import Path
 
 from cnr.errors import CnrError
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (0, negatives and non-integers are refused with the value named)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
+from cnr.parsing import argtype, nonnegative_float, parse_seed, positive_int
 
 
 def _run(args: argparse.Namespace, **kw):
@@ -52,7 +42,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     model = load_classifier(args.classifier, device=device)
     info = model.cnr_input
     x, y = load_dataset(args.dataset, limit=args.limit, interpolation=info.interpolation)
-    check_images(x, channels=info.channels, name=f"{args.dataset} images for {args.classifier}")
+    check_images(x, channels=info.channels, size=info.size, name=f"{args.dataset} images for {args.classifier}")
     t0 = time.perf_counter()
     correct = int((predict(model, x, batch_size=args.batch_size) == y).sum())
     print(f"classifier {args.classifier} on {args.dataset}: accuracy {format_accuracy(correct, len(y))} "
@@ -96,11 +86,12 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.eval.evaluator import make_evaluator
     from cnr.eval.specs import AttackSpec, Cell
 
-    from cnr.attacks import parse_params
+    from cnr.attacks import attack_params
+    from cnr.parsing import parse_params
 
     run = _run(args)
     spec = defense_by_name(run.profile, args.defense)
-    params = tuple(sorted(parse_params(args.attack, args.param or []).items()))
+    params = tuple(sorted(parse_params(args.param or [], attack_params(args.attack)).items()))
     attack = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval",
                         params=params)
     ev = make_evaluator(run)
@@ -113,11 +104,11 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 
 def _cmd_sanity(args: argparse.Namespace) -> int:
-    from cnr.eval.rows import read_table
+    from cnr.eval.rows import load_table
     from cnr.eval.sanity import run_sanity
 
     run = _run(args)
-    df = read_table(run.robustness_csv)
+    df = load_table(run.robustness_csv)
     if df.empty:
         raise CnrError(f"no results in {run.robustness_csv}: run `cnr grid --profile {run.profile.name}` first")
     report = run_sanity(run, df)
@@ -151,6 +142,17 @@ def _cmd_restoration_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from cnr.eval.compare import compare_tables, verdict
+
+    df = compare_tables(args.reference, args.candidate, alpha=args.alpha)
+    if args.rows:
+        print(df.to_string(index=False))
+    line = verdict(df)
+    print(line)
+    return 0 if df["agree"].fillna(False).all() else 1
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from cnr.reproduce import reproduce
 
@@ -165,7 +167,7 @@ def _run_options(p: argparse.ArgumentParser, device: str | None = None) -> None:
     p.add_argument("--profile", default="quick", choices=list(PROFILES))
     p.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="override a profile field (repeatable), e.g. --set n_eval=100; recorded in the results")
-    p.add_argument("--seed", type=int, default=None, help="default: the profile's")
+    p.add_argument("--seed", type=argtype(parse_seed), default=None, help="default: the profile's")
     p.add_argument("--device", default=device, help="cpu, cuda or auto (default: the profile's)")
 
 
@@ -180,15 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("accuracy", help="clean accuracy of a classifier on a dataset, with n and a 95%% interval")
     p.add_argument("--classifier", required=True)
     p.add_argument("--dataset", required=True)
-    p.add_argument("--limit", type=positive_int, default=None, help="first N images only")
-    p.add_argument("--batch-size", type=positive_int, default=500)
+    p.add_argument("--limit", type=argtype(positive_int), default=None, help="first N images only")
+    p.add_argument("--batch-size", type=argtype(positive_int), default=500)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=argtype(parse_seed), default=0)
     p.set_defaults(func=_cmd_accuracy)
 
     p = sub.add_parser("train-classifier", help="train fmnist-cnn (resumes from its checkpoint)")
     _run_options(p)
-    p.add_argument("--epochs", type=positive_int, default=None)
+    p.add_argument("--epochs", type=argtype(positive_int), default=None)
     p.add_argument("--out", default=None, help="weights path (default: results/<run>/models/fmnist-cnn.safetensors;"
                                                " never the shipped weights/)")
     p.set_defaults(func=_cmd_train_classifier)
@@ -197,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(p)
     p.add_argument("--shard", default=None, help="i/k: run every k-th cell from the i-th (1-based)")
     p.add_argument("--no-resume", action="store_true", help="recompute rows already in the table")
-    p.add_argument("--workers", type=positive_int, default=None,
+    p.add_argument("--workers", type=argtype(positive_int), default=None,
                    help="local processes of one thread each, splitting the grid (default: the profile's)")
     p.add_argument("--summary", action="store_true", help="print the accuracy table at the end")
     p.add_argument("--run-json", default=None, help=argparse.SUPPRESS)  # how grid workers receive their run
@@ -208,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--defense", default="dynamic-N3", help="a grid defense (none, jpeg, static-N<k>, dynamic-N<k>, ...)")
     p.add_argument("--attack", default="pgd")
     p.add_argument("--norm", default="linf", choices=["linf", "l2"])
-    p.add_argument("--budget", type=float, default=0.1)
+    p.add_argument("--budget", type=argtype(nonnegative_float, finite=False), default=0.1, help="inf: unbounded")
     p.add_argument("--view", default="bpda", choices=["bpda", "surrogate", "identity", "oblivious"])
-    p.add_argument("--n-images", type=positive_int, default=None)
+    p.add_argument("--n-images", type=argtype(positive_int), default=None)
     p.add_argument("--param", action="append", help="attack parameter name=value (repeatable)")
     p.set_defaults(func=_cmd_attack)
 
@@ -231,9 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qf", default="all", help="a quality factor, 'static', or 'all' (the whole bank)")
     p.add_argument("--preset", default=None, help="generator preset (default: the profile's)")
     p.add_argument("--out", default=None, help="bank folder (default: results/<run>/models/argan-<dataset>-<preset>)")
-    p.add_argument("--steps", type=positive_int, default=None, help="pixel pre-training steps (default: the profile's)")
-    p.add_argument("--gan-steps", type=int, default=None)
+    p.add_argument("--steps", type=argtype(positive_int), default=None, help="pixel pre-training steps (default: the profile's)")
+    p.add_argument("--gan-steps", type=argtype(positive_int), default=None)
     p.set_defaults(func=_cmd_train_argan)
+
+    p = sub.add_parser("compare", help="do two results tables agree row by row, within chance? (a reproducibility check)")
+    p.add_argument("reference", help="e.g. the shipped results/quick/tables/robustness.csv")
+    p.add_argument("candidate", help="your table")
+    p.add_argument("--alpha", type=argtype(nonnegative_float), default=0.05, help="family-wise error rate (Holm)")
+    p.add_argument("--rows", action="store_true", help="print every matched row, not only the verdict")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("restoration-table", help="PSNR/SSIM of JPEG vs restored per QF, from the run's banks")
     _run_options(p)

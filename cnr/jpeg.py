@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from cnr.checks import check_images
+from cnr.checks import FLOAT_DTYPES, check_images
 from cnr.errors import InputError, unknown_name
 
 QF_MIN, QF_MAX = 1, 100
@@ -87,7 +87,7 @@ def _check_qf(qf: int | torch.Tensor, n: int) -> int | list[int]:
 def _check_input(x: torch.Tensor, qf: int | torch.Tensor, values: bool = True) -> int | list[int]:
     """Check images and QFs; values=False leaves the pixel checks to the codec's threads."""
     if values:
-        check_images(x, channels=(1, 3), min_size=MIN_SIZE)
+        check_images(x, channels=(1, 3), min_size=MIN_SIZE, dtypes=FLOAT_DTYPES)
     else:
         _check_structure(x)
     return _check_qf(qf, x.shape[0])
@@ -232,7 +232,7 @@ def _check_structure(x: torch.Tensor) -> None:
         and x.shape[1] in (1, 3) and min(x.shape[2], x.shape[3]) >= MIN_SIZE
     )
     if not ok:
-        check_images(x, channels=(1, 3), min_size=MIN_SIZE)
+        check_images(x, channels=(1, 3), min_size=MIN_SIZE, dtypes=FLOAT_DTYPES)
         raise InputError(f"images must be float NCHW with 1 or 3 channels, got {type(x).__name__}")  # unreachable
 
 
@@ -259,7 +259,7 @@ def _roundtrip(x: torch.Tensor, qf: int | list[int], backend: str) -> torch.Tens
         ranges = [f.result() for f in [pool.submit(_chunk, codec, xn, out, qfs, a, b) for a, b in spans]]
     lo, hi = np.array(ranges).min(), np.array(ranges).max()  # NaN if any chunk saw NaN
     if not (-_TOL <= lo and hi <= 1 + _TOL):
-        check_images(x, channels=(1, 3), min_size=MIN_SIZE)  # words the error: NaN, Inf or range
+        check_images(x, channels=(1, 3), min_size=MIN_SIZE, dtypes=FLOAT_DTYPES)  # words the error: NaN, Inf or range
         raise InputError(f"images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]")  # unreachable
     return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
 

@@ -1,6 +1,7 @@
 """Safetensors weights with metadata: atomic writes, loads that never unpickle, errors that say what to do."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -15,6 +16,7 @@ from cnr import __version__
 from cnr.errors import WeightsError
 
 _META_KEY = "cnr"
+_INTEGRITY_KEY = "cnr.integrity"  # {"sha256": ..., "dtypes": {name: dtype}}: beside the metadata, not in it
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -46,13 +48,19 @@ def save_weights(
     for k, v in tensors.items():
         v = v.detach().cpu().contiguous()
         if dtype is not None and v.is_floating_point():
-            v = v.to(dtype)
+            w = v.to(dtype)
+            if not torch.isfinite(w).all() and torch.isfinite(v).all():
+                raise WeightsError(f"tensor {k!r} overflows {dtype} (|max| {v.abs().max().item():.4g}); "
+                                   f"save {path} in float32 (dtype=None)")
+            v = w
         out[k] = v
     meta = {"code_version": __version__, **metadata}
+    integrity = {"sha256": tensor_checksum(out), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(out.items())}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(out, tmp, metadata={_META_KEY: json.dumps(meta, sort_keys=True, default=str)})
+        save_file(out, tmp, metadata={_META_KEY: json.dumps(meta, sort_keys=True, default=str),
+                                      _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,22 +68,72 @@ def save_weights(
     return path
 
 
-def read_metadata(path: str | os.PathLike, regenerate: str = "") -> dict[str, Any]:
-    """Read only the metadata of a weights file (cheap: the header)."""
+def tensor_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes (sorted by name): what save_weights records."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        v = tensors[k].detach().cpu().contiguous()
+        h.update(json.dumps([k, _dtype_name(v.dtype), list(v.shape)]).encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b"")
+    return h.hexdigest()
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _header(path: Path, regenerate: str) -> dict[str, str]:
+    """The safetensors header's string metadata."""
     from safetensors import safe_open
 
-    path = _existing(path, regenerate)
     try:
         with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(_META_KEY)
+            return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path} is not a valid safetensors file ({e}).{_hint(regenerate)}") from e
+
+
+def read_metadata(path: str | os.PathLike, regenerate: str = "") -> dict[str, Any]:
+    """Read only the metadata of a weights file (cheap: the header)."""
+    path = _existing(path, regenerate)
+    raw = _header(path, regenerate).get(_META_KEY)
     if raw is None:
         return {}
     try:
         return json.loads(raw)
     except json.JSONDecodeError as e:
         raise WeightsError(f"{path} has corrupted cnr metadata ({e}).{_hint(regenerate)}") from e
+
+
+def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapping[str, str], regenerate: str) -> None:
+    """Checksum (when the file has one), recorded dtypes, and finiteness of every floating tensor."""
+    raw = header.get(_INTEGRITY_KEY)
+    if raw is not None:
+        try:
+            integrity = json.loads(raw)
+            want_sum, want_dtypes = integrity["sha256"], integrity["dtypes"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise WeightsError(f"{path} has a corrupted integrity record ({e}); the file is damaged."
+                               f"{_hint(regenerate)}") from e
+        got = {k: _dtype_name(v.dtype) for k, v in tensors.items()}
+        if sorted(got) != sorted(want_dtypes):
+            missing = sorted(set(want_dtypes) - set(got))[:3]
+            extra = sorted(set(got) - set(want_dtypes))[:3]
+            raise WeightsError(f"{path} holds other tensors than it was saved with (missing {missing}, unexpected "
+                               f"{extra}); the file is damaged.{_hint(regenerate)}")
+        wrong = [f"{k!r} is {got[k]}, saved as {want_dtypes[k]}" for k in sorted(got) if got[k] != want_dtypes[k]]
+        if wrong:
+            raise WeightsError(f"{path}: tensor dtypes differ from those saved ({'; '.join(wrong[:3])}); "
+                               f"the file is damaged.{_hint(regenerate)}")
+        if tensor_checksum(tensors) != want_sum:
+            raise WeightsError(f"{path}: checksum mismatch (the tensor data is not what was saved); "
+                               f"the file is damaged.{_hint(regenerate)}")
+    for k in sorted(tensors):
+        v = tensors[k]
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            bad = int((~torch.isfinite(v)).sum())
+            raise WeightsError(f"{path}: tensor {k!r} has {bad} of {v.numel()} values NaN or Inf (training diverged "
+                               f"or the file is damaged).{_hint(regenerate)}")
 
 
 def load_weights(
@@ -97,6 +155,7 @@ def load_weights(
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path} is corrupted or not a safetensors file ({e}).{_hint(regenerate)}") from e
+    _check_tensors(path, tensors, _header(path, regenerate), regenerate)
     if dtype is not None:
         tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items()}
     return tensors, meta
@@ -107,6 +166,7 @@ def load_state_into(
 ) -> dict[str, Any]:
     """Load a weights file into a module, turning shape/key mismatches into a WeightsError."""
     tensors, meta = load_weights(path, expect=expect, regenerate=regenerate)
+    check_fits(module, tensors, f"{path} does not fit {type(module).__name__}", regenerate)
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
@@ -115,6 +175,41 @@ def load_state_into(
             f"{path} does not fit {type(module).__name__}: {' '.join(first)}.{_hint(regenerate)}"
         ) from e
     return meta
+
+
+_KINDS = {"floating": "a float", "integer": "an integer", "bool": "a bool", "complex": "a complex"}
+
+
+def _kind(t: torch.Tensor) -> str:
+    if t.is_floating_point():
+        return "floating"
+    if t.is_complex():
+        return "complex"
+    return "bool" if t.dtype == torch.bool else "integer"
+
+
+def check_fits(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], what: str, regenerate: str = "") -> None:
+    """Every key of the module's state_dict present with its shape and dtype kind (load_state_dict would cast silently)."""
+    want = module.state_dict()
+    missing = [k for k in want if k not in tensors]
+    extra = [k for k in tensors if k not in want]
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} ({len(missing)})")
+    if extra:
+        problems.append(f"unexpected {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''} ({len(extra)})")
+    for k, w in want.items():
+        if k not in tensors:
+            continue
+        t = tensors[k]
+        if tuple(t.shape) != tuple(w.shape):
+            problems.append(f"{k} has shape {tuple(t.shape)}, the module needs {tuple(w.shape)}")
+        elif _kind(t) != _kind(w):
+            problems.append(f"{k} is stored as {_dtype_name(t.dtype)}, the module needs {_KINDS[_kind(w)]} tensor "
+                            f"({_dtype_name(w.dtype)})")
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise WeightsError(f"{what}: {'; '.join(problems[:3])}{more}.{_hint(regenerate)}")
 
 
 # --- resumable training checkpoints (model + optimizer + progress), still no pickle ---------------
@@ -156,6 +251,7 @@ def load_checkpoint(
     for name, m in modules.items():
         prefix = f"module.{name}."
         sd = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        check_fits(m, sd, f"checkpoint {path} does not fit module {name!r}")
         try:
             m.load_state_dict(sd, strict=True)
         except RuntimeError as e:

@@ -103,7 +103,7 @@ def test_rows_measure_what_they_say(smoke_run):
 
 
 def test_accuracy_rows_count_the_classifier_on_each_input(smoke_run):
-    # an "always right" classifier gives 100% on every input; an "always class 0" one gives the share of class 0
+    # an "always right" classifier gives 100% on every input; an "always trouser" one gives the share of trousers
     x, y = load_fmnist("test", limit=16)
     bank = load_bank(smoke_run, "fmnist")
 
@@ -111,13 +111,13 @@ def test_accuracy_rows_count_the_classifier_on_each_input(smoke_run):
         def forward(self, z):
             return torch.nn.functional.one_hot(y[: len(z)], 10).float()
 
-    class Zero(torch.nn.Module):
+    class Trouser(torch.nn.Module):
         def forward(self, z):
-            return torch.nn.functional.one_hot(torch.zeros(len(z), dtype=torch.int64), 10).float()
+            return torch.nn.functional.one_hot(torch.ones(len(z), dtype=torch.int64), 10).float()
 
     right = restoration_rows(bank, x, "fmnist", y, Oracle(), static=False)
     assert all(r["acc_clean"] == r["acc_jpeg"] == r["acc_restored"] == 1.0 for r in right)
     assert right[0]["acc_restored_lo"] == pytest.approx(wilson_interval(16, 16)[0])
-    zero = restoration_rows(bank, x, "fmnist", y, Zero(), static=False)
-    share = (y == 0).float().mean().item()
-    assert share > 0 and all(r["acc_restored"] == r["acc_jpeg"] == pytest.approx(share) for r in zero)
+    trousers = restoration_rows(bank, x, "fmnist", y, Trouser(), static=False)
+    share = (y == 1).float().mean().item()  # 4 of the first 16
+    assert share > 0 and all(r["acc_restored"] == r["acc_jpeg"] == pytest.approx(share) for r in trousers)

@@ -36,7 +36,7 @@ from cnr.checks import check_images, check_labels
 from cnr.errors import InputError, unknown_name
 from cnr.eval.predict import device_of, predict
 
-__all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "parse_params", "register_attack", "run_attack"]
+__all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "register_attack", "run_attack"]
 
 BATCH_SIZE = 250
 
@@ -214,43 +214,3 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     return AttackResult(x_adv=torch.cat(xs), success=torch.cat(oks), n_forward=counted.n_forward,
                         n_backward=counted.n_backward, wall_s=time.perf_counter() - t0, params=eff, extra=extra,
                         name=name, norm=norm, budget=budget, seed=seed)
-
-
-def parse_params(name: str, items: list[str]) -> dict[str, Any]:
-    """`name=value` texts (the CLI's --param) parsed by the type of each parameter's default, strictly."""
-    import json
-
-    known = {**attack_params(name), **COMMON}
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise InputError(f"--param takes name=value, got {item!r}")
-        key, text = (t.strip() for t in item.split("=", 1))
-        if key not in known:
-            attack_params(name, **{key: None})  # raises the error that lists the valid names
-        default = known[key]
-        out[key] = _typed(key, text, default, json)
-    return out
-
-
-def _typed(key: str, text: str, default: Any, json: Any) -> Any:
-    low = text.lower()
-    if isinstance(default, bool):
-        if low in ("true", "yes", "1", "on"):
-            return True
-        if low in ("false", "no", "0", "off"):
-            return False
-        raise InputError(f"parameter {key} is a boolean: true/false, yes/no, 1/0 or on/off; got {text!r}")
-    if isinstance(default, int):
-        try:
-            return int(text)
-        except ValueError:
-            raise InputError(f"parameter {key} is an integer, got {text!r}") from None
-    if isinstance(default, float) or default is None:
-        try:
-            return float(text) if isinstance(default, float) else json.loads(text)
-        except (ValueError, json.JSONDecodeError):
-            if isinstance(default, float):
-                raise InputError(f"parameter {key} is a number, got {text!r}") from None
-            return text
-    return text

@@ -1,65 +1,270 @@
-"""The results table on disk: one JSON line per finished row, appended and fsynced per shard, merged by key."""
+"""The results row store: one JSON line per finished grid row (appended, fsynced), merged into robustness.csv.
+
+Each shard appends to `{stem}.rows-{i}-of-{k}.jsonl` beside the CSV; `read_rows` merges every shard,
+keeping the last row of each key (KEY_COLUMNS). Every line is checked against ROW_SCHEMA (extra keys
+allowed): a line that is not UTF-8, not JSON (the torn last line of a crash) or not a row is skipped with
+one warning per file, and recomputed by the next `cnr grid` run. `write_table` writes the CSV atomically
+with a small sidecar (`robustness.csv.meta.json`: row count and checksum) so `read_table` can tell a
+truncated table from a complete one; the CSV itself stays a plain CSV.
+"""
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
 import json
 import os
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from cnr.weights import atomic_write_bytes
+from cnr.errors import CnrError, DataNotFoundError, InputError
 
 KEY_COLUMNS = ["dataset", "classifier", "defense", "attack", "norm", "budget", "params", "seed"]
 
+# the row Evaluator.run_cell builds: key -> type ("number" is an int or a float, never a bool)
+ROW_SCHEMA: dict[str, str] = {
+    "dataset": "str", "classifier": "str", "defense": "str", "attack": "str", "norm": "str", "budget": "number",
+    "params": "str", "seed": "int", "n": "int", "draws": "int", "accuracy": "number", "acc_lo": "number",
+    "acc_hi": "number", "worst_accuracy": "number", "worst_lo": "number", "worst_hi": "number",
+    "draw_std": "number", "random_defense": "bool", "view": "str", "n_forward": "int", "n_backward": "int",
+    "pert_l2_median": "number", "pert_linf_max": "number", "wall_s": "number", "attack_s": "number",
+}
+# keys that not every row has (min_pert_l2_median: attacks that report it) or that rows of older kit versions lack
+OPTIONAL_SCHEMA: dict[str, str] = {
+    "min_pert_l2_median": "number", "mode": "str", "n_iter": "int", "qf_lo": "int?", "qf_hi": "int?",
+    "random_qf": "bool", "roles": "str", "kind": "str", "ablation": "bool", "profile": "str", "overrides": "str",
+}
 
-def rows_path(out_csv: str | os.PathLike, shard: tuple[int, int]) -> Path:
-    """The row file of one shard, beside the table: robustness.rows-<i>-of-<k>.jsonl."""
-    out_csv, (i, k) = Path(out_csv), shard
+SIDECAR_SUFFIX = ".meta.json"
+
+
+class RowStoreWarning(UserWarning):
+    """Lines of a .jsonl row file that were skipped (torn, not UTF-8, not JSON, or not a row)."""
+
+
+class TableError(CnrError):
+    """A results table that is truncated or damaged."""
+
+
+# --- rows -----------------------------------------------------------------------------------------
+
+def rows_path(out_csv: str | os.PathLike, shard: tuple[int, int] = (1, 1)) -> Path:
+    """The .jsonl file shard i of k appends its rows to, beside the CSV."""
+    out_csv = Path(out_csv)
+    i, k = shard
     return out_csv.with_name(f"{out_csv.stem}.rows-{i}-of-{k}.jsonl")
 
 
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind.endswith("?"):
+        return value is None or _type_ok(value, kind[:-1])
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())  # rows written with json default=float
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def row_problem(row: Any) -> str | None:
+    """Why `row` is not a result row (None when it is one): missing keys or a key of the wrong type."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not a row object"
+    missing = [k for k in ROW_SCHEMA if k not in row]
+    if missing:
+        return f"missing {len(missing)} of the row's {len(ROW_SCHEMA)} keys ({', '.join(missing[:3])}" + (
+            " ...)" if len(missing) > 3 else ")")
+    for k, kind in {**ROW_SCHEMA, **OPTIONAL_SCHEMA}.items():
+        if k in row and not _type_ok(row[k], kind):
+            return f"{k} is {type(row[k]).__name__} {row[k]!r}, not {kind}"
+    return None
+
+
+def _normalize(row: dict[str, Any]) -> dict[str, Any]:
+    """Integer fields as ints (old writers turned numpy ints into floats)."""
+    return {k: (int(v) if ROW_SCHEMA.get(k) == "int" and isinstance(v, float) else v) for k, v in row.items()}
+
+
+def _read_file(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """The rows of one .jsonl file and the (line number, reason) of every skipped line."""
+    rows, skipped = [], []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    for no, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            skipped.append((no, "not UTF-8"))
+            continue
+        try:
+            obj = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            torn = no == len(lines) and not data.endswith(b"\n")
+            skipped.append((no, "not JSON (a row cut short by a crash)" if torn else "not JSON"))
+            continue
+        problem = row_problem(obj)
+        if problem:
+            skipped.append((no, problem))
+            continue
+        rows.append(_normalize(obj))
+    return rows, skipped
+
+
+def _warn_skipped(path: Path, skipped: list[tuple[int, str]]) -> None:
+    shown = "; ".join(f"line {no}: {why}" for no, why in skipped[:5])
+    more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    warnings.warn(f"{path}: skipped {len(skipped)} line(s) that are not result rows ({shown}{more}); "
+                  f"the next `cnr grid` run recomputes those cells", RowStoreWarning, stacklevel=3)
+
+
 def read_rows(out_csv: str | os.PathLike) -> pd.DataFrame:
-    """All finished rows of every shard, deduplicated by key (a torn last line is ignored)."""
+    """All finished rows of every shard, deduplicated by key (last wins); lines that are not rows are skipped."""
     out_csv = Path(out_csv)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in sorted(out_csv.parent.glob(f"{out_csv.stem}.rows-*.jsonl")):
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # the row in flight when the process died
+        try:
+            got, skipped = _read_file(path)
+        except OSError as e:
+            raise TableError(f"cannot read the row file {path} ({e.strerror or e}); check its permissions") from None
+        rows += got
+        if skipped:
+            _warn_skipped(path, skipped)
     df = pd.DataFrame(rows)
     if not df.empty:
         df = df.drop_duplicates(subset=KEY_COLUMNS, keep="last").reset_index(drop=True)
     return df
 
 
-def append_row(path: str | os.PathLike, row: dict[str, Any]) -> None:
-    """Append one finished row and fsync it: a crash loses at most the row in flight."""
+def _json_default(o: Any) -> Any:
+    """numpy / torch scalars keep their kind (an int stays an int); anything else numeric becomes a float."""
+    item = getattr(o, "item", None)
+    if callable(item):
+        return item()
+    return float(o)
+
+
+def append_row(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
+    """Append one finished row as a JSON line and fsync it; a row that breaks ROW_SCHEMA is refused, not written."""
     path = Path(path)
+    line = json.dumps(dict(row), default=_json_default)
+    problem = row_problem(json.loads(line))
+    if problem:
+        raise InputError(f"refusing to write a row to {path}: {problem} (a row needs {', '.join(ROW_SCHEMA)})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    torn = False
+    prefix = ""
     if path.is_file() and path.stat().st_size:
-        with open(path, "rb") as f:
+        with open(path, "rb+") as f:
             f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"  # a row cut short by a crash: start on a line of our own
-    with open(path, "a") as f:
-        f.write(("\n" if torn else "") + json.dumps(row, default=float) + "\n")
+            if f.read(1) != b"\n":  # the last row was cut short by a crash
+                f.seek(0)
+                data = f.read()
+                cut = data.rfind(b"\n") + 1
+                try:
+                    tail_ok = row_problem(json.loads(data[cut:].decode("utf-8"))) is None
+                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                    tail_ok = False
+                if tail_ok:
+                    prefix = "\n"  # a whole row that only lacks its newline: keep it
+                else:
+                    f.truncate(cut)  # half a row: drop it (its cell is recomputed)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(prefix + line + "\n")
         f.flush()
         os.fsync(f.fileno())
 
 
+# --- the merged table -------------------------------------------------------------------------------
+
+def _sidecar(csv_path: Path) -> Path:
+    return csv_path.with_name(csv_path.name + SIDECAR_SUFFIX)
+
+
 def write_table(df: pd.DataFrame, out_csv: str | os.PathLike) -> Path:
-    """Write the merged table atomically."""
+    """Write the merged table atomically, with a sidecar (row count, sha256) that lets read_table spot truncation."""
+    from cnr.weights import atomic_write_bytes
+
     out_csv = Path(out_csv)
-    atomic_write_bytes(out_csv, df.to_csv(index=False, float_format="%.4f").encode())
+    data = df.to_csv(index=False, float_format="%.4f").encode()
+    atomic_write_bytes(out_csv, data)
+    meta = {"rows": len(df), "columns": len(df.columns), "sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write_bytes(_sidecar(out_csv), (json.dumps(meta, sort_keys=True) + "\n").encode())
     return out_csv
 
 
-def read_table(csv: str | os.PathLike) -> pd.DataFrame:
-    """A results table: its row files merged when present, else the CSV, else an empty frame."""
-    df = read_rows(csv)
-    if df.empty and Path(csv).is_file():
-        df = pd.read_csv(csv)
+def _rebuild_hint(csv_path: Path) -> str:
+    profile = csv_path.parent.parent.name if csv_path.parent.name == "tables" else "<profile>"
+    rows = sorted(csv_path.parent.glob(f"{csv_path.stem}.rows-*.jsonl"))
+    if rows:
+        src = f"from the finished rows in {csv_path.stem}.rows-*.jsonl beside it (nothing finished is recomputed)"
+    else:
+        src = "(no .jsonl rows are beside it, so the grid is rerun; a shipped table can be restored with git checkout)"
+    return f"regenerate it with `cnr grid --profile {profile}` {src}"
+
+
+def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS) -> pd.DataFrame:
+    """Read a results CSV, refusing one that is truncated or damaged instead of returning half-filled rows."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a CSV file" if path.is_dir() else "does not exist"
+        raise DataNotFoundError(f"results table {path} {what}; {_rebuild_hint(path)}")
+    data = path.read_bytes()
+    fail = lambda why: TableError(f"results table {path} {why}; {_rebuild_hint(path)}")  # noqa: E731
+    if not data.strip():
+        raise fail("is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise fail(f"is not UTF-8 text (byte {e.start}), so it is damaged") from None
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as e:
+        if not data.endswith(b"\n"):
+            raise fail(f"is truncated: it ends inside a row ({e})") from None
+        raise fail(f"is not a valid CSV ({e})") from None
+    header, body = records[0], records[1:]
+    for i, rec in enumerate(body, 2):
+        if len(rec) != len(header):
+            last = i == len(records)
+            why = "is truncated: its last row" if last else f"is damaged: row {i}"
+            raise fail(f"{why} has {len(rec)} fields, the header has {len(header)}")
+    if not data.endswith(b"\n"):
+        raise fail("is truncated: it does not end with a newline (it was cut short while being written or copied)")
+    side = _sidecar(path)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text())
+            want_rows, want_sum = int(meta["rows"]), meta["sha256"]
+        except (ValueError, KeyError, TypeError, OSError):
+            want_rows = want_sum = None  # an unreadable sidecar proves nothing; the checks above still hold
+        if want_rows is not None and len(body) < want_rows and hashlib.sha256(data).hexdigest() != want_sum:
+            raise fail(f"is truncated: it has {len(body)} rows, but {want_rows} were written ({side.name}); "
+                       f"if you shortened it on purpose, delete {side.name}")
+    try:
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        raise fail(f"cannot be parsed as CSV ({str(e).splitlines()[0]})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError(f"{path} is not a results table: it lacks the column(s) {', '.join(missing)} "
+                         f"(a results table has {', '.join(KEY_COLUMNS)}, accuracy, ...)")
     return df
+
+
+def load_table(out_csv: str | os.PathLike) -> pd.DataFrame:
+    """A results table to report from: its shards' rows merged when there are any, else the checked CSV, else empty."""
+    df = read_rows(out_csv)
+    if df.empty and Path(out_csv).is_file():
+        df = read_table(out_csv)
+    return df
+
+
+def read_plain_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table the kit wrote (e.g. restoration.csv), checked for truncation; empty when it is not there yet."""
+    return read_table(path, required=()) if Path(path).is_file() else pd.DataFrame()

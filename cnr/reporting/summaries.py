@@ -73,9 +73,9 @@ def bank_summary(folder: str | Path) -> pd.DataFrame:
 
 def load_results(run: Run, seed: int | None = None) -> pd.DataFrame:
     """The run's robustness table (finished rows, shards merged), optionally one seed; empty if none yet."""
-    from cnr.eval.rows import read_table
+    from cnr.eval.rows import load_table
 
-    df = read_table(run.robustness_csv)
+    df = load_table(run.robustness_csv)
     if seed is not None and not df.empty and "seed" in df:
         df = df[df["seed"] == seed].reset_index(drop=True)
     return df

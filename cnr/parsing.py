@@ -1,0 +1,212 @@
+"""Strict parsers for text from the command line or configs: `bool("no")` is True, so nothing is parsed loosely.
+
+Each parser takes the value (text or an already-typed Python value) and an optional `name` for the message,
+and raises InputError. For argparse, wrap one with `argtype`, which raises argparse.ArgumentTypeError instead
+(argparse prints it as one usage line, "argument --limit: ...", and exits with code 2)::
+
+    p.add_argument("--limit", type=argtype(positive_int))
+    p.add_argument("--budget", type=argtype(nonnegative_float, finite=False))
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import re
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+from cnr.errors import InputError, unknown_name
+
+T = TypeVar("T")
+
+QF_MIN, QF_MAX = 1, 100  # libjpeg's quality factors (cnr.jpeg's QF_MIN, QF_MAX)
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding takes 32 bits; torch takes more, but one range for all
+
+_TRUE = ("true", "yes", "1", "on")
+_FALSE = ("false", "no", "0", "off")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _who(name: str | None) -> str:
+    return f"{name}: " if name else ""
+
+
+def _is_int(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _strict_int(value: Any, name: str | None, what: str) -> int:
+    """An int from an int or from integer text; floats, bools and other text are refused."""
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, str) and _INT.fullmatch(value.strip()):
+        return int(value.strip())
+    got = repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
+    raise InputError(f"{_who(name)}expected {what}, got {got}")
+
+
+def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
+    """true/false, yes/no, 1/0, on/off (any case) -> bool; anything else is refused, unlike bool('no') == True."""
+    if isinstance(value, bool):
+        return value
+    if _is_int(value) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise InputError(f"{_who(name)}expected a boolean (true/false, yes/no, 1/0, on/off), got {value!r}")
+
+
+def positive_int(value: str | int, name: str | None = None) -> int:
+    """A whole number >= 1 (counts, sizes, steps): '2.5', '1e3', 'abc', 0 and negatives are refused."""
+    n = _strict_int(value, name, "a positive integer (1, 2, 3, ...)")
+    if n < 1:
+        raise InputError(f"{_who(name)}expected a positive integer (1, 2, 3, ...), got {n}")
+    return n
+
+
+def nonnegative_float(value: str | float, name: str | None = None, finite: bool = True) -> float:
+    """A number >= 0 (budgets, rates); NaN always refused, inf only with finite=False (an unbounded budget)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) and not _is_number(value):
+        raise InputError(f"{_who(name)}expected a number >= 0, got {type(value).__name__} {value!r}")
+    try:
+        x = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        raise InputError(f"{_who(name)}expected a number >= 0 (e.g. 0.03 or 8/255 written as 0.0314), "
+                         f"got {value!r}") from None
+    if math.isnan(x):
+        raise InputError(f"{_who(name)}expected a number >= 0, got NaN")
+    if math.isinf(x) and (finite or x < 0):
+        raise InputError(f"{_who(name)}expected a finite number >= 0, got {value!r}")
+    if x < 0:
+        raise InputError(f"{_who(name)}expected a number >= 0, got {x:g}")
+    return x
+
+
+def _is_number(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, (np.integer, np.floating))
+
+
+def parse_qf_range(value: str | int | tuple[int, int] | list[int], name: str | None = None) -> tuple[int, int]:
+    """'40', '20,60', '(20, 60)', '[20, 60]', 40 or (20, 60) -> (lo, hi) with 1 <= lo <= hi <= 100."""
+    what = f"a JPEG quality factor or a range lo,hi of them (integers {QF_MIN}..{QF_MAX}, e.g. 20,60)"
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
+            text = text[1:-1]
+        if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", text):
+            lo, hi = (t.strip() for t in text.split("-"))
+            raise InputError(f"{_who(name)}{value!r} is not a QF range: write it as {lo},{hi} (lo,hi), not with '-'")
+        parts = [t.strip() for t in text.split(",")] if text else []
+    elif isinstance(value, (tuple, list)):
+        parts = list(value)
+    elif _is_int(value):
+        parts = [value]
+    else:
+        raise InputError(f"{_who(name)}expected {what}, got {type(value).__name__} {value!r}")
+    if len(parts) not in (1, 2):
+        raise InputError(f"{_who(name)}expected {what}, got {len(parts)} values in {value!r}")
+    qfs = [_strict_int(p, name, what) for p in parts]
+    for q in qfs:
+        if not QF_MIN <= q <= QF_MAX:
+            raise InputError(f"{_who(name)}quality factors must lie in {QF_MIN}..{QF_MAX}, got {q} in {value!r}")
+    lo, hi = qfs[0], qfs[-1]
+    if lo > hi:
+        raise InputError(f"{_who(name)}QF range must have lo <= hi, got {lo},{hi}; did you mean {hi},{lo}?")
+    return (lo, hi)
+
+
+def parse_seed(value: str | int, name: str | None = None) -> int:
+    """A whole number in 0..2**32-1; 'abc', 1.5, '1.0' and negatives are refused (no silent truncation)."""
+    what = f"an integer seed in 0..{SEED_MAX}"
+    s = _strict_int(value, name, what)
+    if not 0 <= s <= SEED_MAX:
+        raise InputError(f"{_who(name)}expected {what}, got {s}")
+    return s
+
+
+def parse_param_value(name: str, text: Any, default: Any) -> Any:
+    """Parse an attack parameter by the type of its default (bool, int, float, str; None: JSON or text)."""
+    label = f"parameter {name!r}"
+    if isinstance(default, bool):
+        return parse_bool(text, label)
+    if _is_int(default):
+        return _strict_int(text, label, f"an integer (its default is {default!r})")
+    if isinstance(default, float):
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            raise InputError(f"{label}: expected a number (its default is {default!r}), got {text!r}")
+        try:
+            x = float(text.strip() if isinstance(text, str) else text)
+        except ValueError:
+            raise InputError(f"{label}: expected a number (its default is {default!r}), got {text!r}") from None
+        if math.isnan(x):
+            raise InputError(f"{label}: expected a number (its default is {default!r}), got NaN")
+        return x
+    if isinstance(default, str):
+        if not isinstance(text, str):
+            raise InputError(f"{label}: expected text (its default is {default!r}), got {type(text).__name__} {text!r}")
+        return text
+    if default is None:
+        if not isinstance(text, str):
+            return text
+        try:
+            return json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            return text
+    if isinstance(default, (list, tuple, dict)):
+        kind = type(default)
+        value = text
+        if isinstance(text, str):
+            try:
+                value = json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                raise InputError(f"{label}: expected a JSON {kind.__name__} like {json.dumps(default)}, "
+                                 f"got {text!r}") from None
+        ok = isinstance(value, dict) if kind is dict else isinstance(value, (list, tuple))
+        if not ok:
+            raise InputError(f"{label}: expected a {kind.__name__} like {json.dumps(default)}, got {value!r}")
+        return kind(value) if kind is not dict else value
+    raise InputError(f"{label}: cannot parse a value for a default of type {type(default).__name__}")
+
+
+def parse_params(items: Iterable[str] | None, defaults: Mapping[str, Any] | None = None,
+                 what: str = "--param") -> dict[str, Any]:
+    """'name=value' items -> dict, each value typed by its default; unknown names refused when defaults are given."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if not isinstance(item, str) or "=" not in item:
+            raise InputError(f"{what} takes name=value (e.g. steps=20), got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise InputError(f"{what} takes name=value (e.g. steps=20), got {item!r}: the name is empty")
+        if key in out:
+            raise InputError(f"{what} {key} is given twice; give each parameter once")
+        if defaults is None:
+            out[key] = parse_param_value(key, text, None)
+        elif key not in defaults:
+            raise unknown_name("parameter", key, defaults)
+        else:
+            out[key] = parse_param_value(key, text, defaults[key])
+    return out
+
+
+def argtype(fn: Callable[..., T], **kwargs: Any) -> Callable[[str], T]:
+    """An argparse `type=` from a parser: InputError becomes ArgumentTypeError (one usage line, exit code 2)."""
+
+    @functools.wraps(fn)
+    def parse(text: str) -> T:
+        try:
+            return fn(text, **kwargs)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
