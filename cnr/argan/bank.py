@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from cnr.argan.generator import Generator, generator_from_architecture
+from cnr.checks import check_images
 from cnr.errors import InputError, WeightsError
 from cnr.weights import load_state_into, read_metadata, save_weights
 
@@ -94,15 +95,25 @@ class RestorerBank(nn.Module):
         return self.generators[self._key(self.nearest(qf))]
 
     def restore(self, x: torch.Tensor, qf: int | torch.Tensor | str) -> torch.Tensor:
-        """Restore JPEG images: one QF for all, 'static', or a per-image QF tensor (one batched call per generator)."""
+        """Restore JPEG images: one QF for all, 'static', or a per-image QF tensor (one batched call per generator).
+
+        Images must be float32 [0, 1] NCHW with the bank's channels; QFs must lie in 1..100 (the nearest trained
+        generator serves each)."""
+        check_images(x, channels=self.in_channels, name="images to restore")
         if isinstance(qf, str):
             if qf != STATIC:
                 raise InputError(f"qf must be an int, a per-image tensor or 'static', got {qf!r}")
             return self.static(x)
         if not isinstance(qf, torch.Tensor) or qf.ndim == 0:
+            if isinstance(qf, bool) or not isinstance(qf, (int, torch.Tensor)) or not 1 <= int(qf) <= 100:
+                raise InputError(f"qf must be a JPEG quality factor in 1..100, 'static' or a per-image tensor; "
+                                 f"got {qf!r}")
             return self.generator_for(int(qf))(x)
         if qf.shape != (x.shape[0],):
             raise InputError(f"per-image QFs must have shape ({x.shape[0]},), got {tuple(qf.shape)}")
+        if qf.is_floating_point() or qf.min() < 1 or qf.max() > 100:
+            raise InputError(f"per-image QFs must be integers in 1..100, got values in [{qf.min().item()}, "
+                             f"{qf.max().item()}] ({qf.dtype})")
         trained = self.nearest_tensor(qf.to(self._qf_desc.device))
         groups = [(q, (trained == q).nonzero().flatten()) for q in torch.unique(trained).tolist()]
         if len(groups) == 1:

@@ -32,9 +32,9 @@ from cnr.attacks.foolbox_attacks import cw, deepfool, hsj
 from cnr.attacks.nattack import nattack
 from cnr.attacks.pgd import fgsm, pgd
 from cnr.attacks.square import square
-from cnr.checks import check_images, check_labels
+from cnr.checks import check_images, check_labels, check_one_device
 from cnr.errors import InputError, unknown_name
-from cnr.eval.predict import device_of, predict
+from cnr.eval.predict import predict
 
 __all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "register_attack", "run_attack"]
 
@@ -131,7 +131,7 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(x, name="attack images")
-    dev = device_of(model)
+    dev = check_one_device(model)
     if dev is not None and dev != x.device:
         raise InputError(f"images are on {x.device} but the model is on {dev}; move them with x.to({str(dev)!r})")
     check_labels(y, len(x))
@@ -190,7 +190,11 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
         for m, _ in counters:
             m.calls = 0  # the probe below is draw 0 of every random defense, the attack starts at draw 1
         with torch.no_grad():
-            num_classes = counted(x[:1]).shape[1]
+            probe = counted(x[:1])
+        if not isinstance(probe, torch.Tensor) or probe.ndim != 2 or probe.shape[1] < 2:
+            raise InputError(f"the model must return (N, classes) logits with at least 2 classes; it returned "
+                             f"{tuple(probe.shape) if isinstance(probe, torch.Tensor) else type(probe).__name__}")
+        num_classes = probe.shape[1]
         check_labels(y, len(x), num_classes)
         torch.manual_seed(seed)
         if budget == 0:

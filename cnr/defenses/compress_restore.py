@@ -6,7 +6,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cnr.checks import check_images
+from cnr.checks import check_images, check_one_device
 from cnr.errors import InputError
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
 
@@ -120,6 +120,11 @@ class Defended(nn.Module):
 
     def __init__(self, defense: nn.Module, classifier: nn.Module):
         super().__init__()
+        for what, m in (("defense", defense), ("classifier", classifier)):
+            if not isinstance(m, nn.Module):
+                raise InputError(f"Defended({what}=...) takes a torch.nn.Module, got {type(m).__name__} {m!r:.60}"
+                                 + ("; load one with cnr.load_classifier(name)" if what == "classifier" else ""))
+        check_one_device(defense, classifier)
         self.defense, self.classifier = defense, classifier
         for p in classifier.parameters():
             p.requires_grad_(False)

@@ -1,6 +1,7 @@
 """Runs one cell: attack a (defense, classifier) with an attack spec, then score the final adversarials over draws."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -23,8 +24,10 @@ class Evaluator:
         self.sizes = {"eval": p.n_eval, "costly": p.n_costly}
         self._bare: dict[tuple, Any] = {}  # attacks on the bare classifier: crafted once, reused by oblivious cells
 
-    def run_cell(self, cell: Cell) -> dict[str, Any]:
-        """Attack one (defense, attack) cell and score the final adversarials over fresh draws."""
+    def run_cell(self, cell: Cell, out_csv: str | os.PathLike | None = None) -> dict[str, Any]:
+        """Attack one (defense, attack) cell and score the final adversarials over fresh draws.
+
+        With `out_csv`, the per-image outcomes are stored beside that table (cnr.eval.outcomes)."""
         from cnr.attacks import run_attack
 
         n = min(self.sizes[cell.attack.sample], len(self.x))
@@ -36,7 +39,7 @@ class Evaluator:
         attacked = self.classifier if view == "oblivious" else target
         t0 = time.perf_counter()
         if cell.attack.attack == "clean" or cell.attack.budget == 0:
-            x_adv, counts, extra = x, (0, 0), {}
+            x_adv, counts, extra, success = x, (0, 0), {}, torch.zeros(n, dtype=torch.bool)
         else:
             # the undefended PGD cell and every oblivious cell of a budget craft the same adversarials: once
             bare = attacked is self.classifier and cell.attack.attack == "pgd"
@@ -47,7 +50,7 @@ class Evaluator:
                                  seed=self.seed, **dict(cell.attack.params))
                 if bare:
                     self._bare[key] = res
-            x_adv, counts, extra = res.x_adv, (res.n_forward, res.n_backward), res.extra or {}
+            x_adv, counts, extra, success = res.x_adv, (res.n_forward, res.n_backward), res.extra or {}, res.success
         attack_s = time.perf_counter() - t0
         random_defense = bool(getattr(defense, "is_random", False))
         correct = score(target, x_adv, y, self.draws if random_defense else 1)
@@ -59,6 +62,12 @@ class Evaluator:
                "n_backward": counts[1], "pert_l2_median": l2.median().item(),
                "pert_linf_max": delta.abs().max().item() if n else 0.0,
                "wall_s": round(time.perf_counter() - t0, 2), "attack_s": round(attack_s, 2)}
+        if out_csv is not None:
+            from cnr.attacks.base import pert_size
+            from cnr.eval.outcomes import save_outcomes
+
+            pert = pert_size(x_adv, x, "l2" if cell.attack.norm == "l2" else "linf")
+            row["outcomes"] = save_outcomes(out_csv, row, correct, success, pert)
         if "pert_norm" in extra:
             pn = torch.as_tensor(extra["pert_norm"]).float()
             pn = pn[torch.isfinite(pn)]

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from cnr.errors import CnrError, InputError
 from cnr.eval.evaluator import Evaluator, make_evaluator
 from cnr.eval.groups import build_grid
+from cnr.eval.outcomes import has_outcomes
 from cnr.eval.rows import KEY_COLUMNS, append_row, read_rows, rows_path, write_table
 from cnr.eval.specs import Cell
 from cnr.paths import REPO_ROOT, relative
@@ -50,15 +51,27 @@ def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLik
     if not done.empty:
         done_keys = {tuple(r) for r in done[KEY_COLUMNS].astype(str).itertuples(index=False)}
     todo = [c for c in mine if tuple(str(v) for v in c.key(evaluator.dataset, evaluator.classifier_name,
-                                                           evaluator.seed).values()) not in done_keys]
+                                                           evaluator.seed).values()) not in done_keys
+            or not has_outcomes(out_csv, c.key(evaluator.dataset, evaluator.classifier_name, evaluator.seed))]
     path = rows_path(out_csv, shard)
     bar = tqdm(todo, desc=f"grid {i}/{k}", unit="cell")
     for cell in bar:
         bar.set_postfix_str(f"{cell.defense.name} / {cell.attack.label} {cell.attack.norm} {cell.attack.budget:g}")
-        append_row(path, evaluator.run_cell(cell))
-    df = read_rows(out_csv)
+        append_row(path, evaluator.run_cell(cell, out_csv))
+    return write_results(out_csv)
+
+
+def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
+    """Merge the shards' rows into the table (weak attacks marked) and write the per-image ensemble beside it."""
+    from cnr.eval.ensemble import ensemble, mark_inconclusive
+    from cnr.reporting.tables import save_table
+
+    df = mark_inconclusive(read_rows(out_csv))
     if not df.empty:
         write_table(df, out_csv)
+        ens = ensemble(df, out_csv)
+        if not ens.empty:
+            save_table(ens, Path(out_csv).parent, "ensemble", floatfmt=".3f")
     return df
 
 
@@ -89,8 +102,7 @@ def run_grid(run: Run, shard: str | None = None, resume: bool = True, workers: i
     out_csv = run.robustness_csv
     if workers > 1 and shard is None:
         run_workers(run, workers, resume)
-        df = read_rows(out_csv)
-        write_table(df, out_csv)
+        df = write_results(out_csv)
         print(f"grid ({run.name}, {workers} workers): {len(df)} rows in {relative(out_csv)}, "
               f"{time.perf_counter() - t0:.0f} s")
         return df

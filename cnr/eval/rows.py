@@ -36,6 +36,7 @@ ROW_SCHEMA: dict[str, str] = {
 OPTIONAL_SCHEMA: dict[str, str] = {
     "min_pert_l2_median": "number", "mode": "str", "n_iter": "int", "qf_lo": "int?", "qf_hi": "int?",
     "random_qf": "bool", "roles": "str", "kind": "str", "ablation": "bool", "profile": "str", "overrides": "str",
+    "outcomes": "str",
 }
 
 SIDECAR_SUFFIX = ".meta.json"

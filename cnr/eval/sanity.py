@@ -83,9 +83,21 @@ def direct_checks(ev: Evaluator, n: int = 100) -> list[dict[str, Any]]:
     return out
 
 
+def attacks_conclusive(df: pd.DataFrame) -> dict[str, Any]:
+    """Every attack must break the undefended model about as well as white-box PGD, or its rows say nothing."""
+    from cnr.eval.ensemble import INCONCLUSIVE_GAP, mark_inconclusive
+
+    m = mark_inconclusive(df)
+    weak = m[(m["mode"] == "none") & m["inconclusive"].astype(bool)]
+    detail = "; ".join(f"{r.attack} {r.norm} {r.budget:g}: undefended {r.undefended_accuracy:.3f} vs white-box "
+                       f"{r.reference_accuracy:.3f}" for r in weak.itertuples())
+    return _check(f"every attack conclusive (undefended within {INCONCLUSIVE_GAP:.0%} of white-box PGD)", weak.empty,
+                  f"inconclusive, excluded from the ensemble: {detail}" if detail else "all attacks conclusive")
+
+
 def sanity_report(df: pd.DataFrame, ev: Evaluator | None = None) -> pd.DataFrame:
     """All checks as a table (check, passed, detail); the direct ones only when an Evaluator is given."""
-    rows = [monotone_in_budget(df), *white_beats_black(df), worst_below_mean(df)]
+    rows = [monotone_in_budget(df), *white_beats_black(df), worst_below_mean(df), attacks_conclusive(df)]
     if ev is not None:
         rows += direct_checks(ev)
     return pd.DataFrame(rows)

@@ -31,6 +31,10 @@ def accuracy_vs_budget(df: pd.DataFrame, attacks: list[str], title: str = "", wo
             st = defense_style(d)
             style = dict(marker=st["marker"], linestyle=st["linestyle"], color=st["color"])
             line, = ax.plot(rows["budget"], rows[col], label=d, **style)
+            weak = rows[rows["inconclusive"].astype(bool)] if "inconclusive" in rows else rows.iloc[:0]
+            if not weak.empty:  # too weak on the undefended model to say anything: hollow, never quoted
+                ax.plot(weak["budget"], weak[col], linestyle="none", marker=st["marker"], markersize=11,
+                        markerfacecolor="white", markeredgecolor=st["color"], label="inconclusive (hollow)")
             ax.fill_between(rows["budget"], rows[lo], rows[hi], alpha=0.12, color=line.get_color())
             if worst and rows["random_defense"].any():
                 ax.plot(rows["budget"], rows["accuracy"], color=line.get_color(), alpha=0.35, linestyle=":")
@@ -192,8 +196,13 @@ def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, group: str, value: str, err
         if err is not None:
             yerr = [(rows[value] - rows[err[0]]).clip(lower=0).fillna(0),
                     (rows[err[1]] - rows[value]).clip(lower=0).fillna(0)]
-        ax.bar(xs, rows[value].fillna(0), width, yerr=yerr, capsize=2, label=gname, hatch=HATCHES[j % len(HATCHES)],
-               edgecolor="black", linewidth=0.6, color=f"C{j}", alpha=0.85)
+        weak = rows["inconclusive"].fillna(False).astype(bool) if "inconclusive" in rows else rows[value] != rows[value]
+        bars = ax.bar(xs, rows[value].fillna(0), width, yerr=yerr, capsize=2, label=gname,
+                      hatch=HATCHES[j % len(HATCHES)], edgecolor="black", linewidth=0.6, color=f"C{j}", alpha=0.85)
+        for bar, w in zip(bars, weak):
+            if w:  # too weak on the undefended model to say anything: hollow, never quoted
+                bar.set_facecolor("white")
+                bar.set_linestyle("--")
     ax.set_xticks(range(len(defenses)))
     ax.set_xticklabels(defenses, rotation=30, ha="right")
 
@@ -230,5 +239,33 @@ def blackbox_figure(df: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("accuracy (worst case over draws)")
     ax.set_ylim(0, 1.02)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_figure(ens: pd.DataFrame) -> plt.Figure:
+    """What to quote: per-image robust accuracy over the whole suite against budget, one panel per norm, with the
+    majority-vote view (dotted) beside the worst case over draws (solid)."""
+    setup_style()
+    if ens.empty:
+        raise MissingRows("ensemble: no ensemble table (run the grid)")
+    norms = list(dict.fromkeys(ens["norm"]))
+    fig, axes = plt.subplots(1, len(norms), figsize=(4.6 * len(norms), 3.6), squeeze=False, sharey=True)
+    for ax, norm in zip(axes[0], norms):
+        cell = ens[ens["norm"] == norm]
+        for d in ordered(cell["defense"]):
+            rows = cell[cell["defense"] == d].sort_values("budget")
+            if len(rows) < 2:
+                continue  # single ablation points belong to the ablation figure
+            st = defense_style(d)
+            ax.plot(rows["budget"], rows["robust_accuracy"], marker=st["marker"], linestyle=st["linestyle"],
+                    color=st["color"], label=d)
+            ax.fill_between(rows["budget"], rows["robust_lo"], rows["robust_hi"], alpha=0.12, color=st["color"])
+            ax.plot(rows["budget"], rows["majority_accuracy"], color=st["color"], alpha=0.4, linestyle=":")
+        ax.set_title(f"every attack, every draw ({'L∞' if norm == 'linf' else 'normalized L2'})")
+        ax.set_xlabel("budget ε")
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("robust accuracy (per image)")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig

@@ -171,3 +171,18 @@ def describe_ablation(df: pd.DataFrame, ref_linf: float, ref_l2: float, attack: 
                 lines.append(f"  fixed QF {int(r.qf_lo)} vs random QF {int(q['qf_lo'])}-{int(q['qf_hi'])} "
                              f"({r.mode}, N={int(r.n_iter)}): {r.worst_accuracy:.3f} vs {q['worst_accuracy']:.3f}{note}")
     return "\n".join(lines)
+
+
+def describe_ensemble(ens: pd.DataFrame, defenses: Sequence[str] | None = None) -> str:
+    """What to quote: per budget, each defense's per-image robust accuracy over the whole suite, with its interval."""
+    if ens.empty:
+        return "no ensemble table yet: run the grid (it is written beside robustness.csv)"
+    lines = ["Robust accuracy to quote (an image counts only if it survives every conclusive attack and every draw):"]
+    for (norm, budget), g in ens.groupby(["norm", "budget"], sort=True):
+        g = g.set_index("defense")
+        names = [d for d in (defenses or ordered(g.index)) if d in g.index]
+        cells = [f"{d} {g.loc[d, 'robust_accuracy']:.3f} [{g.loc[d, 'robust_lo']:.3f}, {g.loc[d, 'robust_hi']:.3f}]"
+                 f" (n={int(g.loc[d, 'n'])}, {int(g.loc[d, 'attacks'])} attacks, most breaks: "
+                 f"{g.loc[d, 'top_attack']})" for d in names]
+        lines.append(f"  {_budget_text(norm, budget)}: " + "; ".join(cells))
+    return "\n".join(lines)

@@ -73,9 +73,10 @@ def bank_summary(folder: str | Path) -> pd.DataFrame:
 
 def load_results(run: Run, seed: int | None = None) -> pd.DataFrame:
     """The run's robustness table (finished rows, shards merged), optionally one seed; empty if none yet."""
+    from cnr.eval.ensemble import mark_inconclusive
     from cnr.eval.rows import load_table
 
-    df = load_table(run.robustness_csv)
+    df = mark_inconclusive(load_table(run.robustness_csv))
     if seed is not None and not df.empty and "seed" in df:
         df = df[df["seed"] == seed].reset_index(drop=True)
     return df
@@ -101,3 +102,10 @@ def grid_overview(run: Run) -> pd.DataFrame:
         out[col] = out[col].map(lambda v: ", ".join(sorted(v)))
     out["defenses"] = out["defenses"].map(len)
     return out
+
+
+def load_ensemble(run: Run) -> pd.DataFrame:
+    """The per-image ensemble table of the run (what to quote), or empty when the grid has not written it."""
+    from cnr.eval.rows import read_plain_table
+
+    return read_plain_table(run.tables_dir / "ensemble.csv")

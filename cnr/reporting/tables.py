@@ -21,13 +21,26 @@ def save_table(df: pd.DataFrame, out_dir: str | Path, name: str, floatfmt: str =
     return paths
 
 
-def summary_table(df: pd.DataFrame, attacks: list[str] | None = None) -> pd.DataFrame:
-    """A wide table: rows (attack, norm, budget) in grid order, one column per defense, cells 'mean / worst'."""
+def summary_table(df: pd.DataFrame, attacks: list[str] | None = None, ensemble: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
+    """A wide table: rows (attack, norm, budget) in grid order, one column per defense, cells 'mean / worst'.
+
+    Rows of an inconclusive attack (too weak on the undefended model) are marked "(inconclusive)"; with `ensemble`,
+    rows "ensemble (quote this)" come first per budget: per-image robust accuracy over every attack and draw."""
     sub = df if attacks is None else df[df["attack"].isin(attacks)]
-    sub = sub.assign(cell=[f"{m:.3f} / {w:.3f}" for m, w in zip(sub["accuracy"], sub["worst_accuracy"])])
+    weak = sub["inconclusive"].astype(bool) if "inconclusive" in sub else pd.Series(False, index=sub.index)
+    sub = sub.assign(cell=[f"{m:.3f} / {w:.3f}" + (" (inconclusive)" if x else "")
+                           for m, w, x in zip(sub["accuracy"], sub["worst_accuracy"], weak)])
+    order = attack_labels(sub)
+    if ensemble is not None and not ensemble.empty:
+        ens = ensemble.assign(attack="ensemble (quote this)",
+                              cell=[f"{r:.3f} [{lo:.3f}, {hi:.3f}]" for r, lo, hi in
+                                    zip(ensemble["robust_accuracy"], ensemble["robust_lo"], ensemble["robust_hi"])])
+        sub = pd.concat([sub, ens[["attack", "norm", "budget", "defense", "cell"]]], ignore_index=True)
+        order = ["ensemble (quote this)"] + order
     wide = sub.pivot_table(index=["attack", "norm", "budget"], columns="defense", values="cell", aggfunc="first")
     wide = wide[ordered(wide.columns)].reset_index()
-    rank = {a: i for i, a in enumerate(attack_labels(sub))}
+    rank = {a: i for i, a in enumerate(order)}
     return wide.sort_values(["attack", "norm", "budget"], key=lambda c: c.map(rank) if c.name == "attack" else c,
                             kind="stable").reset_index(drop=True)
 

@@ -1,0 +1,80 @@
+"""Per-image outcomes of every grid cell, stored beside the rows so that per-image worst cases can be computed.
+
+For each cell: `correct` (draws, n) — right under each scoring draw; `success` (n,) — the attack's own final view;
+`pert` (n,) — the final perturbation in budget units (Linf, or normalized L2). One small .npz per row under
+`tables/outcomes/`, named by a hash of the row's key: written atomically, so it resumes and merges across shards
+like the rows (a row whose file is missing is simply recomputed by the next grid run).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from cnr.errors import DataNotFoundError, InputError
+from cnr.eval.rows import KEY_COLUMNS
+from cnr.weights import atomic_write_bytes
+
+FOLDER = "outcomes"
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What happened to each image of one cell."""
+
+    correct: np.ndarray  # bool (draws, n)
+    success: np.ndarray  # bool (n,)
+    pert: np.ndarray  # float32 (n,)
+
+    def __post_init__(self) -> None:
+        d, n = self.correct.shape
+        if self.success.shape != (n,) or self.pert.shape != (n,):
+            raise InputError(f"outcomes disagree on n: correct {self.correct.shape}, success {self.success.shape}, "
+                             f"pert {self.pert.shape}")
+
+
+def outcome_name(row: Mapping[str, Any]) -> str:
+    """The file name of a row's outcomes: a hash of its key, so every shard and every rerun agrees on it."""
+    key = json.dumps([str(row[k]) for k in KEY_COLUMNS])
+    return hashlib.sha256(key.encode()).hexdigest()[:20] + ".npz"
+
+
+def outcomes_dir(out_csv: str | os.PathLike) -> Path:
+    return Path(out_csv).parent / FOLDER
+
+
+def save_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any], correct: torch.Tensor, success: torch.Tensor,
+                  pert: torch.Tensor) -> str:
+    """Write one cell's outcomes (bits packed) atomically; returns the file name the row records."""
+    o = Outcomes(correct.cpu().numpy().astype(bool), success.cpu().numpy().astype(bool),
+                 pert.detach().float().cpu().numpy().astype(np.float32))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, correct=np.packbits(o.correct, axis=1), shape=np.array(o.correct.shape),
+                        success=np.packbits(o.success), pert=o.pert.astype(np.float16))
+    name = outcome_name(row)
+    atomic_write_bytes(outcomes_dir(out_csv) / name, buf.getvalue())
+    return name
+
+
+def load_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any]) -> Outcomes:
+    """A row's outcomes, or DataNotFoundError naming the row (rerun the grid: missing cells are recomputed)."""
+    path = outcomes_dir(out_csv) / outcome_name(row)
+    if not path.is_file():
+        raise DataNotFoundError(f"no per-image outcomes for {row['defense']} / {row['attack']} {row['norm']} "
+                                f"{row['budget']} ({path}); rerun the grid to compute them")
+    with np.load(path) as z:
+        d, n = (int(v) for v in z["shape"])
+        correct = np.unpackbits(z["correct"], axis=1, count=n).astype(bool).reshape(d, n)
+        success = np.unpackbits(z["success"], count=n).astype(bool)
+        return Outcomes(correct, success, z["pert"].astype(np.float32))
+
+
+def has_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any]) -> bool:
+    return (outcomes_dir(out_csv) / outcome_name(row)).is_file()
