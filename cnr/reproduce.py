@@ -70,10 +70,20 @@ def notebook_parameters(run: Run) -> dict[str, Any]:
             "seed": run.seed, "retrain": run.retrain, "results_root": relative(run.results_root)}
 
 
-def reproduce(run: Run, start: str | None = None, log_output: bool = False) -> list[tuple[str, float]]:
-    """Run every notebook (or from `start` on) for a run; prints and returns (notebook, seconds)."""
+def reproduce(run: Run, start: str | None = None, log_output: bool = False, compare: bool = True
+              ) -> list[tuple[str, float]]:
+    """Run every notebook (or from `start` on) for a run; prints and returns (notebook, seconds).
+
+    With `compare`, the results table found before the run (the shipped one, in a fresh clone) is kept aside and the
+    fresh table is checked against it row by row at the end (`cnr compare`): bit-identical on the machine that made
+    it, statistically the same on another CPU."""
+    from cnr.checks import check_writable
+
+    for folder in (run.notebooks_dir, run.tables_dir, run.figures_dir):
+        check_writable(folder)
     out_dir = run.notebooks_dir
     params = notebook_parameters(run)
+    reference = _keep_reference(run) if compare else None
     timings = []
     total = time.perf_counter()
     for nb in notebooks(start):
@@ -83,4 +93,20 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False) -> l
         timings.append((nb.name, dt))
         print(f"{nb.name:<22} {dt:7.1f} s   -> {relative(out_dir / nb.name)}", flush=True)
     print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (run {run.name})", flush=True)
+    if reference is not None and run.robustness_csv.is_file():
+        from cnr.eval.compare import compare_tables, verdict
+
+        print(f"compared with the table this run replaced ({relative(reference)}): "
+              f"{verdict(compare_tables(reference, run.robustness_csv))}", flush=True)
     return timings
+
+
+def _keep_reference(run: Run) -> Path | None:
+    """Copy the results table that is there before the run (e.g. the shipped one) to robustness.before.csv."""
+    import shutil
+
+    if not run.robustness_csv.is_file():
+        return None
+    ref = run.robustness_csv.with_name("robustness.before.csv")
+    shutil.copyfile(run.robustness_csv, ref)
+    return ref

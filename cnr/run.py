@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -125,7 +126,8 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     from cnr.checks import resolve_device
 
     dev = str(resolve_device(device or p.device))
-    return Run(p, tuple(sorted(over.items())), dev, bool(retrain), str(results_root or RESULTS_DIR))
+    root = results_root or os.environ.get("CNR_RESULTS") or RESULTS_DIR  # CNR_RESULTS: e.g. a scratch folder
+    return Run(p, tuple(sorted(over.items())), dev, bool(retrain), str(root))
 
 
 def with_overrides(run: Run, **overrides: Any) -> Run:

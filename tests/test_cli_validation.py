@@ -1,0 +1,103 @@
+"""Bad input through the command line: one clear line from the kit and exit code 2, never a traceback, never a
+silent wrong result, and nothing written. One test per class of the hostile-user report."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from cnr.cli import main
+
+
+def cli(capsys, *argv: str) -> tuple[int, str]:
+    """Run `cnr ...` in-process; argparse's own usage errors exit 2 as well."""
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture(autouse=True)
+def scratch_results(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNR_RESULTS", str(tmp_path / "results"))
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["attack", "--n-images", "0"], "--n-images: expected a positive integer"),
+    (["attack", "--n-images", "-3"], "--n-images: expected a positive integer"),
+    (["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "0"], "--batch-size"),
+    (["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "-1"], "--batch-size"),
+    (["train-classifier", "--epochs", "0"], "--epochs: expected a positive integer"),
+    (["train-classifier", "--epochs", "-1"], "--epochs: expected a positive integer"),
+    (["train-argan", "--steps", "-5"], "--steps: expected a positive integer"),
+    (["grid", "--workers", "0"], "--workers"),
+])
+def test_counts_that_are_zero_or_negative(capsys, tmp_path, argv, needle):
+    code, text = cli(capsys, *argv)
+    assert code == 2 and needle in text and "Traceback" not in text
+    assert not (tmp_path / "results").exists()  # nothing was written
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["grid", "--set", "qf_range=(20, 40, 60)"], "qf_range takes tuple[int, int]"),
+    (["grid", "--set", "qf_range=20-60"], "qf_range takes tuple[int, int]"),
+    (["grid", "--set", "n_eval=abc"], "n_eval takes int"),
+    (["grid", "--set", "nope=1"], "unknown profile field 'nope'"),
+    (["grid", "--seed", "abc"], "--seed"),
+    (["attack", "--param", "random_start=maybe", "--n-images", "2"], "random_start"),
+    (["attack", "--param", "stesp=3", "--n-images", "2"], "stesp"),
+    (["attack", "--attack", "deepfool", "--param", "candidates=0", "--norm", "l2", "--n-images", "2"],
+     "candidates must be an integer >= 2"),
+])
+def test_parameters_parsed_strictly(capsys, argv, needle):
+    code, text = cli(capsys, *argv)
+    assert code == 2 and needle in text and "Traceback" not in text
+
+
+def test_boolean_parameter_no_means_false(capsys):
+    code, text = cli(capsys, "attack", "--defense", "none", "--param", "random_start=no", "--param", "steps=1",
+                     "--n-images", "2")
+    assert code == 0 and '"random_start": false' in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "foolbox-cifar10"],
+    ["accuracy", "--classifier", "cifar10-keras", "--dataset", "foolbox-fmnist"],
+])
+def test_model_and_data_that_do_not_fit(capsys, argv):
+    code, text = cli(capsys, *argv)
+    assert code == 2 and "expects" in text and "channel" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--device", "cuda"],
+    ["train-argan", "--device", "cuda", "--steps", "1"],
+    ["restoration-table", "--device", "cuda"],
+    ["grid", "--device", "cuda:3"],
+])
+def test_a_device_that_is_not_there(capsys, argv):
+    if __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, text = cli(capsys, *argv)
+    assert code == 2 and "CUDA was asked for" in text and "Traceback" not in text
+
+
+def test_output_folder_checked_before_the_work(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, text = cli(capsys, "train-classifier", "--epochs", "1", "--out", str(blocker / "w.safetensors"))
+    assert code == 2 and ("a part of its path is a file" in text or "is a file" in text), text
+    assert blocker.read_text() == "x"
+
+
+def test_unknown_names_list_the_valid_ones(capsys):
+    code, text = cli(capsys, "accuracy", "--classifier", "resnet5O", "--dataset", "fmnist")
+    assert code == 2 and "resnet50" in text and "efficientnet-lite0" in text
+
+
+def test_the_console_script_prints_no_traceback():
+    out = subprocess.run([sys.executable, "-m", "cnr", "attack", "--n-images", "0"], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
