@@ -73,6 +73,8 @@ class Profile:
     hsj_steps: int = 5
     hsj_grad_evals: int = 25  # HopSkipJump's initial gradient-estimation queries (Foolbox's default 100, as in full)
     hsj_init_steps: int = 25  # binary-search steps toward the starting point (full: 50)
+    groups: tuple[str, ...] = ()  # the cell groups (cnr.eval.groups) of the grid; empty: every registered group
+    eot_sweep: bool = True  # EOT-BPDA at every budget (False: at the reference budgets only, where cells are costly)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for metadata and results rows."""
@@ -89,6 +91,16 @@ PROFILES: dict[str, Profile] = {
         linf_budgets=(0.1, 0.3), l2_budgets=(0.2, 0.5),
     ),
     "quick": Profile(name="quick"),
+    # The paper's code path on a CPU: an ImageNet classifier (EfficientNet-Lite0, offline) at 224 px, Foolbox's
+    # ImageNet images plus held-out corpus crops (cnr.eval.protocol.imagenet_cpu_images), the paper's budgets and
+    # the attacks of its legacy table. Its bank is the natural one of `argan_preset_natural`.
+    "imagenet": Profile(
+        name="imagenet", dataset="imagenet-cpu", classifier="efficientnet-lite0", n_eval=50, n_costly=50, draws=3,
+        pgd_steps=10, eot_steps=5, eot_samples=4, ns=(3,), sweep_ns=(3,),
+        linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08),
+        ref_linf=4 / 255, ref_l2=0.05, square_queries=500, hsj_steps=5, hsj_grad_evals=25, hsj_init_steps=25,
+        groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"), eot_sweep=False,
+    ),
     "full": Profile(
         name="full", device="auto", argan_preset="paper", argan_preset_natural="paper",
         argan_natural_train=(), argan_pretrain_steps=20000,

@@ -379,15 +379,15 @@ def test_train_bank_skips_finished_files_and_defaults_to_the_runs_models(tmp_pat
 
 
 def test_train_argan_cli_one_qf_into_the_runs_models_and_errors(tmp_path, monkeypatch):
-    import cnr.run
     from cnr import cli
 
-    monkeypatch.setattr(cnr.run, "RESULTS_DIR", tmp_path)  # the default results root, for this test only
+    monkeypatch.setenv("CNR_RESULTS", str(tmp_path))  # the CLI's results root, for this test only
     assert cli.main(["train-argan", "--profile", "smoke", "--set", "argan_batch=4", "--qf", "10", "--preset", "tiny",
-                     "--steps", "2", "--gan-steps", "0"]) == 0
+                     "--steps", "2", "--gan-steps", "1"]) == 0
     path = tmp_path / "smoke+argan_batch=4" / "models" / "argan-fmnist-tiny" / "qf10.safetensors"
     meta = read_metadata(path)
-    assert (meta["qf"], meta["steps"], meta["batch"], meta["dataset"]) == (10, 2, 4, "fmnist")
+    assert (meta["qf"], meta["steps"], meta["batch"], meta["dataset"]) == (10, 3, 4, "fmnist")
+    assert meta["losses"]["perceptual_net"] == "fmnist-cnn"  # the GAN step's perceptual term: the kit's classifier
     assert meta["val"]["psnr_jpeg"] > 0 and not path.with_suffix(".ckpt.safetensors").exists()
     run = resolve_run("smoke", results_root=tmp_path)
     out = train_argan_cli(run, "fmnist", "20", preset="tiny", out=str(tmp_path / "named"), steps=1, gan_steps=0)

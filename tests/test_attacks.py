@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from cnr.attacks import ATTACKS, AttackDef, AttackResult, parse_params, register_attack, run_attack
+from cnr.attacks import ATTACKS, AttackDef, AttackResult, attack_params, register_attack, run_attack
 from cnr.attacks.base import CountingModel
 from cnr.defenses import CompressRestore, Defended
 from cnr.errors import InputError
+from cnr.parsing import parse_params
 
 N, SIZE, CLASSES = 8, 16, 10
 BUDGETS = {"linf": 0.03, "l2": 0.05}
@@ -154,7 +155,6 @@ def test_hsj_does_not_attack_misclassified_images(net, data):
 
 
 def test_grid_params_are_valid_attack_params():
-    from cnr.attacks import attack_params
     from cnr.eval.groups import build_grid
     from cnr.profiles import PROFILES
 
@@ -380,27 +380,37 @@ def test_two_attacks_on_one_reused_model_equal_fresh_ones(name, params):
     assert calls == list(range(len(calls))) and len(calls) >= 4 and reused.defense.calls == 5
 
 
+def _params(name: str, items: list[str]) -> dict:
+    """What `cnr attack --param` does: name=value texts typed by the attack's defaults (batch_size included)."""
+    return parse_params(items, attack_params(name))
+
+
 def test_parse_params_types_values_by_their_defaults():
-    assert parse_params("pgd", ["steps=5", "random_start=no", "step_size=0.5", "loss=margin", "batch_size=7"]) == dict(
+    assert _params("pgd", ["steps=5", "random_start=no", "step_size=0.5", "loss=margin", "batch_size=7"]) == dict(
         steps=5, random_start=False, step_size=0.5, loss="margin", batch_size=7)
-    assert parse_params("pgd", ["random_start=ON", "step_size=null"]) == dict(random_start=True, step_size=None)
-    cw = parse_params("cw", ["stepsize=1", "abort_early=0"])
+    assert _params("pgd", ["random_start=ON", "step_size=null"]) == dict(random_start=True, step_size=None)
+    cw = _params("cw", ["stepsize=1", "abort_early=0"])
     assert cw == dict(stepsize=1.0, abort_early=False) and type(cw["stepsize"]) is float
-    assert parse_params("hsj", ["stepsize_search=grid_search"]) == dict(stepsize_search="grid_search")
+    assert _params("hsj", ["stepsize_search=grid_search"]) == dict(stepsize_search="grid_search")
+    for name, spec in ATTACKS.items():  # every default parses back to itself from its own text
+        for key, default in spec.defaults.items():
+            text = "null" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+            assert _params(name, [f"{key}={text}"]) == {key: default}, (name, key)
 
 
 @pytest.mark.parametrize("items, message", [
-    (["steps=2.5"], "parameter steps is an integer, got '2.5'"),
-    (["random_start=maybe"], "parameter random_start is a boolean: true/false"),
-    (["random_start=2"], "is a boolean"),  # bools are strict: no truthy integers
-    (["stpes=3"], "unknown parameter\\(s\\) 'stpes' for attack 'pgd'; valid parameters: batch_size, eot"),
-    (["steps"], "--param takes name=value, got 'steps'"),
+    (["steps=2.5"], "parameter 'steps': expected an integer \\(its default is 40\\), got '2.5'"),
+    (["random_start=maybe"], "parameter 'random_start': expected a boolean \\(true/false"),
+    (["random_start=2"], "expected a boolean"),  # bools are strict: no truthy integers
+    (["stpes=3"], "unknown parameter 'stpes'; valid parameters: batch_size, eot, loss, random_start, step_size, steps"),
+    (["steps"], "--param takes name=value \\(e.g. steps=20\\), got 'steps'"),
+    (["steps=2", "steps=3"], "given twice"),
 ])
 def test_parse_params_refuses_bad_values(items, message):
     with pytest.raises(InputError, match=message):
-        parse_params("pgd", items)
-    with pytest.raises(InputError, match="parameter stepsize is a number, got 'big'"):
-        parse_params("cw", ["stepsize=big"])
+        _params("pgd", items)
+    with pytest.raises(InputError, match="parameter 'stepsize': expected a number \\(its default is 0.01\\), got 'big'"):
+        _params("cw", ["stepsize=big"])
 
 
 def test_register_attack_makes_it_runnable(net, data, monkeypatch):
@@ -416,6 +426,6 @@ def test_register_attack_makes_it_runnable(net, data, monkeypatch):
     assert torch.allclose(res.x_adv, (x - 0.02).clamp(0, 1)) and res.params["sign"] == -1.0
     assert res.extra == {"calls": 3}  # numbers from the batches (3 + 3 + 2 images) are summed
     assert res.n_forward == 1 + N and res.n_backward == 0
-    assert parse_params("nudge", ["sign=-2"]) == {"sign": -2.0}
+    assert _params("nudge", ["sign=-2"]) == {"sign": -2.0}
     with pytest.raises(InputError, match="takes an AttackDef"):
         register_attack("bad", nudge)

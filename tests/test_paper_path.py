@@ -5,6 +5,7 @@ budgets, a grid shard written under tmp_path, and the figures drawn from that sh
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import matplotlib
 
@@ -67,3 +68,24 @@ def test_paper_profile_code_path(imagenet_val, tmp_path):
         except F.MissingRows:
             pass
     assert made >= 1
+
+
+def test_imagenet_cpu_profile_smoke(tmp_path):
+    """`make reproduce-imagenet` in miniature: Foolbox's ImageNet images first, then confident corpus crops."""
+    from cnr.data.photo_corpus import split_photos
+
+    if not all(Path(p.path).is_file() for p in split_photos("test")):
+        pytest.skip("the photo corpus is not installed (make data)")
+    tiny = {k: v for k, v in TINY.items() if k not in ("classifier", "ns", "sweep_ns")}
+    over = {**tiny, "n_eval": 20, "n_costly": 2, "linf_budgets": (4 / 255,), "l2_budgets": (0.05,),
+            "ref_l2": 0.05, "groups": ("clean", "bpda-pgd", "square")}
+    run = resolve_run("imagenet", over, results_root=tmp_path)
+    ev = make_evaluator(run)
+    assert tuple(ev.x.shape[1:]) == (3, 224, 224) and len(ev.x) == 20  # 18 Foolbox images + 2 confident crops
+    ev.sizes = {"eval": 2, "costly": 2}  # the protocol above on 20 images; the attacks on 2 of them
+    from cnr.eval.grid import run_cells
+    from cnr.eval.groups import build_grid
+
+    df = run_cells(ev, build_grid(run.profile), run.robustness_csv, shard=(2, 2))
+    assert set(df["attack"]) <= set(run.profile.groups) and set(df["classifier"]) == {"efficientnet-lite0"}
+    assert df["defense"].isin(["none", "jpeg", "static-N3", "dynamic-N3", "dynamic-N3-qf40"]).all()

@@ -27,10 +27,8 @@ def smoke_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def table(smoke_run) -> pd.DataFrame:
-    import cnr.run
-
-    with pytest.MonkeyPatch.context() as mp:  # the CLI's default results root, only while it runs
-        mp.setattr(cnr.run, "RESULTS_DIR", smoke_run.results_root)
+    with pytest.MonkeyPatch.context() as mp:  # the CLI's results root, only while it runs
+        mp.setenv("CNR_RESULTS", smoke_run.results_root)
         assert cli.main(["restoration-table", "--profile", "smoke"]) == 0
     return pd.read_csv(smoke_run.restoration_csv)
 

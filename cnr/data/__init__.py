@@ -30,7 +30,7 @@ DATASETS: dict[str, str] = {
 BANK_FAMILY: dict[str, str] = {"fmnist": "fmnist", "fmnist-train": "fmnist", "foolbox-fmnist": "fmnist",
                                "foolbox-mnist": "fmnist", "imagenet": "natural", "imagenet-val": "natural",
                                "foolbox-imagenet": "natural", "foolbox-cifar10": "natural",
-                               "foolbox-cifar100": "natural"}
+                               "foolbox-cifar100": "natural", "imagenet-cpu": "natural"}
 _FOOLBOX_NAMES = {"foolbox-cifar10": "cifar10", "foolbox-cifar100": "cifar100", "foolbox-imagenet": "imagenet",
                   "foolbox-mnist": "mnist", "foolbox-fmnist": "fashionMNIST"}
 

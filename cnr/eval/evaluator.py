@@ -80,7 +80,7 @@ def make_evaluator(run: Run) -> Evaluator:
     from cnr.argan.pipeline import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import BANK_FAMILY, load_dataset
-    from cnr.eval.protocol import protocol_images
+    from cnr.eval.protocol import imagenet_cpu_images, protocol_images
 
     p = run.profile
     n = max(p.n_eval, p.n_costly)
@@ -88,6 +88,8 @@ def make_evaluator(run: Run) -> Evaluator:
     resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
     if p.dataset == "imagenet":
         x, y = protocol_images(clf, n, run.device, interpolation=resize)
+    elif p.dataset == "imagenet-cpu":
+        x, y, _ = imagenet_cpu_images(clf, n, interpolation=resize, seed=p.seed)
     else:
         x, y = load_dataset(p.dataset, limit=n, interpolation=resize)
     family = BANK_FAMILY.get(p.dataset, p.dataset)

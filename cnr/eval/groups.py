@@ -81,9 +81,13 @@ def unregister_group(label: str) -> None:
 
 
 def build_grid(p: Profile) -> list[Cell]:
-    """Every cell of the profile's grid, group by group in registration order."""
+    """Every cell of the profile's grid, group by group in registration order (only `p.groups` when it names some)."""
+    unknown = sorted(set(p.groups) - set(GROUPS))
+    if unknown:
+        raise InputError(f"profile {p.name!r} names unknown cell group(s) {', '.join(unknown)}; "
+                         f"registered: {', '.join(GROUPS)}")
     specs = grid_defenses(p)
-    return [c for g in GROUPS.values() for c in g.cells(p, specs)]
+    return [c for g in GROUPS.values() if not p.groups or g.label in p.groups for c in g.cells(p, specs)]
 
 
 ALL = ("main", "ablation")
@@ -96,7 +100,8 @@ for _g in (
     CellGroup("clean", "clean", "clean", lambda p: [("linf", 0.0)], select(ALL)),
     CellGroup("bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("ablation",)), pgd, ablation=True),
     CellGroup("oblivious-pgd", "pgd", "white-box", sweep, DEFENDED, pgd, view="oblivious"),
-    CellGroup("eot-bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("n-sweep",), ("none",), ("dynamic",)),
+    CellGroup("eot-bpda-pgd", "pgd", "adaptive", lambda p: sweep(p) if p.eot_sweep else refs(p),
+              select(("main",), ("n-sweep",), ("none",), ("dynamic",)),
               eot, sample="costly", ablation=True),
     CellGroup("generalized-bpda-pgd", "pgd", "adaptive", refs, select(ALL, exclude=("none",)), pgd,
               view="identity", ablation=True),

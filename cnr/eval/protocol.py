@@ -83,3 +83,37 @@ def protocol_images(clf: torch.nn.Module, n: int, device: str, interpolation: st
     idx = select_protocol_images(ds, clf, n_classes=1000, per_class=max(1, n // 1000), device=device)[:n]
     items = [ds[i] for i in idx]
     return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)
+
+
+@torch.no_grad()
+def imagenet_cpu_images(clf: torch.nn.Module, n: int, interpolation: str = "bilinear", crops_per_photo: int = 16,
+                        confidence: float = 0.5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The ImageNet CPU profile's images: the paper's protocol on Foolbox's 20 ImageNet-val images (true labels,
+    classified right, one per class), then held-out corpus crops (the test split, never trained on) labelled by the
+    classifier's own top-1 where its softmax is at least `confidence`.
+
+    On the crops "correct" therefore means "prediction kept": robust accuracy there is the fraction of images whose
+    prediction an attack could not change. Returns images, labels and each image's source ("foolbox" / "corpus").
+    """
+    from cnr.data import load_foolbox_samples
+    from cnr.data.photo_corpus import corpus_crops
+    from cnr.eval.predict import batched
+
+    x, y, _ = load_foolbox_samples("imagenet", interpolation=interpolation)
+    pred = batched(lambda b: clf(b).argmax(1).cpu(), x, 20)
+    keep, seen = [], set()
+    for i, (p, t) in enumerate(zip(pred.tolist(), y.tolist())):
+        if p == t and t not in seen:
+            keep.append(i)
+            seen.add(t)
+    crops = corpus_crops("test", size=x.shape[-1], per_photo=crops_per_photo, seed=seed)
+    probs = batched(lambda b: clf(b).softmax(1).cpu(), crops, 16)
+    conf, top = probs.max(1)
+    sure = (conf >= confidence).nonzero().flatten()
+    images = torch.cat([x[keep], crops[sure]])[:n]
+    labels = torch.cat([y[keep], top[sure]])[:n]
+    source = (["foolbox"] * len(keep) + ["corpus"] * len(sure))[:n]
+    if len(images) < n:
+        warnings.warn(f"ImageNet CPU profile: {len(images)} images (of {n} wanted): {len(keep)} Foolbox images and "
+                      f"{len(sure)} corpus crops at softmax >= {confidence}", stacklevel=2)
+    return images, labels.to(torch.int64), source
