@@ -16,9 +16,10 @@ from typing import Callable
 
 import torch
 
-from cnr.argan import RestorerBank, bank_dir
+from cnr.argan.pipeline import load_bank
 from cnr.data import load_fmnist
-from cnr.defense import CompressRestore
+from cnr.defenses import CompressRestore
+from cnr.run import resolve_run
 from cnr.jpeg import jpeg_roundtrip, sample_qf
 
 
@@ -45,7 +46,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--profile", default="quick")
     args = ap.parse_args()
-    bank = RestorerBank.load(bank_dir(args.profile, "fmnist"))
+    bank = load_bank(resolve_run(args.profile), "fmnist")
     x, _ = load_fmnist("test", limit=args.batch)
     gen = bank.generator_for(40)
     # The reference JPEG codes per-image QFs drawn like the defense's: the gray codec batches images of one QF,

@@ -11,9 +11,11 @@ import argparse
 import time
 from collections import defaultdict
 
-from cnr.evaluate import Cell
-from cnr.grid import build_grid, make_evaluator
-from cnr.profiles import get_profile
+from cnr.eval.evaluator import make_evaluator
+from cnr.eval.groups import build_grid
+from cnr.eval.specs import Cell
+from cnr.profiles import parse_override
+from cnr.run import resolve_run
 
 
 def kind(cell: Cell) -> tuple[str, str]:
@@ -27,10 +29,12 @@ def main() -> None:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--n", type=int, default=50, help="images per timed cell")
     ap.add_argument("--only", nargs="*", default=None, help="attack labels to time (default: all)")
+    ap.add_argument("--set", action="append", default=[], help="profile override field=value (repeatable)")
     args = ap.parse_args()
-    p = get_profile(args.profile)
+    run = resolve_run(args.profile, dict(parse_override(i) for i in args.set))
+    p = run.profile
     cells = build_grid(p)
-    ev = make_evaluator(p)
+    ev = make_evaluator(run)
     groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for c in cells:
         groups[kind(c)].append(c)
