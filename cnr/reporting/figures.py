@@ -269,3 +269,28 @@ def ensemble_figure(ens: pd.DataFrame) -> plt.Figure:
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def convergence_figure(conv: pd.DataFrame) -> plt.Figure:
+    """Accuracy (worst case over draws and restarts) against PGD steps, EOT samples and restarts, with intervals."""
+    setup_style()
+    if conv.empty:
+        raise MissingRows("convergence: no rows (run benchmarks/convergence.py)")
+    sweeps = [s for s in ("steps", "eot", "restarts") if s in set(conv["sweep"])]
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(4.3 * len(sweeps), 3.6), squeeze=False, sharey=True)
+    for ax, sweep in zip(axes[0], sweeps):
+        sub = conv[conv["sweep"] == sweep]
+        for i, ((d, b), g) in enumerate(sub.groupby(["defense", "budget"], sort=True)):
+            g = g.sort_values("value")
+            st = defense_style(d)
+            ls = LINESTYLES[i % len(LINESTYLES)]
+            ax.errorbar(g["value"], g["worst_accuracy"], yerr=[(g["worst_accuracy"] - g["worst_lo"]).clip(lower=0),
+                                                              (g["worst_hi"] - g["worst_accuracy"]).clip(lower=0)],
+                        marker=st["marker"], linestyle=ls, color=st["color"], capsize=2, label=f"{d}, L∞ {b:g}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel({"steps": "PGD steps", "eot": "EOT samples per step", "restarts": "random restarts"}[sweep])
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("accuracy (worst case)")
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
