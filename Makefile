@@ -7,7 +7,7 @@ PROFILE ?= quick
 export GIT_PYTHON_REFRESH := quiet
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data reproduce reproduce-imagenet test lab clean-results
+.PHONY: setup data reproduce reproduce-imagenet study test lab clean-results
 
 setup: $(STAMP) data
 
@@ -56,6 +56,11 @@ reproduce: setup
 # until its runtime is measured on a quiet machine.
 reproduce-imagenet: setup
 	$(PY) -m cnr reproduce --profile imagenet
+
+# Dynamic vs static with the paper-preset bank and the quick bank, the same cells on the same images.
+study: setup
+	$(PY) -m cnr grid --profile study
+	$(PY) -m cnr grid --profile study --set argan_preset=quick
 
 test: setup
 	$(PY) -m pytest

@@ -50,6 +50,7 @@ class Profile:
     eot_samples: int = 4
     pgd_steps: int = 20
     eot_steps: int = 10  # PGD steps of the EOT attacks (each step costs eot_samples passes)
+    eot_samples_strong: int = 32  # EOT samples of the study's eot32-bpda-pgd group
     fixed_qf: int = 40  # the fixed-QF dynamic defense of the ablation
     aa_iters: int = 10  # AutoAttack rand: APGD iterations ... (the authors' rand defaults, 100 and 20, are the
     aa_eot_iter: int = 2  # ... and EOT samples per iteration   full profile's; quick would take hours on CPU)
@@ -100,6 +101,13 @@ PROFILES: dict[str, Profile] = {
         linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08),
         ref_linf=4 / 255, ref_l2=0.05, square_queries=500, hsj_steps=5, hsj_grad_evals=25, hsj_init_steps=25,
         groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"), eot_sweep=False,
+    ),
+    # Dynamic vs static with the paper's generator (64 channels x 16 blocks): the decisive cells and the attacks
+    # aimed at the dynamic bank itself, on the same images; `--set argan_preset=quick` runs the quick bank beside it.
+    "study": Profile(
+        name="study", argan_preset="paper", ns=(3,), sweep_ns=(3,), linf_budgets=(0.05, 0.1), l2_budgets=(0.2,),
+        groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand", "expected-bpda-pgd",
+                "transfer-static-pgd", "eot32-bpda-pgd", "margin-bpda-pgd"),
     ),
     "full": Profile(
         name="full", device="auto", argan_preset="paper", argan_preset_natural="paper",

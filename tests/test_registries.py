@@ -95,3 +95,18 @@ def test_groups_check_kind_and_view():
         register_group(CellGroup("bad", "pgd", "grey-box", lambda p: [], select(("main",))))
     with pytest.raises(InputError, match="view"):
         register_group(CellGroup("bad", "pgd", "adaptive", lambda p: [], select(("main",)), view="x"))
+
+
+def test_study_attacks_are_opt_in_and_run():
+    """The attacks aimed at the dynamic bank run only where a profile names them, and each gives a row."""
+    quick = {c.attack.label for c in build_grid(resolve_run("quick").profile)}
+    study = {c.attack.label for c in build_grid(resolve_run("study").profile)}
+    new = {"expected-bpda-pgd", "transfer-static-pgd", "eot32-bpda-pgd", "margin-bpda-pgd"}
+    assert new <= study and not new & quick
+    run = resolve_run("smoke", {"groups": tuple(new), "eot_samples_strong": 2, "n_eval": 4, "n_costly": 4})
+    ev = make_evaluator(run)
+    cells = [c for c in build_grid(run.profile) if c.defense.name == "dynamic-N3" and c.attack.norm == "linf"]
+    rows = [ev.run_cell(c) for c in cells]
+    assert {r["attack"] for r in rows} == new and all(r["n_backward"] > 0 for r in rows)
+    transfer = next(r for r in rows if r["attack"] == "transfer-static-pgd")
+    assert transfer["view"] == "transfer-static" and transfer["random_defense"]

@@ -11,7 +11,10 @@ from cnr.errors import InputError
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
 
 MODES = ("dynamic", "static", "jpeg")
-GRADS = ("bpda", "surrogate", "identity")
+# bpda: JPEG is the identity backward, restorers exact; surrogate: JPEG through kornia's differentiable codec;
+# identity: the whole defense is the identity backward; expected: BPDA whose backward uses the static generator in
+# place of whichever per-QF generator was drawn (the "expected restorer" an attacker of a dynamic bank would try).
+GRADS = ("bpda", "surrogate", "identity", "expected")
 
 _MASK = (1 << 62) - 1
 
@@ -87,12 +90,17 @@ class CompressRestore(nn.Module):
             return x
         if self.mode == "static":
             return self.bank.static(x)
+        if self.grad == "expected" and x.requires_grad and self.bank.has_static:
+            with torch.no_grad():
+                drawn = self.bank.restore(x, qf)
+            stand_in = self.bank.static(x)
+            return stand_in + (drawn - stand_in).detach()  # forward: the drawn generator; backward: the static one
         return self.bank.restore(x, qf)
 
     def _jpeg(self, x: torch.Tensor, qf: torch.Tensor) -> torch.Tensor:
         if not x.requires_grad or self.grad == "identity":
             return jpeg_roundtrip(x, qf)
-        return jpeg_bpda(x, qf) if self.grad == "bpda" else jpeg_surrogate(x, qf)
+        return jpeg_surrogate(x, qf) if self.grad == "surrogate" else jpeg_bpda(x, qf)
 
     def purify(self, x: torch.Tensor, qfs: torch.Tensor) -> torch.Tensor:
         """Run the N iterations with the given (n_iter, N) QFs."""

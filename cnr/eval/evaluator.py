@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from cnr.defenses import Defended
+from cnr.defenses.compress_restore import GRADS
 from cnr.eval.scoring import score, summarize
 from cnr.eval.specs import Cell
 from cnr.run import Run
@@ -33,10 +35,13 @@ class Evaluator:
         n = min(self.sizes[cell.attack.sample], len(self.x))
         x, y = self.x[:n], self.y[:n]
         view = cell.attack.view
-        grad = view if view in ("bpda", "surrogate", "identity") else "bpda"
+        grad = view if view in GRADS else "bpda"
         defense = cell.defense.build(self.bank, grad=grad, seed=self.seed)
         target = self.classifier if defense is None else Defended(defense, self.classifier)
         attacked = self.classifier if view == "oblivious" else target
+        if view == "transfer-static" and cell.defense.mode in ("static", "dynamic"):
+            source = replace(cell.defense, name=f"static-N{cell.defense.n_iter}", mode="static")
+            attacked = Defended(source.build(self.bank, grad="bpda", seed=self.seed), self.classifier)
         t0 = time.perf_counter()
         if cell.attack.attack == "clean" or cell.attack.budget == 0:
             x_adv, counts, extra, success = x, (0, 0), {}, torch.zeros(n, dtype=torch.bool)

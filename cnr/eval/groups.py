@@ -52,6 +52,7 @@ class CellGroup:
     view: str = "bpda"
     sample: str = "eval"
     ablation: bool = False
+    default: bool = True  # False: only in profiles that name it in `groups` (the study's attacks)
 
     def cells(self, p: Profile, specs: list[DefenseSpec]) -> list[Cell]:
         ref = set(refs(p))
@@ -87,7 +88,8 @@ def build_grid(p: Profile) -> list[Cell]:
         raise InputError(f"profile {p.name!r} names unknown cell group(s) {', '.join(unknown)}; "
                          f"registered: {', '.join(GROUPS)}")
     specs = grid_defenses(p)
-    return [c for g in GROUPS.values() if not p.groups or g.label in p.groups for c in g.cells(p, specs)]
+    chosen = [g for g in GROUPS.values() if (g.label in p.groups if p.groups else g.default)]
+    return [c for g in chosen for c in g.cells(p, specs)]
 
 
 ALL = ("main", "ablation")
@@ -120,5 +122,17 @@ for _g in (
                          ("init_steps", p.hsj_init_steps)), sample="costly"),
     CellGroup("autoattack-rand", "autoattack_rand", "adaptive", lambda p: [("linf", p.ref_linf)], select(("main",)),
               lambda p: (("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)), sample="costly"),
+):
+    register_group(_g)
+
+# Attacks aimed at the dynamic bank itself (what a reviewer of the paper's central claim would try); opt-in.
+DYNAMIC = select(("main",), exclude=("none", "jpeg", "static"))
+for _g in (
+    CellGroup("expected-bpda-pgd", "pgd", "adaptive", refs, DYNAMIC, pgd, view="expected", default=False),
+    CellGroup("transfer-static-pgd", "pgd", "adaptive", refs, DYNAMIC, pgd, view="transfer-static", default=False),
+    CellGroup("eot32-bpda-pgd", "pgd", "adaptive", refs, DEFENDED,
+              lambda p: (("eot", p.eot_samples_strong), ("steps", p.eot_steps)), sample="costly", default=False),
+    CellGroup("margin-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, lambda p: (("loss", "margin"),
+                                                                               ("steps", p.pgd_steps)), default=False),
 ):
     register_group(_g)

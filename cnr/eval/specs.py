@@ -8,7 +8,10 @@ from typing import Any
 from cnr.defenses.registry import DefenseSpec
 
 KINDS = ("clean", "white-box", "adaptive", "black-box", "minimal")
-VIEWS = ("bpda", "surrogate", "identity", "oblivious")  # the model the attacker differentiates
+# the model the attacker differentiates: the defense with a backward mode of CompressRestore (bpda, surrogate,
+# identity, expected), the bare classifier (oblivious), or the static-generator variant of the defense whose
+# adversarials are then transferred to the defense under test (transfer-static)
+VIEWS = ("bpda", "surrogate", "identity", "expected", "oblivious", "transfer-static")
 
 
 @dataclass(frozen=True)
