@@ -1,1 +1,2 @@
-"""Reporting: everything here reads only the results tables (style, row selection, tables, figures, sentences)."""
+"""Reporting: tables, figures and sentences drawn from the results tables alone (style, row selection by kind and group
+flags); `gallery` is the one module that draws images through the models (restoration and adversarial examples)."""
