@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(p)
     p.add_argument("--epochs", type=argtype(positive_int), default=None)
     p.add_argument("--out", default=None, help="weights path (default: results/<run>/models/fmnist-cnn.safetensors;"
-                                               " never the shipped weights/)")
+                                               " never the shipped cnr/shipped/)")
     p.set_defaults(func=_cmd_train_classifier)
 
     p = sub.add_parser("grid", help="run a profile's attack grid into results/<run>/tables/robustness.csv")

@@ -4,11 +4,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# Shipped weights are inputs the kit reads and never writes by default; retraining writes under results/<run>/models.
-WEIGHTS_DIR = REPO_ROOT / "weights"
-DATA_DIR = Path(os.environ.get("CNR_DATA", REPO_ROOT / "data"))
-RESULTS_DIR = REPO_ROOT / "results"
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()  # a clone of the repository, not a `pip install`
+# Shipped weights are inputs the kit reads and never writes by default: package data, so that `pip install .`
+# users have them too; retraining writes under results/<run>/models.
+WEIGHTS_DIR = PACKAGE_DIR / "shipped"
+DATA_DIR = Path(os.environ.get("CNR_DATA", REPO_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data"))
+RESULTS_DIR = REPO_ROOT / "results" if IN_CHECKOUT else Path.cwd() / "results"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 

@@ -61,7 +61,7 @@ class Run:
 
     @property
     def models_dir(self) -> Path:
-        """Where this run's retrained weights go (never the shipped weights/)."""
+        """Where this run's retrained weights go (never the shipped cnr/shipped/)."""
         return self.out_dir / "models"
 
     @property
@@ -82,7 +82,7 @@ class Run:
         return self.profile.argan_preset_natural if family == "natural" else self.profile.argan_preset
 
     def bank_dir(self, family: str) -> Path:
-        """The AR-GAN bank of a family: weights/argan-<family>-<preset>, or this run's models/ when retraining."""
+        """The AR-GAN bank of a family: cnr/shipped/argan-<family>-<preset>, or this run's models/ when retraining."""
         root = self.models_dir if self.retrain else WEIGHTS_DIR
         return root / f"argan-{family}-{self.bank_preset(family)}"
 

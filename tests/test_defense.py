@@ -67,7 +67,7 @@ def shipped_bank() -> RestorerBank:
     from cnr.argan.pipeline import load_bank
     from cnr.run import resolve_run
 
-    return load_bank(resolve_run("smoke"), "fmnist")  # weights/argan-fmnist-quick
+    return load_bank(resolve_run("smoke"), "fmnist")  # cnr/shipped/argan-fmnist-quick
 
 
 @pytest.mark.parametrize("mode, checksum, mad", [

@@ -136,7 +136,7 @@ def test_with_overrides_adds_fields_and_renames(tmp_path):
 
 
 def test_relative_paths_inside_and_outside_the_repository(tmp_path):
-    assert relative(WEIGHTS_DIR / "fmnist-cnn.safetensors") == "weights/fmnist-cnn.safetensors"
+    assert relative(WEIGHTS_DIR / "fmnist-cnn.safetensors") == "cnr/shipped/fmnist-cnn.safetensors"
     assert relative(REPO_ROOT) == "."
     assert relative(tmp_path) == str(tmp_path.resolve())
 
