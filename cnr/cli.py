@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from cnr.errors import CnrError
-from cnr.parsing import argtype, nonnegative_float, parse_seed, positive_int
+from cnr.parsing import argtype, nonnegative_float, nonnegative_int, parse_seed, positive_int
 
 
 def _run(args: argparse.Namespace, **kw):
@@ -61,7 +61,7 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
     meta = train_fmnist_cnn(
         out_path=out, epochs=args.epochs or p.clf_epochs, batch_size=p.clf_batch, seed=p.seed,
         train_limit=p.clf_train_limit, eval_limit=p.clf_eval_limit, device=run.device,
-        command="cnr " + shlex.join(sys.argv[1:]),
+        command=f"cnr train-classifier --profile {p.name}{run.cli_options()} --out {out}",
     )
     print(f"test accuracy {meta['test_accuracy']:.4f} (n={meta['test_n']}), trained in {meta['train_seconds']:.0f} s"
           f" -> {out}")
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="generator preset (default: the profile's)")
     p.add_argument("--out", default=None, help="bank folder (default: results/<run>/models/argan-<dataset>-<preset>)")
     p.add_argument("--steps", type=argtype(positive_int), default=None, help="pixel pre-training steps (default: the profile's)")
-    p.add_argument("--gan-steps", type=argtype(positive_int), default=None)
+    p.add_argument("--gan-steps", type=argtype(nonnegative_int), default=None, help="0: pixel loss only")
     p.set_defaults(func=_cmd_train_argan)
 
     p = sub.add_parser("compare", help="do two results tables agree row by row, within chance? (a reproducibility check)")

@@ -71,6 +71,14 @@ def positive_int(value: str | int, name: str | None = None) -> int:
     return n
 
 
+def nonnegative_int(value: str | int, name: str | None = None) -> int:
+    """An integer >= 0 (e.g. a phase that may be skipped), strictly: no bools, no 2.5, no '3.0'."""
+    v = _strict_int(value, name, "an integer >= 0 (0, 1, 2, ...)")
+    if v < 0:
+        raise InputError(f"{_who(name)}expected an integer >= 0 (0, 1, 2, ...), got {value!r}")
+    return v
+
+
 def nonnegative_float(value: str | float, name: str | None = None, finite: bool = True) -> float:
     """A number >= 0 (budgets, rates); NaN always refused, inf only with finite=False (an unbounded budget)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)) and not _is_number(value):

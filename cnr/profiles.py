@@ -179,6 +179,33 @@ def check_field(key: str, value: Any) -> None:
     hint = typing.get_type_hints(Profile)[key]
     if not _conforms(value, hint):
         raise InputError(f"profile field {key} takes {_type_name(hint)}, got {value!r}")
+    problem = _value_problem(key, value)
+    if problem:
+        raise InputError(f"profile field {key}: {problem}, got {value!r}")
+
+
+# Counts that may be zero (no GAN phase, no seed offset); every other integer field is a count of at least 1.
+ZERO_OK = {"seed", "argan_gan_steps"}
+
+
+def _value_problem(key: str, value: Any) -> str | None:
+    """Why a well-typed value still makes no sense (a zero count, a QF range upside down), or None."""
+    if key == "qf_range":
+        lo, hi = value
+        return None if 1 <= lo <= hi <= 100 else "needs 1 <= lo <= hi <= 100"
+    if key in ("argan_qfs", "ns", "sweep_ns") and not value:
+        return "needs at least one value"
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, int) and v < (0 if key in ZERO_OK else 1):
+            return "must be >= 0" if key in ZERO_OK else "must be a positive integer"
+        if isinstance(v, float) and not v >= 0:
+            return "must be a number >= 0"
+        if key == "fixed_qf" and not 1 <= v <= 100 or key == "argan_qfs" and not 1 <= v <= 100:
+            return "quality factors lie in 1..100"
+    return None
 
 
 def _type_name(hint: Any) -> str:

@@ -109,6 +109,11 @@ class Run:
         return cls(Profile(**fields), tuple((k, _tuples(v)) for k, v in d["overrides"]), d["device"],
                    bool(d["retrain"]), d["results_root"])
 
+    def cli_options(self) -> str:
+        """' --set field=value ... --seed s': the command-line options that rebuild this run's profile."""
+        return "".join(f" --set {k}={_literal(v)}" for k, v in self.overrides if k != "seed") + (
+            f" --seed {self.seed}" if self.seed != PROFILES[self.profile.name].seed else "")
+
     def describe(self) -> dict[str, Any]:
         """What a results row or record carries about its run."""
         return dict(profile=self.profile.name, overrides=json.dumps(dict(self.overrides), sort_keys=True))
@@ -140,6 +145,11 @@ def with_overrides(run: Run, **overrides: Any) -> Run:
 
 def profile_names() -> list[str]:
     return list(PROFILES)
+
+
+def _literal(v: Any) -> str:
+    text = repr(v)
+    return f'"{text}"' if " " in text else text
 
 
 def _compact(v: Any) -> str:

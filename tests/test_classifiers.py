@@ -258,7 +258,9 @@ def test_cli_info_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "cnr", "info"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout
-    assert "shipped weights:" in out.stdout and " files in weights" in out.stdout
+    from cnr.paths import relative
+
+    assert f" files in {relative(WEIGHTS_DIR)}: " in out.stdout.split("shipped weights:")[1].splitlines()[0]
 
 
 def test_fmnist_cnn_is_loaded_with_batchnorm_folded_and_computes_the_same(fmnist_cnn):

@@ -22,7 +22,7 @@ from cnr.weights import read_metadata
 def train_command(dataset: str, qf: int | str, run: Run, preset: str | None = None) -> str:
     """The CLI line that (re)creates one bank file, recorded in metadata and error hints."""
     extra = f" --preset {preset}" if preset else ""
-    return f"cnr train-argan --dataset {dataset} --qf {qf} --profile {run.profile.name}{extra}"
+    return f"cnr train-argan --dataset {dataset} --qf {qf} --profile {run.profile.name}{run.cli_options()}{extra}"
 
 
 def _settings(p: Profile, dataset: str, preset: str | None, qf: int | str | None = None) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def train_fmnist_cnn(
             idx = order[i * batch_size : (i + 1) * batch_size]
             xb, yb = _augment(x_train[idx], gen).to(device), y_train[idx].to(device)
             for g in opt.param_groups:
-                g["lr"] = warmup_cosine(epoch * steps_per_epoch + i, total, lr, warmup=0.15, start=0.1)
+                g["lr"] = warmup_cosine(epoch * steps_per_epoch + i, total, lr, warmup=0.15, start=0.1, offset=0)
             loss = F.cross_entropy(model(xb), yb, label_smoothing=0.05)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -100,7 +100,7 @@ def train_fmnist_cnn(
 
 def retrain_classifier(run: Run) -> Path:
     """Train fmnist-cnn with the run's settings into its own models folder (what `retrain` notebooks evaluate)."""
-    out = run.classifier_weights("fmnist-cnn")
+    out = run.models_dir / "fmnist-cnn.safetensors"  # never the shipped file, whatever the run's `retrain`
     p = run.profile
     train_fmnist_cnn(out, epochs=p.clf_epochs, batch_size=p.clf_batch, seed=p.seed, train_limit=p.clf_train_limit,
                      eval_limit=p.clf_eval_limit, device=run.device,

@@ -25,6 +25,9 @@ def device_of(model: nn.Module) -> torch.device | None:
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, draw: int | None = None) -> torch.Tensor:
     """Predicted labels (on CPU) of [0,1] images, in chunks; `draw` pins the draw of a random (defended) model."""
+    from cnr.checks import check_images
+
+    check_images(x, name="images to classify")
     dev = device_of(model) or x.device
 
     def labels(xb: torch.Tensor) -> torch.Tensor:

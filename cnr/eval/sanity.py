@@ -68,13 +68,15 @@ def direct_checks(ev: Evaluator, n: int = 100) -> list[dict[str, Any]]:
     out = []
     res = run_attack("pgd", ev.classifier, x, y, 1.0, norm="linf", seed=ev.seed, steps=p.pgd_steps)
     acc = score(ev.classifier, res.x_adv, y, 1).float().mean().item()
-    out.append(_check("unbounded attack reaches ~0% (undefended)", acc <= 0.01, f"PGD Linf eps=1: {acc:.3f} (n={n})"))
+    out.append(_check("unbounded attack reaches ~0% (undefended)", acc <= 0.01,
+                      f"PGD Linf eps=1: {acc:.3f} (n={len(x)})"))
     accs = []
     for steps in (max(1, p.pgd_steps // 4), p.pgd_steps):
         r = run_attack("pgd", ev.classifier, x, y, p.ref_linf / 2, norm="linf", seed=ev.seed, steps=steps)
         accs.append(score(ev.classifier, r.x_adv, y, 1).float().mean().item())
     out.append(_check("more steps never raise accuracy (undefended)", accs[1] <= accs[0] + 1 / n,
-                      f"PGD Linf {p.ref_linf / 2:g}: {accs[0]:.3f} with fewer steps, {accs[1]:.3f} with more"))
+                      f"PGD Linf {p.ref_linf / 2:g}, n={len(x)}: {accs[0]:.3f} with fewer steps, {accs[1]:.3f} "
+                      "with more"))
     d = Defended(CompressRestore(ev.bank, p.qf_range, 3, mode="dynamic", seed=ev.seed), ev.classifier)
     with torch.no_grad():
         a, b = d.defense(x[:8]), d.defense(x[:8])
