@@ -409,8 +409,6 @@ def test_retrain_banks_trains_each_family_into_the_runs_models(tmp_path, monkeyp
     assert folders[1] == tmp_path / "smoke" / "models" / "argan-natural-quick-residual"
 
 
-@pytest.mark.xfail(strict=True, reason="cnr/argan/pipeline.py train_command: the recorded command drops the run's "
-                                       "--seed and --set overrides, so it does not regenerate the file")
 def test_train_command_regenerates_the_runs_settings():
     run = resolve_run("smoke", {"argan_batch": 4}, seed=3)
     cmd = train_command("fmnist", 10, run)

@@ -70,8 +70,6 @@ def test_classifier_input_contract(fmnist_cnn, x, message):
     assert fmnist_cnn.cnr_input == CLASSIFIERS["fmnist-cnn"]
 
 
-# The old predict() called check_images, so 0-255 images were refused; the input hook checks shape and dtype only.
-@pytest.mark.xfail(strict=True, reason="cnr.eval.predict / the classifier input hook no longer check the [0, 1] range")
 def test_classifier_rejects_unit_range_violations(fmnist_cnn):
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         predict(fmnist_cnn, torch.rand(4, 1, 28, 28) * 255)
@@ -160,8 +158,6 @@ def _old_one_cycle(step: int, total: int, peak: float, warmup: float = 0.15) -> 
     return peak * 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
 
 
-@pytest.mark.xfail(strict=True, reason="cnr/classifiers/train_fmnist.py: warmup_cosine(start=0.1) warms up one step "
-                                       "ahead of the old schedule, so retraining no longer reproduces weights/")
 def test_training_follows_the_schedule_of_the_shipped_weights(tmp_path, monkeypatch):
     seen: list[float] = []
 
@@ -191,8 +187,6 @@ def test_retrain_classifier_writes_into_the_runs_models_folder(tmp_path, monkeyp
     assert calls[0][1]["epochs"] == 2 and calls[0][1]["seed"] == 4 and calls[0][1]["train_limit"] == 2000
 
 
-@pytest.mark.xfail(strict=True, reason="cnr/classifiers/train_fmnist.py retrain_classifier: a run without retrain=True "
-                                       "resolves classifier_weights() to weights/ and would overwrite the shipped file")
 def test_retrain_classifier_never_targets_the_shipped_weights(tmp_path, monkeypatch):
     from cnr.run import resolve_run
 

@@ -222,10 +222,6 @@ class StandIn(nn.Module):
         return nn.functional.one_hot(self.answers[which], 1000).float()
 
 
-# cnr/data/imagenet.py passes extensions= to torchvision's ImageFolder, which takes no such argument (only
-# DatasetFolder does): every ImageFolder-layout folder fails with TypeError. Strict: drop the mark once fixed.
-IMAGEFOLDER_BUG = pytest.mark.xfail(raises=TypeError, strict=True,
-                                    reason="cnr/data/imagenet.py: ImageFolder(extensions=...) is a TypeError")
 
 
 def _foolbox_index(ds: data.ImageNetVal, i: int) -> int:
@@ -241,7 +237,6 @@ def test_imagenet_val_flat_layout(tmp_path):
     assert torch.equal(x, fx[10])
 
 
-@IMAGEFOLDER_BUG
 def test_imagenet_val_imagefolder_layout(tmp_path):
     ds = data.ImageNetVal(_imagefolder(tmp_path))
     assert ds.layout == "imagefolder" and len(ds) == 20 and len(ds.classes) == 1000
@@ -290,7 +285,6 @@ def test_protocol_on_flat_layout_picks_first_correct_per_class(tmp_path):
         assert select_protocol_images(ds, all_right, per_class=2) == list(range(20))
 
 
-@IMAGEFOLDER_BUG
 def test_protocol_on_imagefolder_layout(tmp_path):
     ds = data.ImageNetVal(_imagefolder(tmp_path), size=64)
     clf = StandIn(set(range(20)) - {3, 6})
