@@ -59,8 +59,8 @@ def test_shipped_fmnist_cnn_on_the_smoke_sizes(fmnist_cnn):
 @pytest.mark.parametrize("x, message", [
     (torch.rand(2, 3, 28, 28), "fmnist-cnn expects 1-channel 28x28 images .*got 3-channel 28x28"),
     (torch.rand(2, 1, 32, 32), "expects 1-channel 28x28 images .*got 1-channel 32x32"),
-    (torch.rand(2, 1, 28, 28, dtype=torch.float64), "takes float32 images.*float64"),
-    (torch.rand(1, 28, 28), "takes NCHW image tensors, got \\(1, 28, 28\\)"),
+    (torch.rand(2, 1, 28, 28, dtype=torch.float64), "float32.*float64"),
+    (torch.rand(1, 28, 28), "NCHW.*\\(1, 28, 28\\)"),
 ])
 def test_classifier_input_contract(fmnist_cnn, x, message):
     with pytest.raises(InputError, match=message):
