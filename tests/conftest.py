@@ -51,3 +51,9 @@ def block_network():
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
     yield
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real_connect, real_connect_ex, real_getaddrinfo
+
+
+def pytest_collection_modifyitems(config, items):
+    """CNR_TEST_REVERSE=1 runs the suite in reverse order: a check that no test depends on another's leftovers."""
+    if os.environ.get("CNR_TEST_REVERSE") == "1":
+        items.reverse()
