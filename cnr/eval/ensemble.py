@@ -93,4 +93,5 @@ def ensemble(df: pd.DataFrame, out_csv: str | os.PathLike) -> pd.DataFrame:
             never_caught = np.minimum.reduce([_all_k_correct(c, kk) for c in correct.values()])
             rec[f"resubmit_k{kk}"] = float(never_caught.mean())  # accuracy if the attacker may submit k times
         rows.append(rec)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    return out.sort_values(["norm", "budget"], kind="stable").reset_index(drop=True) if len(out) else out
