@@ -118,8 +118,11 @@ def _cmd_sanity(args: argparse.Namespace) -> int:
 
 def _cmd_train_argan(args: argparse.Namespace) -> int:
     from cnr.argan.pipeline import train_argan_cli
+    from cnr.checks import check_writable
 
-    summary = train_argan_cli(_run(args), args.dataset, args.qf, preset=args.preset, out=args.out, steps=args.steps,
+    run = _run(args)
+    check_writable(args.out or run.models_dir)
+    summary = train_argan_cli(run, args.dataset, args.qf, preset=args.preset, out=args.out, steps=args.steps,
                               gan_steps=args.gan_steps)
     for qf, val in summary.items():
         print(f"{args.dataset} QF {qf}: validation {val}")
@@ -130,7 +133,10 @@ def _cmd_restoration_table(args: argparse.Namespace) -> int:
     from cnr.eval.restoration import write_restoration_table
     from cnr.paths import relative
 
+    from cnr.checks import check_writable
+
     run = _run(args)
+    check_writable(run.tables_dir)
     df = write_restoration_table(run)
     cols = ["dataset", "generator", "qf", "n", "psnr_jpeg", "psnr_restored", "ssim_jpeg", "ssim_restored"]
     cols += [c for c in ("acc_jpeg", "acc_restored") if c in df]
