@@ -1,9 +1,12 @@
 """Convergence of BPDA-PGD and EOT-BPDA on static-N3 and dynamic-N3 (the quick profile's justification for its step,
-EOT and restart settings): writes results/<run>/tables/convergence.{csv,md,tex} and figures/convergence.{png,pdf}.
+EOT and restart settings): writes results/<run>/tables/convergence.{csv,md,tex} and figures/convergence.{png,pdf},
+after every (defense, budget) so that an interrupted run keeps what it measured.
 """
 from __future__ import annotations
 
 import argparse
+
+import pandas as pd
 
 from cnr.eval.convergence import convergence, flat_from
 from cnr.eval.evaluator import make_evaluator
@@ -17,11 +20,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.05])
+    ap.add_argument("--defenses", nargs="+", default=["dynamic-N3", "static-N3"])
     args = ap.parse_args()
     run = resolve_run(args.profile)
-    df = convergence(make_evaluator(run), n=args.n)
-    save_table(df, run.tables_dir, "convergence")
-    save_figure(convergence_figure(df), run.figures_dir, "convergence")
+    ev = make_evaluator(run)
+    parts = []
+    for budget in args.budgets:
+        for defense in args.defenses:
+            parts.append(convergence(ev, defenses=(defense,), budgets=(budget,), n=args.n))
+            df = pd.concat(parts, ignore_index=True)
+            save_table(df, run.tables_dir, "convergence")
+            save_figure(convergence_figure(df), run.figures_dir, "convergence")
     for sweep in ("steps", "eot", "restarts"):
         print(flat_from(df, sweep).to_string(index=False))
 
