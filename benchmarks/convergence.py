@@ -8,7 +8,7 @@ import argparse
 
 import pandas as pd
 
-from cnr.eval.convergence import convergence, flat_from
+from cnr.eval.convergence import EOT, RESTARTS, STEPS, convergence, flat_from
 from cnr.eval.evaluator import make_evaluator
 from cnr.reporting.figures import convergence_figure
 from cnr.reporting.style import save_figure
@@ -22,13 +22,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.05])
     ap.add_argument("--defenses", nargs="+", default=["dynamic-N3", "static-N3"])
+    ap.add_argument("--steps", type=int, nargs="+", default=list(STEPS))
+    ap.add_argument("--eot", type=int, nargs="+", default=list(EOT))
+    ap.add_argument("--restarts", type=int, nargs="+", default=list(RESTARTS))
     args = ap.parse_args()
     run = resolve_run(args.profile)
     ev = make_evaluator(run)
     parts = []
     for budget in args.budgets:
         for defense in args.defenses:
-            parts.append(convergence(ev, defenses=(defense,), budgets=(budget,), n=args.n))
+            parts.append(convergence(ev, defenses=(defense,), budgets=(budget,), n=args.n, steps=args.steps,
+                                     eot=args.eot, restarts=args.restarts))
             df = pd.concat(parts, ignore_index=True)
             save_table(df, run.tables_dir, "convergence")
             save_figure(convergence_figure(df), run.figures_dir, "convergence")
