@@ -13,8 +13,12 @@ from cnr.parsing import argtype, nonnegative_float, nonnegative_int, parse_seed,
 
 def _run(args: argparse.Namespace, **kw):
     """The command's Run: --profile, every --set field=value, --seed and --device, resolved once."""
+    from cnr.errors import InputError
     from cnr.profiles import parse_override
     from cnr.run import Run, resolve_run
+
+    if getattr(args, "out", None) == "":
+        raise InputError("--out is empty; give a file or folder path")
 
     if getattr(args, "run_json", None):
         return Run.from_json(Path(args.run_json).read_text())
@@ -56,7 +60,7 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
 
     run = _run(args)
     p = run.profile
-    out = Path(args.out) if args.out else run.models_dir / "fmnist-cnn.safetensors"
+    out = Path(args.out) if args.out is not None else run.models_dir / "fmnist-cnn.safetensors"
     check_writable(out.parent)
     meta = train_fmnist_cnn(
         out_path=out, epochs=args.epochs or p.clf_epochs, batch_size=p.clf_batch, seed=p.seed,
@@ -121,7 +125,7 @@ def _cmd_train_argan(args: argparse.Namespace) -> int:
     from cnr.checks import check_writable
 
     run = _run(args)
-    check_writable(args.out or run.models_dir)
+    check_writable(args.out if args.out is not None else run.models_dir)
     summary = train_argan_cli(run, args.dataset, args.qf, preset=args.preset, out=args.out, steps=args.steps,
                               gan_steps=args.gan_steps)
     for qf, val in summary.items():

@@ -92,6 +92,8 @@ def nonnegative_float(value: str | float, name: str | None = None, finite: bool 
         raise InputError(f"{_who(name)}expected a number >= 0, got NaN")
     if math.isinf(x) and (finite or x < 0):
         raise InputError(f"{_who(name)}expected a finite number >= 0, got {value!r}")
+    if math.isinf(x) and isinstance(value, str) and value.strip().lower().lstrip("+") not in ("inf", "infinity"):
+        raise InputError(f"{_who(name)}{value!r} overflows to infinity; write inf for an unbounded budget")
     if x < 0:
         raise InputError(f"{_who(name)}expected a number >= 0, got {x:g}")
     return x

@@ -125,13 +125,16 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     """Turn (profile name + overrides + seed + device) into a Run; the only place a profile name is resolved."""
     if isinstance(profile, Profile):
         raise InputError("resolve_run takes a profile name; pass overrides for its fields")
+    if overrides is not None and not isinstance(overrides, dict):
+        raise InputError(f"overrides must be a dict of profile fields, e.g. {{'n_eval': 100}}; got "
+                         f"{type(overrides).__name__} {overrides!r}")
     over = dict(overrides or {})
     if seed is not None:
         over["seed"] = seed
     p = get_profile(profile, **over)
     from cnr.checks import resolve_device
 
-    dev = str(resolve_device(device or p.device))
+    dev = str(resolve_device(p.device if device is None else device))
     root = results_root or os.environ.get("CNR_RESULTS") or RESULTS_DIR  # CNR_RESULTS: e.g. a scratch folder
     return Run(p, tuple(sorted(over.items())), dev, bool(retrain), str(root))
 

@@ -104,6 +104,8 @@ class RestorerBank(nn.Module):
             if qf != STATIC:
                 raise InputError(f"qf must be an int, a per-image tensor or 'static', got {qf!r}")
             return self.static(x)
+        if isinstance(qf, torch.Tensor) and (qf.is_floating_point() or qf.dtype == torch.bool):
+            raise InputError(f"QFs must be integers in 1..100, got a {qf.dtype} tensor")
         if not isinstance(qf, torch.Tensor) or qf.ndim == 0:
             if isinstance(qf, bool) or not isinstance(qf, (int, torch.Tensor)) or not 1 <= int(qf) <= 100:
                 raise InputError(f"qf must be a JPEG quality factor in 1..100, 'static' or a per-image tensor; "

@@ -32,8 +32,9 @@ from cnr.attacks.foolbox_attacks import cw, deepfool, hsj
 from cnr.attacks.nattack import nattack
 from cnr.attacks.pgd import fgsm, pgd
 from cnr.attacks.square import square
-from cnr.checks import check_images, check_labels, check_one_device
+from cnr.checks import check_count, check_images, check_labels, check_one_device
 from cnr.errors import InputError, unknown_name
+from cnr.parsing import parse_seed
 from cnr.eval.predict import predict
 
 __all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "register_attack", "run_attack"]
@@ -122,10 +123,9 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
         raise unknown_name("norm", norm, NORMS)
     if norm not in attack.norms:
         raise InputError(f"attack {name!r} supports norm(s) {', '.join(attack.norms)}, not {norm!r}")
-    try:
-        budget = float(budget)
-    except (TypeError, ValueError):
-        raise InputError(f"budget must be a number, got {budget!r}") from None
+    if isinstance(budget, (bool, str)) or not isinstance(budget, (int, float)):
+        raise InputError(f"budget must be a number >= 0 (inf: unbounded), got {type(budget).__name__} {budget!r}")
+    budget = float(budget)
     if math.isnan(budget) or budget < 0:
         raise InputError(f"budget must be >= 0 (inf: unbounded), got {budget!r}")
     if not isinstance(model, nn.Module):
@@ -174,11 +174,11 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     """
     eff = attack_params(name, **params)
     attack = ATTACKS[name]
+    seed = parse_seed(seed, "seed")
     y = _check_inputs(model, x, y, norm, budget, attack, name)
     budget = float(budget)
     batch_size = eff["batch_size"]
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_count(batch_size, "batch_size")
     _to_eval(model, name)
     counted = CountingModel(model).eval()
     x = x.detach()
@@ -194,6 +194,8 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
         if not isinstance(probe, torch.Tensor) or probe.ndim != 2 or probe.shape[1] < 2:
             raise InputError(f"the model must return (N, classes) logits with at least 2 classes; it returned "
                              f"{tuple(probe.shape) if isinstance(probe, torch.Tensor) else type(probe).__name__}")
+        if not torch.isfinite(probe).all():
+            raise InputError("the model returned NaN or Inf logits: no attack result would mean anything")
         num_classes = probe.shape[1]
         check_labels(y, len(x), num_classes)
         torch.manual_seed(seed)

@@ -31,6 +31,10 @@ class CountingModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
+        if not isinstance(out, torch.Tensor):
+            from cnr.errors import InputError
+
+            raise InputError(f"the attacked model must return a logits tensor, got {type(out).__name__}")
         n = int(x.shape[0])
         self.n_forward += n
         if out.requires_grad:

@@ -91,13 +91,18 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
         steps: int = 40, step_size: float | None = None, eot: int = 1, random_start: bool = True,
         loss: str = "ce", **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """PGD; `step_size` in budget units (pixels in Linf, a fraction of ||x|| in L2), default 2.5 * budget / steps."""
+    from cnr.parsing import parse_bool
+
+    random_start = parse_bool(random_start, "random_start")
+    if isinstance(steps, bool):
+        raise InputError(f"pgd steps must be a positive integer, got {steps!r}")
     if step_size is None:
         alpha = 2.5 * eps / steps if isinstance(steps, int) and steps > 0 else eps
     else:
-        if not step_size > 0:
+        if isinstance(step_size, (bool, str)) or not isinstance(step_size, (int, float)) or not step_size > 0:
             raise InputError(f"pgd step_size must be positive, got {step_size!r}")
         alpha = step_size * unit
-    return run_pgd(model, x, y, eps, norm, steps=steps, alpha=alpha, eot=eot, random_start=bool(random_start),
+    return run_pgd(model, x, y, eps, norm, steps=steps, alpha=alpha, eot=eot, random_start=random_start,
                    loss=loss)
 
 

@@ -40,10 +40,11 @@ class ClassifierInfo:
     dataset: str
     size: int | None = None
     interpolation: str = "bilinear"  # the resize filter of its ImageNet evaluation recipe (see cnr.data)
+    takes_weights: bool = False  # True: its builder loads a weights file the caller names (the kit's own models)
 
 
 CLASSIFIERS: dict[str, ClassifierInfo] = {
-    "fmnist-cnn": ClassifierInfo(build_fmnist_cnn, 1, 10, "fmnist", 28),
+    "fmnist-cnn": ClassifierInfo(build_fmnist_cnn, 1, 10, "fmnist", 28, takes_weights=True),
     "cifar10-keras": ClassifierInfo(_cifar10_keras, 3, 10, "cifar10", 32),
     "resnet50": ClassifierInfo(torchvision_classifier("resnet50"), 3, 1000, "imagenet"),
     "densenet121": ClassifierInfo(torchvision_classifier("densenet121"), 3, 1000, "imagenet"),
@@ -78,6 +79,9 @@ def load_classifier(name: str, device: str | torch.device = "cpu", weights: str 
     if not isinstance(name, str) or name not in CLASSIFIERS:
         raise unknown_name("classifier", name, CLASSIFIERS)
     info = CLASSIFIERS[name]
+    if weights is not None and not info.takes_weights:
+        raise InputError(f"classifier {name} loads its own pretrained weights (from its package or torchvision); "
+                         f"weights={weights!r} would be ignored")
     model = (info.build(weights=weights) if weights is not None else info.build()).to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)

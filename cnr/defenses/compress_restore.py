@@ -6,8 +6,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cnr.checks import check_images, check_one_device
+from cnr.checks import check_count, check_images, check_one_device
 from cnr.errors import InputError
+from cnr.parsing import parse_qf_range, parse_seed
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
 
 MODES = ("dynamic", "static", "jpeg")
@@ -51,11 +52,12 @@ class CompressRestore(nn.Module):
             raise InputError(f"unknown gradient mode {grad!r}; valid: {', '.join(GRADS)}")
         if mode != "jpeg" and bank is None:
             raise InputError(f"mode {mode!r} needs a RestorerBank; only mode 'jpeg' runs without one")
-        if not isinstance(n_iter, int) or n_iter < 1:
-            raise InputError(f"n_iter must be a positive integer, got {n_iter!r}")
-        lo, hi = (qf_range, qf_range) if isinstance(qf_range, int) else tuple(qf_range)
-        if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi <= 100):
-            raise InputError(f"qf_range must be an int or (lo, hi) with 1 <= lo <= hi <= 100, got {qf_range!r}")
+        if mode != "jpeg" and not (isinstance(bank, nn.Module) and hasattr(bank, "restore") and hasattr(bank, "static")):
+            raise InputError(f"bank must be a cnr RestorerBank (load one with RestorerBank.load(folder)), got "
+                             f"{type(bank).__name__}")
+        n_iter = check_count(n_iter, "n_iter")
+        lo, hi = parse_qf_range(qf_range, "qf_range")
+        seed = parse_seed(seed, "seed")
         self.bank = bank if mode != "jpeg" else None
         self.qf_range, self.n_iter, self.mode, self.grad, self.seed = (lo, hi), n_iter, mode, grad, seed
         self.calls = 0
@@ -110,6 +112,8 @@ class CompressRestore(nn.Module):
 
     def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
         check_images(x, min_size=8, name="defense input")
+        if draw is not None and (isinstance(draw, bool) or not isinstance(draw, int) or draw < 0):
+            raise InputError(f"draw must be an integer >= 0 (which fresh draw of the random QFs), got {draw!r}")
         if draw is None:
             draw, self.calls = self.calls, self.calls + 1
         qfs = self.draw_qfs(x, draw).to(x.device)
