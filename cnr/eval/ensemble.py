@@ -79,7 +79,7 @@ def ensemble(df: pd.DataFrame, out_csv: str | os.PathLike) -> pd.DataFrame:
         mean_view = np.minimum.reduce([c.mean(0) for c in correct.values()])
         majority = np.logical_and.reduce([c.mean(0) > 0.5 for c in correct.values()])
         draws = max(c.shape[0] for c in correct.values())
-        broke = Counter(a for a, c in correct.items() for i in np.flatnonzero(~c.all(0)))
+        broke = Counter({a: int((~c.all(0)).sum()) for a, c in correct.items() if a != "clean"})
         top, top_n = broke.most_common(1)[0] if broke else ("-", 0)
         k = int(robust.sum())
         lo, hi = wilson_interval(k, n)
