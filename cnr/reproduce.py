@@ -47,7 +47,27 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], log_outp
     finally:
         for k in added:
             os.environ.pop(k, None)
+        if out.is_file():
+            relative_paths(out)
     return out
+
+
+def relative_paths(executed: Path) -> None:
+    """Rewrite an executed notebook so that it names no absolute path of this checkout (papermill's metadata,
+    warnings in outputs): committed copies read the same on every machine."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if key in meta:
+            meta[key] = relative(meta[key])
+    root = str(REPO_ROOT) + "/"
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if "text" in o:
+                o["text"] = o["text"].replace(root, "")
+    nbformat.write(nb, str(executed))
 
 
 def _cell_head(executed: Path, exec_count: int | None) -> str:
