@@ -62,8 +62,10 @@ def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLik
 
 
 def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
-    """Merge the shards' rows into the table (weak attacks marked) and write the per-image ensemble beside it."""
+    """Merge the shards' rows into the table (weak attacks marked); write the per-image ensemble and the paired
+    static-vs-dynamic comparison beside it."""
     from cnr.eval.ensemble import ensemble, mark_inconclusive
+    from cnr.eval.paired import paired_table
     from cnr.reporting.tables import save_table
 
     df = mark_inconclusive(read_rows(out_csv))
@@ -72,6 +74,9 @@ def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
         ens = ensemble(df, out_csv)
         if not ens.empty:
             save_table(ens, Path(out_csv).parent, "ensemble", floatfmt=".3f")
+        paired = paired_table(df, out_csv)
+        if not paired.empty:
+            save_table(paired, Path(out_csv).parent, "paired", floatfmt=".3f")
     return df
 
 
