@@ -95,7 +95,9 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
     run = _run(args)
     spec = defense_by_name(run.profile, args.defense)
-    params = tuple(sorted(parse_params(args.param or [], attack_params(args.attack)).items()))
+    given = parse_params(args.param or [], attack_params(args.attack))
+    attack_params(args.attack, **given)  # the ranges, checked before any model is loaded
+    params = tuple(sorted(given.items()))
     attack = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval",
                         params=params)
     ev = make_evaluator(run)

@@ -50,7 +50,7 @@ def test_counts_that_are_zero_or_negative(capsys, tmp_path, argv, needle):
     (["attack", "--param", "random_start=maybe", "--n-images", "2"], "random_start"),
     (["attack", "--param", "stesp=3", "--n-images", "2"], "stesp"),
     (["attack", "--attack", "deepfool", "--param", "candidates=0", "--norm", "l2", "--n-images", "2"],
-     "candidates must be an integer >= 2"),
+     "'candidates': expected an integer >= 2"),
 ])
 def test_parameters_parsed_strictly(capsys, argv, needle):
     code, text = cli(capsys, *argv)
@@ -156,3 +156,42 @@ def test_budget_text_that_overflows_is_refused(capsys):
 def test_empty_out_is_refused(capsys, tmp_path):
     code, text = cli(capsys, "train-classifier", "--out", "")
     assert code == 2 and "--out is empty" in text
+
+
+# --- the second battery's remaining holes (issue 13): one test per class ---------------------------
+
+@pytest.mark.parametrize("attack, norm, param, needle", [
+    ("square", "linf", "loss=nope", "'loss': expected one of 'margin', 'ce', got 'nope'"),
+    ("square", "linf", "p_init=1.5", "'p_init': expected a finite number in (0, 1]"),
+    ("square", "linf", "p_init=0", "'p_init': expected a finite number in (0, 1]"),
+    ("square", "linf", "n_queries=0", "'n_queries': expected an integer >= 1"),
+    ("deepfool", "l2", "loss=probs", "'loss': expected one of 'logits', 'crossentropy'"),
+    ("deepfool", "l2", "overshoot=-0.1", "'overshoot': expected a finite number >= 0"),
+    ("cw", "l2", "binary_steps=0", "'binary_steps': expected an integer >= 1"),
+    ("cw", "l2", "stepsize=0", "'stepsize': expected a finite number > 0"),
+    ("cw", "l2", "initial_const=-1", "'initial_const': expected a finite number > 0"),
+    ("hsj", "l2", "stepsize_search=bisect", "'stepsize_search': expected one of 'geometric_progression'"),
+    ("hsj", "l2", "steps=0", "'steps': expected an integer >= 1"),
+    ("nattack", "linf", "sigma=inf", "'sigma': expected a finite number > 0"),
+])
+def test_attack_parameter_ranges(capsys, attack, norm, param, needle):
+    code, text = cli(capsys, "attack", "--attack", attack, "--norm", norm, "--param", param, "--n-images", "2")
+    assert code == 2 and needle in text and "Traceback" not in text, text
+
+
+def test_attack_ranges_hold_for_the_python_api_and_the_registry():
+    import torch
+
+    from cnr.attacks import ATTACKS, AttackDef, register_attack, run_attack
+    from cnr.errors import InputError
+    from cnr.parsing import count_limit
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.rand(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(InputError, match="'p_init': expected a finite number in"):
+        run_attack("square", model, x, y, 0.1, p_init=2.0)
+    with pytest.raises(InputError, match="'steps': expected an integer >= 1, got 0"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, dict(steps=0), limits=dict(steps=count_limit())))
+    with pytest.raises(InputError, match="no default"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, {}, limits=dict(steps=count_limit())))
+    assert "bad" not in ATTACKS
