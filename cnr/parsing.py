@@ -304,5 +304,5 @@ FLAG = Limit("bool")
 
 
 def check_limits(values: Mapping[str, Any], limits: Mapping[str, Limit], what: str) -> dict[str, Any]:
-    """Check every value that has a Limit (`what` names the owner in messages, e.g. "attack 'square'")."""
-    return {k: (limits[k].check(v, f"{what} parameter {k!r}") if k in limits else v) for k, v in values.items()}
+    """Check every value that has a Limit (`what` names them in messages, e.g. "attack 'square' parameter")."""
+    return {k: (limits[k].check(v, f"{what} {k!r}") if k in limits else v) for k, v in values.items()}

@@ -147,7 +147,17 @@ def get_profile(name: str, **overrides: Any) -> Profile:
         raise unknown_name("profile field", bad[0], sorted(FIELDS))
     for key, value in overrides.items():
         check_field(key, value)
-    return replace(PROFILES[name], **overrides)
+    return check_profile(replace(PROFILES[name], **overrides))
+
+
+def check_profile(p: Profile) -> Profile:
+    """What no single field can say: per-QF pre-training steps only for QFs the bank trains."""
+    bank = set(p.argan_qfs) | {"static"}
+    stray = [qf for qf, _ in p.argan_pretrain_steps_by_qf if qf not in bank]
+    if stray:
+        raise InputError(f"profile field argan_pretrain_steps_by_qf names QF {stray[0]!r}, which the bank does not "
+                         f"train; argan_qfs is {p.argan_qfs} (and 'static')")
+    return p
 
 
 FIELDS = frozenset(f.name for f in fields(Profile)) - {"name"}
@@ -184,6 +194,9 @@ def check_field(key: str, value: Any) -> None:
     hint = typing.get_type_hints(Profile)[key]
     if not _conforms(value, hint):
         raise InputError(f"profile field {key} takes {_type_name(hint)}, got {value!r}")
+    nested = _nested_problem(key, value)  # says which part of the value is wrong, so no "got" for the whole
+    if nested:
+        raise InputError(f"profile field {key}: {nested}")
     problem = _value_problem(key, value)
     if problem:
         raise InputError(f"profile field {key}: {problem}, got {value!r}")
@@ -193,8 +206,63 @@ def check_field(key: str, value: Any) -> None:
 ZERO_OK = {"seed", "argan_gan_steps"}
 
 
+# Fields that list a set: a value given twice would run (or train) the same thing twice, or hide a typo.
+NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups")
+PRESET_FIELDS = ("argan_preset", "argan_preset_natural")
+
+
+def _natural_train_limits() -> dict[str, Any]:
+    """The train_argan settings `argan_natural_train` may set, with their ranges (cnr.argan.train's arguments)."""
+    from cnr.parsing import choice_limit, number_limit
+
+    return {"pixel": choice_limit("l1", "l2"), "ssim_weight": number_limit(0), "lr": number_limit(0, lo_open=True),
+            "perceptual_weight": number_limit(0), "adv_weight": number_limit(0)}
+
+
+def _pairs_problem(key: str, value: tuple) -> str | None:
+    """Duplicate keys of a field made of (key, value) pairs."""
+    names = [k for k, _ in value]
+    twice = sorted({repr(k) for k in names if names.count(k) > 1})
+    return f"gives {', '.join(twice)} more than once in {value!r}; give each once" if twice else None
+
+
+def _nested_problem(key: str, value: Any) -> str | None:
+    """The fields whose values are themselves structured: per-QF steps, train settings, preset names."""
+    from cnr.errors import InputError
+    from cnr.parsing import check_limits
+
+    if key in PRESET_FIELDS:
+        from cnr.argan.generator import PRESETS
+
+        return None if value in PRESETS else (f"unknown generator preset {value!r}; valid presets: "
+                                              f"{', '.join(sorted(PRESETS))}")
+    if key == "argan_pretrain_steps_by_qf":
+        for qf, steps in value:
+            if qf != "static" and (isinstance(qf, str) or not 1 <= qf <= 100):
+                return f"QF {qf!r} is neither a quality factor in 1..100 nor 'static', in {value!r}"
+            if steps < 1:
+                return f"QF {qf!r} has {steps} pre-training steps; steps must be a positive integer, in {value!r}"
+        return _pairs_problem(key, value)
+    if key == "argan_natural_train":
+        limits = _natural_train_limits()
+        for name, _ in value:
+            if name not in limits:
+                return f"unknown setting {name!r}; valid settings: {', '.join(sorted(limits))}"
+        try:
+            check_limits(dict(value), limits, "setting")
+        except InputError as e:
+            return str(e)
+        return _pairs_problem(key, value)
+    if key in NO_DUPLICATES and len(set(value)) != len(value):
+        twice = sorted({repr(v) for v in value if value.count(v) > 1})
+        return f"lists {', '.join(twice)} more than once in {value!r}; give each value once"
+    return None
+
+
 def _value_problem(key: str, value: Any) -> str | None:
     """Why a well-typed value still makes no sense (a zero count, a QF range upside down), or None."""
+    if key in ("argan_pretrain_steps_by_qf", "argan_natural_train"):
+        return None
     if key == "qf_range":
         lo, hi = value
         return None if 1 <= lo <= hi <= 100 else "needs 1 <= lo <= hi <= 100"

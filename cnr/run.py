@@ -11,7 +11,7 @@ from typing import Any
 
 from cnr.errors import InputError
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
-from cnr.profiles import PROFILES, Profile, check_field, get_profile
+from cnr.profiles import PROFILES, Profile, check_field, check_profile, get_profile
 
 SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
 
@@ -106,7 +106,7 @@ class Run:
         for k, v in fields.items():
             if k != "name":
                 check_field(k, v)
-        return cls(Profile(**fields), tuple((k, _tuples(v)) for k, v in d["overrides"]), d["device"],
+        return cls(check_profile(Profile(**fields)), tuple((k, _tuples(v)) for k, v in d["overrides"]), d["device"],
                    bool(d["retrain"]), d["results_root"])
 
     def cli_options(self) -> str:
@@ -144,7 +144,7 @@ def with_overrides(run: Run, **overrides: Any) -> Run:
     over = {**dict(run.overrides), **overrides}
     for k, v in overrides.items():
         check_field(k, v)
-    return replace(run, profile=replace(run.profile, **overrides), overrides=tuple(sorted(over.items())))
+    return replace(run, profile=check_profile(replace(run.profile, **overrides)), overrides=tuple(sorted(over.items())))
 
 
 def profile_names() -> list[str]:

@@ -195,3 +195,31 @@ def test_attack_ranges_hold_for_the_python_api_and_the_registry():
     with pytest.raises(InputError, match="no default"):
         register_attack("bad", AttackDef(ATTACKS["pgd"].fn, {}, limits=dict(steps=count_limit())))
     assert "bad" not in ATTACKS
+
+
+@pytest.mark.parametrize("setting, needle", [
+    ("argan_pretrain_steps_by_qf=((60, -5),)", "QF 60 has -5 pre-training steps"),
+    ("argan_pretrain_steps_by_qf=((500, 100),)", "QF 500 is neither a quality factor in 1..100 nor 'static'"),
+    ("argan_pretrain_steps_by_qf=((7, 100),)", "names QF 7, which the bank does not train"),
+    ("argan_pretrain_steps_by_qf=((60, 10), (60, 20))", "gives 60 more than once"),
+    ("argan_natural_train=(('lr', '1e-4'),)", "setting 'lr': expected a finite number > 0, got '1e-4'"),
+    ("argan_natural_train=(('nope', 1),)", "unknown setting 'nope'; valid settings: adv_weight, lr"),
+    ("argan_natural_train=(('pixel', 'l3'),)", "setting 'pixel': expected one of 'l1', 'l2'"),
+    ("argan_qfs=(5, 5, 10)", "argan_qfs: lists 5 more than once"),
+    ("argan_preset=../../etc", "unknown generator preset '../../etc'; valid presets: paper, quick"),
+    ("argan_preset_natural=bogus", "argan_preset_natural: unknown generator preset 'bogus'"),
+])
+def test_nested_profile_values(capsys, tmp_path, setting, needle):
+    code, text = cli(capsys, "grid", "--set", setting, "--workers", "1")
+    assert code == 2 and needle in text and "Traceback" not in text, text
+    assert not (tmp_path / "results").exists()
+
+
+def test_nested_profile_values_through_the_api():
+    from cnr.errors import InputError
+    from cnr.run import resolve_run, with_overrides
+
+    run = resolve_run("quick")
+    with pytest.raises(InputError, match="names QF 7"):
+        with_overrides(run, argan_qfs=(5, 10), argan_pretrain_steps_by_qf=((7, 10),))
+    assert with_overrides(run, argan_pretrain_steps_by_qf=(("static", 10),)).profile.argan_pretrain_steps_by_qf

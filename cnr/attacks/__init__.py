@@ -137,7 +137,7 @@ def attack_params(name: str, **params: Any) -> dict[str, Any]:
         raise InputError(f"unknown parameter(s) {', '.join(map(repr, bad))} for attack {name!r}; "
                          f"valid parameters: {', '.join(sorted(valid))}")
     attack = ATTACKS[name]
-    return check_limits({**valid, **params}, {**COMMON_LIMITS, **attack.limits}, f"attack {name!r}")
+    return check_limits({**valid, **params}, {**COMMON_LIMITS, **attack.limits}, f"attack {name!r} parameter")
 
 
 def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str, budget: float, attack: AttackDef,
