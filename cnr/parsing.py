@@ -240,6 +240,7 @@ class Limit:
     hi_open: bool = False
     choices: tuple[str, ...] = ()
     optional: bool = False
+    allow_inf: bool = False  # +inf allowed (an unbounded budget); NaN never
 
     def describe(self) -> str:
         """The allowed values in words, for the error message."""
@@ -248,7 +249,7 @@ class Limit:
         elif self.kind == "bool":
             text = "a boolean (true/false)"
         else:
-            what = "an integer" if self.kind == "int" else "a finite number"
+            what = "an integer" if self.kind == "int" else ("a number" if self.allow_inf else "a finite number")
             if self.lo is not None and self.hi is not None:
                 text = f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
             elif self.lo is not None:
@@ -274,7 +275,7 @@ class Limit:
                                            or (self.kind == "number" and _is_number(value))):
             raise bad
         x = float(value)
-        if not math.isfinite(x) or not self._inside(x):
+        if math.isnan(x) or (math.isinf(x) and not (self.allow_inf and x > 0)) or not self._inside(x):
             raise bad
         return value
 
@@ -290,9 +291,9 @@ def count_limit(minimum: int = 1) -> Limit:
 
 
 def number_limit(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
-                 optional: bool = False) -> Limit:
-    """A finite number in a range, each end open or closed (e.g. p_init in (0, 1])."""
-    return Limit("number", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, optional=optional)
+                 optional: bool = False, allow_inf: bool = False) -> Limit:
+    """A finite number in a range, each end open or closed (e.g. p_init in (0, 1]); `allow_inf`: +inf too."""
+    return Limit("number", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, optional=optional, allow_inf=allow_inf)
 
 
 def choice_limit(*choices: str) -> Limit:

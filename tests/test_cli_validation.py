@@ -223,3 +223,69 @@ def test_nested_profile_values_through_the_api():
     with pytest.raises(InputError, match="names QF 7"):
         with_overrides(run, argan_qfs=(5, 10), argan_pretrain_steps_by_qf=((7, 10),))
     assert with_overrides(run, argan_pretrain_steps_by_qf=(("static", 10),)).profile.argan_pretrain_steps_by_qf
+
+
+def _shipped_table():
+    import pandas as pd
+
+    from cnr.paths import RESULTS_DIR
+
+    return pd.read_csv(RESULTS_DIR / "quick" / "tables" / "robustness.csv")
+
+
+def test_sanity_refuses_a_table_whose_accuracy_is_not_a_fraction(capsys, tmp_path):
+    tables = tmp_path / "results" / "quick" / "tables"
+    tables.mkdir(parents=True)
+    df = _shipped_table()
+    df.loc[2, "accuracy"] = 7.5
+    df.to_csv(tables / "robustness.csv", index=False)
+    code, text = cli(capsys, "sanity")
+    assert code == 2 and "robustness.csv row 3 (line 4): 'accuracy': expected a finite number in [0, 1], got 7.5" \
+        in text, text
+
+
+def test_compare_refuses_a_non_numeric_accuracy(capsys, tmp_path):
+    from cnr.paths import RESULTS_DIR
+
+    df = _shipped_table()
+    df["accuracy"] = df["accuracy"].astype(object)
+    df.loc[4, "accuracy"] = "abc"
+    df.to_csv(tmp_path / "bad.csv", index=False)
+    code, text = cli(capsys, "compare", str(RESULTS_DIR / "quick" / "tables" / "robustness.csv"),
+                     str(tmp_path / "bad.csv"))
+    assert code == 2 and "bad.csv row 5 (line 6): 'accuracy'" in text and "got 'abc'" in text, text
+
+
+@pytest.mark.parametrize("column, value, needle", [
+    ("accuracy", 7.5, "'accuracy': expected a finite number in [0, 1], got 7.5"),
+    ("worst_accuracy", -0.1, "'worst_accuracy'"),
+    ("norm", "l3", "'norm': expected one of 'linf', 'l2', got 'l3'"),
+    ("n", -4, "'n': expected an integer >= 1, got -4"),
+    ("budget", -0.1, "'budget'"),
+])
+def test_row_store_value_ranges(tmp_path, column, value, needle):
+    import json
+    import warnings
+
+    from cnr.errors import InputError
+    from cnr.eval.compare import compare_tables
+    from cnr.eval.rows import RowStoreWarning, append_row, read_rows, rows_path
+
+    good = _shipped_table().iloc[0].to_dict()
+    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in good.items()}
+    row = {k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
+    row["params"] = str(row.get("params", "{}"))
+    bad = {**row, column: value}
+    out = tmp_path / "robustness.csv"
+    with pytest.raises(InputError, match="refusing to write"):
+        append_row(rows_path(out), bad)
+    rows_path(out).write_text(json.dumps(bad) + "\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert read_rows(out).empty
+    assert any(issubclass(w.category, RowStoreWarning) and needle in str(w.message) for w in seen)
+    df = _shipped_table()
+    df[column] = df[column].astype(object)
+    df.loc[1, column] = value
+    with pytest.raises(InputError, match="row 2"):
+        compare_tables(_shipped_table(), df)
