@@ -100,9 +100,13 @@ def read_metadata(path: str | os.PathLike, regenerate: str = "") -> dict[str, An
     if raw is None:
         return {}
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as e:
         raise WeightsError(f"{path} has corrupted cnr metadata ({e}).{_hint(regenerate)}") from e
+    if not isinstance(meta, dict):  # valid JSON, but every reader looks fields up by name
+        raise WeightsError(f"{path} has corrupted cnr metadata: a JSON {type(meta).__name__}, not an object of "
+                           f"fields.{_hint(regenerate)}")
+    return meta
 
 
 def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapping[str, str], regenerate: str) -> None:

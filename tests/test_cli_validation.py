@@ -289,3 +289,63 @@ def test_row_store_value_ranges(tmp_path, column, value, needle):
     df.loc[1, column] = value
     with pytest.raises(InputError, match="row 2"):
         compare_tables(_shipped_table(), df)
+
+
+@pytest.mark.parametrize("raw", ["[1, 2]", "3", '"text"', "null"])
+def test_weights_metadata_that_is_json_but_not_an_object(tmp_path, raw):
+    import torch
+    from safetensors.torch import save_file
+
+    from cnr.errors import WeightsError
+    from cnr.weights import load_weights, read_metadata
+
+    path = tmp_path / "w.safetensors"
+    save_file({"a": torch.zeros(1)}, str(path), metadata={"cnr": raw})
+    for read in (read_metadata, load_weights):
+        with pytest.raises(WeightsError, match=r"w.safetensors has corrupted cnr metadata: a JSON \w+, not an object"):
+            read(path)
+
+
+def test_bank_folder_with_names_that_are_not_qfNN(tmp_path):
+    import shutil
+    import warnings
+
+    from cnr import RestorerBank
+    from cnr.errors import WeightsError
+    from cnr.paths import WEIGHTS_DIR
+
+    folder = tmp_path / "bank"
+    shutil.copytree(WEIGHTS_DIR / "argan-fmnist-quick", folder)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf5x.safetensors")
+    (folder / "qfabc.safetensors").write_bytes(b"not weights")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        bank = RestorerBank.load(folder)
+    assert bank.qfs == (5, 10, 20, 30, 40, 60)
+    assert any("qf5x.safetensors, qfabc.safetensors" in str(w.message) for w in seen)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf000.safetensors")
+    with pytest.raises(WeightsError, match="QF 0 is not a JPEG quality factor"):
+        RestorerBank.load(folder)
+    (folder / "qf000.safetensors").unlink()
+    shutil.copy(folder / "qf05.safetensors", folder / "qf5.safetensors")
+    with pytest.raises(WeightsError, match="two generators for QF 5"):
+        RestorerBank.load(folder)
+
+
+@pytest.mark.parametrize("device, needle", [("gpu0", "'gpu0' is not a device"), ("tpu", "'tpu' is not a device"),
+                                            (3, "device must be a string"), ("cuda:7", "cuda")])
+def test_model_loaders_resolve_their_device(device, needle):
+    import torch
+
+    from cnr import RestorerBank, load_classifier
+    from cnr.argan.bank import load_generator
+    from cnr.errors import InputError
+    from cnr.paths import WEIGHTS_DIR
+
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    for load in (lambda: load_classifier("fmnist-cnn", device=device),
+                 lambda: load_generator(WEIGHTS_DIR / "argan-fmnist-quick" / "qf05.safetensors", device=device),
+                 lambda: RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick", device=device)):
+        with pytest.raises(InputError, match=needle):
+            load()
