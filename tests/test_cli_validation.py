@@ -349,3 +349,41 @@ def test_model_loaders_resolve_their_device(device, needle):
                  lambda: RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick", device=device)):
         with pytest.raises(InputError, match=needle):
             load()
+
+
+def _flat_imagenet(tmp_path, labels: bytes):
+    from PIL import Image
+
+    root = tmp_path / "val"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(root / name)
+    (root / "labels.txt").write_bytes(labels)
+    return root
+
+
+@pytest.mark.parametrize("kwargs, labels, needle", [
+    (dict(root=None), b"a.png 1\nb.png 2\n", "root must be a folder path"),
+    (dict(), b"a.png 1\nb.png 2\n\xff\xfe\n", "is not UTF-8 text"),
+    (dict(size=0), b"a.png 1\nb.png 2\n", "size .* must be an integer >= 1, got 0"),
+    (dict(size=-224), b"a.png 1\nb.png 2\n", "must be an integer >= 1, got -224"),
+    (dict(size=22.4), b"a.png 1\nb.png 2\n", "must be an integer >= 1, got float"),
+    (dict(), b"a.png 1\nb.png 2\na.png 3\n", "a.png is listed twice .also on line 1"),
+    (dict(num_classes=0), b"a.png 1\nb.png 2\n", "num_classes must be an integer >= 2"),
+])
+def test_imagenet_val_arguments(tmp_path, kwargs, labels, needle):
+    from cnr.data import ImageNetVal
+    from cnr.errors import InputError
+
+    root = _flat_imagenet(tmp_path, labels)
+    with pytest.raises(InputError, match=needle):
+        ImageNetVal(**{"root": root, **kwargs})
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "BILINEAR", None])
+def test_load_dataset_names_the_interpolations(interpolation):
+    from cnr.data import load_dataset
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match="valid interpolations: bicubic, bilinear"):
+        load_dataset("fmnist", limit=2, interpolation=interpolation)

@@ -7,7 +7,7 @@ import torch
 
 from cnr.data.fmnist import FMNIST_CLASSES, find_fmnist, load_fmnist
 from cnr.data.foolbox_samples import FOOLBOX_DATASETS, class_names, foolbox_data_dir, load_foolbox_samples
-from cnr.data.imagenet import ImageNetVal, imagenet_transform, imagenet_val_dir
+from cnr.data.imagenet import IMAGENET_INTERPOLATIONS, ImageNetVal, imagenet_transform, imagenet_val_dir
 from cnr.data.photos import NATURAL_PHOTOS, NATURAL_TRAIN, NATURAL_VAL, natural_photos, sample_patches
 from cnr.errors import InputError, unknown_name
 
@@ -44,10 +44,13 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
     `imagenet-val` loads images into memory (50,000 at 224 px are 30 GB): pass a limit, or use
     ImageNetVal with cnr.eval.protocol.select_protocol_images for the paper's 1,000-image protocol.
     """
-    if name not in DATASETS:
-        raise unknown_name("dataset", name, DATASETS)
+    if not isinstance(name, str) or name not in DATASETS:
+        raise unknown_name("dataset", str(name), DATASETS)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InputError(f"limit must be a positive int or None, got {limit!r}")
+    if not isinstance(interpolation, str) or interpolation not in IMAGENET_INTERPOLATIONS:
+        # checked for every dataset, so a typo fails here even where this dataset would not resize
+        raise unknown_name("interpolation", str(interpolation), IMAGENET_INTERPOLATIONS)
     if name in ("fmnist", "fmnist-train"):
         return load_fmnist("train" if name == "fmnist-train" else "test", limit=limit)
     if name in _FOOLBOX_NAMES:
