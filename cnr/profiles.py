@@ -151,7 +151,11 @@ def get_profile(name: str, **overrides: Any) -> Profile:
 
 
 def check_profile(p: Profile) -> Profile:
-    """What no single field can say: per-QF pre-training steps only for QFs the bank trains."""
+    """What no single field can say: sample sizes within the dataset, per-QF steps only for QFs the bank trains."""
+    from cnr.data import check_sample_size
+
+    for key in ("n_eval", "n_costly"):
+        check_sample_size(p.dataset, getattr(p, key), f"profile field {key}")
     bank = set(p.argan_qfs) | {"static"}
     stray = [qf for qf, _ in p.argan_pretrain_steps_by_qf if qf not in bank]
     if stray:
@@ -253,6 +257,12 @@ def _nested_problem(key: str, value: Any) -> str | None:
         except InputError as e:
             return str(e)
         return _pairs_problem(key, value)
+    if key == "groups":
+        from cnr.eval.groups import GROUPS  # the registry as it stands now (register_group may have added some)
+
+        unknown = [g for g in value if g not in GROUPS]
+        if unknown:
+            return f"unknown cell group {unknown[0]!r}; known groups: {', '.join(GROUPS)}"
     if key in NO_DUPLICATES and len(set(value)) != len(value):
         twice = sorted({repr(v) for v in value if value.count(v) > 1})
         return f"lists {', '.join(twice)} more than once in {value!r}; give each value once"
@@ -263,6 +273,10 @@ def _value_problem(key: str, value: Any) -> str | None:
     """Why a well-typed value still makes no sense (a zero count, a QF range upside down), or None."""
     if key in ("argan_pretrain_steps_by_qf", "argan_natural_train"):
         return None
+    if key == "seed":
+        from cnr.parsing import SEED_MAX
+
+        return None if 0 <= value <= SEED_MAX else f"must be an integer seed in 0..{SEED_MAX}"
     if key == "qf_range":
         lo, hi = value
         return None if 1 <= lo <= hi <= 100 else "needs 1 <= lo <= hi <= 100"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnr.errors import InputError
+from cnr.parsing import parse_bool
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
 from cnr.profiles import PROFILES, Profile, check_field, check_profile, get_profile
 
@@ -135,8 +136,23 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     from cnr.checks import resolve_device
 
     dev = str(resolve_device(p.device if device is None else device))
-    root = results_root or os.environ.get("CNR_RESULTS") or RESULTS_DIR  # CNR_RESULTS: e.g. a scratch folder
-    return Run(p, tuple(sorted(over.items())), dev, bool(retrain), str(root))
+    root = _results_root(results_root)
+    return Run(p, tuple(sorted(over.items())), dev, parse_bool(retrain, "retrain"), str(root))
+
+
+def _results_root(results_root: Any) -> Path:
+    """The folder results go under: the argument, else $CNR_RESULTS (e.g. a scratch folder), else results/."""
+    if results_root is None:
+        return Path(os.environ.get("CNR_RESULTS") or RESULTS_DIR)
+    if isinstance(results_root, bool) or not isinstance(results_root, (str, os.PathLike)):
+        raise InputError(f"results_root must be a folder path (str or Path), got {type(results_root).__name__} "
+                         f"{results_root!r}")
+    if not str(results_root).strip():
+        raise InputError("results_root is empty; give a folder path (or None for results/)")
+    root = Path(results_root)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"results_root {root} is a file, not a folder")
+    return root
 
 
 def with_overrides(run: Run, **overrides: Any) -> Run:

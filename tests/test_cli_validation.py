@@ -387,3 +387,51 @@ def test_load_dataset_names_the_interpolations(interpolation):
 
     with pytest.raises(InputError, match="valid interpolations: bicubic, bilinear"):
         load_dataset("fmnist", limit=2, interpolation=interpolation)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["attack", "--n-images", str(10**12)], "--n-images 1000000000000 is more than the 10,000 images of fmnist"),
+    (["attack", "--n-images", "10001"], "--n-images 10001 is more than the 10,000 images of fmnist"),
+    (["grid", "--set", "n_costly=10**12"], "n_costly takes int"),
+    (["grid", "--set", "n_eval=1000000"], "profile field n_eval 1000000 is more than the 10,000 images"),
+])
+def test_sample_sizes_beyond_the_dataset(capsys, tmp_path, argv, needle):
+    code, text = cli(capsys, *argv)
+    assert code == 2 and needle in text and "Traceback" not in text, text
+    assert not (tmp_path / "results").exists()
+
+
+def test_n_images_above_the_profile_sample_is_not_cut_silently(capsys):
+    code, text = cli(capsys, "attack", "--defense", "none", "--param", "steps=1", "--n-images", "3",
+                     "--set", "n_eval=2", "--set", "n_costly=2")
+    assert code == 0 and " n: 3" in text, text
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(results_root=5), "results_root must be a folder path .str or Path., got int 5"),
+    (dict(results_root=""), "results_root is empty"),
+    (dict(seed=2**32), "seed: must be an integer seed in 0..4294967295, got 4294967296"),
+    (dict(seed=-1), "seed: must be an integer seed in 0..4294967295, got -1"),
+    (dict(retrain="maybe"), "retrain: expected a boolean"),
+])
+def test_resolve_run_arguments(kwargs, needle):
+    from cnr.errors import InputError
+    from cnr.run import resolve_run
+
+    with pytest.raises(InputError, match=needle):
+        resolve_run("quick", **kwargs)
+
+
+def test_resolve_run_refuses_a_file_as_results_root(tmp_path):
+    from cnr.errors import InputError
+    from cnr.run import resolve_run
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        resolve_run("quick", results_root=tmp_path / "f")
+
+
+def test_unknown_cell_group_is_refused_by_the_parent(capsys, tmp_path):
+    code, text = cli(capsys, "grid", "--set", "groups=('nope',)")
+    assert code == 2 and "unknown cell group 'nope'; known groups: clean, bpda-pgd" in text, text
+    assert "workers exited" not in text and not (tmp_path / "results").exists()

@@ -97,6 +97,11 @@ def make_evaluator(run: Run) -> Evaluator:
         x, y, _ = imagenet_cpu_images(clf, n, interpolation=resize, seed=p.seed)
     else:
         x, y = load_dataset(p.dataset, limit=n, interpolation=resize)
+    if len(x) < n:  # a folder dataset (ImageNet) with fewer images than asked: say so, since every cell is smaller
+        import warnings
+
+        warnings.warn(f"{p.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (n_eval "
+                      f"{p.n_eval}, n_costly {p.n_costly}); every cell uses at most {len(x)}", stacklevel=2)
     family = BANK_FAMILY.get(p.dataset, p.dataset)
     bank = load_bank(run, family)
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

@@ -101,6 +101,7 @@ def run_grid(run: Run, shard: str | None = None, resume: bool = True, workers: i
     workers = run.profile.grid_workers if workers is None else workers
     out_csv = run.robustness_csv
     if workers > 1 and shard is None:
+        build_grid(run.profile)  # a grid that cannot be built fails here, once, not in every worker
         run_workers(run, workers, resume)
         df = write_results(out_csv)
         print(f"grid ({run.name}, {workers} workers): {len(df)} rows in {relative(out_csv)}, "
