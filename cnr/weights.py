@@ -68,6 +68,29 @@ def save_weights(
     return path
 
 
+def add_integrity_record(path: str | os.PathLike) -> bool:
+    """Re-save a file made without a checksum record WITH one, tensors and metadata untouched; False: had one."""
+    path = _existing(path, "")
+    header = _header(path, "")
+    if _INTEGRITY_KEY in header:
+        return False
+    try:
+        tensors = load_file(str(path))  # as stored: no dtype conversion, so the bytes stay the same
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e})") from e
+    _check_tensors(path, tensors, header, "")
+    integrity = {"sha256": tensor_checksum(tensors), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={**header, _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
 def tensor_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes (sorted by name): what save_weights records."""
     h = hashlib.sha256()

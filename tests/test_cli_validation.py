@@ -435,3 +435,40 @@ def test_unknown_cell_group_is_refused_by_the_parent(capsys, tmp_path):
     code, text = cli(capsys, "grid", "--set", "groups=('nope',)")
     assert code == 2 and "unknown cell group 'nope'; known groups: clean, bpda-pgd" in text, text
     assert "workers exited" not in text and not (tmp_path / "results").exists()
+
+
+def test_every_shipped_weights_file_carries_a_checksum_that_verifies():
+    from safetensors import safe_open
+
+    from cnr.paths import WEIGHTS_DIR
+    from cnr.weights import _INTEGRITY_KEY, load_weights
+
+    files = sorted(WEIGHTS_DIR.rglob("*.safetensors"))
+    assert len(files) >= 15
+    for f in files:
+        with safe_open(str(f), framework="pt") as h:
+            assert _INTEGRITY_KEY in (h.metadata() or {}), f"{f} has no checksum record"
+        load_weights(f)  # raises WeightsError on a checksum mismatch
+
+
+def test_add_integrity_record_keeps_tensors_and_metadata(tmp_path):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from cnr.errors import WeightsError
+    from cnr.weights import add_integrity_record, load_weights
+
+    path = tmp_path / "w.safetensors"
+    tensors = {"a": torch.randn(3, 4).half(), "b": torch.arange(5)}
+    save_file(tensors, str(path), metadata={"cnr": '{"kind": "test"}'})
+    assert add_integrity_record(path) and not add_integrity_record(path)
+    again = load_file(str(path))
+    assert all(torch.equal(again[k], tensors[k]) and again[k].dtype == tensors[k].dtype for k in tensors)
+    with safe_open(str(path), framework="pt") as h:
+        assert h.metadata()["cnr"] == '{"kind": "test"}'
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # flip a bit of the last tensor's data
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        load_weights(path, dtype=None)
