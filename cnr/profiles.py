@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, fields, replace
@@ -150,8 +151,27 @@ def get_profile(name: str, **overrides: Any) -> Profile:
     return check_profile(replace(PROFILES[name], **overrides))
 
 
+def _check_model_fits_data(p: Profile) -> None:
+    """A gray classifier on RGB photos (or the reverse) fails at the first image: refuse the pair up front."""
+    from cnr.classifiers import CLASSIFIERS
+    from cnr.data import BANK_FAMILY
+
+    family = BANK_FAMILY.get(p.dataset)
+    want = CLASSIFIERS[p.classifier].channels if p.classifier in CLASSIFIERS else None
+    have = None if family is None else (1 if family == "fmnist" else 3)
+    if want is not None and have is not None and want != have:
+        raise InputError(f"profile fields classifier={p.classifier!r} and dataset={p.dataset!r} do not fit: the "
+                         f"classifier expects {want}-channel images, the dataset has {have}-channel ones")
+
+
 def check_profile(p: Profile) -> Profile:
-    """What no single field can say: sample sizes within the dataset, per-QF steps only for QFs the bank trains."""
+    """What no single field can say: N swept among the grid's, model fits data, sample sizes within the dataset,
+    per-QF steps only for QFs the bank trains."""
+    stray_n = [n for n in p.sweep_ns if n not in p.ns]
+    if stray_n:
+        raise InputError(f"profile field sweep_ns names N={stray_n[0]}, which is not among the grid's ns {p.ns}; "
+                         f"sweep an N of ns (or add it to ns)")
+    _check_model_fits_data(p)
     from cnr.data import check_sample_size
 
     for key in ("n_eval", "n_costly"):
@@ -213,6 +233,8 @@ ZERO_OK = {"seed", "argan_gan_steps"}
 # Fields that list a set: a value given twice would run (or train) the same thing twice, or hide a typo.
 NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups")
 PRESET_FIELDS = ("argan_preset", "argan_preset_natural")
+PROFILE_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's
+LINF_FIELDS = ("linf_budgets", "ref_linf")  # pixels of [0, 1] images: a budget above 1 is the same as 1
 
 
 def _natural_train_limits() -> dict[str, Any]:
@@ -257,6 +279,16 @@ def _nested_problem(key: str, value: Any) -> str | None:
         except InputError as e:
             return str(e)
         return _pairs_problem(key, value)
+    if key == "dataset":
+        from cnr.data import DATASETS
+
+        valid = {*DATASETS, *PROFILE_DATASETS}
+        return None if value in valid else f"unknown dataset {value!r}; valid datasets: {', '.join(sorted(valid))}"
+    if key == "classifier":
+        from cnr.classifiers import CLASSIFIERS
+
+        return None if value in CLASSIFIERS else (f"unknown classifier {value!r}; valid classifiers: "
+                                                  f"{', '.join(sorted(CLASSIFIERS))}")
     if key == "groups":
         from cnr.eval.groups import GROUPS  # the registry as it stands now (register_group may have added some)
 
@@ -288,8 +320,10 @@ def _value_problem(key: str, value: Any) -> str | None:
             continue
         if isinstance(v, int) and v < (0 if key in ZERO_OK else 1):
             return "must be >= 0" if key in ZERO_OK else "must be a positive integer"
-        if isinstance(v, float) and not v >= 0:
-            return "must be a number >= 0"
+        if isinstance(v, float) and not (v >= 0 and math.isfinite(v)):
+            return "must be a finite number >= 0"
+        if key in LINF_FIELDS and v > 1:
+            return f"Linf budgets are pixels of [0, 1] images, so {v:g} means nothing more than 1; use at most 1"
         if key == "fixed_qf" and not 1 <= v <= 100 or key == "argan_qfs" and not 1 <= v <= 100:
             return "quality factors lie in 1..100"
     return None

@@ -142,8 +142,11 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
 
 def _results_root(results_root: Any) -> Path:
     """The folder results go under: the argument, else $CNR_RESULTS (e.g. a scratch folder), else results/."""
+    what = "results_root"
     if results_root is None:
-        return Path(os.environ.get("CNR_RESULTS") or RESULTS_DIR)
+        if not os.environ.get("CNR_RESULTS"):
+            return Path(RESULTS_DIR)
+        results_root, what = os.environ["CNR_RESULTS"], "CNR_RESULTS"
     if isinstance(results_root, bool) or not isinstance(results_root, (str, os.PathLike)):
         raise InputError(f"results_root must be a folder path (str or Path), got {type(results_root).__name__} "
                          f"{results_root!r}")
@@ -151,7 +154,7 @@ def _results_root(results_root: Any) -> Path:
         raise InputError("results_root is empty; give a folder path (or None for results/)")
     root = Path(results_root)
     if root.exists() and not root.is_dir():
-        raise InputError(f"results_root {root} is a file, not a folder")
+        raise InputError(f"{what} {root} is a file, not a folder; point it at a folder")
     return root
 
 

@@ -295,6 +295,8 @@ def load_checkpoint(
 
 
 def _existing(path: str | os.PathLike, regenerate: str) -> Path:
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise WeightsError(f"a weights path must be a str or Path, got {type(path).__name__} {path!r}")
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} is missing.{_hint(regenerate)}")

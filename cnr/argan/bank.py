@@ -137,6 +137,9 @@ class RestorerBank(nn.Module):
     def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None,
              in_channels: int | None = None, regenerate: str = "") -> "RestorerBank":
         """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata."""
+        if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
+            raise InputError(f"RestorerBank.load takes a folder path (str or Path), got {type(folder).__name__} "
+                             f"{folder!r}")
         folder = Path(folder)
         device = resolve_device(device, flag="device")
         if folder.exists() and not folder.is_dir():

@@ -49,7 +49,7 @@ def _value_ranges() -> dict[str, Any]:
 
     fraction = number_limit(0, 1)
     return {**{k: fraction for k in ("accuracy", "acc_lo", "acc_hi", "worst_accuracy", "worst_lo", "worst_hi")},
-            "norm": choice_limit(*NORMS), "n": count_limit(1), "draws": count_limit(1),
+            "norm": choice_limit(*NORMS), "n": count_limit(1), "draws": count_limit(1), "seed": count_limit(0),
             "budget": number_limit(0, allow_inf=True), "draw_std": number_limit(0),
             "n_forward": count_limit(0), "n_backward": count_limit(0)}
 
@@ -258,6 +258,9 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS) -
             raise fail(f"is truncated: it ends inside a row ({e})") from None
         raise fail(f"is not a valid CSV ({e})") from None
     header, body = records[0], records[1:]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:  # pandas would rename the second one to "name.1" and read the first silently
+        raise fail(f"is damaged: its header names the column(s) {', '.join(twice)} more than once")
     for i, rec in enumerate(body, 2):
         if len(rec) != len(header):
             last = i == len(records)
