@@ -176,6 +176,7 @@ def check_profile(p: Profile) -> Profile:
 
     for key in ("n_eval", "n_costly"):
         check_sample_size(p.dataset, getattr(p, key), f"profile field {key}")
+    check_sample_size("fmnist", p.restoration_n, "profile field restoration_n (Fashion-MNIST test images)")
     bank = set(p.argan_qfs) | {"static"}
     stray = [qf for qf, _ in p.argan_pretrain_steps_by_qf if qf not in bank]
     if stray:
