@@ -255,7 +255,6 @@ def _pairs_problem(key: str, value: tuple) -> str | None:
 
 def _nested_problem(key: str, value: Any) -> str | None:
     """The fields whose values are themselves structured: per-QF steps, train settings, preset names."""
-    from cnr.errors import InputError
     from cnr.parsing import check_limits
 
     if key in PRESET_FIELDS:
