@@ -100,19 +100,19 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.parsing import parse_params
 
     from cnr.data import check_sample_size
-    from cnr.run import with_overrides
 
     run = _run(args)
-    if args.n_images:  # load exactly that many images (the profile's n_eval would cap it silently)
+    if args.n_images:
         check_sample_size(run.profile.dataset, args.n_images, "--n-images")
-        run = with_overrides(run, n_eval=args.n_images, n_costly=args.n_images)
     spec = defense_by_name(run.profile, args.defense)
     given = parse_params(args.param or [], attack_params(args.attack))
     attack_params(args.attack, **given)  # the ranges, checked before any model is loaded
     params = tuple(sorted(given.items()))
     attack = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval",
                         params=params)
-    ev = make_evaluator(run)
+    ev = make_evaluator(run, n=args.n_images)  # that many images loaded: the profile's n_eval would cap it silently
+    if args.n_images:
+        ev.sizes = {"eval": args.n_images, "costly": args.n_images}
     row = ev.run_cell(Cell(spec, attack))
     for k, v in row.items():
         print(f"{k:>20}: {v}")
