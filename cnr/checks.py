@@ -230,3 +230,16 @@ def check_count(value: int, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise InputError(f"{name} must be an integer >= {minimum}, got {int(value)}")
     return int(value)
+
+
+def check_output_file(path: str | os.PathLike, suffix: str | None = None, name: str = "output file") -> Path:
+    """A file path to write: not a folder, the right suffix, its folder writable (checked before the work)."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise InputError(f"{name} must be a file path (str or Path), got {type(path).__name__} {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{name} {path} is a folder; give a file path inside it, e.g. {path / ('weights' + (suffix or ''))}")
+    if suffix is not None and path.suffix != suffix:
+        raise InputError(f"{name} {path} must end in {suffix} (the kit writes {suffix} files), got {path.suffix or 'no suffix'!r}")
+    check_writable(path.parent)
+    return path

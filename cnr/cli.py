@@ -21,7 +21,11 @@ def _run(args: argparse.Namespace, **kw):
         raise InputError("--out is empty; give a file or folder path")
 
     if getattr(args, "run_json", None):
-        return Run.from_json(Path(args.run_json).read_text())
+        try:
+            text = Path(args.run_json).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"--run-json {args.run_json} cannot be read ({getattr(e, 'strerror', None) or e})") from None
+        return Run.from_json(text)
     overrides = dict(parse_override(item) for item in args.set or [])
     return resolve_run(args.profile, overrides, seed=args.seed, device=args.device, **kw)
 
@@ -41,7 +45,11 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     from cnr.data import load_dataset
     from cnr.stats import format_accuracy
 
+    from cnr.data import check_sample_size
+
     torch.manual_seed(args.seed)
+    if args.limit is not None:
+        check_sample_size(args.dataset, args.limit, "--limit")
     device = resolve_device(args.device)
     model = load_classifier(args.classifier, device=device)
     info = model.cnr_input
@@ -73,12 +81,10 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from cnr.checks import check_writable
     from cnr.eval.grid import run_grid
     from cnr.reporting.tables import summary_table
 
     run = _run(args)
-    check_writable(run.tables_dir)
     df = run_grid(run, shard=args.shard, resume=not args.no_resume, workers=args.workers)
     if args.summary and not df.empty:
         print(summary_table(df).to_string(index=False))
@@ -93,12 +99,18 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.attacks import attack_params
     from cnr.parsing import parse_params
 
+    from cnr.data import check_sample_size
+
     run = _run(args)
+    if args.n_images:
+        check_sample_size(run.profile.dataset, args.n_images, "--n-images")
     spec = defense_by_name(run.profile, args.defense)
-    params = tuple(sorted(parse_params(args.param or [], attack_params(args.attack)).items()))
+    given = parse_params(args.param or [], attack_params(args.attack))
+    attack_params(args.attack, **given)  # the ranges, checked before any model is loaded
+    params = tuple(sorted(given.items()))
     attack = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval",
                         params=params)
-    ev = make_evaluator(run)
+    ev = make_evaluator(run, n=args.n_images)  # that many images loaded: the profile's n_eval would cap it silently
     if args.n_images:
         ev.sizes = {"eval": args.n_images, "costly": args.n_images}
     row = ev.run_cell(Cell(spec, attack))

@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from cnr.errors import InputError, unknown_name
@@ -220,3 +221,89 @@ def argtype(fn: Callable[..., T], **kwargs: Any) -> Callable[[str], T]:
             raise argparse.ArgumentTypeError(str(e)) from None
 
     return parse
+
+
+# --- ranges of parameters, declared beside their defaults -----------------------------------------
+
+@dataclass(frozen=True)
+class Limit:
+    """The values a parameter may take, declared next to its default and checked once where params are merged.
+
+    kind "int": an integer in [lo, hi]; "number": a finite number with lo/hi open or closed; "choice": one of
+    `choices`; "bool": a boolean. `optional`: None is allowed too (e.g. "default step size").
+    """
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+    allow_inf: bool = False  # +inf allowed (an unbounded budget); NaN never
+
+    def describe(self) -> str:
+        """The allowed values in words, for the error message."""
+        if self.kind == "choice":
+            text = "one of " + ", ".join(map(repr, self.choices))
+        elif self.kind == "bool":
+            text = "a boolean (true/false)"
+        else:
+            what = "an integer" if self.kind == "int" else ("a number" if self.allow_inf else "a finite number")
+            if self.lo is not None and self.hi is not None:
+                text = f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+            elif self.lo is not None:
+                text = f"{what} {'>' if self.lo_open else '>='} {self.lo:g}"
+            elif self.hi is not None:
+                text = f"{what} {'<' if self.hi_open else '<='} {self.hi:g}"
+            else:
+                text = what
+        return text + (" (or None)" if self.optional else "")
+
+    def check(self, value: Any, name: str) -> Any:
+        """Return `value` if it is allowed, else raise InputError naming the parameter, the value and the range."""
+        if value is None and self.optional:
+            return None
+        if self.kind == "bool":
+            return parse_bool(value, name)
+        bad = InputError(f"{name}: expected {self.describe()}, got {value!r}")
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise bad
+            return value
+        if isinstance(value, bool) or not (_is_int(value) or (self.kind == "number" and isinstance(value, float))
+                                           or (self.kind == "number" and _is_number(value))):
+            raise bad
+        x = float(value)
+        if math.isnan(x) or (math.isinf(x) and not (self.allow_inf and x > 0)) or not self._inside(x):
+            raise bad
+        return value
+
+    def _inside(self, x: float) -> bool:
+        if self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo):
+            return False
+        return not (self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi))
+
+
+def count_limit(minimum: int = 1) -> Limit:
+    """A whole number >= minimum (steps, queries, restarts)."""
+    return Limit("int", lo=minimum)
+
+
+def number_limit(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+                 optional: bool = False, allow_inf: bool = False) -> Limit:
+    """A finite number in a range, each end open or closed (e.g. p_init in (0, 1]); `allow_inf`: +inf too."""
+    return Limit("number", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, optional=optional, allow_inf=allow_inf)
+
+
+def choice_limit(*choices: str) -> Limit:
+    """One name of a fixed set (a loss, a search strategy)."""
+    return Limit("choice", choices=tuple(choices))
+
+
+FLAG = Limit("bool")
+
+
+def check_limits(values: Mapping[str, Any], limits: Mapping[str, Limit], what: str) -> dict[str, Any]:
+    """Check every value that has a Limit (`what` names them in messages, e.g. "attack 'square' parameter")."""
+    return {k: (limits[k].check(v, f"{what} {k!r}") if k in limits else v) for k, v in values.items()}

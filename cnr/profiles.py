@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, fields, replace
@@ -51,11 +52,14 @@ class Profile:
     n_eval: int = 500  # BPDA and oblivious attacks
     n_costly: int = 200  # EOT, AutoAttack, C&W, DeepFool, black-box
     draws: int = 5  # fresh draws of a random defense on the final adversarials
-    # Convergence on the quick bank (results/quick/tables/convergence.csv: 100 images, Linf 0.1, worst case over 5
-    # draws): BPDA-PGD is flat from 10 steps (dynamic-N3 0.11 [0.06, 0.19] at 10 and at 100; static-N3 0.26 at 10, 0.25
-    # at 100), so 20 steps sit on the flat part. EOT is not flat at 4 samples: dynamic-N3 falls 0.11 -> 0.07 -> 0.05
-    # from 1 to 4 to 16 samples and 5 restarts take it from 0.12 to 0.07, all inside each other's intervals at this n;
-    # the quick numbers of the EOT rows are therefore upper bounds by a few points (full: 32 samples, 100 steps).
+    # Convergence on the quick bank (results/quick/tables/convergence.csv, benchmarks/convergence.py: 200 images,
+    # Linf 0.05 and 0.1, worst case over 5 draws, 95% Wilson intervals): BPDA-PGD is flat from 10 steps (at Linf 0.1
+    # dynamic-N3 0.085 at 10 and 20, 0.075 [0.046, 0.120] at 200; static-N3 0.26 at 20 and at 200), so 20 steps sit on
+    # the flat part; 5 restarts lie inside the one-restart interval everywhere. EOT is the setting that is not
+    # flat: on dynamic-N3 at Linf 0.1, 4 samples leave 0.050 and 32 leave 0.015 [0.005, 0.043] (flat from 8); at
+    # Linf 0.05 and on static-N3, 4 samples are inside the 32-sample interval. The quick EOT rows of dynamic-N3 are
+    # therefore upper bounds by about 3.5 points at Linf 0.1 (the ensemble takes the per-image minimum with the other
+    # attacks; `full` uses 32 samples).
     eot_samples: int = 4
     pgd_steps: int = 20
     eot_steps: int = 10  # PGD steps of the EOT attacks (each step costs eot_samples passes)
@@ -151,7 +155,41 @@ def get_profile(name: str, **overrides: Any) -> Profile:
         raise unknown_name("profile field", bad[0], sorted(FIELDS))
     for key, value in overrides.items():
         check_field(key, value)
-    return replace(PROFILES[name], **overrides)
+    return check_profile(replace(PROFILES[name], **overrides))
+
+
+def _check_model_fits_data(p: Profile) -> None:
+    """A gray classifier on RGB photos (or the reverse) fails at the first image: refuse the pair up front."""
+    from cnr.classifiers import CLASSIFIERS
+    from cnr.data import BANK_FAMILY
+
+    family = BANK_FAMILY.get(p.dataset)
+    want = CLASSIFIERS[p.classifier].channels if p.classifier in CLASSIFIERS else None
+    have = None if family is None else (1 if family == "fmnist" else 3)
+    if want is not None and have is not None and want != have:
+        raise InputError(f"profile fields classifier={p.classifier!r} and dataset={p.dataset!r} do not fit: the "
+                         f"classifier expects {want}-channel images, the dataset has {have}-channel ones")
+
+
+def check_profile(p: Profile) -> Profile:
+    """What no single field can say: N swept among the grid's, model fits data, sample sizes within the dataset,
+    per-QF steps only for QFs the bank trains."""
+    stray_n = [n for n in p.sweep_ns if n not in p.ns]
+    if stray_n:
+        raise InputError(f"profile field sweep_ns names N={stray_n[0]}, which is not among the grid's ns {p.ns}; "
+                         f"sweep an N of ns (or add it to ns)")
+    _check_model_fits_data(p)
+    from cnr.data import check_sample_size
+
+    for key in ("n_eval", "n_costly"):
+        check_sample_size(p.dataset, getattr(p, key), f"profile field {key}")
+    check_sample_size("fmnist", p.restoration_n, "profile field restoration_n (Fashion-MNIST test images)")
+    bank = set(p.argan_qfs) | {"static"}
+    stray = [qf for qf, _ in p.argan_pretrain_steps_by_qf if qf not in bank]
+    if stray:
+        raise InputError(f"profile field argan_pretrain_steps_by_qf names QF {stray[0]!r}, which the bank does not "
+                         f"train; argan_qfs is {p.argan_qfs} (and 'static')")
+    return p
 
 
 FIELDS = frozenset(f.name for f in fields(Profile)) - {"name"}
@@ -188,6 +226,9 @@ def check_field(key: str, value: Any) -> None:
     hint = typing.get_type_hints(Profile)[key]
     if not _conforms(value, hint):
         raise InputError(f"profile field {key} takes {_type_name(hint)}, got {value!r}")
+    nested = _nested_problem(key, value)  # says which part of the value is wrong, so no "got" for the whole
+    if nested:
+        raise InputError(f"profile field {key}: {nested}")
     problem = _value_problem(key, value)
     if problem:
         raise InputError(f"profile field {key}: {problem}, got {value!r}")
@@ -197,8 +238,84 @@ def check_field(key: str, value: Any) -> None:
 ZERO_OK = {"seed", "argan_gan_steps"}
 
 
+# Fields that list a set: a value given twice would run (or train) the same thing twice, or hide a typo.
+NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups")
+PRESET_FIELDS = ("argan_preset", "argan_preset_natural")
+PROFILE_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's
+LINF_FIELDS = ("linf_budgets", "ref_linf")  # pixels of [0, 1] images: a budget above 1 is the same as 1
+
+
+def _natural_train_limits() -> dict[str, Any]:
+    """The train_argan settings `argan_natural_train` may set, with their ranges (cnr.argan.train's arguments)."""
+    from cnr.parsing import choice_limit, number_limit
+
+    return {"pixel": choice_limit("l1", "l2"), "ssim_weight": number_limit(0), "lr": number_limit(0, lo_open=True),
+            "perceptual_weight": number_limit(0), "adv_weight": number_limit(0)}
+
+
+def _pairs_problem(key: str, value: tuple) -> str | None:
+    """Duplicate keys of a field made of (key, value) pairs."""
+    names = [k for k, _ in value]
+    twice = sorted({repr(k) for k in names if names.count(k) > 1})
+    return f"gives {', '.join(twice)} more than once in {value!r}; give each once" if twice else None
+
+
+def _nested_problem(key: str, value: Any) -> str | None:
+    """The fields whose values are themselves structured: per-QF steps, train settings, preset names."""
+    from cnr.parsing import check_limits
+
+    if key in PRESET_FIELDS:
+        from cnr.argan.generator import PRESETS
+
+        return None if value in PRESETS else (f"unknown generator preset {value!r}; valid presets: "
+                                              f"{', '.join(sorted(PRESETS))}")
+    if key == "argan_pretrain_steps_by_qf":
+        for qf, steps in value:
+            if qf != "static" and (isinstance(qf, str) or not 1 <= qf <= 100):
+                return f"QF {qf!r} is neither a quality factor in 1..100 nor 'static', in {value!r}"
+            if steps < 1:
+                return f"QF {qf!r} has {steps} pre-training steps; steps must be a positive integer, in {value!r}"
+        return _pairs_problem(key, value)
+    if key == "argan_natural_train":
+        limits = _natural_train_limits()
+        for name, _ in value:
+            if name not in limits:
+                return f"unknown setting {name!r}; valid settings: {', '.join(sorted(limits))}"
+        try:
+            check_limits(dict(value), limits, "setting")
+        except InputError as e:
+            return str(e)
+        return _pairs_problem(key, value)
+    if key == "dataset":
+        from cnr.data import DATASETS
+
+        valid = {*DATASETS, *PROFILE_DATASETS}
+        return None if value in valid else f"unknown dataset {value!r}; valid datasets: {', '.join(sorted(valid))}"
+    if key == "classifier":
+        from cnr.classifiers import CLASSIFIERS
+
+        return None if value in CLASSIFIERS else (f"unknown classifier {value!r}; valid classifiers: "
+                                                  f"{', '.join(sorted(CLASSIFIERS))}")
+    if key == "groups":
+        from cnr.eval.groups import GROUPS  # the registry as it stands now (register_group may have added some)
+
+        unknown = [g for g in value if g not in GROUPS]
+        if unknown:
+            return f"unknown cell group {unknown[0]!r}; known groups: {', '.join(GROUPS)}"
+    if key in NO_DUPLICATES and len(set(value)) != len(value):
+        twice = sorted({repr(v) for v in value if value.count(v) > 1})
+        return f"lists {', '.join(twice)} more than once in {value!r}; give each value once"
+    return None
+
+
 def _value_problem(key: str, value: Any) -> str | None:
     """Why a well-typed value still makes no sense (a zero count, a QF range upside down), or None."""
+    if key in ("argan_pretrain_steps_by_qf", "argan_natural_train"):
+        return None
+    if key == "seed":
+        from cnr.parsing import SEED_MAX
+
+        return None if 0 <= value <= SEED_MAX else f"must be an integer seed in 0..{SEED_MAX}"
     if key == "qf_range":
         lo, hi = value
         return None if 1 <= lo <= hi <= 100 else "needs 1 <= lo <= hi <= 100"
@@ -210,8 +327,10 @@ def _value_problem(key: str, value: Any) -> str | None:
             continue
         if isinstance(v, int) and v < (0 if key in ZERO_OK else 1):
             return "must be >= 0" if key in ZERO_OK else "must be a positive integer"
-        if isinstance(v, float) and not v >= 0:
-            return "must be a number >= 0"
+        if isinstance(v, float) and not (v >= 0 and math.isfinite(v)):
+            return "must be a finite number >= 0"
+        if key in LINF_FIELDS and v > 1:
+            return f"Linf budgets are pixels of [0, 1] images, so {v:g} means nothing more than 1; use at most 1"
         if key == "fixed_qf" and not 1 <= v <= 100 or key == "argan_qfs" and not 1 <= v <= 100:
             return "quality factors lie in 1..100"
     return None

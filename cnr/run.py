@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from cnr.errors import InputError
+from cnr.parsing import parse_bool
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
-from cnr.profiles import PROFILES, Profile, check_field, get_profile
+from cnr.checks import resolve_device
+from cnr.profiles import FIELDS, PROFILES, Profile, check_field, check_profile, get_profile
 
 SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
 
@@ -101,13 +103,29 @@ class Run:
 
     @classmethod
     def from_json(cls, text: str) -> "Run":
-        d = json.loads(text)
+        """The run a worker receives (to_json's text), checked like one resolved from a profile name."""
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, RecursionError, TypeError) as e:
+            raise InputError(f"a run's JSON is not valid JSON ({e}); it is written by Run.to_json") from None
+        keys = ("profile", "overrides", "device", "retrain", "results_root")
+        if not isinstance(d, dict) or not all(k in d for k in keys) or not isinstance(d["profile"], dict):
+            raise InputError(f"a run's JSON must be an object with {', '.join(keys)} (profile an object), as "
+                             f"Run.to_json writes; got {type(d).__name__} {str(d)[:80]}")
+        unknown = sorted(set(d["profile"]) - FIELDS - {"name"})
+        if unknown or d["profile"].get("name") not in PROFILES:
+            raise InputError(f"a run's JSON names an unknown profile {d['profile'].get('name')!r} or profile "
+                             f"field(s) {', '.join(unknown)}")
+        if not isinstance(d["overrides"], list) or not all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str)
+                                                           for o in d["overrides"]):
+            raise InputError(f"a run's JSON overrides must be [field, value] pairs, got {str(d['overrides'])[:80]}")
         fields = {k: _tuples(v) for k, v in d["profile"].items()}
         for k, v in fields.items():
             if k != "name":
                 check_field(k, v)
-        return cls(Profile(**fields), tuple((k, _tuples(v)) for k, v in d["overrides"]), d["device"],
-                   bool(d["retrain"]), d["results_root"])
+        return cls(check_profile(Profile(**fields)), tuple((k, _tuples(v)) for k, v in d["overrides"]),
+                   str(resolve_device(d["device"])), parse_bool(d["retrain"], "retrain"),
+                   str(_results_root(d["results_root"])))
 
     def cli_options(self) -> str:
         """' --set field=value ... --seed s': the command-line options that rebuild this run's profile."""
@@ -132,11 +150,27 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     if seed is not None:
         over["seed"] = seed
     p = get_profile(profile, **over)
-    from cnr.checks import resolve_device
-
     dev = str(resolve_device(p.device if device is None else device))
-    root = results_root or os.environ.get("CNR_RESULTS") or RESULTS_DIR  # CNR_RESULTS: e.g. a scratch folder
-    return Run(p, tuple(sorted(over.items())), dev, bool(retrain), str(root))
+    root = _results_root(results_root)
+    return Run(p, tuple(sorted(over.items())), dev, parse_bool(retrain, "retrain"), str(root))
+
+
+def _results_root(results_root: Any) -> Path:
+    """The folder results go under: the argument, else $CNR_RESULTS (e.g. a scratch folder), else results/."""
+    what = "results_root"
+    if results_root is None:
+        if not os.environ.get("CNR_RESULTS"):
+            return Path(RESULTS_DIR)
+        results_root, what = os.environ["CNR_RESULTS"], "CNR_RESULTS"
+    if isinstance(results_root, bool) or not isinstance(results_root, (str, os.PathLike)):
+        raise InputError(f"results_root must be a folder path (str or Path), got {type(results_root).__name__} "
+                         f"{results_root!r}")
+    if not str(results_root).strip():
+        raise InputError("results_root is empty; give a folder path (or None for results/)")
+    root = Path(results_root)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{what} {root} is a file, not a folder; point it at a folder")
+    return root
 
 
 def with_overrides(run: Run, **overrides: Any) -> Run:
@@ -144,7 +178,7 @@ def with_overrides(run: Run, **overrides: Any) -> Run:
     over = {**dict(run.overrides), **overrides}
     for k, v in overrides.items():
         check_field(k, v)
-    return replace(run, profile=replace(run.profile, **overrides), overrides=tuple(sorted(over.items())))
+    return replace(run, profile=check_profile(replace(run.profile, **overrides)), overrides=tuple(sorted(over.items())))
 
 
 def profile_names() -> list[str]:

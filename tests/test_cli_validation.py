@@ -50,7 +50,7 @@ def test_counts_that_are_zero_or_negative(capsys, tmp_path, argv, needle):
     (["attack", "--param", "random_start=maybe", "--n-images", "2"], "random_start"),
     (["attack", "--param", "stesp=3", "--n-images", "2"], "stesp"),
     (["attack", "--attack", "deepfool", "--param", "candidates=0", "--norm", "l2", "--n-images", "2"],
-     "candidates must be an integer >= 2"),
+     "'candidates': expected an integer >= 2"),
 ])
 def test_parameters_parsed_strictly(capsys, argv, needle):
     code, text = cli(capsys, *argv)
@@ -156,3 +156,319 @@ def test_budget_text_that_overflows_is_refused(capsys):
 def test_empty_out_is_refused(capsys, tmp_path):
     code, text = cli(capsys, "train-classifier", "--out", "")
     assert code == 2 and "--out is empty" in text
+
+
+# --- the second battery's remaining holes (issue 13): one test per class ---------------------------
+
+@pytest.mark.parametrize("attack, norm, param, needle", [
+    ("square", "linf", "loss=nope", "'loss': expected one of 'margin', 'ce', got 'nope'"),
+    ("square", "linf", "p_init=1.5", "'p_init': expected a finite number in (0, 1]"),
+    ("square", "linf", "p_init=0", "'p_init': expected a finite number in (0, 1]"),
+    ("square", "linf", "n_queries=0", "'n_queries': expected an integer >= 1"),
+    ("deepfool", "l2", "loss=probs", "'loss': expected one of 'logits', 'crossentropy'"),
+    ("deepfool", "l2", "overshoot=-0.1", "'overshoot': expected a finite number >= 0"),
+    ("cw", "l2", "binary_steps=0", "'binary_steps': expected an integer >= 1"),
+    ("cw", "l2", "stepsize=0", "'stepsize': expected a finite number > 0"),
+    ("cw", "l2", "initial_const=-1", "'initial_const': expected a finite number > 0"),
+    ("hsj", "l2", "stepsize_search=bisect", "'stepsize_search': expected one of 'geometric_progression'"),
+    ("hsj", "l2", "steps=0", "'steps': expected an integer >= 1"),
+    ("nattack", "linf", "sigma=inf", "'sigma': expected a finite number > 0"),
+])
+def test_attack_parameter_ranges(capsys, attack, norm, param, needle):
+    code, text = cli(capsys, "attack", "--attack", attack, "--norm", norm, "--param", param, "--n-images", "2")
+    assert code == 2 and needle in text and "Traceback" not in text, text
+
+
+def test_attack_ranges_hold_for_the_python_api_and_the_registry():
+    import torch
+
+    from cnr.attacks import ATTACKS, AttackDef, register_attack, run_attack
+    from cnr.errors import InputError
+    from cnr.parsing import count_limit
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.rand(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(InputError, match="'p_init': expected a finite number in"):
+        run_attack("square", model, x, y, 0.1, p_init=2.0)
+    with pytest.raises(InputError, match="'steps': expected an integer >= 1, got 0"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, dict(steps=0), limits=dict(steps=count_limit())))
+    with pytest.raises(InputError, match="no default"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, {}, limits=dict(steps=count_limit())))
+    assert "bad" not in ATTACKS
+
+
+@pytest.mark.parametrize("setting, needle", [
+    ("argan_pretrain_steps_by_qf=((60, -5),)", "QF 60 has -5 pre-training steps"),
+    ("argan_pretrain_steps_by_qf=((500, 100),)", "QF 500 is neither a quality factor in 1..100 nor 'static'"),
+    ("argan_pretrain_steps_by_qf=((7, 100),)", "names QF 7, which the bank does not train"),
+    ("argan_pretrain_steps_by_qf=((60, 10), (60, 20))", "gives 60 more than once"),
+    ("argan_natural_train=(('lr', '1e-4'),)", "setting 'lr': expected a finite number > 0, got '1e-4'"),
+    ("argan_natural_train=(('nope', 1),)", "unknown setting 'nope'; valid settings: adv_weight, lr"),
+    ("argan_natural_train=(('pixel', 'l3'),)", "setting 'pixel': expected one of 'l1', 'l2'"),
+    ("argan_qfs=(5, 5, 10)", "argan_qfs: lists 5 more than once"),
+    ("argan_preset=../../etc", "unknown generator preset '../../etc'; valid presets: paper, quick"),
+    ("argan_preset_natural=bogus", "argan_preset_natural: unknown generator preset 'bogus'"),
+])
+def test_nested_profile_values(capsys, tmp_path, setting, needle):
+    code, text = cli(capsys, "grid", "--set", setting, "--workers", "1")
+    assert code == 2 and needle in text and "Traceback" not in text, text
+    assert not (tmp_path / "results").exists()
+
+
+def test_nested_profile_values_through_the_api():
+    from cnr.errors import InputError
+    from cnr.run import resolve_run, with_overrides
+
+    run = resolve_run("quick")
+    with pytest.raises(InputError, match="names QF 7"):
+        with_overrides(run, argan_qfs=(5, 10), argan_pretrain_steps_by_qf=((7, 10),))
+    assert with_overrides(run, argan_pretrain_steps_by_qf=(("static", 10),)).profile.argan_pretrain_steps_by_qf
+
+
+def _shipped_table():
+    import pandas as pd
+
+    from cnr.paths import RESULTS_DIR
+
+    return pd.read_csv(RESULTS_DIR / "quick" / "tables" / "robustness.csv")
+
+
+def test_sanity_refuses_a_table_whose_accuracy_is_not_a_fraction(capsys, tmp_path):
+    tables = tmp_path / "results" / "quick" / "tables"
+    tables.mkdir(parents=True)
+    df = _shipped_table()
+    df.loc[2, "accuracy"] = 7.5
+    df.to_csv(tables / "robustness.csv", index=False)
+    code, text = cli(capsys, "sanity")
+    assert code == 2 and "robustness.csv row 3 (line 4): 'accuracy': expected a finite number in [0, 1], got 7.5" \
+        in text, text
+
+
+def test_compare_refuses_a_non_numeric_accuracy(capsys, tmp_path):
+    from cnr.paths import RESULTS_DIR
+
+    df = _shipped_table()
+    df["accuracy"] = df["accuracy"].astype(object)
+    df.loc[4, "accuracy"] = "abc"
+    df.to_csv(tmp_path / "bad.csv", index=False)
+    code, text = cli(capsys, "compare", str(RESULTS_DIR / "quick" / "tables" / "robustness.csv"),
+                     str(tmp_path / "bad.csv"))
+    assert code == 2 and "bad.csv row 5 (line 6): 'accuracy'" in text and "got 'abc'" in text, text
+
+
+@pytest.mark.parametrize("column, value, needle", [
+    ("accuracy", 7.5, "'accuracy': expected a finite number in [0, 1], got 7.5"),
+    ("worst_accuracy", -0.1, "'worst_accuracy'"),
+    ("norm", "l3", "'norm': expected one of 'linf', 'l2', got 'l3'"),
+    ("n", -4, "'n': expected an integer >= 1, got -4"),
+    ("budget", -0.1, "'budget'"),
+])
+def test_row_store_value_ranges(tmp_path, column, value, needle):
+    import json
+    import warnings
+
+    from cnr.errors import InputError
+    from cnr.eval.compare import compare_tables
+    from cnr.eval.rows import RowStoreWarning, append_row, read_rows, rows_path
+
+    good = _shipped_table().iloc[0].to_dict()
+    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in good.items()}
+    row = {k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
+    row["params"] = str(row.get("params", "{}"))
+    bad = {**row, column: value}
+    out = tmp_path / "robustness.csv"
+    with pytest.raises(InputError, match="refusing to write"):
+        append_row(rows_path(out), bad)
+    rows_path(out).write_text(json.dumps(bad) + "\n")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert read_rows(out).empty
+    assert any(issubclass(w.category, RowStoreWarning) and needle in str(w.message) for w in seen)
+    df = _shipped_table()
+    df[column] = df[column].astype(object)
+    df.loc[1, column] = value
+    with pytest.raises(InputError, match="row 2"):
+        compare_tables(_shipped_table(), df)
+
+
+@pytest.mark.parametrize("raw", ["[1, 2]", "3", '"text"', "null"])
+def test_weights_metadata_that_is_json_but_not_an_object(tmp_path, raw):
+    import torch
+    from safetensors.torch import save_file
+
+    from cnr.errors import WeightsError
+    from cnr.weights import load_weights, read_metadata
+
+    path = tmp_path / "w.safetensors"
+    save_file({"a": torch.zeros(1)}, str(path), metadata={"cnr": raw})
+    for read in (read_metadata, load_weights):
+        with pytest.raises(WeightsError, match=r"w.safetensors has corrupted cnr metadata: a JSON \w+, not an object"):
+            read(path)
+
+
+def test_bank_folder_with_names_that_are_not_qfNN(tmp_path):
+    import shutil
+    import warnings
+
+    from cnr import RestorerBank
+    from cnr.errors import WeightsError
+    from cnr.paths import WEIGHTS_DIR
+
+    folder = tmp_path / "bank"
+    shutil.copytree(WEIGHTS_DIR / "argan-fmnist-quick", folder)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf5x.safetensors")
+    (folder / "qfabc.safetensors").write_bytes(b"not weights")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        bank = RestorerBank.load(folder)
+    assert bank.qfs == (5, 10, 20, 30, 40, 60)
+    assert any("qf5x.safetensors, qfabc.safetensors" in str(w.message) for w in seen)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf000.safetensors")
+    with pytest.raises(WeightsError, match="QF 0 is not a JPEG quality factor"):
+        RestorerBank.load(folder)
+    (folder / "qf000.safetensors").unlink()
+    shutil.copy(folder / "qf05.safetensors", folder / "qf5.safetensors")
+    with pytest.raises(WeightsError, match="two generators for QF 5"):
+        RestorerBank.load(folder)
+
+
+@pytest.mark.parametrize("device, needle", [("gpu0", "'gpu0' is not a device"), ("tpu", "'tpu' is not a device"),
+                                            (3, "device must be a string"), ("cuda:7", "cuda")])
+def test_model_loaders_resolve_their_device(device, needle):
+    import torch
+
+    from cnr import RestorerBank, load_classifier
+    from cnr.argan.bank import load_generator
+    from cnr.errors import InputError
+    from cnr.paths import WEIGHTS_DIR
+
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    for load in (lambda: load_classifier("fmnist-cnn", device=device),
+                 lambda: load_generator(WEIGHTS_DIR / "argan-fmnist-quick" / "qf05.safetensors", device=device),
+                 lambda: RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick", device=device)):
+        with pytest.raises(InputError, match=needle):
+            load()
+
+
+def _flat_imagenet(tmp_path, labels: bytes):
+    from PIL import Image
+
+    root = tmp_path / "val"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(root / name)
+    (root / "labels.txt").write_bytes(labels)
+    return root
+
+
+@pytest.mark.parametrize("kwargs, labels, needle", [
+    (dict(root=None), b"a.png 1\nb.png 2\n", "root must be a folder path"),
+    (dict(), b"a.png 1\nb.png 2\n\xff\xfe\n", "is not UTF-8 text"),
+    (dict(size=0), b"a.png 1\nb.png 2\n", "size .* must be an integer >= 1, got 0"),
+    (dict(size=-224), b"a.png 1\nb.png 2\n", "must be an integer >= 1, got -224"),
+    (dict(size=22.4), b"a.png 1\nb.png 2\n", "must be an integer >= 1, got float"),
+    (dict(), b"a.png 1\nb.png 2\na.png 3\n", "a.png is listed twice .also on line 1"),
+    (dict(num_classes=0), b"a.png 1\nb.png 2\n", "num_classes must be an integer >= 2"),
+])
+def test_imagenet_val_arguments(tmp_path, kwargs, labels, needle):
+    from cnr.data import ImageNetVal
+    from cnr.errors import InputError
+
+    root = _flat_imagenet(tmp_path, labels)
+    with pytest.raises(InputError, match=needle):
+        ImageNetVal(**{"root": root, **kwargs})
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "BILINEAR", None])
+def test_load_dataset_names_the_interpolations(interpolation):
+    from cnr.data import load_dataset
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match="valid interpolations: bicubic, bilinear"):
+        load_dataset("fmnist", limit=2, interpolation=interpolation)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["attack", "--n-images", str(10**12)], "--n-images 1000000000000 is more than the 10,000 images of fmnist"),
+    (["attack", "--n-images", "10001"], "--n-images 10001 is more than the 10,000 images of fmnist"),
+    (["grid", "--set", "n_costly=10**12"], "n_costly takes int"),
+    (["grid", "--set", "n_eval=1000000"], "profile field n_eval 1000000 is more than the 10,000 images"),
+])
+def test_sample_sizes_beyond_the_dataset(capsys, tmp_path, argv, needle):
+    code, text = cli(capsys, *argv)
+    assert code == 2 and needle in text and "Traceback" not in text, text
+    assert not (tmp_path / "results").exists()
+
+
+def test_n_images_above_the_profile_sample_is_not_cut_silently(capsys):
+    code, text = cli(capsys, "attack", "--defense", "none", "--param", "steps=1", "--n-images", "3",
+                     "--set", "n_eval=2", "--set", "n_costly=2")
+    assert code == 0 and " n: 3" in text, text
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(results_root=5), "results_root must be a folder path .str or Path., got int 5"),
+    (dict(results_root=""), "results_root is empty"),
+    (dict(seed=2**32), "seed: must be an integer seed in 0..4294967295, got 4294967296"),
+    (dict(seed=-1), "seed: must be an integer seed in 0..4294967295, got -1"),
+    (dict(retrain="maybe"), "retrain: expected a boolean"),
+])
+def test_resolve_run_arguments(kwargs, needle):
+    from cnr.errors import InputError
+    from cnr.run import resolve_run
+
+    with pytest.raises(InputError, match=needle):
+        resolve_run("quick", **kwargs)
+
+
+def test_resolve_run_refuses_a_file_as_results_root(tmp_path):
+    from cnr.errors import InputError
+    from cnr.run import resolve_run
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        resolve_run("quick", results_root=tmp_path / "f")
+
+
+def test_unknown_cell_group_is_refused_by_the_parent(capsys, tmp_path):
+    code, text = cli(capsys, "grid", "--set", "groups=('nope',)")
+    assert code == 2 and "unknown cell group 'nope'; known groups: clean, bpda-pgd" in text, text
+    assert "workers exited" not in text and not (tmp_path / "results").exists()
+
+
+def test_every_shipped_weights_file_carries_a_checksum_that_verifies():
+    from safetensors import safe_open
+
+    from cnr.paths import WEIGHTS_DIR
+    from cnr.weights import _INTEGRITY_KEY, load_weights
+
+    files = sorted(WEIGHTS_DIR.rglob("*.safetensors"))
+    assert len(files) >= 15
+    for f in files:
+        with safe_open(str(f), framework="pt") as h:
+            assert _INTEGRITY_KEY in (h.metadata() or {}), f"{f} has no checksum record"
+        load_weights(f)  # raises WeightsError on a checksum mismatch
+
+
+def test_add_integrity_record_keeps_tensors_and_metadata(tmp_path):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from cnr.errors import WeightsError
+    from cnr.weights import add_integrity_record, load_weights
+
+    path = tmp_path / "w.safetensors"
+    tensors = {"a": torch.randn(3, 4).half(), "b": torch.arange(5)}
+    save_file(tensors, str(path), metadata={"cnr": '{"kind": "test"}'})
+    assert add_integrity_record(path) and not add_integrity_record(path)
+    again = load_file(str(path))
+    assert all(torch.equal(again[k], tensors[k]) and again[k].dtype == tensors[k].dtype for k in tensors)
+    with safe_open(str(path), framework="pt") as h:
+        assert h.metadata()["cnr"] == '{"kind": "test"}'
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # flip a bit of the last tensor's data
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        load_weights(path, dtype=None)

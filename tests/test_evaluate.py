@@ -321,3 +321,32 @@ def test_cli_attack_one_cell_and_unknown_names(capsys):
     assert "pgd" in capsys.readouterr().err
     assert cli.main(["attack", "--profile", "smoke", "--defense", "none", "--param", "steps=x", "--n-images", "4"]) == 2
     assert "parameter 'steps': expected an integer" in capsys.readouterr().err
+
+
+class _Scripted(torch.nn.Module):
+    """A 'random model' whose prediction per draw is scripted: logits one-hot on preds[draw % len][i]."""
+
+    is_random = True
+
+    def __init__(self, preds: list[list[int]], classes: int = 4):
+        super().__init__()
+        self.preds, self.classes = preds, classes
+
+    def forward(self, x: torch.Tensor, draw: int = 0) -> torch.Tensor:
+        from cnr.eval.scoring import EVAL_DRAW_BASE
+
+        p = torch.tensor(self.preds[(draw - EVAL_DRAW_BASE) % len(self.preds)])[: len(x)]
+        return torch.nn.functional.one_hot(p, self.classes).float()
+
+
+def test_majority_vote_counts_a_tie_with_the_true_class_as_fooled():
+    from cnr.eval.scoring import majority_vote
+
+    # image 0: 2 votes for class 1 (true), 2 for class 3 -> tie -> fooled, named class 3
+    # image 1: 3 votes for 2 (true), 1 for 0 -> kept; image 2: 3 votes for 0, true 1 -> fooled
+    model = _Scripted([[1, 2, 0], [3, 2, 0], [1, 2, 0], [3, 0, 1]])
+    x, y = torch.zeros(3, 1, 2, 2), torch.tensor([1, 2, 1])
+    labels, votes = majority_vote(model, x, 4, y)
+    assert labels.tolist() == [3, 2, 0] and votes.tolist() == [2, 3, 3]
+    labels, _ = majority_vote(model, x, 4)  # without labels: the plain plurality (lowest class on a tie)
+    assert labels.tolist() == [1, 2, 0]

@@ -113,7 +113,7 @@ def test_run_reads_shipped_weights_unless_retraining(tmp_path):
 
 
 def test_run_round_trips_through_json_with_its_overrides(tmp_path):
-    run = resolve_run("smoke", {"qf_range": (30, 50), "ns": (1, 2)}, seed=5, retrain=True, results_root=tmp_path)
+    run = resolve_run("smoke", {"qf_range": (30, 50), "ns": (1, 3)}, seed=5, retrain=True, results_root=tmp_path)
     back = Run.from_json(run.to_json())
     assert back == run and back.profile.qf_range == (30, 50) and back.name == run.name
     bad = json.loads(run.to_json())

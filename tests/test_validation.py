@@ -454,7 +454,7 @@ def test_compare_refuses_bad_tables():
         compare_tables(pd.concat([ref, ref.head(1)]), ref)
     bad = ref.copy()
     bad.loc[0, "accuracy"] = 1.7
-    with pytest.raises(InputError, match=r"row 1 has accuracy = 1.7; expected a fraction in \[0, 1\]"):
+    with pytest.raises(InputError, match=r"row 1 \(line 2\): 'accuracy': expected a finite number in \[0, 1\], got 1.7"):
         compare_tables(ref, bad)
     with pytest.raises(InputError, match="alpha must be a probability"):
         compare_tables(ref, ref, alpha=5)

@@ -7,6 +7,8 @@ naming the file, what was expected and what was found; weights are read at const
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 
 from cnr.argan.generator import Generator, generator_from_architecture
-from cnr.checks import check_images
+from cnr.checks import check_images, resolve_device
 from cnr.errors import InputError, WeightsError
 from cnr.weights import load_state_into, read_metadata, save_weights
 
@@ -29,9 +31,12 @@ def qf_filename(qf: int | str) -> str:
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
                    expect: Mapping[str, Any] | None = None, regenerate: str = "") -> Generator:
     """Build a generator from a weights file's architecture metadata and load it (eval mode, float32)."""
+    device = resolve_device(device, flag="device")  # a bad or absent device fails before the file is read
     meta = read_metadata(path, regenerate)
-    if meta.get("kind") != "argan-generator" or "architecture" not in meta:
-        raise WeightsError(f"{path} is not an AR-GAN generator (kind={meta.get('kind')!r})")
+    if meta.get("kind") != "argan-generator" or not isinstance(meta.get("architecture"), dict):
+        raise WeightsError(f"{path} is not an AR-GAN generator (its metadata has kind={meta.get('kind')!r} and "
+                           f"architecture={meta.get('architecture')!r}; a generator has kind='argan-generator' and "
+                           f"an architecture object)" + (f". Regenerate it with: {regenerate}" if regenerate else ""))
     for key, want in (expect or {}).items():
         found = meta["architecture"].get(key) if key in ("in_channels", "channels", "blocks") else meta.get(key)
         if found != want:
@@ -44,7 +49,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
     load_state_into(gen, path, regenerate=regenerate)
     gen.meta = meta  # kept so that bank.save() writes the same provenance back
     gen = gen.to(device).eval()
-    if torch.device(device).type == "cpu":  # oneDNN's convs at 16-64 channels: 1.4x forward+backward (measured)
+    if device.type == "cpu":  # oneDNN's convs at 16-64 channels: 1.4x forward+backward (measured)
         gen = gen.to(memory_format=torch.channels_last)
     return gen
 
@@ -132,16 +137,20 @@ class RestorerBank(nn.Module):
     def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None,
              in_channels: int | None = None, regenerate: str = "") -> "RestorerBank":
         """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata."""
+        if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
+            raise InputError(f"RestorerBank.load takes a folder path (str or Path), got {type(folder).__name__} "
+                             f"{folder!r}")
         folder = Path(folder)
-        files = sorted(folder.glob("qf[0-9]*.safetensors"))
-        files = [f for f in files if not f.name.endswith(".ckpt.safetensors")]
+        device = resolve_device(device, flag="device")
+        if folder.exists() and not folder.is_dir():
+            raise WeightsError(f"AR-GAN bank {folder} is a file; pass the folder that holds qfNN.safetensors")
+        files = _bank_files(folder) if folder.is_dir() else []
         if not files:
             hint = f" Train it with: {regenerate}" if regenerate else ""
             raise WeightsError(f"no AR-GAN weights (qfNN.safetensors) in {folder}.{hint}")
         gens: dict[int, Generator] = {}
         ref: dict[str, Any] = {}
-        for f in files:
-            qf = int(f.stem[2:])
+        for qf, f in files:
             gens[qf] = _load_checked(f, device, dict(qf=qf), dataset, in_channels, ref, regenerate)
         static_path = folder / qf_filename(STATIC)
         static = (_load_checked(static_path, device, dict(qf=STATIC), dataset, in_channels, ref, regenerate)
@@ -160,6 +169,32 @@ class RestorerBank(nn.Module):
             meta["architecture"] = {**meta.get("architecture", {}), **gen.architecture()}
             save_weights(folder / qf_filename(qf), gen.state_dict(), meta, dtype=torch.float16)
         return folder
+
+
+_QF_FILE = re.compile(r"qf([0-9]+)\.safetensors")
+
+
+def _bank_files(folder: Path) -> list[tuple[int, Path]]:
+    """The bank's (QF, file) pairs; other qf* files (qf5x, qfabc, checkpoints) are left out with one warning."""
+    found, stray = [], []
+    for f in sorted(folder.glob("qf*.safetensors")):
+        m = _QF_FILE.fullmatch(f.name)
+        if f.name.endswith(".ckpt.safetensors"):
+            continue  # a training checkpoint, not a finished generator
+        if m is None:
+            stray.append(f.name)
+            continue
+        qf = int(m.group(1))
+        if not 1 <= qf <= 100:
+            raise WeightsError(f"{f}: QF {qf} is not a JPEG quality factor (1..100); rename or remove the file")
+        if any(q == qf for q, _ in found):
+            other = next(p for q, p in found if q == qf)
+            raise WeightsError(f"{folder} holds two generators for QF {qf} ({other.name} and {f.name}); keep one")
+        found.append((qf, f))
+    if stray:
+        warnings.warn(f"{folder}: ignored {len(stray)} file(s) whose names are not qfNN.safetensors "
+                      f"({', '.join(stray[:5])}); rename them (e.g. qf05.safetensors) to use them", stacklevel=3)
+    return found
 
 
 def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any], dataset: str | None,

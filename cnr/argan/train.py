@@ -24,20 +24,12 @@ from cnr.argan.generator import Generator, build_generator
 from cnr.argan.losses import (PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, psnr, ssim,
                               ssim_loss)
 from cnr.argan.sources import NATURAL_SOURCE, ImageSource, default_channels, draw_qfs
+from cnr.checks import check_output_file, resolve_device  # one device check for the whole kit
 from cnr.errors import InputError
+from cnr.parsing import check_limits, parse_seed
 from cnr.profiles import QF_SET
 from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """'auto' is CUDA when present (this rank's GPU under torchrun), else CPU."""
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return device
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int, bool]:
@@ -108,6 +100,19 @@ def evaluate_restoration(generator: nn.Module, clean: torch.Tensor, qf: int | to
     return {k: round(v / len(clean), 4) for k, v in sums.items()}
 
 
+def _train_limits() -> dict[str, Any]:
+    from cnr.parsing import FLAG, Limit, choice_limit, count_limit, number_limit
+
+    return dict(pretrain_steps=count_limit(0), gan_steps=count_limit(0), batch=count_limit(), patch=count_limit(4),
+                lr=number_limit(0, lo_open=True), pixel=choice_limit("l1", "l2"), ssim_weight=number_limit(0),
+                perceptual_weight=number_limit(0), adv_weight=number_limit(0), ckpt_every=count_limit(),
+                val_every=count_limit(), n_val=count_limit(), stop_after=Limit("int", lo=1, optional=True),
+                progress=FLAG, amp=FLAG)
+
+
+TRAIN_LIMITS = _train_limits()  # the ranges of train_argan's arguments, beside its defaults
+
+
 def train_argan(
     qfs: int | str | Sequence[int] = 10,
     dataset: str = "fmnist",
@@ -143,9 +148,20 @@ def train_argan(
     """
     from cnr.jpeg import jpeg_roundtrip
 
+    args = check_limits(dict(pretrain_steps=pretrain_steps, gan_steps=gan_steps, batch=batch, patch=patch, lr=lr,
+                             pixel=pixel, ssim_weight=ssim_weight, perceptual_weight=perceptual_weight,
+                             adv_weight=adv_weight, ckpt_every=ckpt_every, val_every=val_every, n_val=n_val,
+                             stop_after=stop_after, progress=progress, amp=amp), TRAIN_LIMITS, "train_argan argument")
+    if args["pretrain_steps"] + args["gan_steps"] < 1:
+        raise InputError("train_argan needs at least one step: pretrain_steps + gan_steps is 0")
+    (pretrain_steps, gan_steps, batch, patch, lr, pixel, ssim_weight, perceptual_weight, adv_weight, ckpt_every,
+     val_every, n_val, stop_after, progress, amp) = args.values()
+    seed = parse_seed(seed, "seed")
+    if out_path is not None:
+        out_path = check_output_file(out_path, ".safetensors", "out_path")  # before training, not after it
     qf_label, qf_set = _qf_label(qfs)
     in_channels = in_channels or default_channels(dataset)
-    device = resolve_device(device)
+    device = resolve_device(device, flag="device")
     rank, world, created_pg = _init_distributed(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -14,6 +14,7 @@ from torch import nn
 
 from cnr.classifiers.fmnist_cnn import FMNIST_CNN_WEIGHTS, FashionCNN, build_fmnist_cnn
 from cnr.classifiers.torchvision_zoo import Normalized, torchvision_classifier
+from cnr.checks import resolve_device
 from cnr.errors import InputError, unknown_name
 from cnr.eval.predict import predict
 
@@ -79,6 +80,7 @@ def load_classifier(name: str, device: str | torch.device = "cpu", weights: str 
     if not isinstance(name, str) or name not in CLASSIFIERS:
         raise unknown_name("classifier", name, CLASSIFIERS)
     info = CLASSIFIERS[name]
+    device = resolve_device(device, flag="device")  # before any weights are read or downloaded
     if weights is not None and not info.takes_weights:
         raise InputError(f"classifier {name} loads its own pretrained weights (from its package or torchvision); "
                          f"weights={weights!r} would be ignored")

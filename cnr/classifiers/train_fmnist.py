@@ -32,6 +32,16 @@ def _correct(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return int((predict(model, x, 1000) == y).sum())
 
 
+def _train_limits() -> dict:
+    from cnr.parsing import Limit, count_limit, number_limit
+
+    return dict(epochs=count_limit(), batch_size=count_limit(), lr=number_limit(0, lo_open=True),
+                train_limit=Limit("int", lo=1, optional=True), eval_limit=Limit("int", lo=1, optional=True))
+
+
+TRAIN_LIMITS = _train_limits()  # the ranges of train_fmnist_cnn's arguments, beside its defaults
+
+
 def train_fmnist_cnn(
     out_path: str | Path,
     epochs: int = 10,
@@ -44,7 +54,14 @@ def train_fmnist_cnn(
     command: str = "",
 ) -> dict:
     """Train FashionCNN, resuming from `<out>.ckpt.safetensors` if a matching one exists; returns the final metadata."""
-    out_path = Path(out_path)
+    from cnr.checks import check_output_file, resolve_device
+    from cnr.parsing import check_limits, parse_seed
+
+    args = check_limits(dict(epochs=epochs, batch_size=batch_size, lr=lr, train_limit=train_limit,
+                             eval_limit=eval_limit), TRAIN_LIMITS, "train_fmnist_cnn argument")
+    epochs, batch_size, lr = args["epochs"], args["batch_size"], args["lr"]
+    seed, device = parse_seed(seed, "seed"), resolve_device(device, flag="device")
+    out_path = check_output_file(out_path, ".safetensors", "out_path")  # before an hour of training, not after
     ckpt_path = out_path.with_suffix(".ckpt.safetensors")
     torch.manual_seed(seed)
     x_train, y_train = load_fmnist("train", limit=train_limit)

@@ -7,13 +7,13 @@ import torch
 
 from cnr.data.fmnist import FMNIST_CLASSES, find_fmnist, load_fmnist
 from cnr.data.foolbox_samples import FOOLBOX_DATASETS, class_names, foolbox_data_dir, load_foolbox_samples
-from cnr.data.imagenet import ImageNetVal, imagenet_transform, imagenet_val_dir
+from cnr.data.imagenet import IMAGENET_INTERPOLATIONS, ImageNetVal, imagenet_transform, imagenet_val_dir
 from cnr.data.photos import NATURAL_PHOTOS, natural_photos
 from cnr.errors import InputError, unknown_name
 
-__all__ = ["DATASETS", "BANK_FAMILY", "FMNIST_CLASSES", "FOOLBOX_DATASETS", "ImageNetVal", "NATURAL_PHOTOS",
-           "class_names", "find_fmnist", "foolbox_data_dir", "imagenet_transform", "imagenet_val_dir", "load_dataset",
-           "load_fmnist", "load_foolbox_samples", "natural_photos"]
+__all__ = ["DATASETS", "DATASET_SIZES", "check_sample_size", "BANK_FAMILY", "FMNIST_CLASSES", "FOOLBOX_DATASETS",
+           "ImageNetVal", "NATURAL_PHOTOS", "class_names", "find_fmnist", "foolbox_data_dir", "imagenet_transform",
+           "imagenet_val_dir", "load_dataset", "load_fmnist", "load_foolbox_samples", "natural_photos"]
 
 DATASETS: dict[str, str] = {
     "fmnist": "Fashion-MNIST test split (10,000 x 1x28x28)",
@@ -25,6 +25,19 @@ DATASETS: dict[str, str] = {
     "foolbox-fmnist": "Foolbox's 20 Fashion-MNIST test images (1x28x28)",
     "imagenet-val": "ImageNet-val from $CNR_IMAGENET or data/imagenet/val (3x224x224; labels $CNR_IMAGENET_LABELS)",
 }
+# How many images a dataset holds where that is fixed (ImageNet folders vary): a count above it is refused up front.
+DATASET_SIZES: dict[str, int] = {"fmnist": 10_000, "fmnist-train": 60_000, **{name: 20 for name in DATASETS
+                                                                               if name.startswith("foolbox-")}}
+
+
+def check_sample_size(dataset: str, n: int, what: str) -> int:
+    """`n` images of `dataset`, refused (not silently cut) when the dataset holds fewer."""
+    have = DATASET_SIZES.get(dataset)
+    if have is not None and n > have:
+        raise InputError(f"{what} {n} is more than the {have:,} images of {dataset}; pass at most {have}")
+    return n
+
+
 # Which AR-GAN bank family restores a dataset's images: gray Fashion-MNIST or natural RGB photos.
 BANK_FAMILY: dict[str, str] = {"fmnist": "fmnist", "fmnist-train": "fmnist", "foolbox-fmnist": "fmnist",
                                "foolbox-mnist": "fmnist", "imagenet": "natural", "imagenet-val": "natural",
@@ -43,10 +56,13 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
     `imagenet-val` loads images into memory (50,000 at 224 px are 30 GB): pass a limit, or use
     ImageNetVal with cnr.eval.protocol.select_protocol_images for the paper's 1,000-image protocol.
     """
-    if name not in DATASETS:
-        raise unknown_name("dataset", name, DATASETS)
+    if not isinstance(name, str) or name not in DATASETS:
+        raise unknown_name("dataset", str(name), DATASETS)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InputError(f"limit must be a positive int or None, got {limit!r}")
+    if not isinstance(interpolation, str) or interpolation not in IMAGENET_INTERPOLATIONS:
+        # checked for every dataset, so a typo fails here even where this dataset would not resize
+        raise unknown_name("interpolation", str(interpolation), IMAGENET_INTERPOLATIONS)
     if name in ("fmnist", "fmnist-train"):
         return load_fmnist("train" if name == "fmnist-train" else "test", limit=limit)
     if name in _FOOLBOX_NAMES:

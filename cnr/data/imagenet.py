@@ -47,7 +47,17 @@ class ImageNetVal(torch.utils.data.Dataset):
         self, root: str | os.PathLike, labels_file: str | os.PathLike | None = None, size: int = 224,
         num_classes: int = 1000, interpolation: str = "bilinear",
     ) -> None:
-        self.root, self.size, self.num_classes = Path(root), size, num_classes
+        from cnr.checks import check_count
+
+        if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
+            raise InputError(f"ImageNetVal root must be a folder path (str or Path), got {type(root).__name__} "
+                             f"{root!r}; set CNR_IMAGENET or pass the folder")
+        if labels_file is not None and not isinstance(labels_file, (str, os.PathLike)):
+            raise InputError(f"ImageNetVal labels_file must be a file path or None, got {type(labels_file).__name__} "
+                             f"{labels_file!r}")
+        self.root = Path(root)
+        self.size = check_count(size, "ImageNetVal size (px of the square crop)")
+        self.num_classes = check_count(num_classes, "ImageNetVal num_classes", minimum=2)
         if interpolation not in IMAGENET_INTERPOLATIONS:
             raise unknown_name("interpolation", interpolation, IMAGENET_INTERPOLATIONS)
         self.interpolation = interpolation
@@ -115,8 +125,17 @@ def _images_in(folder: Path) -> list[Path]:
 
 
 def _read_labels(path: Path, num_classes: int) -> dict[str, int]:
+    """The labels file as {file name: label}; every line checked, a file named twice refused (which label?)."""
     table: dict[str, int] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    first: dict[str, int] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"labels file {path} is not UTF-8 text (byte {e.start}); it must hold lines "
+                         f"'filename label_index'") from None
+    except OSError as e:
+        raise DataNotFoundError(f"labels file {path} cannot be read ({e.strerror or e})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -126,7 +145,12 @@ def _read_labels(path: Path, num_classes: int) -> dict[str, int]:
         label = int(parts[1])
         if not 0 <= label < num_classes:
             raise InputError(f"{path}:{lineno}: label {label} is outside [0, {num_classes - 1}]")
-        table[Path(parts[0]).name] = label
+        name = Path(parts[0]).name
+        if name in first:
+            raise InputError(f"{path}:{lineno}: {name} is listed twice (also on line {first[name]}); "
+                             f"give each image one label")
+        first[name] = lineno
+        table[name] = label
     return table
 
 

@@ -127,6 +127,17 @@ class CompressRestore(nn.Module):
         return self.purify(x, qfs)
 
 
+def _check_channels(defense: nn.Module, classifier: nn.Module) -> None:
+    """A gray bank in front of an RGB classifier (or the reverse) can never run: say so when it is built."""
+    bank = getattr(defense, "bank", None)
+    have = getattr(bank, "in_channels", None)
+    info = getattr(classifier, "cnr_input", None)
+    want = getattr(info, "channels", None)
+    if have is not None and want is not None and have != want:
+        raise InputError(f"the defense restores {have}-channel images but the classifier expects {want}-channel "
+                         f"ones ({info.dataset}); use the bank of the classifier's images (cnr.data.BANK_FAMILY)")
+
+
 class Defended(nn.Module):
     """classifier(defense(x)): the model white-box and black-box attackers see."""
 
@@ -137,6 +148,7 @@ class Defended(nn.Module):
                 raise InputError(f"Defended({what}=...) takes a torch.nn.Module, got {type(m).__name__} {m!r:.60}"
                                  + ("; load one with cnr.load_classifier(name)" if what == "classifier" else ""))
         check_one_device(defense, classifier)
+        _check_channels(defense, classifier)
         self.defense, self.classifier = defense, classifier
         for p in classifier.parameters():
             p.requires_grad_(False)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cnr.errors import InputError
-from cnr.eval.rows import KEY_COLUMNS, read_table
+from cnr.eval.rows import KEY_COLUMNS, read_table, table_problem
 
 METRICS = ("accuracy", "worst_accuracy")
 CORRECTION = "Holm"
@@ -35,6 +35,9 @@ def _load(table: pd.DataFrame | str | os.PathLike, which: str) -> pd.DataFrame:
     if missing:
         raise InputError(f"the {which} table lacks the column(s) {', '.join(missing)}; "
                          f"pass a robustness table (results/<profile>/tables/robustness.csv)")
+    problem = table_problem(df)  # a CSV path was checked by read_table already; a DataFrame is checked here
+    if problem:
+        raise InputError(f"the {which} table's {problem}")
     return df.reset_index(drop=True)
 
 

@@ -3,7 +3,8 @@ per step and random restarts, each swept with the others at the profile's settin
 
 Every point is scored like a grid cell (fresh draws, worst case over draws, Wilson interval). Restarts are combined
 per image the way an attacker would use them: an image survives r restarts only if it survives each of them under
-every draw (the ensemble rule over restarts, seeds seed..seed+r-1).
+every draw (the ensemble rule over restarts, seeds seed..seed+r-1). Attacks that two points share (eot=1 is the
+steps sweep's 10-step point, r restarts reuse the first r-1) run once.
 """
 from __future__ import annotations
 
@@ -25,14 +26,17 @@ RESTARTS = (1, 2, 3, 5)
 
 
 def _point(ev: Evaluator, model: Defended, x: torch.Tensor, y: torch.Tensor, budget: float, seeds: Sequence[int],
-           **params: Any) -> dict[str, Any]:
+           memo: dict[tuple, torch.Tensor], **params: Any) -> dict[str, Any]:
     """One point: per-image worst case over draws and over the restarts' adversarials."""
     t0 = time.perf_counter()
     alive = None
     first = None
     for s in seeds:
-        res = run_attack("pgd", model, x, y, budget, norm="linf", seed=s, **params)
-        correct = score(model, res.x_adv, y, ev.draws)
+        key = (s, tuple(sorted({"eot": 1, **params}.items())))
+        if key not in memo:
+            res = run_attack("pgd", model, x, y, budget, norm="linf", seed=s, **params)
+            memo[key] = score(model, res.x_adv, y, ev.draws)
+        correct = memo[key]
         first = summarize(correct) if first is None else first
         alive = correct.all(0) if alive is None else alive & correct.all(0)
     k, n = int(alive.sum()), len(y)
@@ -55,8 +59,9 @@ def convergence(ev: Evaluator, defenses: Sequence[str] = ("static-N3", "dynamic-
             plan = ([("steps", s, dict(steps=s), 1) for s in steps]
                     + [("eot", e, dict(steps=p.eot_steps, eot=e), 1) for e in eot]
                     + [("restarts", r, dict(steps=p.pgd_steps), r) for r in restarts])
+            memo: dict[tuple, torch.Tensor] = {}
             for sweep, value, params, r in plan:
-                pt = _point(ev, model, x, y, budget, [ev.seed + i for i in range(r)], **params)
+                pt = _point(ev, model, x, y, budget, [ev.seed + i for i in range(r)], memo, **params)
                 rows.append(dict(defense=name, mode=spec.mode, n_iter=spec.n_iter, norm="linf", budget=budget,
                                  sweep=sweep, value=value, params=str(params), seed=ev.seed, **pt))
                 print(f"{name} Linf {budget:g} {sweep}={value}: worst {pt['worst_accuracy']:.3f} "

@@ -80,15 +80,18 @@ class Evaluator:
         return row
 
 
-def make_evaluator(run: Run) -> Evaluator:
-    """Load the run's test images, classifier and AR-GAN bank once."""
+def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
+    """Load the run's test images, classifier and AR-GAN bank once; `n` images (default: the profile's sample)."""
     from cnr.argan.pipeline import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import BANK_FAMILY, load_dataset
     from cnr.eval.protocol import imagenet_cpu_images, protocol_images
 
+    from cnr.checks import check_count
+    from cnr.data import check_sample_size
+
     p = run.profile
-    n = max(p.n_eval, p.n_costly)
+    n = max(p.n_eval, p.n_costly) if n is None else check_sample_size(p.dataset, check_count(n, "n"), "n")
     clf = load_classifier(p.classifier, device=run.device, weights=run.classifier_weights())
     resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
     if p.dataset == "imagenet":
@@ -97,6 +100,11 @@ def make_evaluator(run: Run) -> Evaluator:
         x, y, _ = imagenet_cpu_images(clf, n, interpolation=resize, seed=p.seed)
     else:
         x, y = load_dataset(p.dataset, limit=n, interpolation=resize)
+    if len(x) < n:  # a folder dataset (ImageNet) with fewer images than asked: say so, since every cell is smaller
+        import warnings
+
+        warnings.warn(f"{p.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (n_eval "
+                      f"{p.n_eval}, n_costly {p.n_costly}); every cell uses at most {len(x)}", stacklevel=2)
     family = BANK_FAMILY.get(p.dataset, p.dataset)
     bank = load_bank(run, family)
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

@@ -62,8 +62,10 @@ def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLik
 
 
 def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
-    """Merge the shards' rows into the table (weak attacks marked) and write the per-image ensemble beside it."""
+    """Merge the shards' rows into the table (weak attacks marked); write the per-image ensemble and the paired
+    static-vs-dynamic comparison beside it."""
     from cnr.eval.ensemble import ensemble, mark_inconclusive
+    from cnr.eval.paired import paired_table
     from cnr.reporting.tables import save_table
 
     df = mark_inconclusive(read_rows(out_csv))
@@ -72,7 +74,28 @@ def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
         ens = ensemble(df, out_csv)
         if not ens.empty:
             save_table(ens, Path(out_csv).parent, "ensemble", floatfmt=".3f")
+        paired = paired_table(df, out_csv)
+        if not paired.empty:
+            save_table(paired, Path(out_csv).parent, "paired", floatfmt=".3f")
     return df
+
+
+WORKERS_PER_CORE = 4  # each worker is a process holding its own models: beyond a few per core only memory grows
+
+
+def check_workers(workers: int, cells: int) -> int:
+    """A worker count this machine and this grid can use, refused (before any process starts) when not."""
+    from cnr.checks import check_count
+
+    workers = check_count(workers, "--workers")
+    cap = WORKERS_PER_CORE * (os.cpu_count() or 1)
+    if workers > cap:
+        raise InputError(f"--workers {workers}: this machine has {os.cpu_count()} CPU cores and each worker is a "
+                         f"process with its own models; use at most {cap}")
+    if workers > cells:
+        raise InputError(f"--workers {workers}: the grid has only {cells} cells, so {workers - cells} worker(s) "
+                         f"would have nothing to do; use at most {cells}")
+    return workers
 
 
 def run_workers(run: Run, workers: int, resume: bool = True) -> None:
@@ -97,9 +120,16 @@ def run_grid(run: Run, shard: str | None = None, resume: bool = True, workers: i
 
     `workers` > 1 (default: the profile's `grid_workers`) runs the shards 1/k..k/k as parallel processes here.
     """
+    from cnr.checks import check_writable
+
     t0 = time.perf_counter()
     workers = run.profile.grid_workers if workers is None else workers
     out_csv = run.robustness_csv
+    shard_ik = parse_shard(shard)  # everything is checked before the first folder is made
+    cells = build_grid(run.profile)
+    if workers > 1 and shard is None:
+        check_workers(workers, len(cells))  # once, here, not in every worker
+    check_writable(run.tables_dir)
     if workers > 1 and shard is None:
         run_workers(run, workers, resume)
         df = write_results(out_csv)
@@ -107,7 +137,7 @@ def run_grid(run: Run, shard: str | None = None, resume: bool = True, workers: i
               f"{time.perf_counter() - t0:.0f} s")
         return df
     torch.manual_seed(run.seed)
-    df = run_cells(make_evaluator(run), build_grid(run.profile), out_csv, shard=parse_shard(shard), resume=resume)
+    df = run_cells(make_evaluator(run), cells, out_csv, shard=shard_ik, resume=resume)
     print(f"grid ({run.name}, shard {shard or '1/1'}): {len(df)} rows in {relative(out_csv)}, "
           f"{time.perf_counter() - t0:.0f} s")
     return df

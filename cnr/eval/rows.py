@@ -42,6 +42,34 @@ OPTIONAL_SCHEMA: dict[str, str] = {
 SIDECAR_SUFFIX = ".meta.json"
 
 
+def _value_ranges() -> dict[str, Any]:
+    """What a result row's values may be (beyond their types): fractions in [0, 1], known norms, counts >= 1."""
+    from cnr.attacks.base import NORMS
+    from cnr.parsing import choice_limit, count_limit, number_limit
+
+    fraction = number_limit(0, 1)
+    return {**{k: fraction for k in ("accuracy", "acc_lo", "acc_hi", "worst_accuracy", "worst_lo", "worst_hi")},
+            "norm": choice_limit(*NORMS), "n": count_limit(1), "draws": count_limit(1), "seed": count_limit(0),
+            "budget": number_limit(0, allow_inf=True), "draw_std": number_limit(0),
+            "n_forward": count_limit(0), "n_backward": count_limit(0)}
+
+
+VALUE_RANGES = _value_ranges()
+
+
+def value_problem(row: Mapping[str, Any]) -> str | None:
+    """Why a well-typed row's values make no sense (accuracy 7.5, norm 'l3', n = -1), or None."""
+    from cnr.parsing import check_limits
+
+    values = {k: (int(v) if VALUE_RANGES[k].kind == "int" and isinstance(v, float) and v.is_integer() else v)
+              for k, v in row.items() if k in VALUE_RANGES}
+    try:
+        check_limits(values, VALUE_RANGES, "")
+    except InputError as e:
+        return str(e).strip()
+    return None
+
+
 class RowStoreWarning(UserWarning):
     """Lines of a .jsonl row file that were skipped (torn, not UTF-8, not JSON, or not a row)."""
 
@@ -83,7 +111,7 @@ def row_problem(row: Any) -> str | None:
     for k, kind in {**ROW_SCHEMA, **OPTIONAL_SCHEMA}.items():
         if k in row and not _type_ok(row[k], kind):
             return f"{k} is {type(row[k]).__name__} {row[k]!r}, not {kind}"
-    return None
+    return value_problem(row)
 
 
 def _normalize(row: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +258,9 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS) -
             raise fail(f"is truncated: it ends inside a row ({e})") from None
         raise fail(f"is not a valid CSV ({e})") from None
     header, body = records[0], records[1:]
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:  # pandas would rename the second one to "name.1" and read the first silently
+        raise fail(f"is damaged: its header names the column(s) {', '.join(twice)} more than once")
     for i, rec in enumerate(body, 2):
         if len(rec) != len(header):
             last = i == len(records)
@@ -255,7 +286,43 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS) -
     if missing:
         raise InputError(f"{path} is not a results table: it lacks the column(s) {', '.join(missing)} "
                          f"(a results table has {', '.join(KEY_COLUMNS)}, accuracy, ...)")
+    if required:  # a results table: its values must make sense too, not only its shape
+        problem = table_problem(df)
+        if problem:
+            raise TableError(f"results table {path} {problem}; fix that row or regenerate the table "
+                             f"with `cnr grid`")
     return df
+
+
+def table_problem(df: pd.DataFrame) -> str | None:
+    """The first row of a results table whose values break VALUE_RANGES ('row 3 (line 4): accuracy ...'), or None."""
+    cols = [c for c in VALUE_RANGES if c in df.columns]
+    for i, rec in enumerate(df[cols].to_dict("records")):
+        rec = {k: _cell(v, VALUE_RANGES[k].kind != "choice") for k, v in rec.items()}
+        problem = value_problem({k: v for k, v in rec.items() if v is not None})
+        missing = [k for k in ("accuracy", "n", "norm", "budget") if k in rec and rec[k] is None]
+        if missing and not problem:
+            problem = f"{missing[0]} is empty"
+        if problem:
+            return f"row {i + 1} (line {i + 2}): {problem}"
+    return None
+
+
+def _cell(v: Any, numeric: bool) -> Any:
+    """A CSV cell as a plain value: NaN (an empty cell) -> None, numpy scalars -> Python ones; in a numeric
+    column that pandas read as text (one bad cell makes the whole column text) the numbers become numbers again."""
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, str):
+        if numeric:
+            try:
+                x = float(v)
+            except ValueError:
+                return v  # the cell to report
+            return int(x) if x.is_integer() and "." not in v and "e" not in v.lower() else x
+        return v
+    item = getattr(v, "item", None)
+    return item() if callable(item) else v
 
 
 def load_table(out_csv: str | os.PathLike) -> pd.DataFrame:

@@ -20,6 +20,25 @@ def score(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, draws: int, ba
     return torch.stack(rows)
 
 
+@torch.no_grad()
+def majority_vote(model: nn.Module, x: torch.Tensor, draws: int, y: torch.Tensor | None = None,
+                  batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """The most-voted class over fresh draws (the scoring draws of `score`) and its vote count, per image.
+
+    With labels `y`, the true class wins only if it has strictly more votes than every other class (a tie is
+    counted as fooled), so that "fooled" and the caption naming the defended prediction always agree."""
+    random = hasattr(model, "is_random")
+    preds = torch.stack([predict(model, x, batch_size, draw=EVAL_DRAW_BASE + j if random else None)
+                         for j in range(draws)])
+    counts = torch.zeros(x.shape[0], int(preds.max()) + 1 if y is None else max(int(preds.max()), int(y.max())) + 1)
+    counts.scatter_add_(1, preds.T, torch.ones(preds.T.shape))
+    if y is not None:
+        counts[torch.arange(len(y)), y.cpu()] -= 0.5
+    labels = counts.argmax(1)
+    votes = (preds == labels).sum(0)
+    return labels, votes
+
+
 def summarize(correct: torch.Tensor) -> dict[str, Any]:
     """Mean accuracy over draws and the worst case (an image counts only if every draw is right), with intervals."""
     draws, n = correct.shape

@@ -50,7 +50,7 @@ def adversarial_pair(
     """The paper's teaser: clean image, the (small) perturbation that fools the bare classifier, the (visible)
     one that fools the defended classifier, with predictions and perturbation sizes."""
     n = len(clean)
-    fig, axes = plt.subplots(n, 5, figsize=(8, 1.8 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 5, figsize=(10, 2.1 * n), squeeze=False)
     for r in range(n):
         d1, d2 = adv_bare[r] - clean[r], adv_defended[r] - clean[r]
         scale = max(d1.abs().max().item(), d2.abs().max().item(), 1e-8)

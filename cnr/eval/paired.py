@@ -1,0 +1,88 @@
+"""Static vs dynamic on the same images: a paired comparison, not two intervals compared by eye.
+
+For each pair of defenses (by default static-N vs dynamic-N for every N of the table) and each attack cell they
+share, per image "robust" means right under every scoring draw (the worst-case view; the ensemble row takes every
+conclusive attack at that budget together). The two defenses saw the same images (the grid's first n), so the
+difference of their accuracies gets a paired bootstrap 95% interval (images resampled together) and McNemar's
+exact test on the discordant images (scipy's binomial test): b = images only the first defense keeps, c = only the
+second.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from cnr.eval.outcomes import load_outcomes
+
+BOOTSTRAP = 10_000
+ENSEMBLE = "ensemble"
+
+
+def default_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(static-N, dynamic-N) for every N where the table has both, the paper's central contrast."""
+    by = {(r["mode"], int(r["n_iter"]), bool(r.get("random_qf", True))): r["defense"]
+          for _, r in df.drop_duplicates("defense").iterrows()}
+    return [(by[("static", n, True)], by[("dynamic", n, True)]) for (m, n, rq) in sorted(by)
+            if m == "static" and rq and ("dynamic", n, True) in by]
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = BOOTSTRAP) -> dict[str, Any]:
+    """Accuracy of b minus a on the same images, its paired bootstrap interval, and McNemar's exact p-value."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    n = len(a)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    diffs = b[idx].mean(1) - a[idx].mean(1)
+    only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return dict(n=n, acc_a=float(a.mean()), acc_b=float(b.mean()), diff=float(b.mean() - a.mean()),
+                diff_lo=float(lo), diff_hi=float(hi), only_a=only_a, only_b=only_b, mcnemar_p=float(p))
+
+
+def _robust(out_csv: str | os.PathLike, row: pd.Series) -> np.ndarray:
+    return load_outcomes(out_csv, row).correct.all(0)
+
+
+def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[tuple[str, str]] | None = None,
+                 seed: int = 0) -> pd.DataFrame:
+    """One row per (pair, attack, norm, budget) the two defenses share, plus the per-image ensemble per budget."""
+    if df.empty or "outcomes" not in df:
+        return pd.DataFrame()
+    pairs = default_pairs(df) if pairs is None else pairs
+    has = df[df["outcomes"].notna()]
+    rows: list[dict[str, Any]] = []
+    key = ["attack", "norm", "budget"]
+    for a, b in pairs:
+        da, db = (has[has["defense"] == d].set_index(key, drop=False) for d in (a, b))
+        clean = [_robust(out_csv, d[d["kind"] == "clean"].iloc[0]) if (d["kind"] == "clean").any() else None
+                 for d in (da, db)]
+        suite: dict[tuple[str, float], list[tuple[np.ndarray, np.ndarray]]] = {}
+        for k in da.index.intersection(db.index):
+            ra, rb = da.loc[k], db.loc[k]
+            xa, xb = _robust(out_csv, ra), _robust(out_csv, rb)
+            n = min(len(xa), len(xb))
+            weak = bool(ra.get("inconclusive", False) or rb.get("inconclusive", False))
+            attack, norm, budget = k
+            rows.append(dict(defense_a=a, defense_b=b, attack=attack, norm=norm, budget=budget,
+                             params=ra.get("params", ""), inconclusive=weak, **paired_difference(xa[:n], xb[:n], seed)))
+            if ra["kind"] != "clean" and 0 < budget < float("inf") and not weak:
+                suite.setdefault((norm, budget), []).append((xa, xb))
+        for (norm, budget), parts in suite.items():
+            if clean[0] is not None and clean[1] is not None:
+                parts = [(clean[0], clean[1]), *parts]
+            n = min(min(len(x), len(y)) for x, y in parts)
+            xa = np.logical_and.reduce([x[:n] for x, _ in parts])
+            xb = np.logical_and.reduce([y[:n] for _, y in parts])
+            rows.append(dict(defense_a=a, defense_b=b, attack=ENSEMBLE, norm=norm, budget=budget, params="",
+                             inconclusive=False, **paired_difference(xa, xb, seed)))
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["_ens"] = out["attack"] != ENSEMBLE
+    out = out.sort_values(["defense_a", "norm", "budget", "_ens", "attack"], kind="stable")
+    return out.drop(columns="_ens").reset_index(drop=True)

@@ -1,0 +1,71 @@
+"""Per-image outcomes, the ensemble rule and the paired static-vs-dynamic comparison, on outcomes made up here."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cnr.eval.ensemble import ensemble
+from cnr.eval.outcomes import load_outcomes, save_outcomes
+from cnr.eval.paired import default_pairs, paired_difference, paired_table
+
+
+def _row(defense: str, mode: str, attack: str, kind: str, budget: float, acc: float) -> dict:
+    return dict(dataset="d", classifier="c", defense=defense, attack=attack, norm="linf", budget=budget, params="{}",
+                seed=0, mode=mode, n_iter=3, random_qf=True, kind=kind, accuracy=acc, worst_accuracy=acc, n=8,
+                inconclusive=False)
+
+
+def _table(tmp_path, cells: dict[tuple[str, str, str, float], list[list[int]]]) -> tuple[pd.DataFrame, str]:
+    """A results table whose rows carry outcomes: cells[(defense, mode, attack, budget)] = correct (draws x n)."""
+    csv = str(tmp_path / "robustness.csv")
+    rows = []
+    for (defense, mode, attack, budget), correct in cells.items():
+        c = torch.tensor(correct, dtype=torch.bool)
+        r = _row(defense, mode, attack, "clean" if attack == "clean" else "adaptive", budget, c.float().mean().item())
+        r["outcomes"] = save_outcomes(csv, r, c, ~c.all(0), torch.full((c.shape[1],), budget))
+        rows.append(r)
+    return pd.DataFrame(rows), csv
+
+
+def test_outcomes_round_trip(tmp_path):
+    df, csv = _table(tmp_path, {("s", "static", "pgd", 0.1): [[1, 0, 1, 1, 0, 1, 1, 1, 0], [1, 1, 0, 1, 0, 1, 1, 1, 1]]})
+    o = load_outcomes(csv, df.iloc[0])
+    assert o.correct.tolist() == [[True, False, True, True, False, True, True, True, False],
+                                  [True, True, False, True, False, True, True, True, True]]
+    assert o.success.tolist() == [False, True, True, False, True, False, False, False, True]
+
+
+def test_paired_difference_mcnemar_and_interval():
+    a = np.array([1] * 30 + [0] * 70, bool)  # static keeps 30 images
+    b = np.array([1] * 10 + [0] * 90, bool)  # dynamic keeps 10 of those, nothing else
+    d = paired_difference(a, b, seed=0)
+    assert d["diff"] == pytest.approx(-0.2) and (d["only_a"], d["only_b"]) == (20, 0)
+    assert d["mcnemar_p"] == pytest.approx(2 * 0.5 ** 20)  # exact two-sided binomial test on 20 discordant images
+    assert d["diff_lo"] < -0.2 < d["diff_hi"] < 0
+    same = paired_difference(a, a)
+    assert same["diff"] == same["diff_lo"] == same["diff_hi"] == 0 and same["mcnemar_p"] == 1.0
+
+
+def test_ensemble_and_paired_table_take_every_attack_and_draw(tmp_path):
+    one = [[1] * 8, [1] * 8]
+    cells = {
+        ("static-N3", "static", "clean", 0.0): one,
+        ("dynamic-N3", "dynamic", "clean", 0.0): [[1] * 7 + [0], [1] * 8],  # image 7 wrong in one draw
+        ("static-N3", "static", "pgd", 0.1): [[1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0]],
+        ("static-N3", "static", "eot", 0.1): [[1, 1, 1, 0, 1, 0, 0, 0], [1, 1, 1, 0, 1, 0, 0, 0]],
+        ("dynamic-N3", "dynamic", "pgd", 0.1): [[1, 0, 0, 0, 0, 0, 0, 1], [1, 1, 0, 0, 0, 0, 0, 1]],
+        ("dynamic-N3", "dynamic", "eot", 0.1): [[1, 1, 0, 0, 0, 0, 0, 1], [1, 1, 0, 0, 0, 0, 0, 1]],
+    }
+    df, csv = _table(tmp_path, cells)
+    ens = ensemble(df, csv).set_index("defense")
+    assert ens.loc["static-N3", "robust_accuracy"] == 3 / 8  # images 0-2 survive both attacks
+    assert ens.loc["dynamic-N3", "robust_accuracy"] == 1 / 8  # image 0 (image 1 falls in a draw, 7 clean)
+    assert default_pairs(df) == [("static-N3", "dynamic-N3")]
+    t = paired_table(df, csv).set_index("attack")
+    assert t[t["budget"] == 0.1].index[0] == "ensemble"  # per budget, the ensemble first
+    assert t.loc["ensemble", "diff"] == pytest.approx(1 / 8 - 3 / 8)
+    assert (t.loc["ensemble", "only_a"], t.loc["ensemble", "only_b"]) == (2, 0)
+    assert t.loc["pgd", "acc_a"] == 4 / 8 and t.loc["pgd", "acc_b"] == 2 / 8
+    assert t.loc["clean", "diff"] == pytest.approx(-1 / 8)
