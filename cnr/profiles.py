@@ -35,7 +35,9 @@ class Profile:
     # measures), Adam 5e-4 with warmup + cosine (stable on the corpus: 3,150 steps, +0.51 dB), 48-px patches (a
     # whole number of 16-px chroma blocks), no GAN phase (the targets are PSNR), and a warm start: the static
     # generator (6,000 steps over the six QFs) first, then each per-QF generator fine-tuned from it (1,500 steps):
-    # every per-QF file gets the static's 460 CPU-s for the price of one (measured bank: cnr/shipped metadata).
+    # every per-QF file gets the static's 499 CPU-s for the price of one. The shipped bank took 1,195 CPU-s (static
+    # 499, per-QF 111-122 each; 38 min of wall on the loaded machine); its validation gain had levelled off at every
+    # QF by 500 fine-tuning steps (cnr/shipped metadata: history), so more steps of this network buy little.
     argan_natural_train: tuple[tuple[str, Any], ...] = (
         ("pixel", "l2"), ("ssim_weight", 0.0), ("lr", 5e-4), ("patch", 48), ("gan_steps", 0), ("warm_start", True),
         ("pretrain_steps", 1500), ("pretrain_steps_by_qf", (("static", 6000),)))
