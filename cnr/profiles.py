@@ -249,10 +249,13 @@ LINF_FIELDS = ("linf_budgets", "ref_linf")  # pixels of [0, 1] images: a budget 
 
 def _natural_train_limits() -> dict[str, Any]:
     """The train_argan settings `argan_natural_train` may set, with their ranges (cnr.argan.train's arguments)."""
-    from cnr.parsing import choice_limit, number_limit
+    from cnr.parsing import FLAG, choice_limit, count_limit, number_limit
 
+    # pretrain_steps_by_qf is checked as argan_pretrain_steps_by_qf is; warm_start is cnr.argan.pipeline's
     return {"pixel": choice_limit("l1", "l2"), "ssim_weight": number_limit(0), "lr": number_limit(0, lo_open=True),
-            "perceptual_weight": number_limit(0), "adv_weight": number_limit(0)}
+            "perceptual_weight": number_limit(0), "adv_weight": number_limit(0), "patch": count_limit(4),
+            "gan_steps": count_limit(0), "pretrain_steps": count_limit(1), "warm_start": FLAG,
+            "pretrain_steps_by_qf": None}
 
 
 def _pairs_problem(key: str, value: tuple) -> str | None:
@@ -283,11 +286,15 @@ def _nested_problem(key: str, value: Any) -> str | None:
         for name, _ in value:
             if name not in limits:
                 return f"unknown setting {name!r}; valid settings: {', '.join(sorted(limits))}"
+        settings = dict(value)
+        by_qf = settings.pop("pretrain_steps_by_qf", ())
+        if not isinstance(by_qf, tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in by_qf):
+            return f"pretrain_steps_by_qf takes (qf, steps) pairs, got {by_qf!r}"
         try:
-            check_limits(dict(value), limits, "setting")
+            check_limits(settings, {k: v for k, v in limits.items() if v is not None}, "setting")
         except InputError as e:
             return str(e)
-        return _pairs_problem(key, value)
+        return _nested_problem("argan_pretrain_steps_by_qf", by_qf) or _pairs_problem(key, value)
     if key == "dataset":
         from cnr.data import DATASETS
 

@@ -153,16 +153,16 @@ def test_tour_numbers(smoke_run, run):
     assert att["oblivious_bare"] == 0.0  # PGD at 4/255 breaks every bare image
     # measured on the smoke run (n = 8, seed 0); one image either way allowed for another CPU's rounding
     one = 1 / att["n"]
-    assert att["clean_defended"] == pytest.approx(0.8125, abs=one)
+    assert att["clean_defended"] == pytest.approx(0.6875, abs=one)
     assert att["oblivious_defended"] == pytest.approx(0.375, abs=one)
-    assert att["adaptive_defended"] == pytest.approx(0.0625, abs=one)
+    assert att["adaptive_defended"] == pytest.approx(0.0, abs=one)
     assert att["adaptive_defended_worst"] <= att["adaptive_defended"]
     # PSNR of JPEG and restored on Foolbox's ImageNet photo 0 at QF 10/20/40, to 0.05 dB (codec and generator exact)
     assert [r["psnr_jpeg"] for r in rec["restoration"]] == pytest.approx([24.204, 26.364, 28.416], abs=0.05)
-    assert [r["psnr_restored"] for r in rec["restoration"]] == pytest.approx([24.195, 26.363, 28.402], abs=0.05)
+    assert [r["psnr_restored"] for r in rec["restoration"]] == pytest.approx([24.663, 26.685, 28.613], abs=0.05)
     # the teaser search: the bare model falls at the smallest budget; the defended one at the budgets measured
     assert rec["teaser_eps_bare"] == pytest.approx([1 / 255, 1 / 255])
-    assert rec["teaser_eps_defended"] == pytest.approx([1 / 255, 1 / 255])
+    assert rec["teaser_eps_defended"] == pytest.approx([2 / 255, 2 / 255])
 
 
 @pytest.mark.slow
