@@ -30,11 +30,17 @@ class Profile:
     # AR-GAN bank
     argan_preset: str = "quick"
     argan_preset_natural: str = "quick-residual"  # RGB photos (see cnr.argan.generator.PRESETS)
-    # train_argan settings for the natural bank: the MSE loss that PSNR measures, a gentle rate. Measured on
-    # held-out photos: L1+SSIM at 1e-3 lost 1.6 dB to JPEG; MSE at 3e-4 diverged after warmup (QF 5: -1.3 dB at
-    # 1,000 steps); MSE at 1e-4 climbed steadily (QF 5 at 1,000 steps: +0.21 dB on held-out patches, +0.15 dB on
-    # Foolbox's ImageNet; the shipped 2,500-step QF 5 restorer: +0.19 dB there)
-    argan_natural_train: tuple[tuple[str, Any], ...] = (("pixel", "l2"), ("ssim_weight", 0.0), ("lr", 1e-4))
+    # train_argan settings for the natural bank, chosen by benchmarks/choose_natural_preset.py (corpus train patches,
+    # QF 10, 240 CPU-s per candidate on one thread, gain on the corpus's validation photos): MSE (the loss PSNR
+    # measures), Adam 5e-4 with warmup + cosine (stable on the corpus: 3,150 steps, +0.51 dB), 48-px patches (a
+    # whole number of 16-px chroma blocks), no GAN phase (the targets are PSNR), and a warm start: the static
+    # generator (6,000 steps over the six QFs) first, then each per-QF generator fine-tuned from it (1,500 steps):
+    # every per-QF file gets the static's 499 CPU-s for the price of one. The shipped bank took 1,195 CPU-s (static
+    # 499, per-QF 111-122 each; 38 min of wall on the loaded machine); its validation gain had levelled off at every
+    # QF by 500 fine-tuning steps (cnr/shipped metadata: history), so more steps of this network buy little.
+    argan_natural_train: tuple[tuple[str, Any], ...] = (
+        ("pixel", "l2"), ("ssim_weight", 0.0), ("lr", 5e-4), ("patch", 48), ("gan_steps", 0), ("warm_start", True),
+        ("pretrain_steps", 1500), ("pretrain_steps_by_qf", (("static", 6000),)))
     argan_qfs: tuple[int, ...] = QF_SET
     argan_pretrain_steps: int = 2000
     argan_gan_steps: int = 500
@@ -243,10 +249,13 @@ LINF_FIELDS = ("linf_budgets", "ref_linf")  # pixels of [0, 1] images: a budget 
 
 def _natural_train_limits() -> dict[str, Any]:
     """The train_argan settings `argan_natural_train` may set, with their ranges (cnr.argan.train's arguments)."""
-    from cnr.parsing import choice_limit, number_limit
+    from cnr.parsing import FLAG, choice_limit, count_limit, number_limit
 
+    # pretrain_steps_by_qf is checked as argan_pretrain_steps_by_qf is; warm_start is cnr.argan.pipeline's
     return {"pixel": choice_limit("l1", "l2"), "ssim_weight": number_limit(0), "lr": number_limit(0, lo_open=True),
-            "perceptual_weight": number_limit(0), "adv_weight": number_limit(0)}
+            "perceptual_weight": number_limit(0), "adv_weight": number_limit(0), "patch": count_limit(4),
+            "gan_steps": count_limit(0), "pretrain_steps": count_limit(1), "warm_start": FLAG,
+            "pretrain_steps_by_qf": None}
 
 
 def _pairs_problem(key: str, value: tuple) -> str | None:
@@ -277,11 +286,15 @@ def _nested_problem(key: str, value: Any) -> str | None:
         for name, _ in value:
             if name not in limits:
                 return f"unknown setting {name!r}; valid settings: {', '.join(sorted(limits))}"
+        settings = dict(value)
+        by_qf = settings.pop("pretrain_steps_by_qf", ())
+        if not isinstance(by_qf, tuple) or not all(isinstance(p, tuple) and len(p) == 2 for p in by_qf):
+            return f"pretrain_steps_by_qf takes (qf, steps) pairs, got {by_qf!r}"
         try:
-            check_limits(dict(value), limits, "setting")
+            check_limits(settings, {k: v for k, v in limits.items() if v is not None}, "setting")
         except InputError as e:
             return str(e)
-        return _pairs_problem(key, value)
+        return _nested_problem("argan_pretrain_steps_by_qf", by_qf) or _pairs_problem(key, value)
     if key == "dataset":
         from cnr.data import DATASETS
 

@@ -17,24 +17,25 @@ from cnr.argan import PRESETS, STATIC, Generator, PatchDiscriminator, RestorerBa
 from cnr.argan.generator import ConvBN
 from cnr.argan.losses import PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, ssim_loss
 from cnr.argan.pipeline import load_bank, retrain_banks, train_argan_cli, train_bank, train_command
-from cnr.argan.sources import ImageSource
+from cnr.argan.sources import NATURAL_SOURCE, ImageSource
 from cnr.argan.train import train_argan
 from cnr.classifiers import FashionCNN
 from cnr.errors import InputError, WeightsError
 from cnr.paths import WEIGHTS_DIR
 from cnr.run import resolve_run
 from cnr.schedule import warmup_cosine
-from cnr.weights import read_metadata
+from cnr.weights import read_metadata, tensor_checksum
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = dict(dataset="fmnist", preset="tiny", batch=16, perceptual=None, progress=False, n_val=64)
 
 
 # --- generator ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("preset", ["tiny", "quick", "quick-residual"])
+@pytest.mark.parametrize("preset", ["tiny", "quick", "quick-residual", "tiny-fullres"])
 @pytest.mark.parametrize("shape", [(3, 1, 28, 28), (2, 1, 27, 31), (1, 1, 1, 1), (2, 1, 9, 4)])
 def test_generator_keeps_shape_and_range(preset, shape):
-    g = build_generator(preset, in_channels=1).eval()
+    g = (build_generator("tiny", in_channels=1, pool=0) if preset == "tiny-fullres"
+         else build_generator(preset, in_channels=1)).eval()
     y = g(torch.rand(shape))
     assert y.shape == shape and y.dtype == torch.float32
     assert 0 <= y.min() and y.max() <= 1
@@ -76,6 +77,18 @@ def test_residual_generator_starts_as_identity_and_round_trips_its_architecture(
     arch = g.architecture()
     assert arch["residual"] is True and generator_from_architecture(arch).residual
     assert "residual" not in build_generator("quick", 3).architecture()  # old files keep their metadata
+
+
+def test_full_resolution_generator_records_pool_only_when_off():
+    from cnr.argan.generator import generator_from_architecture
+
+    g = build_generator("quick-residual", 3, pool=0).eval()
+    x = torch.rand(2, 3, 21, 30)
+    torch.testing.assert_close(g(x), x)
+    assert not any(isinstance(m, torch.nn.AvgPool2d) for m in g.modules())
+    arch = g.architecture()
+    assert arch["pool"] is False and not generator_from_architecture(arch).pool
+    assert "pool" not in build_generator("quick-residual", 3).architecture()  # shipped files still match
 
 
 def test_eval_mode_folds_batchnorm_exactly():
@@ -214,7 +227,15 @@ def test_training_argument_errors():
         train_argan(10, pretrain_steps=1, gan_steps=0, in_channels=3, **TINY)
 
 
+def _corpus_or_skip():
+    from cnr.data.photo_corpus import INVENTORY
+
+    if not all(Path(p.path).is_file() for p in INVENTORY):
+        pytest.skip("the photo corpus is not installed (make data): natural patches come from it")
+
+
 def test_natural_patches_source_and_training_step():
+    _corpus_or_skip()
     src = ImageSource("natural", 3, 32, seed=0)
     x, _ = src.batch(5, 8, rank=1, world=2)
     x_all, _ = src.batch(5, 8)
@@ -223,6 +244,37 @@ def test_natural_patches_source_and_training_step():
     g, hist = train_argan(20, dataset="natural", preset="tiny", pretrain_steps=2, gan_steps=1, batch=4, patch=32,
                           n_val=8, perceptual="auto", progress=False)
     assert g.in_channels == 3 and hist[-1]["step"] == 3
+
+
+def test_natural_patches_come_from_the_corpus_train_split_only():
+    _corpus_or_skip()
+    from cnr.argan.sources import NATURAL_SOURCE
+    from cnr.data.photo_corpus import corpus_patches
+
+    src = ImageSource("natural", 3, 48, seed=0)
+    x, g = src.batch(7, 4)
+    seed = int(torch.randint(2**62, (1,), generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(x, corpus_patches("train", 4, 48, seed=seed))
+    assert torch.equal(src.validation(3), corpus_patches("validation", 3, 48, seed=10_007))
+    assert "photo-corpus" in NATURAL_SOURCE and "train" in NATURAL_SOURCE
+
+
+def test_warm_start_fine_tunes_from_a_finished_file_and_says_so(tmp_path):
+    _corpus_or_skip()
+    kw = dict(dataset="natural", preset="quick-residual", gan_steps=0, batch=4, patch=32, n_val=8, progress=False)
+    static, _ = train_argan("static", pretrain_steps=2, out_path=tmp_path / "static.safetensors", **kw)
+    meta = read_metadata(tmp_path / "static.safetensors")
+    assert meta["source"].startswith("photo-corpus-v1:train")
+    g, _ = train_argan(10, pretrain_steps=1, init_from=tmp_path / "static.safetensors", **{**kw, "lr": 1e-12})
+    # one step at a vanishing rate: the fp16 file's weights, i.e. the generator started from the static one
+    torch.testing.assert_close(g.state_dict(), {k: v.half().to(v.dtype) for k, v in static.state_dict().items()})
+    train_argan(10, pretrain_steps=1, out_path=tmp_path / "qf10.safetensors", init_from=tmp_path / "static.safetensors",
+                **kw)
+    init = read_metadata(tmp_path / "qf10.safetensors")["init_from"]
+    assert (init["file"], init["qf"], init["steps"], init["dataset"]) == ("static.safetensors", "static", 2, "natural")
+    assert len(init["sha256"]) == 64
+    with pytest.raises(InputError, match="architecture"):
+        train_argan(10, pretrain_steps=1, init_from=tmp_path / "static.safetensors", **{**kw, "preset": "quick"})
 
 
 DDP_SCRIPT = """
@@ -349,6 +401,11 @@ def test_shipped_banks_load_for_a_run():
         assert bank.qfs == (5, 10, 20, 30, 40, 60) and bank.has_static and bank.in_channels == channels
         assert {g.meta["dataset"] for g in bank.generators.values()} == {family}
         assert {g.meta["architecture"]["preset"] for g in bank.generators.values()} == {preset}
+    natural = load_bank(run, "natural")  # trained on the corpus's train photos; per-QF files warm-started
+    assert {g.meta["source"] for g in [*natural.generators.values(), natural.static]} == {NATURAL_SOURCE}
+    assert {g.meta["init_from"]["file"] for g in natural.generators.values()} == {"static.safetensors"}
+    assert {g.meta["init_from"]["sha256"] for g in natural.generators.values()} == {
+        tensor_checksum(load_file(str(run.bank_dir("natural") / "static.safetensors")))}
 
 
 def test_load_bank_of_a_retrain_run_says_how_to_train_it(tmp_path):
@@ -376,6 +433,30 @@ def test_train_bank_skips_finished_files_and_defaults_to_the_runs_models(tmp_pat
     train_bank(run, "fmnist", **{**kw, "pretrain_steps": 4, "static": False})  # other settings: retrained
     assert "training" in capsys.readouterr().out and read_metadata(folder / "qf05.safetensors")["steps"] == 5
     assert (folder / "qf05.safetensors").stat().st_mtime_ns != stamp
+
+
+def test_warm_started_natural_bank_trains_static_first(tmp_path, capsys):
+    _corpus_or_skip()
+    from cnr.argan.pipeline import _settings
+
+    recipe = (("pixel", "l2"), ("ssim_weight", 0.0), ("gan_steps", 0), ("warm_start", True),
+              ("pretrain_steps_by_qf", (("static", 3), (10, 2))))
+    run = resolve_run("smoke", {"argan_natural_train": recipe, "argan_batch": 4, "argan_patch": 32},
+                      results_root=tmp_path)
+    s = _settings(run.profile, "natural", None, 10)
+    assert (s["pretrain_steps"], s["gan_steps"], s["pixel"]) == (2, 0, "l2") and "warm_start" not in s
+    assert _settings(run.profile, "natural", None, 20)["pretrain_steps"] == run.profile.argan_pretrain_steps
+    assert _settings(run.profile, "fmnist", None, 60)["pretrain_steps"] == 20  # smoke's own steps for Fashion-MNIST
+    with pytest.raises(InputError, match="static"):
+        train_argan_cli(run, "natural", "10", preset="tiny", out=str(tmp_path / "nat"))
+    bank = train_bank(run, "natural", out_dir=tmp_path / "nat", preset="tiny", qfs=(10,), progress=False, n_val=8)
+    out = capsys.readouterr().out
+    assert out.index("static.safetensors") < out.index("qf10.safetensors") and bank.has_static
+    meta = read_metadata(tmp_path / "nat" / "qf10.safetensors")
+    assert meta["init_from"]["file"] == "static.safetensors" and meta["steps"] == 2
+    assert read_metadata(tmp_path / "nat" / "static.safetensors")["steps"] == 3
+    train_bank(run, "natural", out_dir=tmp_path / "nat", preset="tiny", qfs=(10,), progress=False, n_val=8)
+    assert capsys.readouterr().out.count("up to date") == 2
 
 
 def test_train_argan_cli_one_qf_into_the_runs_models_and_errors(tmp_path, monkeypatch):

@@ -203,7 +203,7 @@ def test_attack_ranges_hold_for_the_python_api_and_the_registry():
     ("argan_pretrain_steps_by_qf=((7, 100),)", "names QF 7, which the bank does not train"),
     ("argan_pretrain_steps_by_qf=((60, 10), (60, 20))", "gives 60 more than once"),
     ("argan_natural_train=(('lr', '1e-4'),)", "setting 'lr': expected a finite number > 0, got '1e-4'"),
-    ("argan_natural_train=(('nope', 1),)", "unknown setting 'nope'; valid settings: adv_weight, lr"),
+    ("argan_natural_train=(('nope', 1),)", "unknown setting 'nope'; valid settings: adv_weight, gan_steps, lr"),
     ("argan_natural_train=(('pixel', 'l3'),)", "setting 'pixel': expected one of 'l1', 'l2'"),
     ("argan_qfs=(5, 5, 10)", "argan_qfs: lists 5 more than once"),
     ("argan_preset=../../etc", "unknown generator preset '../../etc'; valid presets: paper, quick"),

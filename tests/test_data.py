@@ -18,7 +18,7 @@ from cnr.eval.protocol import protocol_images, select_protocol_images
 IMAGENET_LABELS = [243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741, 471, 129, 99, 251, 22, 317, 305]
 
 
-# --- natural photos and patches ----------------------------------------------------------------
+# --- natural photos ----------------------------------------------------------------
 
 def test_natural_photos_are_offline_rgb_and_gray_in_unit_range():
     rgb, gray = data.natural_photos(), data.natural_photos(gray=True)
@@ -31,59 +31,6 @@ def test_natural_photos_are_offline_rgb_and_gray_in_unit_range():
         assert gray[name].shape == (1, *x.shape[1:]) and 0 <= gray[name].min() and gray[name].max() <= 1
     rgb["astronaut"].zero_()  # callers get copies: the cache is untouched
     assert data.natural_photos()["astronaut"].max() > 0
-
-
-def test_train_and_validation_photos_are_disjoint_and_cover_all():
-    assert set(data.NATURAL_TRAIN).isdisjoint(data.NATURAL_VAL)
-    assert set(data.NATURAL_TRAIN) | set(data.NATURAL_VAL) == set(data.NATURAL_PHOTOS)
-    assert "grace_hopper" in data.NATURAL_VAL
-
-
-def test_sample_patches_shape_range_and_determinism():
-    a = data.sample_patches(64, 48, seed=3)
-    assert a.shape == (64, 3, 48, 48) and a.dtype == torch.float32 and 0 <= a.min() and a.max() <= 1
-    assert torch.equal(a, data.sample_patches(64, 48, seed=3))
-    assert not torch.equal(a, data.sample_patches(64, 48, seed=4))
-    assert data.sample_patches(5, 32, gray=True).shape == (5, 1, 32, 32)
-    assert len({tuple(p.flatten()[:50].tolist()) for p in a}) == 64  # no two crops alike
-
-
-def test_sample_patches_are_pinned_for_a_seed():
-    # A seed must give the same patches on every machine and release (training data of the shipped natural bank);
-    # the sum is of float32 values in [0, 1] over 442,368 pixels, so 1e-3 absolute is float-summation noise only
-    assert data.sample_patches(64, 48, seed=3).double().sum().item() == pytest.approx(159724.2582, abs=1e-3)
-
-
-def test_sample_patches_are_crops_of_the_named_photo():
-    whole = data.natural_photos()["astronaut"]
-    p = data.sample_patches(4, 512, names=["astronaut"], flip=False)
-    assert all(torch.equal(x, whole) for x in p)
-    p = data.sample_patches(16, 512, names=["astronaut"], seed=1)
-    flipped = [torch.equal(x, whole.flip(-1)) for x in p]
-    assert all(f or torch.equal(x, whole) for f, x in zip(flipped, p)) and 0 < sum(flipped) < 16
-    crop = data.sample_patches(1, 40, names=["chelsea"], flip=False, seed=7)[0]
-    chelsea = data.natural_photos()["chelsea"]
-    ys, xs = (chelsea[:, :-39, :-39] == crop[:, :1, :1]).all(0).nonzero(as_tuple=True)  # candidate corners
-    assert any(torch.equal(chelsea[:, y : y + 40, x : x + 40], crop) for y, x in zip(ys.tolist(), xs.tolist()))
-
-
-def test_sample_patches_default_to_training_photos_only(monkeypatch):
-    fake = {name: torch.full((3, 64, 64), i / 10) for i, name in enumerate(data.NATURAL_PHOTOS)}
-    monkeypatch.setattr(photos, "_photos", lambda gray: fake)
-    value = {round(i / 10, 3): name for i, name in enumerate(data.NATURAL_PHOTOS)}
-    seen = {value[round(p.mean().item(), 3)] for p in data.sample_patches(200, 16)}
-    assert seen == set(data.NATURAL_TRAIN)
-    seen = {value[round(p.mean().item(), 3)] for p in data.sample_patches(50, 16, names=data.NATURAL_VAL)}
-    assert seen == set(data.NATURAL_VAL)
-
-
-def test_sample_patches_reject_bad_arguments():
-    with pytest.raises(InputError, match="valid photos: astronaut"):
-        data.sample_patches(2, 16, names=["lena"])
-    with pytest.raises(InputError, match="exceeds every chosen photo"):
-        data.sample_patches(2, 700, names=["chelsea"])
-    with pytest.raises(InputError, match="positive"):
-        data.sample_patches(0, 16)
 
 
 # --- Foolbox samples -----------------------------------------------------------------------------

@@ -81,3 +81,23 @@ def test_missing_files_name_the_apt_command(tmp_path, monkeypatch):
         pc.corpus_photos("test")
     with pytest.raises(InputError, match="max_side"):
         pc.corpus_photos("test", max_side=0)
+
+
+def test_patches_are_seeded_crops_of_one_split(installed):
+    a = pc.corpus_patches("train", 12, 48, seed=3)
+    assert a.shape == (12, 3, 48, 48) and 0 <= a.min() and a.max() <= 1
+    assert torch.equal(a, pc.corpus_patches("train", 12, 48, seed=3))
+    assert not torch.equal(a, pc.corpus_patches("train", 12, 48, seed=4))
+    photos = pc.corpus_photos("train")
+
+    def inside(patch: torch.Tensor) -> bool:  # a window of some train photo, possibly mirrored
+        for img in photos:
+            for p in (patch, patch.flip(-1)):
+                hits = (img[:, : img.shape[1] - 47, : img.shape[2] - 47] == p[:, :1, :1]).all(0).nonzero().tolist()
+                if any(torch.equal(img[:, y : y + 48, x : x + 48], p) for y, x in hits):
+                    return True
+        return False
+
+    assert all(inside(p) for p in a[:3])
+    with pytest.raises(InputError, match="exceeds every"):
+        pc.corpus_patches("validation", 1, 600)

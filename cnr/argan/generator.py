@@ -3,7 +3,9 @@
 Layout (PAPER.md, legacy code; padding 1): conv3x3 in->C + ReLU; 2x2 average pool; conv3x3 C->C + BN + ReLU
 (kept as a long skip); `blocks` residual blocks (conv-BN-ReLU-conv-BN + identity); conv3x3 + BN + the long skip;
 conv3x3 C->4C + pixel shuffle x2 + ReLU; conv1x1 C->in; tanh. The network works on [-1, 1] inside; odd
-heights/widths are replicate-padded to even and cropped back, so any size >= 1 px goes through.
+heights/widths are replicate-padded to even and cropped back, so any size >= 1 px goes through. Options for
+natural photos: `residual` (predict a correction of the input), `batchnorm=False`, `pool=False` (every layer
+at full resolution) and `block=8` (space-to-depth onto the 8x8 JPEG grid instead of the pooling).
 
 Presets (`PRESETS`): "paper" is the legacy network (64 channels, 16 blocks). "quick" (16 channels, 2 blocks) was
 chosen by measurement on this kit's CPU target (`benchmarks/choose_argan_preset.py`: 2 cores, Fashion-MNIST, QF 10,
@@ -29,6 +31,16 @@ PRESETS: dict[str, dict[str, int]] = {
     # of 3-channel images (restored PSNR stayed 2-9 dB *below* JPEG at every QF, measured); predicting a
     # correction added to the input (out = clamp(x + f(x)), f starting at zero) keeps the cost of "quick"; and
     # without BatchNorm, whose training-photo statistics cost 1.5 dB on held-out photos (measured).
+    # Kept for the natural bank by benchmarks/choose_natural_preset.py (QF 10, photo-corpus train patches 48 px,
+    # batch 32, MSE, Adam 5e-4 warmup+cosine, 240 CPU-s of one thread each, 2-core machine shared with other jobs;
+    # gain on 20 crops of the 5 validation photos, paired 95% interval; forward+backward 224-px img per CPU-s):
+    #   quick-residual 16x2 pooled   24k params  3,150 steps  +0.51 +- 0.19 dB  20.6 img/s
+    #   32x4 pooled                 130k params    916 steps  +0.46 +- 0.20 dB   5.0 img/s
+    #   16x2 full resolution         17k params  1,724 steps  +0.52 +- 0.24 dB  11.0 img/s
+    #   24x3 full resolution         48k params    668 steps  +0.54 +- 0.21 dB   2.9 img/s
+    #   64x3 on 8x8 JPEG blocks     517k params  3,856 steps  +0.41 +- 0.23 dB
+    # The gains are the same within their intervals and had levelled off by 120 CPU-s; quick-residual gets there
+    # first and is the cheapest for the attacks, which pay the forward+backward N times per step.
     "quick-residual": dict(channels=16, blocks=2, residual=1, batchnorm=0),
     "tiny": dict(channels=8, blocks=1),  # tests and smoke runs only
 }
@@ -75,30 +87,45 @@ class Generator(nn.Module):
     """Artifact-removal generator for one JPEG quality factor: [0,1] NCHW in, [0,1] NCHW out, same size."""
 
     def __init__(self, in_channels: int = 3, channels: int = 64, blocks: int = 16, residual: bool = False,
-                 batchnorm: bool = True):
+                 batchnorm: bool = True, pool: bool = True, block: int = 0):
         super().__init__()
-        if in_channels < 1 or channels < 1 or blocks < 0:
+        if in_channels < 1 or channels < 1 or blocks < 0 or block < 0:
             raise InputError(f"bad generator shape: in_channels={in_channels}, channels={channels}, blocks={blocks}")
         self.in_channels, self.channels, self.blocks, self.residual = in_channels, channels, blocks, bool(residual)
-        self.batchnorm = bool(batchnorm)
+        self.batchnorm, self.pool, self.block = bool(batchnorm), bool(pool), int(block)
         bn = self.batchnorm
         c = channels
-        self.head = nn.Sequential(_conv(in_channels, c), nn.ReLU(inplace=True), nn.AvgPool2d(2))
+        if self.block:  # one position per JPEG block (the codec's grid starts at the image's top left): lossless
+            # space-to-depth, so every 3x3 conv sees 3x3 whole blocks at 1/block^2 of the cost of a pixel conv
+            k = in_channels * self.block**2
+            self.head = nn.Sequential(nn.PixelUnshuffle(self.block), _conv(k, c), nn.ReLU(inplace=True))
+        else:  # pool=False keeps every layer at full resolution: 4x the cost, but no detail is lost to the pooling
+            down = [nn.AvgPool2d(2)] if self.pool else []
+            self.head = nn.Sequential(_conv(in_channels, c), nn.ReLU(inplace=True), *down)
         self.pre = nn.Sequential(ConvBN(c, c, bn), nn.ReLU(inplace=True))
         self.body = nn.Sequential(*[ResidualBlock(c, bn) for _ in range(blocks)])
         self.post = ConvBN(c, c, bn)
-        self.up = nn.Sequential(_conv(c, 4 * c), nn.PixelShuffle(2), nn.ReLU(inplace=True))
-        self.tail = _conv(c, in_channels, k=1)
+        if self.block:
+            self.up = nn.Sequential(_conv(c, k), nn.PixelShuffle(self.block))
+            self.tail = nn.Identity()
+        else:
+            self.up = (nn.Sequential(_conv(c, 4 * c), nn.PixelShuffle(2), nn.ReLU(inplace=True)) if self.pool
+                       else nn.Sequential(_conv(c, c), nn.ReLU(inplace=True)))
+            self.tail = _conv(c, in_channels, k=1)
+        last = self.up[0] if self.block else self.tail
         if self.residual:  # start as the identity: training only ever has to learn the correction
-            nn.init.zeros_(self.tail.weight)
-            nn.init.zeros_(self.tail.bias)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def architecture(self) -> dict[str, Any]:
         """What it takes to rebuild this network; stored in the weights metadata and checked on load."""
         arch = {"name": "argan-generator", "in_channels": self.in_channels, "channels": self.channels,
                 "blocks": self.blocks}
+        # non-default options only, so that files written before an option existed still match
         arch.update({"residual": True} if self.residual else {})
-        return {**arch, "batchnorm": False} if not self.batchnorm else arch
+        arch.update({"batchnorm": False} if not self.batchnorm else {})
+        arch.update({"pool": False} if not self.pool else {})
+        return {**arch, "block": self.block} if self.block else arch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
@@ -106,7 +133,8 @@ class Generator(nn.Module):
         if x.shape[1] != self.in_channels:
             raise InputError(f"generator trained for {self.in_channels} channel(s), got {x.shape[1]}")
         h, w = x.shape[-2:]
-        pad_h, pad_w = h % 2, w % 2
+        m = self.block or (2 if self.pool else 1)
+        pad_h, pad_w = -h % m, -w % m  # bottom/right only: the JPEG grid stays where it was
         z = x * 2 - 1
         if pad_h or pad_w:
             z = F.pad(z, (0, pad_w, 0, pad_h), mode="replicate")
@@ -130,6 +158,7 @@ def generator_from_architecture(arch: dict[str, Any]) -> Generator:
     try:
         return Generator(in_channels=int(arch["in_channels"]), channels=int(arch["channels"]),
                          blocks=int(arch["blocks"]), residual=bool(arch.get("residual", False)),
-                         batchnorm=bool(arch.get("batchnorm", True)))
+                         batchnorm=bool(arch.get("batchnorm", True)), pool=bool(arch.get("pool", True)),
+                         block=int(arch.get("block", 0)))
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"not a generator architecture: {arch!r}") from e

@@ -26,12 +26,23 @@ def train_command(dataset: str, qf: int | str, run: Run, preset: str | None = No
 
 
 def _settings(p: Profile, dataset: str, preset: str | None, qf: int | str | None = None) -> dict[str, Any]:
-    steps = dict(p.argan_pretrain_steps_by_qf).get(qf, p.argan_pretrain_steps)
-    default = p.argan_preset_natural if dataset == "natural" else p.argan_preset
+    """train_argan's keyword arguments for one bank file; the natural bank's `argan_natural_train` entries win,
+    including its own `pretrain_steps_by_qf` (the profile-wide one is Fashion-MNIST's)."""
     extra = dict(p.argan_natural_train) if dataset == "natural" else {}
-    return dict(**extra, dataset=dataset, preset=preset or default, in_channels=default_channels(dataset),
-                pretrain_steps=steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
-                patch=p.argan_patch if dataset != "fmnist" else min(p.argan_patch, 28), seed=p.seed)
+    extra.pop("warm_start", None)
+    by_qf = dict(extra.pop("pretrain_steps_by_qf", p.argan_pretrain_steps_by_qf))
+    steps = by_qf.get(qf, extra.pop("pretrain_steps", p.argan_pretrain_steps))
+    extra.pop("pretrain_steps", None)
+    default = p.argan_preset_natural if dataset == "natural" else p.argan_preset
+    s = dict(dataset=dataset, preset=preset or default, in_channels=default_channels(dataset),
+             pretrain_steps=steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
+             patch=p.argan_patch if dataset != "fmnist" else min(p.argan_patch, 28), seed=p.seed)
+    return {**s, **extra}
+
+
+def warm_start(p: Profile, dataset: str) -> bool:
+    """Whether the bank's per-QF generators start from its finished static generator (trained first)."""
+    return dataset == "natural" and bool(dict(p.argan_natural_train).get("warm_start", False))
 
 
 def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
@@ -43,7 +54,8 @@ def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
     return (m.get("qf") == qf and m.get("dataset") == s["dataset"] and arch.get("preset") == s["preset"]
             and arch.get("in_channels") == s["in_channels"] and m.get("steps") == s["pretrain_steps"] + s["gan_steps"]
             and m.get("seed") == s["seed"] and m.get("batch") == s["batch"]
-            and ("lr" not in s or m.get("lr") == s["lr"]))
+            and ("lr" not in s or m.get("lr") == s["lr"])
+            and ("init_from" not in s or (m.get("init_from") or {}).get("file") == Path(s["init_from"]).name))
 
 
 def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = None, preset: str | None = None,
@@ -52,10 +64,16 @@ def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = N
     """Train (or finish, or skip) every per-QF generator and the static one; default folder: the run's models/."""
     p = run.profile
     out_dir = Path(out_dir) if out_dir is not None else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}"
-    targets: list[int | str] = [*(qfs or p.argan_qfs), *([STATIC] if static else [])]
+    warm = warm_start(p, dataset)
+    if warm and not static:
+        raise InputError("this profile warm-starts the per-QF generators from the static one: train it too")
+    per_qf = list(qfs or p.argan_qfs)
+    targets: list[int | str] = [STATIC, *per_qf] if warm else [*per_qf, *([STATIC] if static else [])]
     t0 = time.perf_counter()
     for i, qf in enumerate(targets):
         s = {**_settings(p, dataset, preset, qf), **overrides}
+        if warm and qf != STATIC:
+            s["init_from"] = out_dir / qf_filename(STATIC)
         path = out_dir / qf_filename(qf)
         if _is_done(path, qf, s):
             print(f"[{i + 1}/{len(targets)}] {path} is up to date")
@@ -81,6 +99,11 @@ def train_argan_cli(run: Run, dataset: str = "fmnist", qf: str = "all", preset: 
     label: int | str = qf if qf == STATIC else int(qf)
     path = (Path(out) if out else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}") / qf_filename(label)
     s = {**_settings(run.profile, dataset, preset, label), **overrides}
+    if warm_start(run.profile, dataset) and label != STATIC:
+        s["init_from"] = path.parent / qf_filename(STATIC)
+        if not s["init_from"].is_file():
+            raise InputError(f"{s['init_from']} is missing: this profile fine-tunes every per-QF generator from the "
+                             f"static one; train it first: {train_command(dataset, STATIC, run, preset)}")
     train_argan(label, out_path=path, device=run.device, command=train_command(dataset, qf, run, preset), **s)
     return {label: read_metadata(path).get("val")}
 

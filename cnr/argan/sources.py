@@ -13,6 +13,9 @@ from cnr.errors import InputError, unknown_name
 
 DATASETS = ("fmnist", "natural")
 FMNIST_VAL_HOLDOUT = 1000  # the last 1,000 Fashion-MNIST training images: validation, never trained on
+# Natural patches come from the wallpaper-photo corpus, split by photo: 25 photos are 30x the pixels of the package
+# photos this kit used before, and its test split and Foolbox's images stay out of training. Recorded in metadata.
+NATURAL_SOURCE = "photo-corpus-v1:train (validation: photo-corpus-v1:validation), max_side 512"
 
 
 def default_channels(dataset: str) -> int:
@@ -48,12 +51,11 @@ class ImageSource:
         g = _step_generator(self.seed, step)
         n = n_global // world
         sl = slice(rank * n, (rank + 1) * n)
-        if self.dataset == "natural":  # random crops + flips of the training photos, keyed on the step
-            from cnr.data import NATURAL_TRAIN, sample_patches
+        if self.dataset == "natural":  # random crops + flips of the corpus's training photos, keyed on the step
+            from cnr.data.photo_corpus import corpus_patches
 
             seed = int(torch.randint(2**62, (1,), generator=g))
-            return sample_patches(n_global, self.patch, gray=self.in_channels == 1, seed=seed,
-                                  names=NATURAL_TRAIN)[sl], g
+            return _gray(corpus_patches("train", n_global, self.patch, seed=seed), self.in_channels)[sl], g
         idx = torch.randint(len(self._train), (n_global,), generator=g)
         flip = torch.rand(n_global, generator=g) < 0.5
         p = self.patch
@@ -65,9 +67,16 @@ class ImageSource:
         """A fixed held-out set (never trained on): the last Fashion-MNIST training images, or held-out photos."""
         if self.dataset == "fmnist":
             return self._val[:n]
-        from cnr.data import NATURAL_VAL, sample_patches
+        from cnr.data.photo_corpus import corpus_patches
 
-        return sample_patches(n, self.patch, gray=self.in_channels == 1, seed=10_007, names=NATURAL_VAL)
+        return _gray(corpus_patches("validation", n, self.patch, seed=10_007), self.in_channels)
+
+
+def _gray(x: torch.Tensor, in_channels: int) -> torch.Tensor:
+    """RGB patches, or their ITU-R 601 luma for a gray natural restorer."""
+    if in_channels == 3:
+        return x
+    return (torch.tensor((0.299, 0.587, 0.114)).view(1, 3, 1, 1) * x).sum(1, keepdim=True).clamp_(0, 1)
 
 
 def draw_qfs(qfs: Sequence[int], n_global: int, g: torch.Generator, rank: int = 0, world: int = 1) -> torch.Tensor:

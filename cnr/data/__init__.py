@@ -8,13 +8,12 @@ import torch
 from cnr.data.fmnist import FMNIST_CLASSES, find_fmnist, load_fmnist
 from cnr.data.foolbox_samples import FOOLBOX_DATASETS, class_names, foolbox_data_dir, load_foolbox_samples
 from cnr.data.imagenet import IMAGENET_INTERPOLATIONS, ImageNetVal, imagenet_transform, imagenet_val_dir
-from cnr.data.photos import NATURAL_PHOTOS, NATURAL_TRAIN, NATURAL_VAL, natural_photos, sample_patches
+from cnr.data.photos import NATURAL_PHOTOS, natural_photos
 from cnr.errors import InputError, unknown_name
 
-__all__ = ["DATASETS", "DATASET_SIZES", "check_sample_size", "BANK_FAMILY", "FMNIST_CLASSES", "FOOLBOX_DATASETS", "ImageNetVal", "NATURAL_PHOTOS",
-           "NATURAL_TRAIN", "NATURAL_VAL", "class_names", "find_fmnist", "foolbox_data_dir", "imagenet_transform",
-           "imagenet_val_dir", "load_dataset", "load_fmnist", "load_foolbox_samples", "natural_photos",
-           "sample_patches"]
+__all__ = ["DATASETS", "DATASET_SIZES", "check_sample_size", "BANK_FAMILY", "FMNIST_CLASSES", "FOOLBOX_DATASETS",
+           "ImageNetVal", "NATURAL_PHOTOS", "class_names", "find_fmnist", "foolbox_data_dir", "imagenet_transform",
+           "imagenet_val_dir", "load_dataset", "load_fmnist", "load_foolbox_samples", "natural_photos"]
 
 DATASETS: dict[str, str] = {
     "fmnist": "Fashion-MNIST test split (10,000 x 1x28x28)",

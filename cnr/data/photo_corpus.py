@@ -152,3 +152,37 @@ def corpus_crops(split: str, size: int = 224, per_photo: int = 4, seed: int = 0,
         xs = torch.randint(w - size + 1, (per_photo,), generator=g).tolist()
         crops += [img[:, y : y + size, x : x + size] for y, x in zip(ys, xs)]
     return torch.stack(crops)
+
+
+def corpus_patches(split: str, n: int, size: int, seed: int = 0, flip: bool = True, max_side: int = 512
+                   ) -> torch.Tensor:
+    """(n,3,size,size) random crops of one split's photos (photo uniform, position uniform, left-right flips),
+    the same for the same seed: AR-GAN training patches that never come from an evaluation photo."""
+    if not isinstance(n, int) or n < 1 or not isinstance(size, int) or size < 1:
+        raise InputError(f"n and size must be positive ints, got {n!r} and {size!r}")
+    photos = [p for p in _cached_photos(split, max_side) if min(p.shape[1:]) >= size]
+    if not photos:
+        raise InputError(f"patch size {size} exceeds every {split} photo at max_side={max_side}")
+    g = torch.Generator().manual_seed(seed)
+    which = torch.randint(len(photos), (n,), generator=g).tolist()
+    pos = torch.rand(n, 2, generator=g, dtype=torch.float64).tolist()
+    flips = (torch.rand(n, generator=g) < 0.5).tolist()
+    out = torch.empty(n, 3, size, size)
+    for k, (i, (py, px), f) in enumerate(zip(which, pos, flips)):
+        img = photos[i]
+        h, w = img.shape[1:]
+        y, x = min(int(py * (h - size + 1)), h - size), min(int(px * (w - size + 1)), w - size)
+        crop = img[:, y : y + size, x : x + size]
+        out[k] = crop.flip(-1) if flip and f else crop
+    return out
+
+
+_PHOTO_CACHE: dict[tuple[str, int], list[torch.Tensor]] = {}
+
+
+def _cached_photos(split: str, max_side: int) -> list[torch.Tensor]:
+    """corpus_photos, read once per process (training draws a batch from them every step)."""
+    key = (split, max_side)
+    if key not in _PHOTO_CACHE:
+        _PHOTO_CACHE[key] = corpus_photos(split, max_side)
+    return _PHOTO_CACHE[key]

@@ -45,8 +45,8 @@ def summary_table(df: pd.DataFrame, attacks: list[str] | None = None, ensemble: 
                             kind="stable").reset_index(drop=True)
 
 
-RESTORATION_COLUMNS = ["dataset", "generator", "qf", "n", "psnr_jpeg", "psnr_restored", "psnr_gain", "ssim_jpeg",
-                       "ssim_restored", "acc_jpeg", "acc_restored"]
+RESTORATION_COLUMNS = ["dataset", "generator", "qf", "n", "psnr_jpeg", "psnr_restored", "psnr_gain", "psnr_gain_ci",
+                       "ssim_jpeg", "ssim_restored", "acc_jpeg", "acc_restored"]
 
 
 def restoration_summary(rest: pd.DataFrame) -> pd.DataFrame:
