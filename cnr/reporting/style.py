@@ -17,12 +17,12 @@ def setup_style() -> None:
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", font_scale=1.1)
 
 
-def save_figure(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
-    """Save a figure as PNG (300 dpi) and PDF."""
+def save_figure(fig: plt.Figure, out_dir: str | Path, name: str, dpi: int = 300) -> list[Path]:
+    """Save a figure as PNG (300 dpi: plots; photo panels need no more than their own pixels) and PDF."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=300, bbox_inches="tight")
+    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
     return paths
 
