@@ -160,9 +160,10 @@ def test_tour_numbers(smoke_run, run):
     # PSNR of JPEG and restored on Foolbox's ImageNet photo 0 at QF 10/20/40, to 0.05 dB (codec and generator exact)
     assert [r["psnr_jpeg"] for r in rec["restoration"]] == pytest.approx([24.204, 26.364, 28.416], abs=0.05)
     assert [r["psnr_restored"] for r in rec["restoration"]] == pytest.approx([24.663, 26.685, 28.613], abs=0.05)
-    # the teaser search: the bare model falls at the smallest budget; the defended one at the budgets measured
+    # the teaser search: the bare model falls at the smallest budget; the defended one at 1-2/255 (measured: 2/255
+    # at one thread, 1/255 for one image at two: the search's steps are a threshold rounding can cross)
     assert rec["teaser_eps_bare"] == pytest.approx([1 / 255, 1 / 255])
-    assert rec["teaser_eps_defended"] == pytest.approx([2 / 255, 2 / 255])
+    assert all(e is not None and 1 / 255 - 1e-9 <= e <= 2 / 255 + 1e-9 for e in rec["teaser_eps_defended"])
 
 
 @pytest.mark.slow
