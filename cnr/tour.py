@@ -271,6 +271,7 @@ TEASER_CAPTIONS = ("clean", "PGD, bare model", "EOT-BPDA, defended")
 
 
 def _verdict(eps: float | None) -> str:
+    """A second caption line when the search never fooled the model (the figure must not imply it did)."""
     return "" if eps is not None else "\nNOT fooled at any tried budget"
 
 

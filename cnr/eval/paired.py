@@ -59,6 +59,7 @@ def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[t
     key = ["attack", "norm", "budget"]
     for a, b in pairs:
         da, db = (has[has["defense"] == d].set_index(key, drop=False) for d in (a, b))
+        da, db = da[~da.index.duplicated()], db[~db.index.duplicated()]  # one row per cell, as the ensemble does
         clean = [_robust(out_csv, d[d["kind"] == "clean"].iloc[0]) if (d["kind"] == "clean").any() else None
                  for d in (da, db)]
         suite: dict[tuple[str, float], list[tuple[np.ndarray, np.ndarray]]] = {}
