@@ -8,27 +8,13 @@ import shutil
 import pytest
 import torch
 
-from cnr.cli import main
 from cnr.errors import InputError, WeightsError
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
+from test_cli_validation import cli, scratch_results  # noqa: F401  (the in-process CLI and its scratch results)
 
 FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
 QUICK_TABLE = RESULTS_DIR / "quick" / "tables" / "robustness.csv"
 
-
-def cli(capsys, *argv: str) -> tuple[int, str]:
-    """Run `cnr ...` in-process; argparse's own usage errors exit 2 as well."""
-    try:
-        code = main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out + out.err
-
-
-@pytest.fixture(autouse=True)
-def scratch_results(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNR_RESULTS", str(tmp_path / "results"))
 
 
 @pytest.fixture(scope="module")

@@ -307,7 +307,7 @@ def _warm_start(g: Generator, path: Path, arch: dict[str, Any]) -> dict[str, Any
     from cnr.weights import load_weights, tensor_checksum
 
     tensors, meta = load_weights(path, dtype=None)
-    found = {k: v for k, v in meta.get("architecture", {}).items()}
+    found = meta.get("architecture", {})
     if not _same(found, arch):
         raise InputError(f"init_from {path}: architecture {found!r} is not this run's {arch!r}")
     g.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
