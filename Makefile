@@ -1,13 +1,14 @@
-# Two commands do everything: `make reproduce` (the quick profile, end to end) and `make test`.
+# Two commands do everything: `make reproduce` (the Fashion-MNIST quick profile, then the ImageNet CPU profile, end
+# to end) and `make test`.
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cnr-installed
-PROFILE ?= quick
+PROFILES ?= quick imagenet
 export GIT_PYTHON_REFRESH := quiet
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data reproduce reproduce-imagenet study test lab clean-results
+.PHONY: setup data reproduce study test lab clean-results
 
 setup: $(STAMP) data
 
@@ -49,13 +50,10 @@ data:
 		echo "photo corpus: $(PHOTO_PKGS) not installed (needs root and apt; run: sudo apt-get install --no-install-recommends $(PHOTO_PKGS)). Until then cnr.photo_corpus (natural-photo training and evaluation crops) raises DataNotFoundError with that command and its pixel tests skip"; \
 	fi
 
+# One profile after the other (`make reproduce PROFILES=smoke`: the whole chain in miniature); the
+# imagenet profile is the paper's code path on this CPU (EfficientNet-Lite0, ImageNet photos, 224 px).
 reproduce: setup
-	$(PY) -m cnr reproduce --profile $(PROFILE)
-
-# The paper's code path on this CPU (EfficientNet-Lite0, ImageNet photos, 224 px): not yet part of `reproduce`
-# until its runtime is measured on a quiet machine.
-reproduce-imagenet: setup
-	$(PY) -m cnr reproduce --profile imagenet
+	@for p in $(PROFILES); do $(PY) -m cnr reproduce --profile $$p || exit 1; done
 
 # Dynamic vs static with the paper-preset bank and the quick bank, the same cells on the same images.
 study: setup

@@ -44,8 +44,8 @@ def main() -> None:
     for (label, dname), group in sorted(groups.items()):
         if args.only and label not in args.only:
             continue
-        full_n = {"eval": p.n_eval, "costly": p.n_costly}[group[0].attack.sample]
-        ev.sizes = {"eval": min(args.n, p.n_eval), "costly": min(args.n, p.n_costly)}
+        full_n = p.sample_sizes()[group[0].attack.sample]
+        ev.sizes = {k: min(args.n, v) for k, v in p.sample_sizes().items()}
         t0 = time.perf_counter()
         ev.run_cell(group[0])
         dt = time.perf_counter() - t0

@@ -94,7 +94,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.defenses import defense_by_name
     from cnr.eval.evaluator import make_evaluator
-    from cnr.eval.specs import AttackSpec, Cell
+    from cnr.eval.specs import SAMPLES, AttackSpec, Cell
 
     from cnr.attacks import attack_params
     from cnr.parsing import parse_params
@@ -112,7 +112,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
                         params=params)
     ev = make_evaluator(run, n=args.n_images)  # that many images loaded: the profile's n_eval would cap it silently
     if args.n_images:
-        ev.sizes = {"eval": args.n_images, "costly": args.n_images}
+        ev.sizes = dict.fromkeys(SAMPLES, args.n_images)
     row = ev.run_cell(Cell(spec, attack))
     for k, v in row.items():
         print(f"{k:>20}: {v}")

@@ -52,7 +52,8 @@ class Profile:
     restoration_n: int = 1000  # Fashion-MNIST test images in the restoration table
     # evaluation (issue 4 refines)
     n_eval: int = 500  # BPDA and oblivious attacks
-    n_costly: int = 200  # EOT, AutoAttack, C&W, DeepFool, black-box
+    n_costly: int = 200  # EOT, AutoAttack, C&W, DeepFool
+    n_blackbox: int | None = None  # Square, Nattack, HopSkipJump (None: n_costly)
     draws: int = 5  # fresh draws of a random defense on the final adversarials
     # Convergence on the quick bank (results/quick/tables/convergence.csv, benchmarks/convergence.py: 200 images,
     # Linf 0.05 and 0.1, worst case over 5 draws, 95% Wilson intervals): BPDA-PGD is flat from 10 steps (at Linf 0.1
@@ -66,7 +67,7 @@ class Profile:
     pgd_steps: int = 20
     eot_steps: int = 10  # PGD steps of the EOT attacks (each step costs eot_samples passes)
     eot_samples_strong: int = 32  # EOT samples of the study's eot32-bpda-pgd group
-    fixed_qf: int = 40  # the fixed-QF dynamic defense of the ablation
+    fixed_qf: int | None = 40  # the fixed-QF dynamic defense of the ablation (None: no such defense)
     aa_iters: int = 10  # AutoAttack rand: APGD iterations ... (the authors' rand defaults, 100 and 20, are the
     aa_eot_iter: int = 2  # ... and EOT samples per iteration   full profile's; quick would take hours on CPU)
     grid_workers: int = 2  # local processes of one thread each (2 cores: ~2x one process of two threads)
@@ -84,6 +85,7 @@ class Profile:
     # likely of Fashion-MNIST's 10 are where its boundary lies (Foolbox: "a small value is usually sufficient")
     deepfool_candidates: int = 4
     square_queries: int = 300
+    square_norms: tuple[str, ...] = ("linf", "l2")  # Square at the reference budget of each of these norms
     nattack_iters: int = 20
     nattack_pop: int = 20
     hsj_steps: int = 5
@@ -91,10 +93,16 @@ class Profile:
     hsj_init_steps: int = 25  # binary-search steps toward the starting point (full: 50)
     groups: tuple[str, ...] = ()  # the cell groups (cnr.eval.groups) of the grid; empty: every registered group
     eot_sweep: bool = True  # EOT-BPDA at every budget (False: at the reference budgets only, where cells are costly)
+    notebooks: tuple[str, ...] = ()  # the notebooks `cnr reproduce` runs, by number ("03", "04"); empty: all
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for metadata and results rows."""
         return asdict(self)
+
+    def sample_sizes(self) -> dict[str, int]:
+        """Images per cell for each sample of the grid (cnr.eval.specs.SAMPLES): what an attack group runs on."""
+        return {"eval": self.n_eval, "costly": self.n_costly,
+                "blackbox": self.n_costly if self.n_blackbox is None else self.n_blackbox}
 
 
 PROFILES: dict[str, Profile] = {
@@ -109,13 +117,20 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick"),
     # The paper's code path on a CPU: an ImageNet classifier (EfficientNet-Lite0, offline) at 224 px, Foolbox's
     # ImageNet images plus held-out corpus crops (cnr.eval.protocol.imagenet_cpu_images), the paper's budgets and
-    # the attacks of its legacy table. Its bank is the natural one of `argan_preset_natural`.
+    # the attacks of its legacy table. Its bank is the natural one of `argan_preset_natural`. Cut to fit about 45
+    # minutes on 2 cores (benchmarks/bench_grid_cells.py --profile imagenet; one thread per worker, s per cell at
+    # n = 50): BPDA-PGD-10 none 29, JPEG 36, static-N3 84, dynamic-N3 98 (all 8 budgets: the curve); EOT-BPDA 4x5
+    # 69 / 171 / 170 (reference budgets only); HopSkipJump 771 (none) to 1,906 (dynamic-N3) and Square 500 queries
+    # pay the restorer per query, so both run on 20 images, Square at the L2 budget only (the legacy table's
+    # norm), and rows too weak on the bare model are marked inconclusive by the kit's rule. No fixed-QF ablation
+    # defense here (the quick profile has it).
     "imagenet": Profile(
-        name="imagenet", dataset="imagenet-cpu", classifier="efficientnet-lite0", n_eval=50, n_costly=50, draws=3,
-        pgd_steps=10, eot_steps=5, eot_samples=4, ns=(3,), sweep_ns=(3,),
+        name="imagenet", dataset="imagenet-cpu", classifier="efficientnet-lite0", n_eval=50, n_costly=50,
+        n_blackbox=20, draws=3, pgd_steps=10, eot_steps=5, eot_samples=4, ns=(3,), sweep_ns=(3,), fixed_qf=None,
         linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08),
-        ref_linf=4 / 255, ref_l2=0.05, square_queries=500, hsj_steps=5, hsj_grad_evals=25, hsj_init_steps=25,
-        groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"), eot_sweep=False,
+        ref_linf=4 / 255, ref_l2=0.05, square_queries=500, square_norms=("l2",), hsj_steps=5, hsj_grad_evals=25,
+        hsj_init_steps=25, groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"),
+        eot_sweep=False, notebooks=("03", "04"),
     ),
     # Dynamic vs static with the paper's generator (64 channels x 16 blocks): the decisive cells and the attacks
     # aimed at the dynamic bank itself, on the same images; `--set argan_preset=quick` runs the quick bank beside it.
@@ -183,8 +198,9 @@ def check_profile(p: Profile) -> Profile:
     _check_model_fits_data(p)
     from cnr.data import check_sample_size
 
-    for key in ("n_eval", "n_costly"):
-        check_sample_size(p.dataset, getattr(p, key), f"profile field {key}")
+    for key in ("n_eval", "n_costly", "n_blackbox"):
+        if getattr(p, key) is not None:
+            check_sample_size(p.dataset, getattr(p, key), f"profile field {key}")
     check_sample_size("fmnist", p.restoration_n, "profile field restoration_n (Fashion-MNIST test images)")
     bank = set(p.argan_qfs) | {"static"}
     stray = [qf for qf, _ in p.argan_pretrain_steps_by_qf if qf not in bank]
@@ -241,7 +257,7 @@ ZERO_OK = {"seed", "argan_gan_steps"}
 
 
 # Fields that list a set: a value given twice would run (or train) the same thing twice, or hide a typo.
-NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups")
+NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups", "square_norms", "notebooks")
 PRESET_FIELDS = ("argan_preset", "argan_preset_natural")
 PROFILE_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's
 LINF_FIELDS = ("linf_budgets", "ref_linf")  # pixels of [0, 1] images: a budget above 1 is the same as 1
@@ -311,6 +327,17 @@ def _nested_problem(key: str, value: Any) -> str | None:
         unknown = [g for g in value if g not in GROUPS]
         if unknown:
             return f"unknown cell group {unknown[0]!r}; known groups: {', '.join(GROUPS)}"
+    if key == "notebooks":
+        from cnr.paths import NOTEBOOK_DIR
+
+        known = sorted(b.name[:2] for b in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+        stray = [v for v in value if v not in known]
+        if stray:
+            return f"names notebook {stray[0]!r}, which is not one of the notebooks {', '.join(known)}"
+    if key == "square_norms":
+        stray = [v for v in value if v not in ("linf", "l2")]
+        if stray:
+            return f"unknown norm {stray[0]!r}; Square runs at 'linf' and/or 'l2'"
     if key in NO_DUPLICATES and len(set(value)) != len(value):
         twice = sorted({repr(v) for v in value if value.count(v) > 1})
         return f"lists {', '.join(twice)} more than once in {value!r}; give each value once"

@@ -14,9 +14,11 @@ class NotebookFailed(CnrError):
     """A notebook raised; the message names the notebook, the cell and the error."""
 
 
-def notebooks(start: str | None = None) -> list[Path]:
-    """The notebooks in run order, optionally from a prefix such as '03'."""
+def notebooks(start: str | None = None, only: tuple[str, ...] = ()) -> list[Path]:
+    """The notebooks in run order, optionally from a prefix such as '03', and only those of `only`'s prefixes."""
     books = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        books = [b for b in books if b.name[:2] in only]
     if start is not None:
         names = [b.name for b in books]
         match = [i for i, b in enumerate(names) if b.startswith(start)]
@@ -106,7 +108,7 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
     reference = _keep_reference(run) if compare else None
     timings = []
     total = time.perf_counter()
-    for nb in notebooks(start):
+    for nb in notebooks(start, run.profile.notebooks):
         t0 = time.perf_counter()
         run_notebook(nb, out_dir, params, log_output=log_output)
         dt = time.perf_counter() - t0

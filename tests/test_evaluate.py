@@ -130,11 +130,15 @@ def test_a_registered_group_joins_the_grid():
         register_group(CellGroup("x", "fgsm", "grey-box", refs, select(("main",))))
     with pytest.raises(InputError, match="cell group 'x': view must be one of bpda, surrogate, .*got 'exact'"):
         register_group(CellGroup("x", "fgsm", "white-box", refs, select(("main",)), view="exact"))
+    with pytest.raises(InputError, match="cell group 'x': sample must be one of eval, costly, blackbox, got 'big'"):
+        register_group(CellGroup("x", "fgsm", "white-box", refs, select(("main",)), sample="big"))
 
 
 def test_evaluator_holds_the_runs_images_and_models(run):
     small = make_evaluator(resolve_run("smoke", {"n_eval": 4, "n_costly": 6}, results_root=run.results_root))
-    assert small.x.shape == (6, 1, 28, 28) and small.sizes == {"eval": 4, "costly": 6}
+    assert small.x.shape == (6, 1, 28, 28) and small.sizes == {"eval": 4, "costly": 6, "blackbox": 6}
+    fewer = resolve_run("smoke", {"n_eval": 4, "n_costly": 6, "n_blackbox": 3}, results_root=run.results_root)
+    assert fewer.profile.sample_sizes() == {"eval": 4, "costly": 6, "blackbox": 3}
     assert small.y.tolist() == [9, 2, 1, 1, 6, 1] and small.bank.qfs == (5, 10, 20, 30, 40, 60)
     assert (small.dataset, small.classifier_name, small.seed, small.draws) == ("fmnist", "fmnist-cnn", 0, 2)
 
@@ -230,7 +234,7 @@ def test_smoke_grid_writes_every_cell_with_its_setup(smoke_table):
     for col in ("dataset", "classifier", "n", "seed", "params", "budget", "norm", "draws", "wall_s", "mode", "kind"):
         assert df[col].notna().all(), col
     # sample sizes and draws follow the profile
-    costly = {label for label, g in GROUPS.items() if g.sample == "costly"}
+    costly = {label for label, g in GROUPS.items() if g.sample in ("costly", "blackbox")}  # smoke: n_blackbox None
     assert (df[df["attack"].isin(costly)]["n"] == SMOKE.n_costly).all()
     assert (df[~df["attack"].isin(costly)]["n"] == SMOKE.n_eval).all()
     assert (df[df["random_defense"]]["draws"] == SMOKE.draws).all() and (df[~df["random_defense"]]["draws"] == 1).all()

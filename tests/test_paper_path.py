@@ -89,3 +89,46 @@ def test_imagenet_cpu_profile_smoke(tmp_path):
     df = run_cells(ev, build_grid(run.profile), run.robustness_csv, shard=(2, 2))
     assert set(df["attack"]) <= set(run.profile.groups) and set(df["classifier"]) == {"efficientnet-lite0"}
     assert df["defense"].isin(["none", "jpeg", "static-N3", "dynamic-N3", "dynamic-N3-qf40"]).all()
+
+
+def test_imagenet_profile_is_the_measured_cut():
+    """What the 45-minute cut keeps (profile comment): BPDA-PGD on all 8 budgets for the four defenses, EOT and
+    generalized BPDA at the reference budgets, Square (L2) and HopSkipJump on 20 images, no fixed-QF defense;
+    `cnr reproduce` runs only the grid and figure notebooks (the tour is the quick run's, already ImageNet)."""
+    from collections import Counter
+
+    from cnr.eval.groups import build_grid
+    from cnr.reproduce import notebooks
+
+    p = resolve_run("imagenet").profile
+    cells = build_grid(p)
+    per = Counter((c.attack.label, c.defense.name) for c in cells)
+    defenses = ("none", "jpeg", "static-N3", "dynamic-N3")
+    assert {d for _, d in per} == set(defenses)
+    assert all(per["bpda-pgd", d] == 8 for d in defenses)
+    assert all(per["eot-bpda-pgd", d] == 2 and per["generalized-bpda-pgd", d] == 2 for d in defenses[1:])
+    assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label in ("square", "hsj")} == {("l2", 0.05)}
+    assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 20}
+    assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]
+    assert len(notebooks()) == 5
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("square_norms", ("l1",), "unknown norm 'l1'; Square runs at 'linf' and/or 'l2'"),
+    ("square_norms", ("l2", "l2"), "lists 'l2' more than once"),
+    ("notebooks", ("07",), "names notebook '07', which is not one of the notebooks 00, 01, 02, 03, 04"),
+    ("n_blackbox", 0, "must be a positive integer"),
+])
+def test_imagenet_profile_fields_refuse_nonsense(field, value, message):
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_run("imagenet", {field: value})
+
+
+def test_no_fixed_qf_means_no_fixed_qf_defense():
+    from cnr.defenses.registry import grid_defenses
+
+    names = {d.name for d in grid_defenses(resolve_run("quick", {"fixed_qf": None}).profile)}
+    assert "dynamic-N3" in names and not any("-qf" in n for n in names)
+    assert "dynamic-N3-qf40" in {d.name for d in grid_defenses(resolve_run("quick").profile)}

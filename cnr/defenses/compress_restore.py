@@ -173,7 +173,7 @@ def build_compress_restore(spec, bank: nn.Module | None, grad: str, seed: int) -
 
 
 def compress_restore_family(p) -> list:
-    """JPEG with a random QF; static and dynamic for each N (main at `sweep_ns`); dynamic at a fixed QF."""
+    """JPEG with a random QF; static and dynamic for each N (main at `sweep_ns`); dynamic at a fixed QF (if any)."""
     from cnr.defenses.registry import DefenseSpec
 
     def spec(name: str, mode: str, n: int, qf_range: tuple[int, int], roles: set[str]) -> DefenseSpec:
@@ -183,8 +183,10 @@ def compress_restore_family(p) -> list:
     for mode in ("static", "dynamic"):
         out += [spec(f"{mode}-N{n}", mode, n, p.qf_range, {"main"} if n in p.sweep_ns else {"ablation", "n-sweep"})
                 for n in p.ns]
-    n = p.sweep_ns[0]
-    out.append(spec(f"dynamic-N{n}-qf{p.fixed_qf}", "dynamic", n, (p.fixed_qf, p.fixed_qf), {"ablation", "fixed-qf"}))
+    if p.fixed_qf is not None:
+        n = p.sweep_ns[0]
+        out.append(spec(f"dynamic-N{n}-qf{p.fixed_qf}", "dynamic", n, (p.fixed_qf, p.fixed_qf),
+                        {"ablation", "fixed-qf"}))
     return out
 
 

@@ -23,7 +23,7 @@ class Evaluator:
         self.x, self.y, self.classifier, self.bank, self.run = x, y, classifier, bank, run
         p = run.profile
         self.dataset, self.classifier_name, self.seed, self.draws = p.dataset, p.classifier, p.seed, p.draws
-        self.sizes = {"eval": p.n_eval, "costly": p.n_costly}
+        self.sizes = p.sample_sizes()
         self._bare: dict[tuple, Any] = {}  # attacks on the bare classifier: crafted once, reused by oblivious cells
 
     def run_cell(self, cell: Cell, out_csv: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     from cnr.data import check_sample_size
 
     p = run.profile
-    n = max(p.n_eval, p.n_costly) if n is None else check_sample_size(p.dataset, check_count(n, "n"), "n")
+    n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.dataset, check_count(n, "n"), "n")
     clf = load_classifier(p.classifier, device=run.device, weights=run.classifier_weights())
     resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
     if p.dataset == "imagenet":
@@ -104,7 +104,7 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
         import warnings
 
         warnings.warn(f"{p.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (n_eval "
-                      f"{p.n_eval}, n_costly {p.n_costly}); every cell uses at most {len(x)}", stacklevel=2)
+                      f"{p.n_eval}, n_costly {p.n_costly}, n_blackbox {p.n_blackbox}); every cell uses at most {len(x)}", stacklevel=2)
     family = BANK_FAMILY.get(p.dataset, p.dataset)
     bank = load_bank(run, family)
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

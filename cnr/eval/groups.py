@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from cnr.defenses.registry import DefenseSpec, grid_defenses
 from cnr.errors import InputError
-from cnr.eval.specs import KINDS, VIEWS, AttackSpec, Cell
+from cnr.eval.specs import KINDS, SAMPLES, VIEWS, AttackSpec, Cell
 from cnr.profiles import Profile
 
 Budgets = Callable[[Profile], "list[tuple[str, float]]"]
@@ -73,6 +73,9 @@ def register_group(group: CellGroup) -> CellGroup:
         raise InputError(f"cell group {group.label!r}: kind must be one of {', '.join(KINDS)}, got {group.kind!r}")
     if group.view not in VIEWS:
         raise InputError(f"cell group {group.label!r}: view must be one of {', '.join(VIEWS)}, got {group.view!r}")
+    if group.sample not in SAMPLES:
+        raise InputError(f"cell group {group.label!r}: sample must be one of {', '.join(SAMPLES)}, "
+                         f"got {group.sample!r}")
     GROUPS[group.label] = group
     return group
 
@@ -113,13 +116,13 @@ for _g in (
               lambda p: (("steps", p.deepfool_steps), ("candidates", p.deepfool_candidates)), sample="costly"),
     CellGroup("cw", "cw", "minimal", unbounded_l2, select(("main",)),
               lambda p: (("binary_steps", p.cw_binary_steps), ("steps", p.cw_steps)), sample="costly"),
-    CellGroup("square", "square", "black-box", refs, select(("main",)),
-              lambda p: (("n_queries", p.square_queries),), sample="costly"),
+    CellGroup("square", "square", "black-box", lambda p: [r for r in refs(p) if r[0] in p.square_norms],
+              select(("main",)), lambda p: (("n_queries", p.square_queries),), sample="blackbox"),
     CellGroup("nattack", "nattack", "black-box", lambda p: [("linf", p.ref_linf)], select(("main",)),
-              lambda p: (("iterations", p.nattack_iters), ("population", p.nattack_pop)), sample="costly"),
+              lambda p: (("iterations", p.nattack_iters), ("population", p.nattack_pop)), sample="blackbox"),
     CellGroup("hsj", "hsj", "black-box", lambda p: [("l2", p.ref_l2)], select(("main",)),
               lambda p: (("steps", p.hsj_steps), ("initial_gradient_eval_steps", p.hsj_grad_evals),
-                         ("init_steps", p.hsj_init_steps)), sample="costly"),
+                         ("init_steps", p.hsj_init_steps)), sample="blackbox"),
     CellGroup("autoattack-rand", "autoattack_rand", "adaptive", lambda p: [("linf", p.ref_linf)], select(("main",)),
               lambda p: (("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)), sample="costly"),
 ):

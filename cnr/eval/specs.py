@@ -11,6 +11,7 @@ KINDS = ("clean", "white-box", "adaptive", "black-box", "minimal")
 # the model the attacker differentiates: the defense with a backward mode of CompressRestore (bpda, surrogate,
 # identity, expected), the bare classifier (oblivious), or the static-generator variant of the defense whose
 # adversarials are then transferred to the defense under test (transfer-static)
+SAMPLES = ("eval", "costly", "blackbox")  # which of the profile's sample sizes a cell runs on (Profile.sample_sizes)
 VIEWS = ("bpda", "surrogate", "identity", "expected", "oblivious", "transfer-static")
 
 
@@ -23,7 +24,7 @@ class AttackSpec:
     norm: str
     budget: float
     view: str = "bpda"
-    sample: str = "eval"  # eval | costly: which sample size of the profile
+    sample: str = "eval"  # one of SAMPLES: which sample size of the profile
     params: tuple[tuple[str, Any], ...] = ()
     kind: str = "adaptive"
     ablation: bool = False  # drawn in the ablation figure and table

@@ -91,7 +91,7 @@ def grid_overview(run: Run) -> pd.DataFrame:
     for c in build_grid(p):
         a = c.attack
         r = rows.setdefault(a.label, dict(attack=a.label, kind=a.kind, method=a.attack, sees=a.view, norms=set(), budgets=set(),
-                                          defenses=set(), images=p.n_costly if a.sample == "costly" else p.n_eval,
+                                          defenses=set(), images=p.sample_sizes()[a.sample],
                                           params=dict(a.params), cells=0))
         r["norms"].add(a.norm)
         r["budgets"].add(f"{a.norm}:{a.budget:g}")
