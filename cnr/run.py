@@ -13,7 +13,7 @@ from cnr.errors import InputError
 from cnr.parsing import parse_bool
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
 from cnr.checks import resolve_device
-from cnr.profiles import FIELDS, PROFILES, Profile, check_field, check_profile, get_profile
+from cnr.profiles import FIELDS, PROFILES, Profile, as_tuples, check_field, check_profile, get_profile
 
 SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
 
@@ -146,7 +146,7 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     if overrides is not None and not isinstance(overrides, dict):
         raise InputError(f"overrides must be a dict of profile fields, e.g. {{'n_eval': 100}}; got "
                          f"{type(overrides).__name__} {overrides!r}")
-    over = dict(overrides or {})
+    over = {k: as_tuples(v) for k, v in (overrides or {}).items()}  # notebooks get tuples back as JSON lists
     if seed is not None:
         over["seed"] = seed
     p = get_profile(profile, **over)

@@ -122,6 +122,17 @@ def test_run_round_trips_through_json_with_its_overrides(tmp_path):
         Run.from_json(json.dumps(bad))
 
 
+def test_notebook_parameters_rebuild_the_same_run(tmp_path):
+    """Papermill passes overrides as JSON, so tuples arrive as lists: the notebook must resolve the same run."""
+    from cnr.reproduce import notebook_parameters
+
+    run = resolve_run("smoke", {"l2_budgets": (0.05,), "argan_pretrain_steps_by_qf": ((60, 30),)}, results_root=tmp_path)
+    params = json.loads(json.dumps(notebook_parameters(run)))
+    assert params["overrides"]["l2_budgets"] == [0.05]
+    inside = resolve_run(params["profile"], params["overrides"], seed=params["seed"], results_root=tmp_path)
+    assert inside.profile == run.profile and inside.name == run.name and inside.out_dir == run.out_dir
+
+
 def test_with_overrides_adds_fields_and_renames(tmp_path):
     run = resolve_run("smoke", {"n_eval": 4}, results_root=tmp_path)
     more = with_overrides(run, draws=3, n_eval=6)

@@ -93,7 +93,7 @@ def test_imagenet_cpu_profile_smoke(tmp_path):
 
 def test_imagenet_profile_is_the_measured_cut():
     """What the 45-minute cut keeps (profile comment): BPDA-PGD on all 8 budgets for the four defenses, EOT and
-    generalized BPDA at the reference budgets, Square (L2) and HopSkipJump on 20 images, no fixed-QF defense;
+    generalized BPDA at the reference budgets, Square (Linf) and HopSkipJump (L2) on 10 images, no fixed-QF defense;
     `cnr reproduce` runs only the grid and figure notebooks (the tour is the quick run's, already ImageNet)."""
     from collections import Counter
 
@@ -107,8 +107,9 @@ def test_imagenet_profile_is_the_measured_cut():
     assert {d for _, d in per} == set(defenses)
     assert all(per["bpda-pgd", d] == 8 for d in defenses)
     assert all(per["eot-bpda-pgd", d] == 2 and per["generalized-bpda-pgd", d] == 2 for d in defenses[1:])
-    assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label in ("square", "hsj")} == {("l2", 0.05)}
-    assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 20}
+    assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label == "square"} == {("linf", 4 / 255)}
+    assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label == "hsj"} == {("l2", 0.05)}
+    assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 10}
     assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]
     assert len(notebooks()) == 5
 
