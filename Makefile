@@ -55,10 +55,10 @@ data:
 reproduce: setup
 	@for p in $(PROFILES); do $(PY) -m cnr reproduce --profile $$p || exit 1; done
 
-# Dynamic vs static with the paper-preset bank and the quick bank, the same cells on the same images.
+# Dynamic vs static with the paper-preset bank and the quick bank, the same cells on the same images:
+# notebooks/05_dynamic_vs_static runs (resumes) both grids and the mechanism measurements.
 study: setup
-	$(PY) -m cnr grid --profile study
-	$(PY) -m cnr grid --profile study --set argan_preset=quick
+	$(PY) -m cnr reproduce --profile study
 
 test: setup
 	$(PY) -m pytest

@@ -1,4 +1,5 @@
-"""Run the four mechanism measurements (cnr.mechanism) once and save their tables and figures, timing each.
+"""Run the four mechanism measurements (cnr.eval.mechanism.measure_all) on any bank folder and save their tables and
+figures, timing each (the study notebook's `run_mechanism` does the same for a run's own bank).
 
 Fashion-MNIST test images (the first --n), the shipped quick bank and classifier, the grid's JPEG / static-N /
 dynamic-N defenses (plus the undefended classifier in the smoothing table). Tables go to OUT/tables as CSV and
@@ -9,11 +10,7 @@ Markdown, figures to OUT/figures as PNG and PDF, the wall time of each measureme
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-
-import pandas as pd
-import torch
 
 from cnr.eval import mechanism as mech
 from cnr.argan.bank import RestorerBank
@@ -40,24 +37,13 @@ def main() -> None:
     bank = RestorerBank.load(a.bank, dataset="fmnist")
     clf = load_classifier("fmnist-cnn")
     x, y = load_dataset("fmnist", limit=a.n)
-    ds = mech.standard_defenses(bank, tuple(a.qf_range), a.ns, seed=a.seed)
-    ks = [k for k in (1, 2, 4, 8, 16, 32) if k <= a.reference]
-    runs = {
-        "gradient_cosine": lambda: mech.gradient_cosine(ds, clf, x, y, draws=a.draws, seed=a.seed),
-        "eot_alignment": lambda: mech.eot_alignment(ds, clf, x, y, ks=ks, reference=a.reference, seed=a.seed),
-        "generator_divergence": lambda: mech.generator_divergence(bank, x, seed=a.seed),
-        "smoothing": lambda: mech.smoothing({"none": None, **ds}, clf, x, y, seed=a.seed),
-    }
+    tables, wall = mech.measure_all(bank, clf, x, y, tuple(a.qf_range), a.ns, draws=a.draws, reference=a.reference,
+                                    seed=a.seed)
     out = Path(a.out)
-    tables, wall = {}, []
-    for name, run in runs.items():
-        t0 = time.perf_counter()
-        tables[name] = run()
-        wall.append(dict(measurement=name, wall_s=round(time.perf_counter() - t0, 1), n_images=len(x),
-                         threads=torch.get_num_threads()))
-        print(f"{name}: {wall[-1]['wall_s']} s", flush=True)
-        save_table(tables[name], out / "tables", f"mechanism_{name}", floatfmt=".4f")
-    save_table(pd.DataFrame(wall), out / "tables", "mechanism_wall", floatfmt=".1f")
+    for name, table in tables.items():
+        print(f"{name}: {wall.set_index('measurement').loc[name, 'wall_s']} s", flush=True)
+        save_table(table, out / "tables", f"mechanism_{name}", floatfmt=".4f")
+    save_table(wall, out / "tables", "mechanism_wall", floatfmt=".1f")
     save_mechanism_figures(tables, out / "figures")
 
 

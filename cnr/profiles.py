@@ -93,7 +93,14 @@ class Profile:
     hsj_init_steps: int = 25  # binary-search steps toward the starting point (full: 50)
     groups: tuple[str, ...] = ()  # the cell groups (cnr.eval.groups) of the grid; empty: every registered group
     eot_sweep: bool = True  # EOT-BPDA at every budget (False: at the reference budgets only, where cells are costly)
-    notebooks: tuple[str, ...] = ()  # the notebooks `cnr reproduce` runs, by number ("03", "04"); empty: all
+    # the notebooks `cnr reproduce` runs, by number; 05 (the study's) belongs to the study profile
+    notebooks: tuple[str, ...] = ("00", "01", "02", "03", "04")  # empty: every notebook
+    # the mechanism measurements of the study (cnr.eval.mechanism.run_mechanism): images, the Ns of its defenses,
+    # draws of the cross-draw cosine, draws of the EOT reference gradient
+    mechanism_n: int = 64
+    mechanism_ns: tuple[int, ...] = (1, 3, 5)
+    mechanism_draws: int = 8
+    mechanism_reference: int = 32
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, for metadata and results rows."""
@@ -112,7 +119,8 @@ PROFILES: dict[str, Profile] = {
         argan_batch=8, restoration_n=64,
         n_eval=16, n_costly=8, draws=2, eot_samples=2, pgd_steps=5, eot_steps=3, cw_steps=5, cw_binary_steps=1,
         deepfool_steps=5, square_queries=40, nattack_iters=5, nattack_pop=20, hsj_steps=2, aa_iters=5, aa_eot_iter=2,
-        linf_budgets=(0.1, 0.3), l2_budgets=(0.2, 0.5),
+        linf_budgets=(0.1, 0.3), l2_budgets=(0.2, 0.5), notebooks=(), mechanism_n=8, mechanism_ns=(1, 3),
+        mechanism_draws=2, mechanism_reference=4,
     ),
     "quick": Profile(name="quick"),
     # The paper's code path on a CPU: an ImageNet classifier (EfficientNet-Lite0, offline) at 224 px, Foolbox's
@@ -139,6 +147,7 @@ PROFILES: dict[str, Profile] = {
         name="study", argan_preset="paper", ns=(3,), sweep_ns=(3,), linf_budgets=(0.05, 0.1), l2_budgets=(0.2,),
         groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand", "expected-bpda-pgd",
                 "transfer-static-pgd", "eot32-bpda-pgd", "margin-bpda-pgd"),
+        notebooks=("05",),
     ),
     "full": Profile(
         name="full", device="auto", argan_preset="paper", argan_preset_natural="paper",
@@ -258,7 +267,8 @@ ZERO_OK = {"seed", "argan_gan_steps"}
 
 
 # Fields that list a set: a value given twice would run (or train) the same thing twice, or hide a typo.
-NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups", "square_norms", "notebooks")
+NO_DUPLICATES = ("argan_qfs", "ns", "sweep_ns", "linf_budgets", "l2_budgets", "groups", "square_norms", "notebooks",
+                 "mechanism_ns")
 PRESET_FIELDS = ("argan_preset", "argan_preset_natural")
 PROFILE_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's
 LINF_FIELDS = ("linf_budgets", "ref_linf")  # pixels of [0, 1] images: a budget above 1 is the same as 1
@@ -356,8 +366,10 @@ def _value_problem(key: str, value: Any) -> str | None:
     if key == "qf_range":
         lo, hi = value
         return None if 1 <= lo <= hi <= 100 else "needs 1 <= lo <= hi <= 100"
-    if key in ("argan_qfs", "ns", "sweep_ns") and not value:
+    if key in ("argan_qfs", "ns", "sweep_ns", "mechanism_ns") and not value:
         return "needs at least one value"
+    if key == "mechanism_draws" and isinstance(value, int) and value < 2:
+        return "needs at least 2 (the cosine between two independent draws)"
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
         if isinstance(v, bool) or v is None:

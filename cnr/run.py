@@ -58,6 +58,10 @@ class Run:
         return self.out_dir / "figures"
 
     @property
+    def mechanism_dir(self) -> Path:
+        return self.out_dir / "mechanism"
+
+    @property
     def notebooks_dir(self) -> Path:
         return self.out_dir / "notebooks"
 

@@ -126,7 +126,8 @@ def test_notebook_parameters_rebuild_the_same_run(tmp_path):
     """Papermill passes overrides as JSON, so tuples arrive as lists: the notebook must resolve the same run."""
     from cnr.reproduce import notebook_parameters
 
-    run = resolve_run("smoke", {"l2_budgets": (0.05,), "argan_pretrain_steps_by_qf": ((60, 30),)}, results_root=tmp_path)
+    over = {"l2_budgets": (0.05,), "argan_pretrain_steps_by_qf": ((60, 30),)}
+    run = resolve_run("smoke", over, results_root=tmp_path)
     params = json.loads(json.dumps(notebook_parameters(run)))
     assert params["overrides"]["l2_budgets"] == [0.05]
     inside = resolve_run(params["profile"], params["overrides"], seed=params["seed"], results_root=tmp_path)

@@ -145,3 +145,27 @@ def test_figures_are_written_and_drawn(tables, tmp_path):
         plt.close(fig)
     paths = save_mechanism_figures(tables, tmp_path)
     assert len(paths) == 8 and all(p.is_file() and p.stat().st_size > 0 and tmp_path in p.parents for p in paths)
+
+
+def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
+    """The study's entry point: the run's own bank and images, four tables and figures, and no recomputation (nor
+    overwrite) when the tables are there."""
+    from cnr.run import resolve_run
+
+    over = {"mechanism_n": 4, "mechanism_ns": (1,), "mechanism_draws": 2, "mechanism_reference": 2}
+    run = resolve_run("smoke", over, results_root=tmp_path)
+    tables = mech.run_mechanism(run)
+    assert list(tables) == list(mech.MEASUREMENTS)
+    paths = [run.mechanism_dir / "tables" / f"mechanism_{m}.csv" for m in mech.MEASUREMENTS]
+    assert all(p.is_file() for p in paths)
+    assert all((run.mechanism_dir / "figures" / f"mechanism_{m}.png").is_file() for m in mech.MEASUREMENTS)
+    assert set(tables["gradient_cosine"]["defense"]) == {"jpeg", "static-N1", "dynamic-N1"}
+    assert (tables["gradient_cosine"]["n_images"] == 4).all()
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    again = mech.run_mechanism(run)
+    assert [p.stat().st_mtime_ns for p in paths] == stamps
+    assert again["eot_alignment"]["value"].tolist() == pytest.approx(tables["eot_alignment"]["value"].tolist())
+    from cnr.errors import InputError as Err
+
+    with pytest.raises(Err, match="mechanism_draws.*needs at least 2"):
+        resolve_run("smoke", {"mechanism_draws": 1})

@@ -18,7 +18,7 @@ from cnr.reproduce import NotebookFailed, notebooks, reproduce, run_notebook
 from cnr.run import resolve_run
 
 SMOKE = resolve_run("smoke").profile
-NAMES = ["00_tour", "01_classifier", "02_argan", "03_attacks", "04_figures"]
+NAMES = ["00_tour", "01_classifier", "02_argan", "03_attacks", "04_figures", "05_dynamic_vs_static"]
 FIGURES = ["teaser", "restoration", "ablation", "bpda", "minimal_perturbation", "blackbox", "ensemble"]
 TABLES = ["restoration", "restoration_summary", "ablation", "bpda", "minimal_perturbation", "blackbox", "summary"]
 
@@ -32,7 +32,8 @@ def test_notebooks_in_order_and_committed_without_outputs():
         nbformat.validate(nb)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell is not `parameters`"
-        assert 'profile = "quick"' in code[0].source and "seed = 0" in code[0].source
+        default = "study" if path.stem == "05_dynamic_vs_static" else "quick"  # 05 is the study profile's notebook
+        assert f'profile = "{default}"' in code[0].source and "seed = 0" in code[0].source
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs committed"
         assert nb.metadata["kernelspec"]["name"] == "cnr"  # the kit's kernel: passive OpenMP waiting
         assert any(c.cell_type == "markdown" for c in nb.cells)

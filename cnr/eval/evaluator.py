@@ -103,8 +103,8 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     if len(x) < n:  # a folder dataset (ImageNet) with fewer images than asked: say so, since every cell is smaller
         import warnings
 
-        warnings.warn(f"{p.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (n_eval "
-                      f"{p.n_eval}, n_costly {p.n_costly}, n_blackbox {p.n_blackbox}); every cell uses at most {len(x)}", stacklevel=2)
+        warnings.warn(f"{p.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (samples "
+                      f"{p.sample_sizes()}); every cell uses at most {len(x)}", stacklevel=2)
     family = BANK_FAMILY.get(p.dataset, p.dataset)
     bank = load_bank(run, family)
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

@@ -16,7 +16,7 @@ standard_defenses builds the grid's set. Everything runs in batches; only (a) an
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import pandas as pd
 import torch
@@ -30,6 +30,9 @@ from cnr.defenses import CompressRestore, grid_defenses
 from cnr.errors import InputError
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.jpeg import jpeg_roundtrip
+
+if TYPE_CHECKING:
+    from cnr.run import Run
 
 Defenses = Mapping[str, "CompressRestore | None"]
 SETUP_COLUMNS = ["defense", "mode", "N", "qf_range", "grad", "n_images", "draws", "seed"]
@@ -282,3 +285,55 @@ def smoothing(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: tor
             rows += [_row(setup, "ratio", ratio / len(ids), seed, **keys),
                      _row(setup, "flip", flip / len(ids), seed, **keys)]
     return pd.DataFrame(rows)
+
+
+# --- all four, for a run -----------------------------------------------------------------------------------------
+
+MEASUREMENTS = ("gradient_cosine", "eot_alignment", "generator_divergence", "smoothing")
+
+
+def measure_all(bank: RestorerBank, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                qf_range: tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5), draws: int = 8,
+                reference: int = 32, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """The four measurements on one bank (the grid's JPEG / static / dynamic defenses at `ns`), and each one's
+    wall time: what a study run records."""
+    import time
+
+    ds = standard_defenses(bank, qf_range, ns, seed=seed)
+    ks = [k for k in (1, 2, 4, 8, 16, 32) if k <= reference]
+    jobs = {
+        "gradient_cosine": lambda: gradient_cosine(ds, classifier, x, y, draws=draws, seed=seed),
+        "eot_alignment": lambda: eot_alignment(ds, classifier, x, y, ks=ks, reference=reference, seed=seed),
+        "generator_divergence": lambda: generator_divergence(bank, x, seed=seed),
+        "smoothing": lambda: smoothing({"none": None, **ds}, classifier, x, y, seed=seed),
+    }
+    tables, wall = {}, []
+    for name, job in jobs.items():
+        t0 = time.perf_counter()
+        tables[name] = job()
+        wall.append(dict(measurement=name, wall_s=round(time.perf_counter() - t0, 1), n_images=len(x),
+                         threads=torch.get_num_threads()))
+    return tables, pd.DataFrame(wall)
+
+
+def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
+    """The four measurements on the run's bank and classifier (its first `mechanism_n` images), tables and figures
+    under results/<run>/mechanism; with `resume`, a complete set of tables already there is read back."""
+    from cnr.eval.evaluator import make_evaluator
+    from cnr.eval.rows import read_plain_table
+    from cnr.reporting.mechanism_figures import save_mechanism_figures
+    from cnr.reporting.tables import save_table
+
+    tables_dir, figures_dir = run.mechanism_dir / "tables", run.mechanism_dir / "figures"
+    paths = {m: tables_dir / f"mechanism_{m}.csv" for m in MEASUREMENTS}
+    if resume and all(p.is_file() for p in paths.values()):
+        return {m: read_plain_table(p) for m, p in paths.items()}
+    p = run.profile
+    ev = make_evaluator(run, n=p.mechanism_n)
+    tables, wall = measure_all(ev.bank, ev.classifier, ev.x, ev.y, p.qf_range, p.mechanism_ns, draws=p.mechanism_draws,
+                               reference=p.mechanism_reference, seed=p.seed)
+    for m, t in tables.items():
+        save_table(t, tables_dir, f"mechanism_{m}", floatfmt=".4f")
+    save_table(wall, tables_dir, "mechanism_wall", floatfmt=".1f")
+    save_mechanism_figures(tables, figures_dir)
+    return tables

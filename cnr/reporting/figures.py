@@ -294,3 +294,31 @@ def convergence_figure(conv: pd.DataFrame) -> plt.Figure:
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def paired_figure(paired: pd.DataFrame) -> plt.Figure:
+    """Dynamic minus static on the same images, with paired 95% intervals: one row per attack cell, one marker per
+    bank; right of zero means switching generators helped."""
+    setup_style()
+    if paired.empty:
+        raise MissingRows("paired: no paired static-vs-dynamic rows (run the grid)")
+    t = paired[paired["attack"] != "clean"].copy()
+    t["label"] = [f"{a}, {'L∞' if n == 'linf' else 'L2'} {b:g}" + (" (inconclusive)" if bool(i) else "")
+                  for a, n, b, i in zip(t["attack"], t["norm"], t["budget"], t["inconclusive"])]
+    labels = list(dict.fromkeys(t.sort_values(["attack", "norm", "budget"])["label"]))
+    banks = list(dict.fromkeys(t["bank"])) if "bank" in t else [""]
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(labels) + 1.2))
+    for k, bank in enumerate(banks):
+        sub = t[t["bank"] == bank] if bank else t
+        y = [labels.index(lab) + (k - (len(banks) - 1) / 2) * 0.25 for lab in sub["label"]]
+        ax.errorbar(sub["diff"].to_numpy(), y, xerr=[(sub["diff"] - sub["diff_lo"]).clip(lower=0).to_numpy(),
+                                                     (sub["diff_hi"] - sub["diff"]).clip(lower=0).to_numpy()],
+                    fmt=MARKERS[k % len(MARKERS)], capsize=2, linestyle="none", label=f"{bank} bank" if bank else None)
+    ax.axvline(0, color="0.4", linewidth=0.8)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("accuracy: dynamic minus static (same images)")
+    if banks != [""]:
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
