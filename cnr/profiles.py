@@ -125,14 +125,12 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile(name="quick"),
     # The paper's code path on a CPU: an ImageNet classifier (EfficientNet-Lite0, offline) at 224 px, Foolbox's
     # ImageNet images plus held-out corpus crops (cnr.eval.protocol.imagenet_cpu_images), the paper's budgets and
-    # the attacks of its legacy table. Its bank is the natural one of `argan_preset_natural`. Cut to fit about 45
-    # minutes on 2 cores (benchmarks/bench_grid_cells.py --profile imagenet; one thread per worker, s per cell at
-    # n = 50): BPDA-PGD-10 none 29, JPEG 36, static-N3 84, dynamic-N3 98 (all 8 budgets: the curve); EOT-BPDA 4x5
-    # 69 / 171 / 170 (reference budgets only). The black-box attacks pay the restorer per query: HopSkipJump
-    # (5 x 25) 771 (none) to 1,906 (dynamic-N3), Square (500 queries) 1,868 on dynamic-N3, so both run on 10
-    # images: HopSkipJump at the L2 budget (the legacy table's norm), Square at the Linf one (its own norm; in the
-    # legacy table L2 Square leaves even the bare ResNet-50 at 19.8% after 5,000 queries at 0.05). A row too weak
-    # on the bare model is marked inconclusive by the kit's rule. No fixed-QF defense here (the quick profile has it).
+    # the attacks of its legacy table. Its bank is the natural one of `argan_preset_natural`. Sized to about 45
+    # minutes on 2 cores (the README has the measured cost of every cell): BPDA-PGD at all 8 budgets (the curve), EOT
+    # and generalized BPDA at the reference budgets only; the black-box attacks pay the restorer per query, so they
+    # run on 10 images, HopSkipJump at the L2 budget (the legacy table's norm) and Square at the Linf one (its own
+    # norm: L2 Square leaves even the legacy table's bare ResNet-50 at 19.8% after 5,000 queries at 0.05). No
+    # fixed-QF defense (the quick profile has it).
     "imagenet": Profile(
         name="imagenet", dataset="imagenet-cpu", classifier="efficientnet-lite0", n_eval=50, n_costly=50,
         n_blackbox=10, draws=3, pgd_steps=10, eot_steps=5, eot_samples=4, ns=(3,), sweep_ns=(3,), fixed_qf=None,

@@ -63,20 +63,22 @@ def _budget(norm: str, budget: float) -> str:
 def verdict(paired: pd.DataFrame) -> str:
     """Does switching generators beat one static generator? Per bank, from the paired differences (dynamic minus
     static, same images): the ensemble rows first (what to quote), then how many attack cells lean each way."""
-    need = {"bank", "attack", "norm", "budget", "diff", "diff_lo", "diff_hi", "only_a", "only_b", "mcnemar_p", "n"}
+    need = {"bank", "defense_a", "defense_b", "attack", "norm", "budget", "diff", "diff_lo", "diff_hi", "only_a",
+            "only_b", "mcnemar_p", "n"}
     if paired.empty or not need <= set(paired.columns):
         raise InputError(f"verdict needs a paired table with columns {sorted(need)}")
     lines = []
     for bank, t in paired.groupby("bank", sort=False):
         t = t[(t["attack"] != "clean") & ~t["inconclusive"].astype(bool)]
-        ens = t[t["attack"] == "ensemble"].sort_values(["norm", "budget"])
+        ens = t[t["attack"] == "ensemble"].sort_values(["defense_a", "norm", "budget"])
         cells = t[t["attack"] != "ensemble"]
         up, down = int((cells["diff_lo"] > 0).sum()), int((cells["diff_hi"] < 0).sum())
         lines.append(f"{bank} bank, dynamic minus static (same images, paired bootstrap 95% interval, McNemar):")
         for _, r in ens.iterrows():
-            lines.append(f"  every attack at {_budget(r['norm'], r['budget'])}: {r['diff']:+.3f} "
-                         f"[{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; {int(r['only_b'])} images "
-                         f"kept only by dynamic, {int(r['only_a'])} only by static; p={r['mcnemar_p']:.3g})")
+            lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {_budget(r['norm'], r['budget'])}: "
+                         f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; "
+                         f"{int(r['only_b'])} images kept only by dynamic, {int(r['only_a'])} only by static; "
+                         f"p={r['mcnemar_p']:.3g})")
         lines.append(f"  single attacks: dynamic significantly above static in {up} of {len(cells)} cells, below in "
                      f"{down}, within chance in {len(cells) - up - down}.")
         ens_up, ens_down = int((ens["diff_lo"] > 0).sum()), int((ens["diff_hi"] < 0).sum())

@@ -38,7 +38,7 @@ def _paired(diffs: list[tuple[str, float, float, float]], bank: str = "paper") -
 def test_verdict_says_which_way_the_ensemble_goes(diffs, claim):
     text = study.verdict(_paired(diffs))
     assert text.startswith("paper bank, dynamic minus static") and claim in text
-    assert "every attack at Linf 0.1: " in text and "McNemar" in text
+    assert "dynamic-N3 vs static-N3, every attack at Linf 0.1: " in text and "McNemar" in text
 
 
 def test_verdict_skips_inconclusive_and_clean_rows_and_needs_columns():
