@@ -71,5 +71,8 @@ def test_paired_figure_draws_both_banks():
                    _paired([("ensemble", -0.2, -0.25, -0.15)], bank="quick")])
     fig = paired_figure(t)
     assert len(fig.axes[0].get_yticklabels()) == 2 and fig.axes[0].get_legend() is not None
+    two_pairs = pd.concat([t, t.assign(defense_a="static-N1", defense_b="dynamic-N1")])
+    labels = [x.get_text() for x in paired_figure(two_pairs).axes[0].get_yticklabels()]
+    assert len(labels) == 4 and labels[0].startswith("dynamic-N1 vs static-N1: ")
     with pytest.raises(MissingRows):
         paired_figure(pd.DataFrame())

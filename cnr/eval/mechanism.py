@@ -15,6 +15,7 @@ standard_defenses builds the grid's set. Everything runs in batches; only (a) an
 """
 from __future__ import annotations
 
+import time
 from itertools import combinations
 from typing import TYPE_CHECKING, Iterable, Mapping
 
@@ -297,8 +298,6 @@ def measure_all(bank: RestorerBank, classifier: nn.Module, x: torch.Tensor, y: t
                 reference: int = 32, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """The four measurements on one bank (the grid's JPEG / static / dynamic defenses at `ns`), and each one's
     wall time: what a study run records."""
-    import time
-
     ds = standard_defenses(bank, qf_range, ns, seed=seed)
     ks = [k for k in (1, 2, 4, 8, 16, 32) if k <= reference]
     jobs = {

@@ -303,9 +303,12 @@ def paired_figure(paired: pd.DataFrame) -> plt.Figure:
     if paired.empty:
         raise MissingRows("paired: no paired static-vs-dynamic rows (run the grid)")
     t = paired[paired["attack"] != "clean"].copy()
-    t["label"] = [f"{a}, {'L∞' if n == 'linf' else 'L2'} {b:g}" + (" (inconclusive)" if bool(i) else "")
-                  for a, n, b, i in zip(t["attack"], t["norm"], t["budget"], t["inconclusive"])]
-    labels = list(dict.fromkeys(t.sort_values(["attack", "norm", "budget"])["label"]))
+    several = t[["defense_a", "defense_b"]].drop_duplicates().shape[0] > 1  # e.g. N = 1, 3, 5: name each pair
+    t["label"] = [(f"{db} vs {da}: " if several else "") + f"{a}, {'L∞' if n == 'linf' else 'L2'} {b:g}"
+                  + (" (inconclusive)" if bool(i) else "")
+                  for da, db, a, n, b, i in zip(t["defense_a"], t["defense_b"], t["attack"], t["norm"], t["budget"],
+                                                t["inconclusive"])]
+    labels = list(dict.fromkeys(t.sort_values(["defense_a", "attack", "norm", "budget"])["label"]))
     banks = list(dict.fromkeys(t["bank"])) if "bank" in t else [""]
     fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(labels) + 1.2))
     for k, bank in enumerate(banks):
