@@ -473,6 +473,10 @@ def test_train_argan_cli_one_qf_into_the_runs_models_and_errors(tmp_path, monkey
     run = resolve_run("smoke", results_root=tmp_path)
     out = train_argan_cli(run, "fmnist", "20", preset="tiny", out=str(tmp_path / "named"), steps=1, gan_steps=0)
     assert list(out) == [20] and (tmp_path / "named" / "qf20.safetensors").is_file()
+    # a finished file with the same settings is never trained again (a queue may name a QF that is done)
+    stamp = (tmp_path / "named" / "qf20.safetensors").stat().st_mtime_ns
+    again = train_argan_cli(run, "fmnist", "20", preset="tiny", out=str(tmp_path / "named"), steps=1, gan_steps=0)
+    assert again == out and (tmp_path / "named" / "qf20.safetensors").stat().st_mtime_ns == stamp
     for bad in ("high", "-5", "10.5"):
         with pytest.raises(InputError, match="--qf must be a quality factor"):
             train_argan_cli(run, "fmnist", bad)

@@ -104,7 +104,10 @@ def train_argan_cli(run: Run, dataset: str = "fmnist", qf: str = "all", preset: 
         if not s["init_from"].is_file():
             raise InputError(f"{s['init_from']} is missing: this profile fine-tunes every per-QF generator from the "
                              f"static one; train it first: {train_command(dataset, STATIC, run, preset)}")
-    train_argan(label, out_path=path, device=run.device, command=train_command(dataset, qf, run, preset), **s)
+    if _is_done(path, label, s):  # as in train_bank: a finished file with these settings is never retrained
+        print(f"{path} is up to date")
+    else:
+        train_argan(label, out_path=path, device=run.device, command=train_command(dataset, qf, run, preset), **s)
     return {label: read_metadata(path).get("val")}
 
 
