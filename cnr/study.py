@@ -26,23 +26,17 @@ def study_runs(profile: str, overrides: dict[str, Any] | None = None, banks: Seq
     return runs
 
 
-def _cell(r: pd.Series) -> str:
-    text = f"{r['worst_accuracy']:.3f} [{r['worst_lo']:.3f}, {r['worst_hi']:.3f}]"
-    return text + " (inconclusive)" if bool(r.get("inconclusive", False)) else text
+def side_by_side(tables: dict[str, pd.DataFrame], ensembles: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Every bank's summary table (cnr.reporting.tables.summary_table: cells 'mean / worst', the ensemble rows to
+    quote first) joined on (attack, norm, budget), one column per bank and defense ("paper static-N3", ...)."""
+    from cnr.reporting.tables import summary_table
 
-
-def side_by_side(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Worst-case accuracy over draws [95% interval] per (attack, norm, budget, n), one column per bank and defense
-    ("paper static-N3", ...), banks in the order given."""
-    parts = [df.assign(bank=bank, cell=df.apply(_cell, axis=1)) for bank, df in tables.items() if not df.empty]
+    key = ["attack", "norm", "budget"]
+    parts = [summary_table(df, ensemble=(ensembles or {}).get(bank)).set_index(key).add_prefix(f"{bank} ")
+             for bank, df in tables.items() if not df.empty]
     if not parts:
         raise InputError("no results rows in any bank's table: run the study's grid first (make study)")
-    rows = pd.concat(parts, ignore_index=True)
-    wide = rows.pivot_table(index=["attack", "norm", "budget", "n"], columns=["bank", "defense"], values="cell",
-                            aggfunc="first")
-    wide = wide[[c for bank in tables for c in wide.columns if c[0] == bank]]
-    wide.columns = [f"{bank} {defense}" for bank, defense in wide.columns]
-    return wide.reset_index()
+    return pd.concat(parts, axis=1).reset_index()
 
 
 def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
@@ -56,13 +50,11 @@ def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _budget(norm: str, budget: float) -> str:
-    return f"{'Linf' if norm == 'linf' else 'L2'} {budget:g}"
-
-
 def verdict(paired: pd.DataFrame) -> str:
     """Does switching generators beat one static generator? Per bank, from the paired differences (dynamic minus
     static, same images): the ensemble rows first (what to quote), then how many attack cells lean each way."""
+    from cnr.reporting.sentences import budget_text
+
     need = {"bank", "defense_a", "defense_b", "attack", "norm", "budget", "diff", "diff_lo", "diff_hi", "only_a",
             "only_b", "mcnemar_p", "n"}
     if paired.empty or not need <= set(paired.columns):
@@ -75,7 +67,7 @@ def verdict(paired: pd.DataFrame) -> str:
         up, down = int((cells["diff_lo"] > 0).sum()), int((cells["diff_hi"] < 0).sum())
         lines.append(f"{bank} bank, dynamic minus static (same images, paired bootstrap 95% interval, McNemar):")
         for _, r in ens.iterrows():
-            lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {_budget(r['norm'], r['budget'])}: "
+            lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {budget_text(r['norm'], r['budget'])}: "
                          f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; "
                          f"{int(r['only_b'])} images kept only by dynamic, {int(r['only_a'])} only by static; "
                          f"p={r['mcnemar_p']:.3g})")
@@ -91,4 +83,28 @@ def verdict(paired: pd.DataFrame) -> str:
         else:
             claim = "is not shown: no budget separates dynamic from static beyond chance"
         lines.append(f"  -> the paper's claim that switching generators matters {claim}.")
+    return "\n".join(lines)
+
+
+def mechanism_summary(mechanism: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, list[dict]]]:
+    """Per bank, the two headline numbers of the mechanism: the cross-draw gradient cosine and the one-draw EOT
+    alignment with the reference mean, per defense, with their intervals."""
+    def rows(t: pd.DataFrame, metric: str, **where: Any) -> list[dict]:
+        t = t[t["metric"] == metric]
+        for k, v in where.items():
+            t = t[t[k] == v]
+        return t[["defense", "value", "lo", "hi"]].round(3).to_dict("records")
+
+    return {bank: {"cross_draw_cosine": rows(tabs["gradient_cosine"], "cross-draw"),
+                   "eot_alignment_k1": rows(tabs["eot_alignment"], "alignment", k=1)}
+            for bank, tabs in mechanism.items()}
+
+
+def describe_mechanism(summary: dict[str, dict[str, list[dict]]]) -> str:
+    """The mechanism's claim in words: do the gradients of two draws disagree more for the dynamic bank?"""
+    lines = []
+    for bank, nums in summary.items():
+        lines.append(f"{bank} bank, cosine of the input gradients under two independent draws (1: the same gradient):")
+        lines += [f"  {r['defense']:<12} {r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]"
+                  for r in nums["cross_draw_cosine"]]
     return "\n".join(lines)

@@ -38,7 +38,7 @@ def _paired(diffs: list[tuple[str, float, float, float]], bank: str = "paper") -
 def test_verdict_says_which_way_the_ensemble_goes(diffs, claim):
     text = study.verdict(_paired(diffs))
     assert text.startswith("paper bank, dynamic minus static") and claim in text
-    assert "dynamic-N3 vs static-N3, every attack at Linf 0.1: " in text and "McNemar" in text
+    assert "dynamic-N3 vs static-N3, every attack at L-inf 0.1: " in text and "McNemar" in text
 
 
 def test_verdict_skips_inconclusive_and_clean_rows_and_needs_columns():
@@ -50,18 +50,34 @@ def test_verdict_skips_inconclusive_and_clean_rows_and_needs_columns():
         study.verdict(pd.DataFrame({"bank": ["x"]}))
 
 
-def test_side_by_side_one_column_per_bank_and_defense():
+def test_side_by_side_joins_each_banks_summary_table():
     def table(acc: float) -> pd.DataFrame:
-        return pd.DataFrame([dict(attack="bpda-pgd", norm="linf", budget=0.1, n=500, defense=d, worst_accuracy=acc,
-                                  worst_lo=acc - 0.01, worst_hi=acc + 0.01, inconclusive=d == "jpeg")
-                             for d in ("static-N3", "jpeg")])
-    wide = study.side_by_side({"quick": table(0.2), "paper": table(0.4)})
-    assert list(wide.columns) == ["attack", "norm", "budget", "n", "quick jpeg", "quick static-N3", "paper jpeg",
-                                  "paper static-N3"]
-    assert wide.loc[0, "paper static-N3"] == "0.400 [0.390, 0.410]" and len(wide) == 1
-    assert wide.loc[0, "quick jpeg"] == "0.200 [0.190, 0.210] (inconclusive)"
+        return pd.DataFrame([dict(attack="bpda-pgd", norm="linf", budget=0.1, n=500, defense=d, kind="adaptive",
+                                  ablation=False, mode=d.split("-")[0], accuracy=acc + 0.1, worst_accuracy=acc,
+                                  inconclusive=d == "jpeg") for d in ("static-N3", "jpeg")])
+    ens = pd.DataFrame([dict(defense="static-N3", norm="linf", budget=0.1, robust_accuracy=0.35, robust_lo=0.3,
+                             robust_hi=0.4)])
+    wide = study.side_by_side({"quick": table(0.2), "paper": table(0.4)}, {"paper": ens})
+    assert list(wide.columns[:3]) == ["attack", "norm", "budget"]
+    assert [c.split()[0] for c in wide.columns[3:]] == ["quick", "quick", "paper", "paper"]
+    row = wide.set_index("attack").loc["bpda-pgd"]
+    assert row["paper static-N3"] == "0.500 / 0.400" and row["quick jpeg"] == "0.300 / 0.200 (inconclusive)"
+    quote = wide.set_index("attack").loc["ensemble (quote this)"]
+    assert quote["paper static-N3"] == "0.350 [0.300, 0.400]" and pd.isna(quote["quick static-N3"])
     with pytest.raises(InputError, match="no results rows"):
         study.side_by_side({"quick": pd.DataFrame()})
+
+
+def test_mechanism_summary_and_its_sentence():
+    cos = pd.DataFrame([dict(defense=d, metric=m, value=v, lo=v - 0.1, hi=v + 0.1)
+                        for d, v in (("static-N3", 0.9), ("dynamic-N3", 0.4)) for m in ("cross-draw", "same-draw")])
+    eot = pd.DataFrame([dict(defense="dynamic-N3", metric="alignment", k=k, value=0.5 + k / 100, lo=0.4, hi=0.7)
+                        for k in (1, 4)])
+    nums = study.mechanism_summary({"paper": {"gradient_cosine": cos, "eot_alignment": eot}})
+    assert [r["defense"] for r in nums["paper"]["cross_draw_cosine"]] == ["static-N3", "dynamic-N3"]
+    assert nums["paper"]["eot_alignment_k1"] == [dict(defense="dynamic-N3", value=0.51, lo=0.4, hi=0.7)]
+    text = study.describe_mechanism(nums)
+    assert text.startswith("paper bank, cosine") and "dynamic-N3   0.400 [0.300, 0.500]" in text
 
 
 def test_paired_figure_draws_both_banks():

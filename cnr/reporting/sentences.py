@@ -101,7 +101,7 @@ def _noise_note(a: pd.Series, b: pd.Series) -> str:
     return " (the 95% intervals overlap: not a clear difference at this n)" if _overlap(a, b) else ""
 
 
-def _budget_text(norm: str, budget: float) -> str:
+def budget_text(norm: str, budget: float) -> str:
     if budget == 0:
         return "no attack"
     if budget == float("inf"):
@@ -135,7 +135,7 @@ def describe_attacks(df: pd.DataFrame, kinds: Sequence[str], defenses: Sequence[
                     if budget == float("inf") and pd.notna(pert):
                         txt += f" (median L2 {pert:.3f})"
                     cells.append(txt)
-            lines.append(f"{attack}, {_budget_text(norm, budget)}, n={int(g['n'].iloc[0])}: " + ", ".join(cells))
+            lines.append(f"{attack}, {budget_text(norm, budget)}, n={int(g['n'].iloc[0])}: " + ", ".join(cells))
     return "\n".join(lines)
 
 
@@ -147,11 +147,11 @@ def describe_ablation(df: pd.DataFrame, ref_linf: float, ref_l2: float, attack: 
     for norm, b in (("linf", ref_linf), ("l2", ref_l2)):
         sub = at_budget(df[df["attack"] == attack], norm, b)
         if sub.empty:
-            lines.append(f"{attack} at {_budget_text(norm, b)}: no rows")
+            lines.append(f"{attack} at {budget_text(norm, b)}: no rows")
             continue
         row = sub.set_index("defense")
         main = [d for d in main_defenses(sub) if d != "none"]
-        lines.append(f"{attack} at {_budget_text(norm, b)} (worst case, n={int(sub['n'].iloc[0])}): "
+        lines.append(f"{attack} at {budget_text(norm, b)} (worst case, n={int(sub['n'].iloc[0])}): "
                      + ", ".join(f"{d} {row.loc[d, 'worst_accuracy']:.3f}" for d in main))
         fixed = fixed_qf(sub)
         for mode in ("static", "dynamic"):
@@ -184,5 +184,5 @@ def describe_ensemble(ens: pd.DataFrame, defenses: Sequence[str] | None = None) 
         cells = [f"{d} {g.loc[d, 'robust_accuracy']:.3f} [{g.loc[d, 'robust_lo']:.3f}, {g.loc[d, 'robust_hi']:.3f}]"
                  f" (n={int(g.loc[d, 'n'])}, {int(g.loc[d, 'attacks'])} attacks, most breaks: "
                  f"{g.loc[d, 'top_attack']})" for d in names]
-        lines.append(f"  {_budget_text(norm, budget)}: " + "; ".join(cells))
+        lines.append(f"  {budget_text(norm, budget)}: " + "; ".join(cells))
     return "\n".join(lines)
