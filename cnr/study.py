@@ -39,6 +39,24 @@ def side_by_side(tables: dict[str, pd.DataFrame], ensembles: dict[str, pd.DataFr
     return pd.concat(parts, axis=1).reset_index()
 
 
+def bank_restoration(runs: dict[str, Run]) -> pd.DataFrame:
+    """Every bank's Fashion-MNIST restoration rows (cnr.eval.restoration: PSNR/SSIM gain over JPEG and the
+    classifier's accuracy on restored images, per QF and for the static generator) on the same test images."""
+    from cnr.argan.pipeline import load_bank
+    from cnr.classifiers import load_classifier
+    from cnr.data import load_fmnist
+    from cnr.eval.restoration import restoration_rows
+
+    first = next(iter(runs.values()))
+    x, y = load_fmnist("test", limit=first.profile.restoration_n)
+    x, y = x.to(first.device), y.to(first.device)
+    clf = load_classifier("fmnist-cnn", device=first.device, weights=first.classifier_weights("fmnist-cnn"))
+    parts = [pd.DataFrame(restoration_rows(load_bank(run, "fmnist"), x, "fmnist-test", y, clf)).assign(bank=bank)
+             for bank, run in runs.items()]
+    df = pd.concat(parts, ignore_index=True)
+    return df[["bank"] + [c for c in df.columns if c != "bank"]]
+
+
 def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
     """Every bank's paired static-vs-dynamic table (`tables/paired.csv`, written by the grid), with a bank column."""
     from cnr.eval.rows import read_plain_table

@@ -243,6 +243,9 @@ def test_study_notebook_numbers(smoke_run, run):
     assert set(cosine) == {"jpeg", "static-N1", "static-N3", "dynamic-N1", "dynamic-N3"}
     # measured on the smoke run (8 images, 2 draws, seed 0): the dynamic N=3 gradients agree least across draws
     assert cosine["dynamic-N3"] == pytest.approx(0.435, abs=0.05) and all(-1 <= v <= 1 for v in cosine.values())
+    gain = {(r["generator"], r["qf"]): r["psnr_gain"] for r in rec["restoration"] if r["bank"] == "quick"}
+    assert len(gain) == 12 and gain[("per-qf", 10)] == pytest.approx(2.568, abs=0.05)  # as tests/test_study.py
+    assert (run.figures_dir / "study_restoration.png").is_file()
 
 
 def test_cnr_kernel_spec_carries_the_environment(tmp_path):

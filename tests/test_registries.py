@@ -101,7 +101,7 @@ def test_study_attacks_are_opt_in_and_run():
     """The attacks aimed at the dynamic bank run only where a profile names them, and each gives a row."""
     quick = {c.attack.label for c in build_grid(resolve_run("quick").profile)}
     study = {c.attack.label for c in build_grid(resolve_run("study").profile)}
-    new = {"expected-bpda-pgd", "transfer-static-pgd", "eot32-bpda-pgd", "margin-bpda-pgd"}
+    new = {"expected-bpda-pgd", "transfer-static-pgd", "eot-strong-bpda-pgd", "margin-bpda-pgd"}
     assert new <= study and not new & quick
     run = resolve_run("smoke", {"groups": tuple(new), "eot_samples_strong": 2, "n_eval": 4, "n_costly": 4})
     ev = make_evaluator(run)

@@ -133,7 +133,7 @@ DYNAMIC = select(("main",), exclude=("none", "jpeg", "static"))
 for _g in (
     CellGroup("expected-bpda-pgd", "pgd", "adaptive", refs, DYNAMIC, pgd, view="expected", default=False),
     CellGroup("transfer-static-pgd", "pgd", "adaptive", refs, DYNAMIC, pgd, view="transfer-static", default=False),
-    CellGroup("eot32-bpda-pgd", "pgd", "adaptive", refs, DEFENDED,
+    CellGroup("eot-strong-bpda-pgd", "pgd", "adaptive", refs, DEFENDED,
               lambda p: (("eot", p.eot_samples_strong), ("steps", p.eot_steps)), sample="costly", default=False),
     CellGroup("margin-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, lambda p: (("loss", "margin"),
                                                                                ("steps", p.pgd_steps)), default=False),

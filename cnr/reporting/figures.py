@@ -325,3 +325,36 @@ def paired_figure(paired: pd.DataFrame) -> plt.Figure:
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def bank_restoration_figure(rest: pd.DataFrame) -> plt.Figure:
+    """PSNR gain over JPEG per QF (paired 95% intervals) and the classifier's accuracy on restored vs JPEG images,
+    one line per bank and generator (per-QF solid, static dashed): do the banks restore, and does it matter?"""
+    setup_style()
+    if rest.empty or "bank" not in rest:
+        raise MissingRows("bank restoration: no rows with a bank column (cnr.study.bank_restoration)")
+    fig, (gain, acc) = plt.subplots(1, 2, figsize=(10.4, 3.6))
+    for k, (bank, sub) in enumerate(rest.groupby("bank", sort=False)):
+        for generator, ls in (("per-qf", "-"), ("static", "--")):
+            rows = sub[sub["generator"] == generator].sort_values("qf")
+            if rows.empty:
+                continue
+            label = f"{bank} {generator}"
+            line = gain.errorbar(rows["qf"], rows["psnr_gain"], yerr=rows["psnr_gain_ci"], capsize=3, linestyle=ls,
+                                 marker=MARKERS[k % len(MARKERS)], label=label)[0]
+            if "acc_restored" in rows:
+                acc.plot(rows["qf"], rows["acc_restored"], linestyle=ls, marker=MARKERS[k % len(MARKERS)],
+                         color=line.get_color(), label=label)
+                acc.fill_between(rows["qf"], rows["acc_restored_lo"], rows["acc_restored_hi"], alpha=0.1,
+                                 color=line.get_color())
+    jpeg = rest.drop_duplicates("qf").sort_values("qf")
+    if "acc_jpeg" in jpeg:
+        acc.plot(jpeg["qf"], jpeg["acc_jpeg"], color="black", linestyle=":", marker="x", label="JPEG alone")
+    gain.axhline(0, color="0.4", linewidth=0.8)
+    gain.set_xlabel("JPEG quality factor")
+    gain.set_ylabel("PSNR restored - JPEG (dB)")
+    acc.set_xlabel("JPEG quality factor")
+    acc.set_ylabel("classifier accuracy")
+    acc.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
