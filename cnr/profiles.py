@@ -93,6 +93,9 @@ class Profile:
     hsj_init_steps: int = 25  # binary-search steps toward the starting point (full: 50)
     groups: tuple[str, ...] = ()  # the cell groups (cnr.eval.groups) of the grid; empty: every registered group
     eot_sweep: bool = True  # EOT-BPDA at every budget (False: at the reference budgets only, where cells are costly)
+    # the decisive groups (BPDA-PGD, EOT-BPDA, generalized BPDA, AutoAttack rand) at every budget against every
+    # defense, the fixed-QF one included (the study's side-by-side cells; False: each group's own budgets/defenses)
+    decisive_sweep: bool = False
     # the notebooks `cnr reproduce` runs, by number; 05 (the study's) belongs to the study profile
     notebooks: tuple[str, ...] = ("00", "01", "02", "03", "04")  # empty: every notebook
     # the mechanism measurements of the study (cnr.eval.mechanism.run_mechanism): images, the Ns of its defenses,
@@ -139,15 +142,15 @@ PROFILES: dict[str, Profile] = {
         hsj_init_steps=25, groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"),
         eot_sweep=False, notebooks=("03", "04"),
     ),
-    # Dynamic vs static with the paper's generator (64 channels x 16 blocks): the decisive cells and the attacks
-    # aimed at the dynamic bank itself, on the same images; `--set argan_preset=quick` runs the quick bank beside it.
-    # The dynamic-vs-static study (issue 11, notebook 05): the decisive cells of both banks at Linf 0.05 / 0.1 and
-    # L2 0.2 plus the attacks aimed at the dynamic bank. Its strong EOT takes 16 samples per step: the quick bank's
-    # EOT curve is flat from 8 (convergence note above), and through the paper-preset generator (one thread: about
-    # 14-20 images/s per forward+backward step of N = 3) 32 samples would make its 4 cells half of the grid's cost.
+    # Dynamic vs static with the paper's generator (64 channels x 16 blocks), notebook 05: the decisive cells at Linf
+    # 0.05 / 0.1 and L2 0.2 against every defense (`decisive_sweep`) and the attacks aimed at the dynamic bank
+    # itself, on the same images; `--set argan_preset=quick` runs the quick bank beside it. Its strong EOT takes 16
+    # samples per step: the quick bank's EOT curve is flat from 8 (convergence note above), and through the
+    # paper-preset generator (one thread: about 14-20 images/s per forward+backward step of N = 3) 32 samples
+    # would make its 4 costly cells half of the grid's cost.
     "study": Profile(
         name="study", argan_preset="paper", ns=(3,), sweep_ns=(3,), linf_budgets=(0.05, 0.1), l2_budgets=(0.2,),
-        eot_samples_strong=16,
+        eot_samples_strong=16, decisive_sweep=True,
         groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand", "expected-bpda-pgd",
                 "transfer-static-pgd", "eot-strong-bpda-pgd", "margin-bpda-pgd"),
         notebooks=("05",),

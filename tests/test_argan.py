@@ -408,6 +408,23 @@ def test_shipped_banks_load_for_a_run():
         tensor_checksum(load_file(str(run.bank_dir("natural") / "static.safetensors")))}
 
 
+def test_shipped_paper_bank_is_the_study_profiles_and_says_how_it_was_made():
+    run = resolve_run("study")
+    bank = load_bank(run, "fmnist")
+    assert run.bank_dir("fmnist") == WEIGHTS_DIR / "argan-fmnist-paper"
+    assert bank.qfs == (5, 10, 20, 30, 40, 60) and bank.has_static and bank.in_channels == 1
+    for label, g in [*bank.generators.items(), (STATIC, bank.static)]:
+        m = g.meta
+        assert m["architecture"] == {"blocks": 16, "channels": 64, "in_channels": 1, "name": "argan-generator",
+                                     "preset": "paper"}, label
+        assert m["command"] == f"cnr train-argan --dataset fmnist --qf {label if label == STATIC else int(label)} " \
+                               "--profile study", label
+        assert m["seed"] == 0 and m["train_seconds"] > 0 and m["steps"] == m["pretrain_steps"] + m["gan_steps"]
+        assert m["val"]["psnr"] > m["val"]["psnr_jpeg"], label  # every generator restores its validation images
+    shipped = sum(f.stat().st_size for f in WEIGHTS_DIR.rglob("*.safetensors"))
+    assert shipped < 40e6  # the kit's budget for weights in git
+
+
 def test_load_bank_of_a_retrain_run_says_how_to_train_it(tmp_path):
     run = resolve_run("smoke", retrain=True, results_root=tmp_path)
     folder = tmp_path / "smoke" / "models" / "argan-fmnist-quick"

@@ -110,3 +110,21 @@ def test_bank_restoration_rows_per_bank_and_qf():
     assert labels == ["quick per-qf", "quick static", "paper per-qf", "paper static", "JPEG alone"]
     with pytest.raises(MissingRows):
         bank_restoration_figure(df.drop(columns="bank"))
+
+
+def test_study_grid_has_every_decisive_cell_for_every_defense():
+    from cnr.eval.groups import build_grid
+    from cnr.run import resolve_run
+
+    keys = {(k["attack"], k["defense"], k["norm"], k["budget"])
+            for k in (c.key("fmnist", "fmnist-cnn", 0) for c in build_grid(resolve_run("study").profile))}
+    defenses = ("none", "jpeg", "static-N3", "dynamic-N3", "dynamic-N3-qf40")
+    budgets = (("linf", 0.05), ("linf", 0.1), ("l2", 0.2))
+    for attack in ("bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand"):
+        missing = [(d, n, b) for d in defenses for n, b in budgets if (attack, d, n, b) not in keys]
+        assert not missing, (attack, missing)
+    assert {d for a, d, _, _ in keys if a == "clean"} == set(defenses)
+    # without the study's decisive_sweep a group keeps its own cells (generalized BPDA: the reference budgets)
+    quick = {(k["attack"], k["budget"]) for k in (c.key("fmnist", "fmnist-cnn", 0)
+                                                  for c in build_grid(resolve_run("quick").profile))}
+    assert ("generalized-bpda-pgd", 0.1) in quick and ("generalized-bpda-pgd", 0.05) not in quick

@@ -53,14 +53,18 @@ class CellGroup:
     sample: str = "eval"
     ablation: bool = False
     default: bool = True  # False: only in profiles that name it in `groups` (the study's attacks)
+    decisive: bool = False  # with the profile's `decisive_sweep`: every budget, every main and fixed-QF defense
 
     def cells(self, p: Profile, specs: list[DefenseSpec]) -> list[Cell]:
         ref = set(refs(p))
+        sweeping = self.decisive and p.decisive_sweep
         out = []
-        for norm, b in self.budgets(p):
+        for norm, b in sweep(p) if sweeping else self.budgets(p):
             spec = AttackSpec(self.label, self.attack, norm, b, view=self.view, sample=self.sample,
                               params=tuple(self.params(p)), kind=self.kind, ablation=self.ablation)
-            out += [Cell(d, spec) for d in self.defenses(specs, (norm, b) in ref)]
+            chosen = ([d for d in specs if d.roles & {"main", "fixed-qf"}] if sweeping
+                      else self.defenses(specs, (norm, b) in ref))
+            out += [Cell(d, spec) for d in chosen]
         return out
 
 
@@ -103,13 +107,14 @@ eot: Params = lambda p: (("eot", p.eot_samples), ("steps", p.eot_steps))  # noqa
 
 for _g in (
     CellGroup("clean", "clean", "clean", lambda p: [("linf", 0.0)], select(ALL)),
-    CellGroup("bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("ablation",)), pgd, ablation=True),
+    CellGroup("bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("ablation",)), pgd, ablation=True,
+              decisive=True),
     CellGroup("oblivious-pgd", "pgd", "white-box", sweep, DEFENDED, pgd, view="oblivious"),
     CellGroup("eot-bpda-pgd", "pgd", "adaptive", lambda p: sweep(p) if p.eot_sweep else refs(p),
               select(("main",), ("n-sweep",), ("none",), ("dynamic",)),
-              eot, sample="costly", ablation=True),
+              eot, sample="costly", ablation=True, decisive=True),
     CellGroup("generalized-bpda-pgd", "pgd", "adaptive", refs, select(ALL, exclude=("none",)), pgd,
-              view="identity", ablation=True),
+              view="identity", ablation=True, decisive=True),
     CellGroup("eot-diffjpeg-pgd", "pgd", "adaptive", refs, select(("main",), exclude=("none", "jpeg")), eot,
               view="surrogate", sample="costly"),
     CellGroup("deepfool", "deepfool", "minimal", unbounded_l2, select(("main",)),
@@ -124,7 +129,7 @@ for _g in (
               lambda p: (("steps", p.hsj_steps), ("initial_gradient_eval_steps", p.hsj_grad_evals),
                          ("init_steps", p.hsj_init_steps)), sample="blackbox"),
     CellGroup("autoattack-rand", "autoattack_rand", "adaptive", lambda p: [("linf", p.ref_linf)], select(("main",)),
-              lambda p: (("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)), sample="costly"),
+              lambda p: (("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)), sample="costly", decisive=True),
 ):
     register_group(_g)
 
