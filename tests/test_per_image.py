@@ -69,3 +69,22 @@ def test_ensemble_and_paired_table_take_every_attack_and_draw(tmp_path):
     assert (t.loc["ensemble", "only_a"], t.loc["ensemble", "only_b"]) == (2, 0)
     assert t.loc["pgd", "acc_a"] == 4 / 8 and t.loc["pgd", "acc_b"] == 2 / 8
     assert t.loc["clean", "diff"] == pytest.approx(-1 / 8)
+
+
+def test_paired_ensemble_takes_the_attacks_aimed_at_the_dynamic_bank_alone(tmp_path):
+    cells = {
+        ("static-N3", "static", "pgd", 0.1): [[1, 1, 1, 1, 0, 0, 0, 0]],
+        ("dynamic-N3", "dynamic", "pgd", 0.1): [[1, 1, 1, 1, 1, 1, 0, 0]],
+        ("dynamic-N3", "dynamic", "expected", 0.1): [[1, 1, 0, 0, 1, 1, 1, 1]],  # BPDA through the static generator
+        ("dynamic-N3", "dynamic", "other", 0.1): [[0] * 8],  # a dynamic-only cell of another view: not added
+        ("dynamic-N3", "dynamic", "transfer", 0.2): [[0] * 8],  # no shared attack at this budget: no ensemble row
+    }
+    df, csv = _table(tmp_path, cells)
+    df["view"] = df["attack"].map({"expected": "expected", "transfer": "transfer-static"}).fillna("bpda")
+    t = paired_table(df, csv)
+    ens = t[t["attack"] == "ensemble"].set_index("budget")
+    assert list(ens.index) == [0.1] and set(t["attack"]) == {"ensemble", "pgd"}
+    # dynamic: pgd AND expected keeps images 0, 1, 4, 5 (pgd alone: 0-5); static keeps 0-3
+    assert ens.loc[0.1, "acc_a"] == 4 / 8 and ens.loc[0.1, "acc_b"] == 4 / 8
+    assert (ens.loc[0.1, "only_a"], ens.loc[0.1, "only_b"]) == (2, 2)
+    assert t[t["attack"] == "pgd"]["acc_b"].iloc[0] == 6 / 8

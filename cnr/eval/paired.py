@@ -2,10 +2,10 @@
 
 For each pair of defenses (by default static-N vs dynamic-N for every N of the table) and each attack cell they
 share, per image "robust" means right under every scoring draw (the worst-case view; the ensemble row takes every
-conclusive attack at that budget together). The two defenses saw the same images (the grid's first n), so the
-difference of their accuracies gets a paired bootstrap 95% interval (images resampled together) and McNemar's
-exact test on the discordant images (scipy's binomial test): b = images only the first defense keeps, c = only the
-second.
+conclusive attack at that budget together, on the dynamic side also the attacks aimed at it alone). The two
+defenses saw the same images (the grid's first n), so the difference of their accuracies gets a paired bootstrap
+95% interval (images resampled together) and McNemar's exact test on the discordant images (scipy's binomial
+test): b = images only the first defense keeps, c = only the second.
 """
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from cnr.eval.outcomes import load_outcomes
 
 BOOTSTRAP = 10_000
 ENSEMBLE = "ensemble"
+# Views of the attacks aimed at the dynamic bank itself (cnr.eval.groups): their stand-in on the static generator
+# is plain BPDA through it, which the static side already has, so the pair's ensemble adds them to the dynamic side.
+AIMED_AT_DYNAMIC = frozenset({"expected", "transfer-static"})
 
 
 def default_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -73,6 +76,11 @@ def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[t
                              params=ra.get("params", ""), inconclusive=weak, **paired_difference(xa[:n], xb[:n], seed)))
             if ra["kind"] != "clean" and 0 < budget < float("inf") and not weak:
                 suite.setdefault((norm, budget), []).append((xa, xb))
+        for k in db.index.difference(da.index):  # aimed at the dynamic bank alone: its ensemble takes them too
+            rb = db.loc[k]
+            if rb.get("view") in AIMED_AT_DYNAMIC and not rb.get("inconclusive", False) and (k[1], k[2]) in suite:
+                xb = _robust(out_csv, rb)
+                suite[(k[1], k[2])].append((np.ones_like(xb), xb))
         for (norm, budget), parts in suite.items():
             if clean[0] is not None and clean[1] is not None:
                 parts = [(clean[0], clean[1]), *parts]
