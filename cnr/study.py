@@ -85,10 +85,12 @@ def verdict(paired: pd.DataFrame) -> str:
         up, down = int((cells["diff_lo"] > 0).sum()), int((cells["diff_hi"] < 0).sum())
         lines.append(f"{bank} bank, dynamic minus static (same images, paired bootstrap 95% interval, McNemar):")
         for _, r in ens.iterrows():
+            extra = _only_on_b(r)
             lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {budget_text(r['norm'], r['budget'])}: "
                          f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; "
                          f"{int(r['only_b'])} images kept only by dynamic, {int(r['only_a'])} only by static; "
-                         f"p={r['mcnemar_p']:.3g})")
+                         f"p={r['mcnemar_p']:.3g}" + (f"; dynamic also under {', '.join(extra)}" if extra else "")
+                         + ")")
         lines.append(f"  single attacks: dynamic significantly above static in {up} of {len(cells)} cells, below in "
                      f"{down}, within chance in {len(cells) - up - down}.")
         ens_up, ens_down = int((ens["diff_lo"] > 0).sum()), int((ens["diff_hi"] < 0).sum())
@@ -102,6 +104,12 @@ def verdict(paired: pd.DataFrame) -> str:
             claim = "is not shown: no budget separates dynamic from static beyond chance"
         lines.append(f"  -> the paper's claim that switching generators matters {claim}.")
     return "\n".join(lines)
+
+
+def _only_on_b(row: pd.Series) -> list[str]:
+    """The attacks of a paired ensemble row that only its second (dynamic) side faced."""
+    a, b = (str(row.get(c, "")) if pd.notna(row.get(c, None)) else "" for c in ("attacks_a", "attacks_b"))
+    return [x for x in b.split(";") if x and x not in a.split(";")]
 
 
 def mechanism_summary(mechanism: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, list[dict]]]:

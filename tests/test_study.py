@@ -41,6 +41,13 @@ def test_verdict_says_which_way_the_ensemble_goes(diffs, claim):
     assert "dynamic-N3 vs static-N3, every attack at L-inf 0.1: " in text and "McNemar" in text
 
 
+def test_verdict_names_the_attacks_only_the_dynamic_side_faced():
+    t = _paired([("ensemble", -0.1, -0.15, -0.05)]).assign(
+        attacks_a="clean;bpda-pgd", attacks_b="clean;bpda-pgd;expected-bpda-pgd;transfer-static-pgd")
+    assert "; dynamic also under expected-bpda-pgd, transfer-static-pgd)" in study.verdict(t)
+    assert "also under" not in study.verdict(t.assign(attacks_b="clean;bpda-pgd"))
+
+
 def test_verdict_skips_inconclusive_and_clean_rows_and_needs_columns():
     t = _paired([("ensemble", -0.1, -0.15, -0.05), ("clean", 0.5, 0.4, 0.6), ("square", 0.5, 0.4, 0.6)])
     t.loc[2, "inconclusive"] = True
@@ -124,6 +131,13 @@ def test_study_grid_has_every_decisive_cell_for_every_defense():
         missing = [(d, n, b) for d in defenses for n, b in budgets if (attack, d, n, b) not in keys]
         assert not missing, (attack, missing)
     assert {d for a, d, _, _ in keys if a == "clean"} == set(defenses)
+    # the sweep only adds cells: with more Ns the N = 1 ablation cells of the groups stay
+    from dataclasses import replace
+
+    wide = resolve_run("study", {"ns": (1, 3)}).profile
+    on, off = ({tuple(sorted(c.key("d", "c", 0).items())) for c in build_grid(q)}
+               for q in (wide, replace(wide, decisive_sweep=False)))
+    assert off < on and any(dict(k)["defense"] == "static-N1" for k in on)
     # without the study's decisive_sweep a group keeps its own cells (generalized BPDA: the reference budgets)
     quick = {(k["attack"], k["budget"]) for k in (c.key("fmnist", "fmnist-cnn", 0)
                                                   for c in build_grid(resolve_run("quick").profile))}

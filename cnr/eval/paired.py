@@ -65,7 +65,8 @@ def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[t
         da, db = da[~da.index.duplicated()], db[~db.index.duplicated()]  # one row per cell, as the ensemble does
         clean = [_robust(out_csv, d[d["kind"] == "clean"].iloc[0]) if (d["kind"] == "clean").any() else None
                  for d in (da, db)]
-        suite: dict[tuple[str, float], list[tuple[np.ndarray, np.ndarray]]] = {}
+        # per budget, each side's conclusive attacks: (label, robust per image)
+        suite: dict[tuple[str, float], tuple[list, list]] = {}
         for k in da.index.intersection(db.index):
             ra, rb = da.loc[k], db.loc[k]
             xa, xb = _robust(out_csv, ra), _robust(out_csv, rb)
@@ -75,20 +76,25 @@ def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[t
             rows.append(dict(defense_a=a, defense_b=b, attack=attack, norm=norm, budget=budget,
                              params=ra.get("params", ""), inconclusive=weak, **paired_difference(xa[:n], xb[:n], seed)))
             if ra["kind"] != "clean" and 0 < budget < float("inf") and not weak:
-                suite.setdefault((norm, budget), []).append((xa, xb))
-        for k in db.index.difference(da.index):  # aimed at the dynamic bank alone: its ensemble takes them too
-            rb = db.loc[k]
-            if rb.get("view") in AIMED_AT_DYNAMIC and not rb.get("inconclusive", False) and (k[1], k[2]) in suite:
-                xb = _robust(out_csv, rb)
-                suite[(k[1], k[2])].append((np.ones_like(xb), xb))
-        for (norm, budget), parts in suite.items():
+                side_a, side_b = suite.setdefault((norm, budget), ([], []))
+                side_a.append((attack, xa))
+                side_b.append((attack, xb))
+        # attacks aimed at one side's dynamic bank alone join that side's ensemble at budgets the pair shares (they
+        # never run on the bare model, so none is marked inconclusive; one more attack can only lower the ensemble)
+        for mine, other, side in ((da, db, 0), (db, da, 1)):
+            for k in mine.index.difference(other.index):
+                r = mine.loc[k]
+                if r.get("view") in AIMED_AT_DYNAMIC and (k[1], k[2]) in suite:
+                    suite[(k[1], k[2])][side].append((k[0], _robust(out_csv, r)))
+        for (norm, budget), (side_a, side_b) in suite.items():
             if clean[0] is not None and clean[1] is not None:
-                parts = [(clean[0], clean[1]), *parts]
-            n = min(min(len(x), len(y)) for x, y in parts)
-            xa = np.logical_and.reduce([x[:n] for x, _ in parts])
-            xb = np.logical_and.reduce([y[:n] for _, y in parts])
+                side_a, side_b = [("clean", clean[0]), *side_a], [("clean", clean[1]), *side_b]
+            n = min(len(x) for _, x in side_a + side_b)
+            xa = np.logical_and.reduce([x[:n] for _, x in side_a])
+            xb = np.logical_and.reduce([x[:n] for _, x in side_b])
             rows.append(dict(defense_a=a, defense_b=b, attack=ENSEMBLE, norm=norm, budget=budget, params="",
-                             inconclusive=False, **paired_difference(xa, xb, seed)))
+                             inconclusive=False, attacks_a=";".join(name for name, _ in side_a),
+                             attacks_b=";".join(name for name, _ in side_b), **paired_difference(xa, xb, seed)))
     out = pd.DataFrame(rows)
     if out.empty:
         return out
