@@ -87,10 +87,10 @@ def verdict(paired: pd.DataFrame) -> str:
         for _, r in ens.iterrows():
             extra = _only_on_b(r)
             lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {budget_text(r['norm'], r['budget'])}: "
-                         f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; "
-                         f"{int(r['only_b'])} images kept only by dynamic, {int(r['only_a'])} only by static; "
-                         f"p={r['mcnemar_p']:.3g}" + (f"; dynamic also under {', '.join(extra)}" if extra else "")
-                         + ")")
+                         f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; images kept "
+                         f"only by dynamic / only by static: {int(r['only_b'])} / {int(r['only_a'])}; McNemar "
+                         + ("p < 0.001" if r["mcnemar_p"] < 0.001 else f"p = {r['mcnemar_p']:.3f}")
+                         + (f"; dynamic also under {', '.join(extra)}" if extra else "") + ")")
         lines.append(f"  single attacks: dynamic significantly above static in {up} of {len(cells)} cells, below in "
                      f"{down}, within chance in {len(cells) - up - down}.")
         ens_up, ens_down = int((ens["diff_lo"] > 0).sum()), int((ens["diff_hi"] < 0).sum())
