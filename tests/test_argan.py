@@ -417,8 +417,7 @@ def test_shipped_paper_bank_is_the_study_profiles_and_says_how_it_was_made():
         m = g.meta
         assert m["architecture"] == {"blocks": 16, "channels": 64, "in_channels": 1, "name": "argan-generator",
                                      "preset": "paper"}, label
-        assert m["command"] == f"cnr train-argan --dataset fmnist --qf {label if label == STATIC else int(label)} " \
-                               "--profile study", label
+        assert m["command"] == f"cnr train-argan --dataset fmnist --qf {m['qf']} --profile study", label
         assert m["seed"] == 0 and m["train_seconds"] > 0 and m["steps"] == m["pretrain_steps"] + m["gan_steps"]
         assert m["val"]["psnr"] > m["val"]["psnr_jpeg"], label  # every generator restores its validation images
     shipped = sum(f.stat().st_size for f in WEIGHTS_DIR.rglob("*.safetensors"))
