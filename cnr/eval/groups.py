@@ -58,12 +58,12 @@ class CellGroup:
     def cells(self, p: Profile, specs: list[DefenseSpec]) -> list[Cell]:
         ref = set(refs(p))
         sweeping = self.decisive and p.decisive_sweep  # adds cells to the group's own, never drops one
-        budgets = list(dict.fromkeys(self.budgets(p) + (sweep(p) if sweeping else [])))
+        mine = self.budgets(p)
         out = []
-        for norm, b in budgets:
+        for norm, b in dict.fromkeys(mine + (sweep(p) if sweeping else [])):
             spec = AttackSpec(self.label, self.attack, norm, b, view=self.view, sample=self.sample,
                               params=tuple(self.params(p)), kind=self.kind, ablation=self.ablation)
-            own = self.defenses(specs, (norm, b) in ref) if (norm, b) in self.budgets(p) else []
+            own = self.defenses(specs, (norm, b) in ref) if (norm, b) in mine else []
             chosen = own + [d for d in specs if sweeping and d not in own and d.roles & {"main", "fixed-qf"}]
             out += [Cell(d, spec) for d in chosen]
         return out
