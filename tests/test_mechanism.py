@@ -1,12 +1,14 @@
 """cnr.mechanism on 8 Fashion-MNIST test images with the shipped quick bank: columns, exact checks, seeding, errors."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import pandas as pd
 import pytest
 import torch
 
@@ -170,3 +172,32 @@ def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
 
     with pytest.raises(Err, match="mechanism_draws.*needs at least 2"):
         resolve_run("smoke", {"mechanism_draws": 1})
+
+
+def test_run_mechanism_resumes_measurement_by_measurement_and_never_mixes_setups(tmp_path):
+    """A run killed after some measurements keeps them: the next one measures only what is missing, and a stored
+    table of other images or another seed is refused, not mixed in."""
+    from cnr.run import resolve_run
+
+    over = {"mechanism_n": 4, "mechanism_ns": (1,), "mechanism_draws": 2, "mechanism_reference": 2}
+    run = resolve_run("smoke", over, results_root=tmp_path)
+    first = mech.run_mechanism(run)
+    tables_dir = run.mechanism_dir / "tables"
+    (tables_dir / "mechanism_smoothing.csv").unlink()  # as if the run had stopped before its last measurement
+    kept = {m: (tables_dir / f"mechanism_{m}.csv").stat().st_mtime_ns for m in mech.MEASUREMENTS[:3]}
+    again = mech.run_mechanism(run)
+    assert {m: (tables_dir / f"mechanism_{m}.csv").stat().st_mtime_ns for m in kept} == kept
+    assert (tables_dir / "mechanism_smoothing.csv").is_file()
+    assert again["smoothing"]["value"].tolist() == pytest.approx(first["smoothing"]["value"].tolist(), abs=5e-5)
+    wall = pd.read_csv(tables_dir / "mechanism_wall.csv")
+    assert wall["measurement"].tolist() == list(mech.MEASUREMENTS)
+
+    # tables left by other images (as after a change of the profile's default) in this run's folder: refused
+    other = resolve_run("smoke", {**over, "mechanism_n": 6}, results_root=tmp_path)
+    shutil.copytree(tables_dir, other.mechanism_dir / "tables")
+    with pytest.raises(InputError, match=r"n_images=\[4\].*asks for n_images=6"):
+        mech.run_mechanism(other)  # the complete set
+    (other.mechanism_dir / "tables" / "mechanism_smoothing.csv").unlink()
+    with pytest.raises(InputError, match=r"n_images=\[4\].*asks for n_images=6"):
+        mech.run_mechanism(other)  # a partial set
+    assert not (other.mechanism_dir / "tables" / "mechanism_smoothing.csv").exists()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from itertools import combinations
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 import pandas as pd
 import torch
@@ -293,31 +293,56 @@ def smoothing(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: tor
 MEASUREMENTS = ("gradient_cosine", "eot_alignment", "generator_divergence", "smoothing")
 
 
-def measure_all(bank: RestorerBank, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                qf_range: tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5), draws: int = 8,
-                reference: int = 32, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """The four measurements on one bank (the grid's JPEG / static / dynamic defenses at `ns`), and each one's
-    wall time: what a study run records."""
+def mechanism_jobs(bank: RestorerBank, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                   qf_range: tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5), draws: int = 8,
+                   reference: int = 32, seed: int = 0) -> dict[str, Callable[[], pd.DataFrame]]:
+    """The four measurements on one bank (the grid's JPEG / static / dynamic defenses at `ns`), each a call to make
+    when it is wanted, so that a run can resume measurement by measurement."""
     ds = standard_defenses(bank, qf_range, ns, seed=seed)
     ks = [k for k in (1, 2, 4, 8, 16, 32) if k <= reference]
-    jobs = {
+    return {
         "gradient_cosine": lambda: gradient_cosine(ds, classifier, x, y, draws=draws, seed=seed),
         "eot_alignment": lambda: eot_alignment(ds, classifier, x, y, ks=ks, reference=reference, seed=seed),
         "generator_divergence": lambda: generator_divergence(bank, x, seed=seed),
         "smoothing": lambda: smoothing({"none": None, **ds}, classifier, x, y, seed=seed),
     }
+
+
+def timed(name: str, job: Callable[[], pd.DataFrame], n_images: int) -> tuple[pd.DataFrame, dict]:
+    """One measurement and its wall-time row (what a study run records)."""
+    t0 = time.perf_counter()
+    table = job()
+    return table, dict(measurement=name, wall_s=round(time.perf_counter() - t0, 1), n_images=n_images,
+                       threads=torch.get_num_threads())
+
+
+def measure_all(bank: RestorerBank, classifier: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                qf_range: tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5), draws: int = 8,
+                reference: int = 32, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """The four measurements on one bank, and each one's wall time."""
+    jobs = mechanism_jobs(bank, classifier, x, y, qf_range, ns, draws, reference, seed)
     tables, wall = {}, []
     for name, job in jobs.items():
-        t0 = time.perf_counter()
-        tables[name] = job()
-        wall.append(dict(measurement=name, wall_s=round(time.perf_counter() - t0, 1), n_images=len(x),
-                         threads=torch.get_num_threads()))
+        tables[name], row = timed(name, job, len(x))
+        wall.append(row)
     return tables, pd.DataFrame(wall)
+
+
+def _check_stored(table: pd.DataFrame, path, n_images: int, seed: int) -> None:
+    """A stored measurement is resumed only if it was made on this run's images and seed (never silently mixed)."""
+    from cnr.paths import relative
+
+    stored = {"n_images": sorted(set(table["n_images"])), "seed": sorted(set(table["seed"]))}
+    if stored != {"n_images": [n_images], "seed": [seed]}:
+        raise InputError(f"{relative(path)} was measured with n_images={stored['n_images']}, seed={stored['seed']}; "
+                         f"this run asks for n_images={n_images}, seed={seed}: move that folder away (or pass "
+                         "resume=False to measure again)")
 
 
 def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
     """The four measurements on the run's bank and classifier (its first `mechanism_n` images), tables and figures
-    under results/<run>/mechanism; with `resume`, a complete set of tables already there is read back."""
+    under results/<run>/mechanism. Each table is saved as soon as it is measured; with `resume`, those already
+    there (of the same images and seed) are read back and only the missing ones are measured."""
     from cnr.eval.evaluator import make_evaluator
     from cnr.eval.rows import read_plain_table
     from cnr.reporting.mechanism_figures import save_mechanism_figures
@@ -325,14 +350,26 @@ def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
 
     tables_dir, figures_dir = run.mechanism_dir / "tables", run.mechanism_dir / "figures"
     paths = {m: tables_dir / f"mechanism_{m}.csv" for m in MEASUREMENTS}
-    if resume and all(p.is_file() for p in paths.values()):
-        return {m: read_plain_table(p) for m, p in paths.items()}
     p = run.profile
-    ev = make_evaluator(run, n=p.mechanism_n)
-    tables, wall = measure_all(ev.bank, ev.classifier, ev.x, ev.y, p.qf_range, p.mechanism_ns, draws=p.mechanism_draws,
-                               reference=p.mechanism_reference, seed=p.seed)
-    for m, t in tables.items():
-        save_table(t, tables_dir, f"mechanism_{m}", floatfmt=".4f")
-    save_table(wall, tables_dir, "mechanism_wall", floatfmt=".1f")
+    stored = {m: read_plain_table(path) for m, path in paths.items() if resume and path.is_file()}
+    for m, t in stored.items():
+        _check_stored(t, paths[m], p.mechanism_n, p.seed)
+    if len(stored) == len(MEASUREMENTS):
+        return {m: stored[m] for m in MEASUREMENTS}
+    ev = make_evaluator(run, n=p.mechanism_n)  # checks that the dataset has mechanism_n images
+    jobs = mechanism_jobs(ev.bank, ev.classifier, ev.x, ev.y, p.qf_range, p.mechanism_ns, draws=p.mechanism_draws,
+                          reference=p.mechanism_reference, seed=p.seed)
+    wall_path = tables_dir / "mechanism_wall.csv"
+    old_wall = read_plain_table(wall_path) if stored else pd.DataFrame()
+    wall = [r for r in old_wall.to_dict("records") if r.get("measurement") in stored]
+    tables = {}
+    for m in MEASUREMENTS:
+        if m in stored:
+            tables[m] = stored[m]
+            continue
+        tables[m], row = timed(m, jobs[m], len(ev.x))
+        save_table(tables[m], tables_dir, f"mechanism_{m}", floatfmt=".4f")
+        wall = sorted([*wall, row], key=lambda r: MEASUREMENTS.index(r["measurement"]))
+        save_table(pd.DataFrame(wall), tables_dir, "mechanism_wall", floatfmt=".1f")
     save_mechanism_figures(tables, figures_dir)
     return tables
