@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,6 +24,7 @@ from cnr.eval.rows import KEY_COLUMNS
 from cnr.weights import atomic_write_bytes
 
 FOLDER = "outcomes"
+NAME = re.compile(r"[0-9a-f]{20}\.npz")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,18 @@ def outcome_name(row: Mapping[str, Any]) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:20] + ".npz"
 
 
+def stored_name(row: Mapping[str, Any]) -> str:
+    """The file a row names in its `outcomes` column (what the grid wrote), else the hash of its key: a row read back
+    from robustness.csv has its budget rounded to 4 decimals, so its key no longer hashes to the same name."""
+    name = row.get("outcomes")
+    if not isinstance(name, str) or not name:
+        return outcome_name(row)
+    if not NAME.fullmatch(name):
+        raise InputError(f"row {row.get('defense')} / {row.get('attack')} names outcomes {name!r}, which is not a "
+                         "file the grid writes (20 hex digits + .npz)")
+    return name
+
+
 def outcomes_dir(out_csv: str | os.PathLike) -> Path:
     return Path(out_csv).parent / FOLDER
 
@@ -65,7 +79,7 @@ def save_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any], correct: t
 
 def load_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any]) -> Outcomes:
     """A row's outcomes, or DataNotFoundError naming the row (rerun the grid: missing cells are recomputed)."""
-    path = outcomes_dir(out_csv) / outcome_name(row)
+    path = outcomes_dir(out_csv) / stored_name(row)
     if not path.is_file():
         raise DataNotFoundError(f"no per-image outcomes for {row['defense']} / {row['attack']} {row['norm']} "
                                 f"{row['budget']} ({path}); rerun the grid to compute them")
