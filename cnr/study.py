@@ -13,7 +13,12 @@ from cnr.run import Run, resolve_run
 def study_runs(profile: str, overrides: dict[str, Any] | None = None, banks: Sequence[str] | None = None,
                seed: int | None = None, retrain: bool = False, results_root: Any = None) -> dict[str, Run]:
     """One run per generator preset (default: the profile's own, then `quick`), differing only in `argan_preset`."""
+    from cnr.data import BANK_FAMILY
+
     base = resolve_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)
+    if BANK_FAMILY.get(base.profile.dataset) != "fmnist":  # only argan_preset differs between the runs
+        raise InputError(f"the study compares Fashion-MNIST generator banks; profile {profile!r} evaluates on "
+                         f"{base.profile.dataset!r} (use the study or smoke profile)")
     if banks is not None and (isinstance(banks, str) or not banks):
         raise InputError(f"banks must be a non-empty list of generator presets, e.g. ['paper', 'quick']; got {banks!r}")
     presets = list(dict.fromkeys(banks or (base.profile.argan_preset, "quick")))
@@ -61,20 +66,43 @@ def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
     """Every bank's paired static-vs-dynamic table (`tables/paired.csv`, written by the grid), with a bank column."""
     from cnr.eval.rows import read_plain_table
 
-    parts = [read_plain_table(run.tables_dir / "paired.csv").assign(bank=bank) for bank, run in runs.items()]
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        raise InputError("no paired table in any bank's results: run the study's grid first (make study)")
-    return pd.concat(parts, ignore_index=True)
+    from cnr.paths import relative
+
+    parts = {bank: read_plain_table(run.tables_dir / "paired.csv").assign(bank=bank) for bank, run in runs.items()}
+    missing = [f"{bank} ({relative(runs[bank].tables_dir / 'paired.csv')})" for bank, p in parts.items() if p.empty]
+    if missing:  # a verdict on fewer banks than asked for would read as the study's
+        raise InputError(f"no paired table for the {', '.join(missing)} bank: run the study's grid first (make study)")
+    return pd.concat(parts.values(), ignore_index=True)
+
+
+ALPHA = 0.05  # the verdict's significance level
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values: the verdict tests several budgets at once and must not pick the lucky one."""
+    p = [float(v) for v in pvalues]
+    order = sorted(range(len(p)), key=p.__getitem__)
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def verdict(paired: pd.DataFrame) -> str:
     """Does switching generators beat one static generator? Per bank, from the paired differences (dynamic minus
-    static, same images): the ensemble rows first (what to quote), then how many attack cells lean each way."""
+    static, same images): the ensemble rows first (what to quote), then how many attack cells lean each way.
+
+    Significance is McNemar's exact test on the images only one side keeps, Holm-adjusted over the bank's ensemble
+    rows (the bootstrap interval is shown, but with few discordant images it is too narrow to decide on)."""
     from cnr.reporting.sentences import budget_text
 
     need = {"bank", "defense_a", "defense_b", "attack", "norm", "budget", "diff", "diff_lo", "diff_hi", "only_a",
-            "only_b", "mcnemar_p", "n"}
+            "only_b", "mcnemar_p", "n", "inconclusive"}
     if paired.empty or not need <= set(paired.columns):
         raise InputError(f"verdict needs a paired table with columns {sorted(need)}")
     lines = []
@@ -82,19 +110,26 @@ def verdict(paired: pd.DataFrame) -> str:
         t = t[(t["attack"] != "clean") & ~t["inconclusive"].astype(bool)]
         ens = t[t["attack"] == "ensemble"].sort_values(["defense_a", "norm", "budget"])
         cells = t[t["attack"] != "ensemble"]
-        up, down = int((cells["diff_lo"] > 0).sum()), int((cells["diff_hi"] < 0).sum())
-        lines.append(f"{bank} bank, dynamic minus static (same images, paired bootstrap 95% interval, McNemar):")
-        for _, r in ens.iterrows():
+        cell_sig = cells["mcnemar_p"] < ALPHA
+        up, down = int((cell_sig & (cells["diff"] > 0)).sum()), int((cell_sig & (cells["diff"] < 0)).sum())
+        lines.append(f"{bank} bank, dynamic minus static (same images; paired bootstrap 95% interval; McNemar's exact "
+                     f"test, Holm-adjusted over the {len(ens)} ensemble rows):")
+        ens_holm = holm(ens["mcnemar_p"].tolist())
+        for (_, r), p_holm in zip(ens.iterrows(), ens_holm):
             extra = _only_on_b(r)
             lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {budget_text(r['norm'], r['budget'])}: "
                          f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; images kept "
                          f"only by dynamic / only by static: {int(r['only_b'])} / {int(r['only_a'])}; McNemar "
-                         + ("p < 0.001" if r["mcnemar_p"] < 0.001 else f"p = {r['mcnemar_p']:.3f}")
+                         f"{_p_text(r['mcnemar_p'])}, Holm {_p_text(p_holm)}"
                          + (f"; dynamic also under {', '.join(extra)}" if extra else "") + ")")
-        lines.append(f"  single attacks: dynamic significantly above static in {up} of {len(cells)} cells, below in "
-                     f"{down}, within chance in {len(cells) - up - down}.")
-        ens_up, ens_down = int((ens["diff_lo"] > 0).sum()), int((ens["diff_hi"] < 0).sum())
-        if ens_up and not ens_down:
+        lines.append(f"  single attacks (McNemar p < {ALPHA}, uncorrected): dynamic above static in {up} of "
+                     f"{len(cells)} cells, below in {down}, within chance in {len(cells) - up - down}.")
+        sig = [p_holm < ALPHA for p_holm in ens_holm]
+        ens_up = sum(s and d > 0 for s, d in zip(sig, ens["diff"]))
+        ens_down = sum(s and d < 0 for s, d in zip(sig, ens["diff"]))
+        if ens.empty:
+            claim = "cannot be judged here: no budget has a conclusive attack with per-image outcomes on both sides"
+        elif ens_up and not ens_down:
             claim = "holds: the dynamic bank keeps more images than the static generator"
         elif ens_down and not ens_up:
             claim = "does not hold: the static generator keeps more images than the dynamic bank"

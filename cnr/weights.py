@@ -19,6 +19,12 @@ _META_KEY = "cnr"
 _INTEGRITY_KEY = "cnr.integrity"  # {"sha256": ..., "dtypes": {name: dtype}}: beside the metadata, not in it
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that a crash leaves either the old or the new content, never half of one."""
     path = Path(path)
@@ -29,6 +35,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a results file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

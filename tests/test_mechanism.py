@@ -17,6 +17,7 @@ from cnr.argan.bank import RestorerBank
 from cnr.classifiers import load_classifier
 from cnr.data import load_dataset
 from cnr.errors import InputError
+from cnr.eval.rows import TableError
 from cnr.paths import WEIGHTS_DIR
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.reporting.mechanism_figures import FIGURES, save_mechanism_figures
@@ -175,8 +176,8 @@ def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
 
 
 def test_run_mechanism_resumes_measurement_by_measurement_and_never_mixes_setups(tmp_path):
-    """A run killed after some measurements keeps them: the next one measures only what is missing, and a stored
-    table of other images or another seed is refused, not mixed in."""
+    """A run killed after some measurements keeps them: the next one measures only what is missing; tables of another
+    setup, or of none recorded, are refused, not mixed in; a damaged one says how to remake it."""
     from cnr.run import resolve_run
 
     over = {"mechanism_n": 4, "mechanism_ns": (1,), "mechanism_draws": 2, "mechanism_reference": 2}
@@ -192,12 +193,18 @@ def test_run_mechanism_resumes_measurement_by_measurement_and_never_mixes_setups
     wall = pd.read_csv(tables_dir / "mechanism_wall.csv")
     assert wall["measurement"].tolist() == list(mech.MEASUREMENTS)
 
-    # tables left by other images (as after a change of the profile's default) in this run's folder: refused
-    other = resolve_run("smoke", {**over, "mechanism_n": 6}, results_root=tmp_path)
+    # tables of another setup (as after a change of the profile's defaults) in this run's folder: refused, named
+    other = resolve_run("smoke", {**over, "mechanism_n": 6, "mechanism_draws": 3}, results_root=tmp_path)
     shutil.copytree(tables_dir, other.mechanism_dir / "tables")
-    with pytest.raises(InputError, match=r"n_images=\[4\].*asks for n_images=6"):
+    with pytest.raises(InputError, match=r"n_images=4, draws=2; this run asks for n_images=6, draws=3"):
         mech.run_mechanism(other)  # the complete set
     (other.mechanism_dir / "tables" / "mechanism_smoothing.csv").unlink()
-    with pytest.raises(InputError, match=r"n_images=\[4\].*asks for n_images=6"):
+    with pytest.raises(InputError, match=r"n_images=4, draws=2; this run asks for n_images=6, draws=3"):
         mech.run_mechanism(other)  # a partial set
     assert not (other.mechanism_dir / "tables" / "mechanism_smoothing.csv").exists()
+    (other.mechanism_dir / "tables" / mech.SETUP_FILE).unlink()
+    with pytest.raises(InputError, match="no mechanism_setup.json saying how they were made"):
+        mech.run_mechanism(other)
+    (tables_dir / "mechanism_eot_alignment.csv").write_text("defense,metric,value\njpeg,alig")  # cut mid-row
+    with pytest.raises(TableError, match="delete it and rerun: the other measurements resume"):
+        mech.run_mechanism(run)

@@ -20,12 +20,27 @@ def test_study_runs_differ_only_in_the_bank(tmp_path):
             study.study_runs("study", banks=bad)
     with pytest.raises(InputError, match="unknown generator preset 'huge'"):
         study.study_runs("study", banks=["huge"])
+    with pytest.raises(InputError, match="compares Fashion-MNIST generator banks.*'imagenet-cpu'"):
+        study.study_runs("imagenet")
 
 
-def _paired(diffs: list[tuple[str, float, float, float]], bank: str = "paper") -> pd.DataFrame:
+def test_paired_by_bank_refuses_a_bank_without_its_table(tmp_path):
+    """A verdict on fewer banks than asked for would read as the study's: the missing bank is named."""
+    runs = study.study_runs("smoke", banks=["quick", "paper"], results_root=tmp_path)
+    runs["quick"].tables_dir.mkdir(parents=True)
+    _paired([("ensemble", -0.1, -0.15, -0.05)]).drop(columns="bank").to_csv(runs["quick"].tables_dir / "paired.csv",
+                                                                            index=False)
+    with pytest.raises(InputError, match=r"no paired table for the paper \(.*paired.csv\) bank"):
+        study.paired_by_bank(runs)
+    assert set(study.paired_by_bank({"quick": runs["quick"]})["bank"]) == {"quick"}
+
+
+def _paired(diffs: list[tuple], bank: str = "paper") -> pd.DataFrame:
+    """Rows (attack, diff, lo, hi[, McNemar p]); p defaults to 0.001 when the interval excludes 0, else 0.5."""
     rows = [dict(bank=bank, defense_a="static-N3", defense_b="dynamic-N3", attack=a, norm="linf", budget=0.1 + i,
-                 n=200, diff=d, diff_lo=lo, diff_hi=hi, only_a=5, only_b=2, mcnemar_p=0.04, inconclusive=False)
-            for i, (a, d, lo, hi) in enumerate(diffs)]
+                 n=200, diff=d, diff_lo=lo, diff_hi=hi, only_a=5, only_b=2, inconclusive=False,
+                 mcnemar_p=rest[0] if rest else (0.001 if lo > 0 or hi < 0 else 0.5))
+            for i, (a, d, lo, hi, *rest) in enumerate(diffs)]
     return pd.DataFrame(rows)
 
 
@@ -39,6 +54,22 @@ def test_verdict_says_which_way_the_ensemble_goes(diffs, claim):
     text = study.verdict(_paired(diffs))
     assert text.startswith("paper bank, dynamic minus static") and claim in text
     assert "dynamic-N3 vs static-N3, every attack at L-inf 0.1: " in text and "McNemar" in text
+
+
+def test_verdict_decides_by_mcnemar_holm_adjusted_over_the_budgets():
+    """Four images kept only by dynamic and none only by static: the bootstrap interval excludes 0 but McNemar's p is
+    0.125, so it is chance; two budgets at p = 0.03 each are not both significant once Holm-adjusted (0.06)."""
+    assert study.holm([0.03, 0.03]) == [0.06, 0.06]
+    assert study.holm([0.001, 0.04, 0.02]) == pytest.approx([0.003, 0.04, 0.04])
+    few = study.verdict(_paired([("ensemble", 0.02, 0.005, 0.04, 0.125)]))
+    assert "is not shown" in few and "McNemar p = 0.125, Holm p = 0.125" in few
+    two = study.verdict(_paired([("ensemble", 0.1, 0.05, 0.15, 0.03), ("ensemble", 0.1, 0.05, 0.15, 0.03)]))
+    assert "is not shown" in two and two.count("Holm p = 0.060") == 2
+    cells = study.verdict(_paired([("ensemble", -0.1, -0.15, -0.05), ("bpda-pgd", 0.02, 0.005, 0.04, 0.125),
+                                   ("eot-bpda-pgd", -0.2, -0.3, -0.1)]))
+    assert "above static in 0 of 2 cells, below in 1, within chance in 1" in cells
+    inconclusive_only = _paired([("ensemble", -0.1, -0.15, -0.05)]).assign(inconclusive=True)
+    assert "cannot be judged here" in study.verdict(inconclusive_only)
 
 
 def test_verdict_names_the_attacks_only_the_dynamic_side_faced():

@@ -15,9 +15,11 @@ standard_defenses builds the grid's set. Everything runs in batches; only (a) an
 """
 from __future__ import annotations
 
+import json
 import time
 from itertools import combinations
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import pandas as pd
 import torch
@@ -31,6 +33,7 @@ from cnr.defenses import CompressRestore, grid_defenses
 from cnr.errors import InputError
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.jpeg import jpeg_roundtrip
+from cnr.weights import atomic_write_bytes
 
 if TYPE_CHECKING:
     from cnr.run import Run
@@ -328,15 +331,38 @@ def measure_all(bank: RestorerBank, classifier: nn.Module, x: torch.Tensor, y: t
     return tables, pd.DataFrame(wall)
 
 
-def _check_stored(table: pd.DataFrame, path, n_images: int, seed: int) -> None:
-    """A stored measurement is resumed only if it was made on this run's images and seed (never silently mixed)."""
+SETUP_FILE = "mechanism_setup.json"
+
+
+def mechanism_setup(run: "Run") -> dict[str, Any]:
+    """What a run's measurements depend on; stored beside its tables so that a resumed run never mixes two setups."""
+    from cnr.data import BANK_FAMILY
     from cnr.paths import relative
 
-    stored = {"n_images": sorted(set(table["n_images"])), "seed": sorted(set(table["seed"]))}
-    if stored != {"n_images": [n_images], "seed": [seed]}:
-        raise InputError(f"{relative(path)} was measured with n_images={stored['n_images']}, seed={stored['seed']}; "
-                         f"this run asks for n_images={n_images}, seed={seed}: move that folder away (or pass "
-                         "resume=False to measure again)")
+    p = run.profile
+    return dict(dataset=p.dataset, classifier=p.classifier, bank=relative(run.bank_dir(BANK_FAMILY[p.dataset])),
+                n_images=p.mechanism_n, ns=list(p.mechanism_ns), draws=p.mechanism_draws,
+                reference=p.mechanism_reference, qf_range=list(p.qf_range), seed=p.seed)
+
+
+def _check_stored_setup(tables_dir: Path, setup: dict[str, Any]) -> None:
+    """Stored measurements are resumed only if they were made with this run's setup (never silently mixed)."""
+    from cnr.paths import relative
+
+    path = tables_dir / SETUP_FILE
+    if not path.is_file():
+        raise InputError(f"{relative(tables_dir)} has mechanism tables but no {SETUP_FILE} saying how they were made: "
+                         "move them away to measure again")
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read {relative(path)} ({e}): move the folder away to measure again") from None
+    diff = {k: (stored.get(k), v) for k, v in setup.items() if stored.get(k) != v}
+    if diff:
+        raise InputError(f"{relative(tables_dir)} was measured with "
+                         + ", ".join(f"{k}={was!r}" for k, (was, _) in diff.items()) + "; this run asks for "
+                         + ", ".join(f"{k}={now!r}" for k, (_, now) in diff.items())
+                         + ": move that folder away (or pass resume=False to measure again)")
 
 
 def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
@@ -350,13 +376,16 @@ def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
 
     tables_dir, figures_dir = run.mechanism_dir / "tables", run.mechanism_dir / "figures"
     paths = {m: tables_dir / f"mechanism_{m}.csv" for m in MEASUREMENTS}
-    p = run.profile
-    stored = {m: read_plain_table(path) for m, path in paths.items() if resume and path.is_file()}
-    for m, t in stored.items():
-        _check_stored(t, paths[m], p.mechanism_n, p.seed)
+    p, setup = run.profile, mechanism_setup(run)
+    hint = "delete it and rerun: the other measurements resume"
+    stored = {m: read_plain_table(path, hint) for m, path in paths.items() if resume and path.is_file()}
+    if stored:
+        _check_stored_setup(tables_dir, setup)
     if len(stored) == len(MEASUREMENTS):
         return {m: stored[m] for m in MEASUREMENTS}
     ev = make_evaluator(run, n=p.mechanism_n)  # checks that the dataset has mechanism_n images
+    if not stored:
+        atomic_write_bytes(tables_dir / SETUP_FILE, (json.dumps(setup, indent=1) + "\n").encode())
     jobs = mechanism_jobs(ev.bank, ev.classifier, ev.x, ev.y, p.qf_range, p.mechanism_ns, draws=p.mechanism_draws,
                           reference=p.mechanism_reference, seed=p.seed)
     wall_path = tables_dir / "mechanism_wall.csv"

@@ -48,6 +48,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: in
 
 
 def _robust(out_csv: str | os.PathLike, row: pd.Series) -> np.ndarray:
+    """Per image of a cell: right under every scoring draw (the worst-case view)."""
     return load_outcomes(out_csv, row).correct.all(0)
 
 
@@ -62,7 +63,8 @@ def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[t
     key = ["attack", "norm", "budget"]
     for a, b in pairs:
         da, db = (has[has["defense"] == d].set_index(key, drop=False) for d in (a, b))
-        da, db = da[~da.index.duplicated()], db[~db.index.duplicated()]  # one row per cell, as the ensemble does
+        # one row per cell, the last one as in the ensemble (a dict by attack) and cnr.eval.rows.read_rows
+        da, db = da[~da.index.duplicated(keep="last")], db[~db.index.duplicated(keep="last")]
         clean = [_robust(out_csv, d[d["kind"] == "clean"].iloc[0]) if (d["kind"] == "clean").any() else None
                  for d in (da, db)]
         # per budget, each side's conclusive attacks: (label, robust per image)
@@ -98,6 +100,6 @@ def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[t
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    out["_ens"] = out["attack"] != ENSEMBLE
-    out = out.sort_values(["defense_a", "norm", "budget", "_ens", "attack"], kind="stable")
-    return out.drop(columns="_ens").reset_index(drop=True)
+    out["_single"] = out["attack"] != ENSEMBLE  # the ensemble row first in each budget
+    out = out.sort_values(["defense_a", "norm", "budget", "_single", "attack"], kind="stable")
+    return out.drop(columns="_single").reset_index(drop=True)

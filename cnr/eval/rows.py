@@ -237,14 +237,18 @@ def _rebuild_hint(csv_path: Path) -> str:
     return f"regenerate it with `cnr grid --profile {profile}` {src}"
 
 
-def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS) -> pd.DataFrame:
-    """Read a results CSV, refusing one that is truncated or damaged instead of returning half-filled rows."""
+def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS, hint: str | None = None
+               ) -> pd.DataFrame:
+    """Read a results CSV, refusing one that is truncated or damaged instead of returning half-filled rows.
+
+    `hint` says how to remake the table (default: from the grid's rows, right for the grid's own tables)."""
     path = Path(path)
+    hint = hint or _rebuild_hint(path)
     if not path.is_file():
         what = "is a folder, not a CSV file" if path.is_dir() else "does not exist"
-        raise DataNotFoundError(f"results table {path} {what}; {_rebuild_hint(path)}")
+        raise DataNotFoundError(f"results table {path} {what}; {hint}")
     data = path.read_bytes()
-    fail = lambda why: TableError(f"results table {path} {why}; {_rebuild_hint(path)}")  # noqa: E731
+    fail = lambda why: TableError(f"results table {path} {why}; {hint}")  # noqa: E731
     if not data.strip():
         raise fail("is empty")
     try:
@@ -333,6 +337,6 @@ def load_table(out_csv: str | os.PathLike) -> pd.DataFrame:
     return df
 
 
-def read_plain_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_plain_table(path: str | os.PathLike, hint: str | None = None) -> pd.DataFrame:
     """A table the kit wrote (e.g. restoration.csv), checked for truncation; empty when it is not there yet."""
-    return read_table(path, required=()) if Path(path).is_file() else pd.DataFrame()
+    return read_table(path, required=(), hint=hint) if Path(path).is_file() else pd.DataFrame()
