@@ -148,8 +148,8 @@ def _only_on_b(row: pd.Series) -> list[str]:
 
 
 def mechanism_summary(mechanism: dict[str, dict[str, pd.DataFrame]]) -> dict[str, dict[str, list[dict]]]:
-    """Per bank, the two headline numbers of the mechanism: the cross-draw gradient cosine and the one-draw EOT
-    alignment with the reference mean, per defense, with their intervals."""
+    """Per bank, the headline numbers of the mechanism with their intervals: the cross-draw gradient cosine per
+    defense, its paired dynamic-minus-static difference, and the one-draw EOT alignment with the reference mean."""
     def rows(t: pd.DataFrame, metric: str, **where: Any) -> list[dict]:
         t = t[t["metric"] == metric]
         for k, v in where.items():
@@ -157,15 +157,27 @@ def mechanism_summary(mechanism: dict[str, dict[str, pd.DataFrame]]) -> dict[str
         return t[["defense", "value", "lo", "hi"]].round(3).to_dict("records")
 
     return {bank: {"cross_draw_cosine": rows(tabs["gradient_cosine"], "cross-draw"),
+                   "cross_draw_dynamic_minus_static": rows(tabs["gradient_cosine"], "cross-draw-diff"),
                    "eot_alignment_k1": rows(tabs["eot_alignment"], "alignment", k=1)}
             for bank, tabs in mechanism.items()}
 
 
 def describe_mechanism(summary: dict[str, dict[str, list[dict]]]) -> str:
-    """The mechanism's claim in words: do the gradients of two draws disagree more for the dynamic bank?"""
+    """The mechanism's claim in words: do the gradients of two draws disagree more under the dynamic defense, by a
+    paired interval, and how much of that one EOT draw already undoes?"""
+    def listing(rows: list[dict], signed: bool = False) -> list[str]:
+        f = "+.3f" if signed else ".3f"
+        return [f"  {r['defense']:<22} {r['value']:{f}} [{r['lo']:{f}}, {r['hi']:{f}}]" for r in rows]
+
     lines = []
     for bank, nums in summary.items():
         lines.append(f"{bank} bank, cosine of the input gradients under two independent draws (1: the same gradient):")
-        lines += [f"  {r['defense']:<12} {r['value']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]"
-                  for r in nums["cross_draw_cosine"]]
+        lines += listing(nums["cross_draw_cosine"])
+        if nums.get("cross_draw_dynamic_minus_static"):
+            lines.append("  dynamic minus static, paired on the same images (below 0: the draws disagree more "
+                         "under the dynamic defense):")
+            lines += listing(nums["cross_draw_dynamic_minus_static"], signed=True)
+        if nums.get("eot_alignment_k1"):
+            lines.append(f"{bank} bank, one draw's gradient against the mean of many (what EOT averages toward):")
+            lines += listing(nums["eot_alignment_k1"])
     return "\n".join(lines)

@@ -72,6 +72,11 @@ def test_same_draw_cosine_is_one_and_cross_draw_is_not(tables):
     for name in ("jpeg", "static-N3", "dynamic-N3"):  # random defenses: two draws disagree
         assert df[name, "cross-draw"] < 0.95
     assert df["none", "cross-draw"] == pytest.approx(1, abs=1e-5)
+    for n in (1, 3):  # the contrast, paired per image: the mean difference is the difference of the means
+        diff = df[f"dynamic-N{n} - static-N{n}", "cross-draw-diff"]
+        assert diff == pytest.approx(df[f"dynamic-N{n}", "cross-draw"] - df[f"static-N{n}", "cross-draw"], abs=1e-9)
+    rows = tables["gradient_cosine"][tables["gradient_cosine"]["metric"] == "cross-draw-diff"]
+    assert len(rows) == 2 and (rows["mode"] == "dynamic - static").all() and (rows["hi"] - rows["lo"] > 0).all()
 
 
 def test_one_fixed_qf_leaves_no_randomness(setup):
@@ -162,7 +167,7 @@ def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
     paths = [run.mechanism_dir / "tables" / f"mechanism_{m}.csv" for m in mech.MEASUREMENTS]
     assert all(p.is_file() for p in paths)
     assert all((run.mechanism_dir / "figures" / f"mechanism_{m}.png").is_file() for m in mech.MEASUREMENTS)
-    assert set(tables["gradient_cosine"]["defense"]) == {"jpeg", "static-N1", "dynamic-N1"}
+    assert set(tables["gradient_cosine"]["defense"]) == {"jpeg", "static-N1", "dynamic-N1", "dynamic-N1 - static-N1"}
     assert (tables["gradient_cosine"]["n_images"] == 4).all()
     stamps = [p.stat().st_mtime_ns for p in paths]
     again = mech.run_mechanism(run)

@@ -108,14 +108,20 @@ def test_side_by_side_joins_each_banks_summary_table():
 
 def test_mechanism_summary_and_its_sentence():
     cos = pd.DataFrame([dict(defense=d, metric=m, value=v, lo=v - 0.1, hi=v + 0.1)
-                        for d, v in (("static-N3", 0.9), ("dynamic-N3", 0.4)) for m in ("cross-draw", "same-draw")])
+                        for d, v in (("static-N3", 0.9), ("dynamic-N3", 0.4)) for m in ("cross-draw", "same-draw")]
+                       + [dict(defense="dynamic-N3 - static-N3", metric="cross-draw-diff", value=-0.5, lo=-0.6, hi=-0.4)])
     eot = pd.DataFrame([dict(defense="dynamic-N3", metric="alignment", k=k, value=0.5 + k / 100, lo=0.4, hi=0.7)
                         for k in (1, 4)])
     nums = study.mechanism_summary({"paper": {"gradient_cosine": cos, "eot_alignment": eot}})
     assert [r["defense"] for r in nums["paper"]["cross_draw_cosine"]] == ["static-N3", "dynamic-N3"]
     assert nums["paper"]["eot_alignment_k1"] == [dict(defense="dynamic-N3", value=0.51, lo=0.4, hi=0.7)]
     text = study.describe_mechanism(nums)
-    assert text.startswith("paper bank, cosine") and "dynamic-N3   0.400 [0.300, 0.500]" in text
+    assert nums["paper"]["cross_draw_dynamic_minus_static"] == [
+        dict(defense="dynamic-N3 - static-N3", value=-0.5, lo=-0.6, hi=-0.4)]
+    text = study.describe_mechanism(nums)
+    assert text.startswith("paper bank, cosine") and "  dynamic-N3             0.400 [0.300, 0.500]" in text
+    assert "paired on the same images" in text and "dynamic-N3 - static-N3 -0.500 [-0.600, -0.400]" in text
+    assert "one draw's gradient against the mean of many" in text and "0.510 [0.400, 0.700]" in text
 
 
 def test_paired_figure_draws_both_banks():

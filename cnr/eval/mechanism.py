@@ -141,11 +141,13 @@ def gradient_cosine(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, 
     """Per-image cosine of BPDA gradients under independent draws (low: one draw's gradient misleads the next).
 
     metric "cross-draw": per image, the mean cosine over all pairs of `draws` distinct draws; "same-draw": the
-    gradient at the first draw recomputed from scratch against the first one (1 unless draw pinning is broken).
+    gradient at the first draw recomputed from scratch against the first one (1 unless draw pinning is broken);
+    "cross-draw-diff": for each N with both a static and a dynamic defense, dynamic minus static per image (defense
+    "dynamic-N<k> - static-N<k>"), so the contrast gets a paired interval over the same images.
     """
     _check_setup(defenses, x, y, seed, batch_size)
     _check_int(draws, "draws", 2)
-    rows = []
+    rows, cross_by = [], {}
     for name, d in defenses.items():
         ids = measurement_draws(seed, draws)
         grads = [input_gradients(d, classifier, x, y, a, batch_size) for a in ids]
@@ -153,6 +155,13 @@ def gradient_cosine(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, 
         cross = torch.stack([per_image_cosine(grads[i], grads[j]) for i, j in combinations(range(draws), 2)]).mean(0)
         setup = _setup(name, d, len(x), draws, seed)
         rows += [_row(setup, "cross-draw", cross, seed), _row(setup, "same-draw", per_image_cosine(grads[0], again), seed)]
+        if d is not None and d.mode in ("static", "dynamic"):
+            cross_by[(d.mode, d.n_iter)] = (name, setup, cross)
+    for (mode, n), (dyn_name, setup, dyn) in cross_by.items():
+        if mode == "dynamic" and ("static", n) in cross_by:
+            static_name, _, static = cross_by[("static", n)]
+            paired = {**setup, "defense": f"{dyn_name} - {static_name}", "mode": "dynamic - static"}
+            rows.append(_row(paired, "cross-draw-diff", dyn - static, seed))
     return pd.DataFrame(rows)
 
 
