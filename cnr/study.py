@@ -65,7 +65,6 @@ def bank_restoration(runs: dict[str, Run]) -> pd.DataFrame:
 def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
     """Every bank's paired static-vs-dynamic table (`tables/paired.csv`, written by the grid), with a bank column."""
     from cnr.eval.rows import read_plain_table
-
     from cnr.paths import relative
 
     parts = {bank: read_plain_table(run.tables_dir / "paired.csv").assign(bank=bank) for bank, run in runs.items()}
