@@ -213,3 +213,10 @@ def test_run_mechanism_resumes_measurement_by_measurement_and_never_mixes_setups
     (tables_dir / "mechanism_eot_alignment.csv").write_text("defense,metric,value\njpeg,alig")  # cut mid-row
     with pytest.raises(TableError, match="delete it and rerun: the other measurements resume"):
         mech.run_mechanism(run)
+
+
+def test_bootstrap_mean_says_when_it_leaves_values_out():
+    """A NaN (a cosine with an all-zero gradient) is left out of the mean, and the kit says so."""
+    with pytest.warns(RuntimeWarning, match="1 of 3 values are undefined"):
+        mean, lo, hi = mech.bootstrap_mean(torch.tensor([0.2, float("nan"), 0.4], dtype=torch.float64), seed=0)
+    assert mean == pytest.approx(0.3) and 0.2 <= lo <= mean <= hi <= 0.4

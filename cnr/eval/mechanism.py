@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
@@ -75,7 +76,11 @@ def measurement_draws(seed: int, count: int, offset: int = 0) -> list[int]:
 def bootstrap_mean(values: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> tuple[float, float, float]:
     """Mean over images with a 95% percentile-bootstrap interval (seeded): the uncertainty every row carries."""
     v = values.detach().double().flatten().cpu()
-    v = v[torch.isfinite(v)]
+    finite = torch.isfinite(v)
+    if not finite.all():  # e.g. a cosine with an all-zero gradient: said, since the row's n_images counts them
+        warnings.warn(f"{int((~finite).sum())} of {v.numel()} values are undefined (NaN/inf) and left out of the "
+                      "mean and its interval", RuntimeWarning, stacklevel=2)
+    v = v[finite]
     if v.numel() == 0:
         return float("nan"), float("nan"), float("nan")
     idx = torch.randint(0, len(v), (n_boot, len(v)), generator=torch.Generator().manual_seed(seed))
