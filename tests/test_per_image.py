@@ -53,7 +53,7 @@ def test_outcomes_of_a_row_read_back_from_the_csv(tmp_path):
 
 
 def test_the_committed_tables_find_every_rows_outcomes():
-    """Every row of every committed robustness.csv that names outcomes can load them (the imagenet budgets are
+    """Every row of the committed grids' robustness.csv that names outcomes can load them (the imagenet budgets are
     fractions of 255, the case the key's hash alone misses)."""
     from cnr.eval.rows import read_table
     from cnr.paths import REPO_ROOT
