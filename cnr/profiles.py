@@ -146,8 +146,8 @@ PROFILES: dict[str, Profile] = {
     # 0.05 / 0.1 and L2 0.2 against every defense (`decisive_sweep`) and the attacks aimed at the dynamic bank
     # itself, on the same images; `--set argan_preset=quick` runs the quick bank beside it. Its strong EOT takes 16
     # samples per step: the quick bank's EOT curve is flat from 8 (convergence note above), and through the
-    # paper-preset generator (one loaded thread: 8-14 images/s per forward+backward step of N = 3) 32 samples
-    # would make its 4 costly cells half of the grid's cost.
+    # paper-preset generator an EOT 4 x 10 cell on 200 images takes 358-702 s on one worker (the grid's own wall_s,
+    # results/study), so 32 samples would take 1-1.5 h for each of its 4 cells.
     "study": Profile(
         name="study", argan_preset="paper", ns=(3,), sweep_ns=(3,), linf_budgets=(0.05, 0.1), l2_budgets=(0.2,),
         eot_samples_strong=16, decisive_sweep=True,

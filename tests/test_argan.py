@@ -420,6 +420,8 @@ def test_shipped_paper_bank_is_the_study_profiles_and_says_how_it_was_made():
         assert m["command"] == f"cnr train-argan --dataset fmnist --qf {m['qf']} --profile study", label
         assert m["seed"] == 0 and m["train_seconds"] > 0 and m["steps"] == m["pretrain_steps"] + m["gan_steps"]
         assert m["val"]["psnr"] > m["val"]["psnr_jpeg"], label  # every generator restores its validation images
+    # each file was trained for the QF it is loaded as
+    assert [g.meta["qf"] for g in bank.generators.values()] == list(bank.qfs) and bank.static.meta["qf"] == STATIC
     shipped = sum(f.stat().st_size for f in WEIGHTS_DIR.rglob("*.safetensors"))
     assert shipped < 40e6  # the kit's budget for weights in git
 
