@@ -74,6 +74,33 @@ def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
     return pd.concat(parts.values(), ignore_index=True)
 
 
+def bank_vs_bank(runs: dict[str, Run], base: str = "quick",
+                 defenses: Sequence[str] = ("static-N3", "dynamic-N3")) -> pd.DataFrame:
+    """Does the paper's bigger generator make a defense more robust? Each defense under the other bank minus under
+    `base`, paired on the same images and cells (cnr.eval.paired, the ensemble per budget included); defense_a /
+    defense_b read "<defense> (<bank> bank)"."""
+    from cnr.eval.paired import TABLE, paired_table
+    from cnr.eval.rows import read_table
+    from cnr.paths import relative
+
+    if len(runs) != 2 or base not in runs:
+        raise InputError(f"bank_vs_bank compares two banks, one of them {base!r}; got {list(runs)}")
+    other = next(bank for bank in runs if bank != base)
+    parts = []
+    for bank in (base, other):
+        csv = runs[bank].tables_dir / "robustness.csv"
+        df = read_table(csv, hint="run the study's grid first (make study)")
+        missing = [d for d in defenses if d not in set(df["defense"])]
+        if missing:
+            raise InputError(f"no {', '.join(missing)} rows in the {bank} bank's table ({relative(csv)})")
+        df = df[df["defense"].isin(defenses)].copy()
+        df["defense"] = df["defense"] + f" ({bank} bank)"
+        df[TABLE] = str(csv)
+        parts.append(df)
+    pairs = [(f"{d} ({base} bank)", f"{d} ({other} bank)") for d in defenses]
+    return paired_table(pd.concat(parts, ignore_index=True), runs[base].tables_dir / "robustness.csv", pairs)
+
+
 ALPHA = 0.05  # the verdict's significance level
 
 

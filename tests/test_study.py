@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cnr import study
-from cnr.errors import InputError
+from cnr.errors import DataNotFoundError, InputError
 
 
 def test_study_runs_differ_only_in_the_bank(tmp_path):
@@ -179,3 +179,57 @@ def test_study_grid_has_every_decisive_cell_for_every_defense():
     quick = {(k["attack"], k["budget"]) for k in (c.key("fmnist", "fmnist-cnn", 0)
                                                   for c in build_grid(resolve_run("quick").profile))}
     assert ("generalized-bpda-pgd", 0.1) in quick and ("generalized-bpda-pgd", 0.05) not in quick
+
+
+def test_the_committed_study_has_every_cell_for_both_banks_and_their_paired_rows():
+    """What the README quotes is there: each bank's committed table has every cell of the study's grid on its n, and
+    its paired table a dynamic-minus-static row per attack and budget (the ensemble's included)."""
+    from cnr.eval.groups import build_grid
+    from cnr.eval.rows import read_plain_table, read_table
+
+    runs = study.study_runs("study")
+    want = {(k["defense"], k["attack"], k["norm"], round(float(k["budget"]), 4))
+            for k in (c.key("fmnist", "fmnist-cnn", 0) for c in build_grid(runs["paper"].profile))}
+    assert len(want) == 81
+    for bank, run in runs.items():
+        df = read_table(run.tables_dir / "robustness.csv")
+        have = {(d, a, n, round(float(b), 4)) for d, a, n, b in zip(df.defense, df.attack, df.norm, df.budget)}
+        assert want <= have, (bank, sorted(want - have)[:5])
+        assert set(df.n) == {200, 500}, bank
+        paired = read_plain_table(run.tables_dir / "paired.csv")
+        dyn = paired[(paired.defense_a == "static-N3") & (paired.defense_b == "dynamic-N3")
+                     & (paired.attack != "clean")]
+        rows = {(a, n, round(float(b), 4)) for a, n, b in zip(dyn.attack, dyn.norm, dyn.budget)}
+        both = {(a, n, b) for d, a, n, b in want if d == "static-N3" and a != "clean"
+                and ("dynamic-N3", a, n, b) in want}
+        budgets = {(n, b) for _, n, b in both}
+        assert budgets == {("linf", 0.05), ("linf", 0.1), ("l2", 0.2)} and len(both) == 16
+        assert rows == both | {("ensemble", n, b) for n, b in budgets}, bank
+        ensemble = dyn[dyn.attack == "ensemble"]
+        assert len(ensemble) == 3 and (ensemble.n == 200).all() and ensemble.diff_lo.le(ensemble.diff_hi).all(), bank
+    assert "paper bank" in study.verdict(study.paired_by_bank(runs))
+
+
+def test_bank_vs_bank_pairs_each_defense_across_the_banks_on_the_same_images(tmp_path):
+    """The committed grids: each defense under the paper bank minus under the quick one, per cell and per budget's
+    ensemble, read from each bank's own outcomes (the sides differ, so a lookup in one folder would fail)."""
+    runs = study.study_runs("study")
+    t = study.bank_vs_bank(runs)
+    ens = t[t["attack"] == "ensemble"]
+    assert set(zip(ens.defense_a, ens.defense_b)) == {("static-N3 (quick bank)", "static-N3 (paper bank)"),
+                                                      ("dynamic-N3 (quick bank)", "dynamic-N3 (paper bank)")}
+    assert len(ens) == 6 and (ens["n"] == 200).all()
+    paired = study.paired_by_bank(runs).set_index(["bank", "defense_a", "defense_b", "attack", "norm", "budget"])
+    for _, r in ens.iterrows():  # each side's accuracy is the one its own bank's paired table has for it
+        d = r["defense_a"].split(" (")[0]
+        side = "acc_a" if d == "static-N3" else "acc_b"
+        for bank, acc in (("quick", r["acc_a"]), ("paper", r["acc_b"])):
+            assert acc == pytest.approx(paired.loc[(bank, "static-N3", "dynamic-N3", "ensemble", r["norm"],
+                                                    r["budget"]), side])
+    with pytest.raises(InputError, match="compares two banks, one of them 'quick'"):
+        study.bank_vs_bank({"paper": runs["paper"]})
+    with pytest.raises(InputError, match="no static-N9 rows in the quick bank's table"):
+        study.bank_vs_bank(runs, defenses=("static-N9",))
+    empty = study.study_runs("study", results_root=tmp_path)
+    with pytest.raises(DataNotFoundError, match="make study"):
+        study.bank_vs_bank(empty)

@@ -47,14 +47,20 @@ def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: in
                 diff_lo=float(lo), diff_hi=float(hi), only_a=only_a, only_b=only_b, mcnemar_p=float(p))
 
 
+TABLE = "table"  # optional column: the robustness.csv a row was read from, when df joins several runs' tables
+
+
 def _robust(out_csv: str | os.PathLike, row: pd.Series) -> np.ndarray:
     """Per image of a cell: right under every scoring draw (the worst-case view)."""
-    return load_outcomes(out_csv, row).correct.all(0)
+    source = row.get(TABLE)
+    return load_outcomes(source if isinstance(source, (str, os.PathLike)) else out_csv, row).correct.all(0)
 
 
 def paired_table(df: pd.DataFrame, out_csv: str | os.PathLike, pairs: Sequence[tuple[str, str]] | None = None,
                  seed: int = 0) -> pd.DataFrame:
-    """One row per (pair, attack, norm, budget) the two defenses share, plus the per-image ensemble per budget."""
+    """One row per (pair, attack, norm, budget) the two defenses share, plus the per-image ensemble per budget.
+
+    Outcomes are read next to out_csv, or next to the table a row's `table` column names (a df joining two runs)."""
     if df.empty or "outcomes" not in df:
         return pd.DataFrame()
     pairs = default_pairs(df) if pairs is None else pairs
