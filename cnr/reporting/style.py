@@ -18,12 +18,13 @@ def setup_style() -> None:
 
 
 def save_figure(fig: plt.Figure, out_dir: str | Path, name: str, dpi: int = 300) -> list[Path]:
-    """Save a figure as PNG (300 dpi: plots; photo panels need no more than their own pixels) and PDF."""
+    """Save a figure as PNG (300 dpi: plots; photo panels need no more than their own pixels) and PDF (no creation
+    date, so a rerun that draws the same figure leaves the committed file unchanged)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})  # same figure, same bytes
     return paths
 
 
