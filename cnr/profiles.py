@@ -146,8 +146,8 @@ PROFILES: dict[str, Profile] = {
     # 0.05 / 0.1 and L2 0.2 against every defense (`decisive_sweep`) and the attacks aimed at the dynamic bank
     # itself, on the same images; `--set argan_preset=quick` runs the quick bank beside it. Its strong EOT takes 16
     # samples per step: the quick bank's EOT curve is flat from 8 (convergence note above), and through the
-    # paper-preset generator an EOT 4 x 10 cell on 200 images takes 358-702 s on one worker (the grid's own wall_s,
-    # results/study), so 32 samples would take 1-1.5 h for each of its 4 cells.
+    # paper-preset generator its 16 x 10 cells on 200 images take 1,521-1,765 s each on one worker (the grid's own
+    # wall_s, results/study), so 32 samples would take about an hour for each of its 4 cells.
     "study": Profile(
         name="study", argan_preset="paper", ns=(3,), sweep_ns=(3,), linf_budgets=(0.05, 0.1), l2_budgets=(0.2,),
         eot_samples_strong=16, decisive_sweep=True,

@@ -88,7 +88,7 @@ def bank_vs_bank(runs: dict[str, Run], base: str = "quick",
     other = next(bank for bank in runs if bank != base)
     parts = []
     for bank in (base, other):
-        csv = runs[bank].tables_dir / "robustness.csv"
+        csv = runs[bank].robustness_csv
         df = read_table(csv, hint="run the study's grid first (make study)")
         missing = [d for d in defenses if d not in set(df["defense"])]
         if missing:
@@ -98,7 +98,7 @@ def bank_vs_bank(runs: dict[str, Run], base: str = "quick",
         df[TABLE] = str(csv)
         parts.append(df)
     pairs = [(f"{d} ({base} bank)", f"{d} ({other} bank)") for d in defenses]
-    return paired_table(pd.concat(parts, ignore_index=True), runs[base].tables_dir / "robustness.csv", pairs)
+    return paired_table(pd.concat(parts, ignore_index=True), runs[base].robustness_csv, pairs)
 
 
 ALPHA = 0.05  # the verdict's significance level
