@@ -11,6 +11,7 @@ import time
 
 from cnr.attacks import run_attack
 from cnr.eval.evaluator import make_evaluator
+from cnr.eval.groups import group_params
 from cnr.eval.scoring import score
 from cnr.run import resolve_run
 
@@ -36,9 +37,10 @@ def main() -> None:
     p = run.profile
     ev = make_evaluator(run)
     x, y = ev.x[: args.n], ev.y[: args.n]
-    budgets = {"linf": p.ref_linf, "l2": p.ref_l2}
-    pgd = run_attack("pgd", ev.classifier, x, y, p.ref_linf, norm="linf", seed=p.seed, steps=p.pgd_steps)
-    print(f"{run.name}, n={len(x)}, seed {p.seed}: white-box PGD-{p.pgd_steps} Linf {p.ref_linf:g} leaves "
+    budgets = {"linf": p.grid.ref_linf, "l2": p.grid.ref_l2}
+    steps = group_params(p, "bpda-pgd")["steps"]
+    pgd = run_attack("pgd", ev.classifier, x, y, p.grid.ref_linf, norm="linf", seed=p.seed, steps=steps)
+    print(f"{run.name}, n={len(x)}, seed {p.seed}: white-box PGD-{steps} Linf {p.grid.ref_linf:g} leaves "
           f"{score(ev.classifier, pgd.x_adv, y, 1).float().mean().item():.3f}")
     for name in args.only:
         norm, budget, grid = SETTINGS[name]

@@ -12,9 +12,9 @@ from cnr.parsing import argtype, nonnegative_float, nonnegative_int, parse_seed,
 
 
 def _run(args: argparse.Namespace, **kw):
-    """The command's Run: --profile, every --set field=value, --seed and --device, resolved once."""
+    """The command's Run: --profile, every --set path=value, --seed and --device, resolved once."""
     from cnr.errors import InputError
-    from cnr.profiles import parse_override
+    from cnr.config import parse_override
     from cnr.run import Run, resolve_run
 
     if getattr(args, "out", None) == "":
@@ -71,8 +71,8 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else run.models_dir / "fmnist-cnn.safetensors"
     check_writable(out.parent)
     meta = train_fmnist_cnn(
-        out_path=out, epochs=args.epochs or p.clf_epochs, batch_size=p.clf_batch, seed=p.seed,
-        train_limit=p.clf_train_limit, eval_limit=p.clf_eval_limit, device=run.device,
+        out_path=out, epochs=args.epochs or p.clf.epochs, batch_size=p.clf.batch, seed=p.seed,
+        train_limit=p.clf.train_limit, eval_limit=p.clf.eval_limit, device=run.device,
         command=f"cnr train-classifier --profile {p.name}{run.cli_options()} --out {out}",
     )
     print(f"test accuracy {meta['test_accuracy']:.4f} (n={meta['test_n']}), trained in {meta['train_seconds']:.0f} s"
@@ -92,25 +92,22 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
+    from cnr.attacks import attack_params
+    from cnr.data import check_sample_size
     from cnr.defenses import defense_by_name
     from cnr.eval.evaluator import make_evaluator
-    from cnr.eval.specs import SAMPLES, AttackSpec, Cell
-
-    from cnr.attacks import attack_params
-    from cnr.parsing import parse_params
-
-    from cnr.data import check_sample_size
+    from cnr.eval.groups import attack_spec
+    from cnr.eval.specs import SAMPLES, Cell
 
     run = _run(args)
     if args.n_images:
-        check_sample_size(run.profile.dataset, args.n_images, "--n-images")
+        check_sample_size(run.profile.data.dataset, args.n_images, "--n-images")
     spec = defense_by_name(run.profile, args.defense)
-    given = parse_params(args.param or [], attack_params(args.attack))
-    attack_params(args.attack, **given)  # the ranges, checked before any model is loaded
-    params = tuple(sorted(given.items()))
-    attack = AttackSpec(args.attack, args.attack, args.norm, args.budget, view=args.view, sample="eval",
-                        params=params)
-    ev = make_evaluator(run, n=args.n_images)  # that many images loaded: the profile's n_eval would cap it silently
+    attack = attack_spec(run.profile, args.attack, args.group, args.norm, args.budget, args.view, args.param)
+    print(f"{attack.attack} ({'group ' + attack.label if args.group else 'the profile settings of ' + attack.attack}) "
+          f"on {spec.name}, {attack.norm} {attack.budget:g}, {attack.view} gradients: "
+          f"{attack_params(attack.attack, **dict(attack.params))}", flush=True)
+    ev = make_evaluator(run, n=args.n_images)  # that many images loaded: the profile's samples.eval would cap it silently
     if args.n_images:
         ev.sizes = dict.fromkeys(SAMPLES, args.n_images)
     row = ev.run_cell(Cell(spec, attack))
@@ -184,11 +181,12 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _run_options(p: argparse.ArgumentParser, device: str | None = None) -> None:
     """--profile, --set, --seed, --device: what every command resolves into one Run."""
-    from cnr.profiles import PROFILES
+    from cnr.config import PROFILES
 
     p.add_argument("--profile", default="quick", choices=list(PROFILES))
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                   help="override a profile field (repeatable), e.g. --set n_eval=100; recorded in the results")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE",
+                   help="override a profile setting (repeatable), e.g. --set samples.eval=100 or "
+                        "--set attacks.pgd.steps=40; recorded in the results")
     p.add_argument("--seed", type=argtype(parse_seed), default=None, help="default: the profile's")
     p.add_argument("--device", default=device, help="cpu, cuda or auto (default: the profile's)")
 
@@ -230,10 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attack", help="one cell: an attack on a defense, scored over fresh draws")
     _run_options(p)
     p.add_argument("--defense", default="dynamic-N3", help="a grid defense (none, jpeg, static-N<k>, dynamic-N<k>, ...)")
-    p.add_argument("--attack", default="pgd")
+    p.add_argument("--attack", default=None, help="an attack (default pgd), with the profile's settings for it")
+    p.add_argument("--group", default=None, help="a cell group of the grid (e.g. eot-bpda-pgd): its attack, "
+                                                 "gradient view and parameters, exactly as the grid runs them")
     p.add_argument("--norm", default="linf", choices=["linf", "l2"])
     p.add_argument("--budget", type=argtype(nonnegative_float, finite=False), default=0.1, help="inf: unbounded")
-    p.add_argument("--view", default="bpda", choices=["bpda", "surrogate", "identity", "oblivious"])
+    p.add_argument("--view", default=None, help="bpda (default), surrogate, identity, oblivious, expected, "
+                                                "transfer-static (default with --group: the group's)")
     p.add_argument("--n-images", type=argtype(positive_int), default=None)
     p.add_argument("--param", action="append", help="attack parameter name=value (repeatable)")
     p.set_defaults(func=_cmd_attack)

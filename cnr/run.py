@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,8 @@ from cnr.errors import InputError
 from cnr.parsing import parse_bool
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
 from cnr.checks import resolve_device
-from cnr.profiles import FIELDS, PROFILES, Profile, as_tuples, check_field, check_profile, get_profile
+from cnr.config import PROFILES, Profile, as_tuples, canonical, get_profile, with_settings
+from cnr.preflight import preflight
 
 SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
 
@@ -85,7 +86,7 @@ class Run:
     # --- inputs ------------------------------------------------------------------------------------
     def bank_preset(self, family: str) -> str:
         """The generator preset of a bank family ('fmnist' gray, 'natural' RGB) in this profile."""
-        return self.profile.argan_preset_natural if family == "natural" else self.profile.argan_preset
+        return self.profile.bank.preset_natural if family == "natural" else self.profile.bank.preset
 
     def bank_dir(self, family: str) -> Path:
         """The AR-GAN bank of a family: cnr/shipped/argan-<family>-<preset>, or this run's models/ when retraining."""
@@ -94,7 +95,7 @@ class Run:
 
     def classifier_weights(self, name: str | None = None) -> Path | None:
         """Weights file of a kit-trained classifier (None for those loaded from packages or torchvision)."""
-        name = name or self.profile.classifier
+        name = name or self.profile.data.classifier
         if name not in SHIPPED_CLASSIFIER_WEIGHTS:
             return None
         return (self.models_dir if self.retrain else WEIGHTS_DIR) / SHIPPED_CLASSIFIER_WEIGHTS[name]
@@ -102,7 +103,7 @@ class Run:
     # --- serialization ---------------------------------------------------------------------------
     def to_json(self) -> str:
         """The whole run, so that a worker process receives it with its overrides (not rebuilt from a name)."""
-        return json.dumps(dict(profile=asdict(self.profile), overrides=[list(o) for o in self.overrides],
+        return json.dumps(dict(profile=self.profile.to_dict(), overrides=[list(o) for o in self.overrides],
                                device=self.device, retrain=self.retrain, results_root=self.results_root))
 
     @classmethod
@@ -116,23 +117,22 @@ class Run:
         if not isinstance(d, dict) or not all(k in d for k in keys) or not isinstance(d["profile"], dict):
             raise InputError(f"a run's JSON must be an object with {', '.join(keys)} (profile an object), as "
                              f"Run.to_json writes; got {type(d).__name__} {str(d)[:80]}")
-        unknown = sorted(set(d["profile"]) - FIELDS - {"name"})
-        if unknown or d["profile"].get("name") not in PROFILES:
-            raise InputError(f"a run's JSON names an unknown profile {d['profile'].get('name')!r} or profile "
-                             f"field(s) {', '.join(unknown)}")
+        if d["profile"].get("name") not in PROFILES:
+            raise InputError(f"a run's JSON names an unknown profile {d['profile'].get('name')!r}")
         if not isinstance(d["overrides"], list) or not all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str)
                                                            for o in d["overrides"]):
             raise InputError(f"a run's JSON overrides must be [field, value] pairs, got {str(d['overrides'])[:80]}")
-        fields = {k: _tuples(v) for k, v in d["profile"].items()}
-        for k, v in fields.items():
-            if k != "name":
-                check_field(k, v)
-        return cls(check_profile(Profile(**fields)), tuple((k, _tuples(v)) for k, v in d["overrides"]),
+        profile = preflight(Profile.from_dict(d["profile"]))
+        over = _canonical_overrides(dict((k, as_tuples(v)) for k, v in d["overrides"]))
+        if with_settings(PROFILES[profile.name], over) != profile:
+            raise InputError(f"a run's JSON holds a profile that its overrides do not make from profile "
+                             f"{profile.name!r}; write it with Run.to_json")
+        return cls(profile, tuple(sorted(over.items())),
                    str(resolve_device(d["device"])), parse_bool(d["retrain"], "retrain"),
                    str(_results_root(d["results_root"])))
 
     def cli_options(self) -> str:
-        """' --set field=value ... --seed s': the command-line options that rebuild this run's profile."""
+        """' --set path=value ... --seed s': the command-line options that rebuild this run's profile."""
         return "".join(f" --set {k}={_literal(v)}" for k, v in self.overrides if k != "seed") + (
             f" --seed {self.seed}" if self.seed != PROFILES[self.profile.name].seed else "")
 
@@ -148,12 +148,14 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     if isinstance(profile, Profile):
         raise InputError("resolve_run takes a profile name; pass overrides for its fields")
     if overrides is not None and not isinstance(overrides, dict):
-        raise InputError(f"overrides must be a dict of profile fields, e.g. {{'n_eval': 100}}; got "
+        raise InputError(f"overrides must be a dict of profile settings by path, e.g. {{'samples.eval': 100}}; got "
                          f"{type(overrides).__name__} {overrides!r}")
-    over = {k: as_tuples(v) for k, v in (overrides or {}).items()}  # notebooks get tuples back as JSON lists
+    over = _canonical_overrides({k: as_tuples(v) for k, v in (overrides or {}).items()})  # JSON lists as tuples
     if seed is not None:
+        if "seed" in over and over["seed"] != seed:
+            raise InputError(f"the seed is given twice, {over['seed']!r} in the overrides and {seed!r}; give it once")
         over["seed"] = seed
-    p = get_profile(profile, **over)
+    p = preflight(get_profile(profile, **over))
     dev = str(resolve_device(p.device if device is None else device))
     root = _results_root(results_root)
     return Run(p, tuple(sorted(over.items())), dev, parse_bool(retrain, "retrain"), str(root))
@@ -179,10 +181,9 @@ def _results_root(results_root: Any) -> Path:
 
 def with_overrides(run: Run, **overrides: Any) -> Run:
     """The same run with more fields overridden (what the notebooks' `overrides` parameter does)."""
-    over = {**dict(run.overrides), **overrides}
-    for k, v in overrides.items():
-        check_field(k, v)
-    return replace(run, profile=check_profile(replace(run.profile, **overrides)), overrides=tuple(sorted(over.items())))
+    new = _canonical_overrides({k: as_tuples(v) for k, v in overrides.items()})
+    over = {**dict(run.overrides), **new}
+    return replace(run, profile=preflight(with_settings(run.profile, new)), overrides=tuple(sorted(over.items())))
 
 
 def profile_names() -> list[str]:
@@ -198,5 +199,12 @@ def _compact(v: Any) -> str:
     return "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
-def _tuples(v: Any) -> Any:
-    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+def _canonical_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides by setting path (an older name becomes the path, or paths, it stands for)."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        for path in canonical(key):
+            if path in out and out[path] != value:
+                raise InputError(f"setting {path} is given twice with different values ({out[path]!r}, {value!r})")
+            out[path] = value
+    return out

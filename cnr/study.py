@@ -16,16 +16,16 @@ def study_runs(profile: str, overrides: dict[str, Any] | None = None, banks: Seq
     from cnr.data import BANK_FAMILY
 
     base = resolve_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)
-    if BANK_FAMILY.get(base.profile.dataset) != "fmnist":  # only argan_preset differs between the runs
+    if BANK_FAMILY.get(base.profile.data.dataset) != "fmnist":  # only argan_preset differs between the runs
         raise InputError(f"the study compares Fashion-MNIST generator banks; profile {profile!r} evaluates on "
-                         f"{base.profile.dataset!r} (use the study or smoke profile)")
+                         f"{base.profile.data.dataset!r} (use the study or smoke profile)")
     if banks is not None and (isinstance(banks, str) or not banks):
         raise InputError(f"banks must be a non-empty list of generator presets, e.g. ['paper', 'quick']; got {banks!r}")
-    presets = list(dict.fromkeys(banks or (base.profile.argan_preset, "quick")))
+    presets = list(dict.fromkeys(banks or (base.profile.bank.preset, "quick")))
     runs = {}
     for preset in presets:
         over = dict(overrides or {})
-        if preset != base.profile.argan_preset:
+        if preset != base.profile.bank.preset:
             over["argan_preset"] = preset
         runs[preset] = resolve_run(profile, over, seed=seed, retrain=retrain, results_root=results_root)
     return runs
@@ -53,7 +53,7 @@ def bank_restoration(runs: dict[str, Run]) -> pd.DataFrame:
     from cnr.eval.restoration import restoration_rows
 
     first = next(iter(runs.values()))
-    x, y = load_fmnist("test", limit=first.profile.restoration_n)
+    x, y = load_fmnist("test", limit=first.profile.samples.restoration)
     x, y = x.to(first.device), y.to(first.device)
     clf = load_classifier("fmnist-cnn", device=first.device, weights=first.classifier_weights("fmnist-cnn"))
     parts = [pd.DataFrame(restoration_rows(load_bank(run, "fmnist"), x, "fmnist-test", y, clf)).assign(bank=bank)

@@ -129,7 +129,7 @@ def imagenet_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
 
     bank = load_bank(run, "natural")
     model = load_classifier(TOUR_CLASSIFIER, device=run.device)
-    return model, Defended(CompressRestore(bank, run.profile.qf_range, n_iter, mode="dynamic", seed=run.seed), model)
+    return model, Defended(CompressRestore(bank, run.profile.grid.qf_range, n_iter, mode="dynamic", seed=run.seed), model)
 
 
 def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, Any]:
@@ -140,21 +140,22 @@ def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, An
 def attack_demo(run: Run, eps: float = 4 / 255, n_iter: int = 3, n_images: int | None = None) -> AttackDemo:
     """Clean, oblivious (PGD on the bare model) and adaptive (EOT-BPDA PGD on the defended model) accuracy.
 
-    Foolbox's 20 ImageNet photos (at most the profile's `n_costly`, or `n_images`), L-inf budget `eps`, the
+    Foolbox's 20 ImageNet photos (at most the profile's `samples.costly`, or `n_images`), L-inf budget `eps`, the
     profile's PGD steps and EOT samples; the random defense is scored over the profile's fresh draws.
     """
     from cnr.attacks import run_attack
+    from cnr.eval.groups import group_params
     from cnr.parsing import positive_int
 
     p, seed = run.profile, run.seed
     x, y, classes = tour_images()
-    n = min(len(x), positive_int(n_images, "n_images") if n_images is not None else p.n_costly)
+    n = min(len(x), positive_int(n_images, "n_images") if n_images is not None else p.samples.costly)
     x, y = x[:n].to(run.device), y[:n].to(run.device)
     model, defended = imagenet_defense(run, n_iter)
-    draws = max(1, p.draws)
-    obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, steps=p.pgd_steps).x_adv.detach()
-    ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, steps=p.eot_steps,
-                     eot=p.eot_samples).x_adv.detach()
+    draws = max(1, p.samples.draws)
+    pgd, eot = group_params(p, "bpda-pgd"), group_params(p, "eot-bpda-pgd")  # the grid's settings
+    obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, **pgd).x_adv.detach()
+    ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, **eot).x_adv.detach()
     rows = [
         _acc_row("clean images", "-", score(model, x, y, 1)),
         _acc_row("clean images + defense", "-", score(defended, x, y, draws)),
@@ -164,7 +165,7 @@ def attack_demo(run: Run, eps: float = 4 / 255, n_iter: int = 3, n_images: int |
     ]
     table = pd.DataFrame(rows)
     acc = dict(zip(table["setting"], table["accuracy"]))
-    numbers = dict(n=n, eps=eps, draws=draws, steps=p.pgd_steps, eot_steps=p.eot_steps, eot=p.eot_samples,
+    numbers = dict(n=n, eps=eps, draws=draws, steps=pgd["steps"], eot_steps=eot["steps"], eot=eot["eot"],
                    clean_bare=acc["clean images"], clean_defended=acc["clean images + defense"],
                    oblivious_bare=acc["oblivious PGD"], oblivious_defended=acc["oblivious PGD + defense"],
                    adaptive_defended=acc["adaptive EOT-BPDA PGD + defense"],

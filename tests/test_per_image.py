@@ -59,7 +59,7 @@ def test_the_committed_tables_find_every_rows_outcomes():
     from cnr.paths import REPO_ROOT
 
     tables = [REPO_ROOT / "results" / run / "tables" / "robustness.csv"
-              for run in ("quick", "imagenet", "study+argan_preset=quick", "study")]
+              for run in ("quick", "imagenet", "study+bank.preset=quick", "study")]
     loaded = 0
     for csv in tables:
         df = read_table(csv)

@@ -11,7 +11,7 @@ from cnr.errors import DataNotFoundError, InputError
 def test_study_runs_differ_only_in_the_bank(tmp_path):
     runs = study.study_runs("study", results_root=tmp_path)
     assert list(runs) == ["paper", "quick"]
-    assert runs["paper"].name == "study" and runs["quick"].name == "study+argan_preset=quick"
+    assert runs["paper"].name == "study" and runs["quick"].name == "study+bank.preset=quick"
     assert runs["quick"].profile.argan_preset == "quick" and runs["paper"].profile.argan_preset == "paper"
     assert {r.profile.n_eval for r in runs.values()} == {500}
     assert list(study.study_runs("smoke", results_root=tmp_path)) == ["quick"]  # its own bank is the quick one

@@ -14,7 +14,7 @@ from cnr.argan.bank import STATIC, RestorerBank, qf_filename
 from cnr.argan.sources import default_channels
 from cnr.argan.train import train_argan
 from cnr.errors import InputError
-from cnr.profiles import Profile
+from cnr.config import Profile
 from cnr.run import Run
 from cnr.weights import read_metadata
 
@@ -28,21 +28,21 @@ def train_command(dataset: str, qf: int | str, run: Run, preset: str | None = No
 def _settings(p: Profile, dataset: str, preset: str | None, qf: int | str | None = None) -> dict[str, Any]:
     """train_argan's keyword arguments for one bank file; the natural bank's `argan_natural_train` entries win,
     including its own `pretrain_steps_by_qf` (the profile-wide one is Fashion-MNIST's)."""
-    extra = dict(p.argan_natural_train) if dataset == "natural" else {}
+    extra = dict(p.bank.natural_train) if dataset == "natural" else {}
     extra.pop("warm_start", None)
-    by_qf = dict(extra.pop("pretrain_steps_by_qf", p.argan_pretrain_steps_by_qf))
-    steps = by_qf.get(qf, extra.pop("pretrain_steps", p.argan_pretrain_steps))
+    by_qf = dict(extra.pop("pretrain_steps_by_qf", p.bank.pretrain_steps_by_qf))
+    steps = by_qf.get(qf, extra.pop("pretrain_steps", p.bank.pretrain_steps))
     extra.pop("pretrain_steps", None)
-    default = p.argan_preset_natural if dataset == "natural" else p.argan_preset
+    default = p.bank.preset_natural if dataset == "natural" else p.bank.preset
     s = dict(dataset=dataset, preset=preset or default, in_channels=default_channels(dataset),
-             pretrain_steps=steps, gan_steps=p.argan_gan_steps, batch=p.argan_batch,
-             patch=p.argan_patch if dataset != "fmnist" else min(p.argan_patch, 28), seed=p.seed)
+             pretrain_steps=steps, gan_steps=p.bank.gan_steps, batch=p.bank.batch,
+             patch=p.bank.patch if dataset != "fmnist" else min(p.bank.patch, 28), seed=p.seed)
     return {**s, **extra}
 
 
 def warm_start(p: Profile, dataset: str) -> bool:
     """Whether the bank's per-QF generators start from its finished static generator (trained first)."""
-    return dataset == "natural" and bool(dict(p.argan_natural_train).get("warm_start", False))
+    return dataset == "natural" and bool(dict(p.bank.natural_train).get("warm_start", False))
 
 
 def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
@@ -67,7 +67,7 @@ def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = N
     warm = warm_start(p, dataset)
     if warm and not static:
         raise InputError("this profile warm-starts the per-QF generators from the static one: train it too")
-    per_qf = list(qfs or p.argan_qfs)
+    per_qf = list(qfs or p.bank.qfs)
     targets: list[int | str] = [STATIC, *per_qf] if warm else [*per_qf, *([STATIC] if static else [])]
     t0 = time.perf_counter()
     for i, qf in enumerate(targets):

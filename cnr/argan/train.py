@@ -27,7 +27,7 @@ from cnr.argan.sources import NATURAL_SOURCE, ImageSource, default_channels, dra
 from cnr.checks import check_output_file, resolve_device  # one device check for the whole kit
 from cnr.errors import InputError
 from cnr.parsing import check_limits, parse_seed
-from cnr.profiles import QF_SET
+from cnr.config import QF_SET
 from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights
 

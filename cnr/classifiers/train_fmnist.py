@@ -119,7 +119,7 @@ def retrain_classifier(run: Run) -> Path:
     """Train fmnist-cnn with the run's settings into its own models folder (what `retrain` notebooks evaluate)."""
     out = run.models_dir / "fmnist-cnn.safetensors"  # never the shipped file, whatever the run's `retrain`
     p = run.profile
-    train_fmnist_cnn(out, epochs=p.clf_epochs, batch_size=p.clf_batch, seed=p.seed, train_limit=p.clf_train_limit,
-                     eval_limit=p.clf_eval_limit, device=run.device,
+    train_fmnist_cnn(out, epochs=p.clf.epochs, batch_size=p.clf.batch, seed=p.seed, train_limit=p.clf.train_limit,
+                     eval_limit=p.clf.eval_limit, device=run.device,
                      command=f"cnr train-classifier --profile {p.name} --seed {p.seed} --out {out}")
     return out

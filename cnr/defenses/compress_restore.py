@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from cnr.checks import check_count, check_images, check_one_device
+from cnr.config import Grid
 from cnr.errors import InputError
 from cnr.parsing import parse_qf_range, parse_seed
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
@@ -172,29 +173,29 @@ def build_compress_restore(spec, bank: nn.Module | None, grad: str, seed: int) -
                            grad=grad, seed=seed)
 
 
-def compress_restore_family(p) -> list:
+def compress_restore_family(g: Grid) -> list:
     """JPEG with a random QF; static and dynamic for each N (main at `sweep_ns`); dynamic at a fixed QF (if any)."""
     from cnr.defenses.registry import DefenseSpec
 
     def spec(name: str, mode: str, n: int, qf_range: tuple[int, int], roles: set[str]) -> DefenseSpec:
         return DefenseSpec(name, "compress-restore", mode, n, tuple(qf_range), frozenset(roles))
 
-    out = [spec("jpeg", "jpeg", 1, p.qf_range, {"main"})]
+    out = [spec("jpeg", "jpeg", 1, g.qf_range, {"main"})]
     for mode in ("static", "dynamic"):
-        out += [spec(f"{mode}-N{n}", mode, n, p.qf_range, {"main"} if n in p.sweep_ns else {"ablation", "n-sweep"})
-                for n in p.ns]
-    if p.fixed_qf is not None:
-        n = p.sweep_ns[0]
-        out.append(spec(f"dynamic-N{n}-qf{p.fixed_qf}", "dynamic", n, (p.fixed_qf, p.fixed_qf),
+        out += [spec(f"{mode}-N{n}", mode, n, g.qf_range, {"main"} if n in g.sweep_ns else {"ablation", "n-sweep"})
+                for n in g.ns]
+    if g.fixed_qf is not None:
+        n = g.sweep_ns[0]
+        out.append(spec(f"dynamic-N{n}-qf{g.fixed_qf}", "dynamic", n, (g.fixed_qf, g.fixed_qf),
                         {"ablation", "fixed-qf"}))
     return out
 
 
-def parse_variant(name: str, p):
+def parse_variant(name: str, g: Grid):
     """'static-N4' / 'dynamic-N2' with the profile's QF range, for `cnr attack --defense` beyond the grid's Ns."""
     from cnr.defenses.registry import DefenseSpec
 
     mode, _, rest = name.partition("-N")
     if mode in ("static", "dynamic") and rest.isdigit() and int(rest) >= 1:
-        return DefenseSpec(name, "compress-restore", mode, int(rest), tuple(p.qf_range), frozenset({"main"}))
+        return DefenseSpec(name, "compress-restore", mode, int(rest), tuple(g.qf_range), frozenset({"main"}))
     return None

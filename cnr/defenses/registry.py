@@ -1,8 +1,8 @@
 """Defenses as a registry of builders: a spec names its builder and carries its settings as table columns.
 
 Adding a defense variant is one file with a builder `fn(spec, bank, grad, seed) -> nn.Module | None` and one
-`register_defense(name, builder, family)` call, where `family(profile) -> [DefenseSpec, ...]` says which specs of
-it a profile's grid runs and in which roles ("main": every budget and attack; "ablation": the reference budgets of
+`register_defense(name, builder, family)` call, where `family(grid) -> [DefenseSpec, ...]` says which specs of
+it a grid of that shape (the profile's `grid` part) runs and in which roles ("main": every budget and attack; "ablation": the reference budgets of
 the ablation groups; "n-sweep": the N ablation; "fixed-qf": the fixed-QF variant). The undefended classifier is
 the empty defense: its builder returns None.
 """
@@ -14,10 +14,10 @@ from typing import Any, Callable
 from torch import nn
 
 from cnr.errors import InputError, unknown_name
-from cnr.profiles import Profile
+from cnr.config import Grid, Profile
 
 Builder = Callable[["DefenseSpec", Any, str, int], "nn.Module | None"]
-Family = Callable[[Profile], "list[DefenseSpec]"]
+Family = Callable[[Grid], "list[DefenseSpec]"]
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,14 @@ def unregister_defense(name: str) -> None:
 
 def grid_defenses(profile: Profile) -> list[DefenseSpec]:
     """Every defense spec the profile's grid runs, in registration order; names must be unique."""
+    return defense_specs(profile.grid)
+
+
+def defense_specs(grid: Grid) -> list[DefenseSpec]:
+    """Every defense spec a grid of this shape runs, in registration order; names must be unique."""
     out: list[DefenseSpec] = []
     for fam in FAMILIES.values():
-        out += fam(profile)
+        out += fam(grid)
     names = [d.name for d in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -87,7 +92,7 @@ def defense_by_name(profile: Profile, name: str, n_iter: int | None = None) -> D
         return specs[name]
     from cnr.defenses.compress_restore import parse_variant
 
-    spec = parse_variant(name, profile)
+    spec = parse_variant(name, profile.grid)
     if spec is None:
         raise unknown_name("defense", name, specs)
     return spec

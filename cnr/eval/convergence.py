@@ -17,6 +17,7 @@ import torch
 from cnr.attacks import run_attack
 from cnr.defenses import Defended, defense_by_name
 from cnr.eval.evaluator import Evaluator
+from cnr.eval.groups import group_params
 from cnr.eval.scoring import score, summarize
 from cnr.stats import wilson_interval
 
@@ -57,8 +58,8 @@ def convergence(ev: Evaluator, defenses: Sequence[str] = ("static-N3", "dynamic-
         model = Defended(spec.build(ev.bank, grad="bpda", seed=ev.seed), ev.classifier)
         for budget in budgets:
             plan = ([("steps", s, dict(steps=s), 1) for s in steps]
-                    + [("eot", e, dict(steps=p.eot_steps, eot=e), 1) for e in eot]
-                    + [("restarts", r, dict(steps=p.pgd_steps), r) for r in restarts])
+                    + [("eot", e, dict(steps=group_params(p, "eot-bpda-pgd")["steps"], eot=e), 1) for e in eot]
+                    + [("restarts", r, dict(steps=group_params(p, "bpda-pgd")["steps"]), r) for r in restarts])
             memo: dict[tuple, torch.Tensor] = {}
             for sweep, value, params, r in plan:
                 pt = _point(ev, model, x, y, budget, [ev.seed + i for i in range(r)], memo, **params)

@@ -22,7 +22,7 @@ class Evaluator:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, classifier: nn.Module, bank: nn.Module | None, run: Run):
         self.x, self.y, self.classifier, self.bank, self.run = x, y, classifier, bank, run
         p = run.profile
-        self.dataset, self.classifier_name, self.seed, self.draws = p.dataset, p.classifier, p.seed, p.draws
+        self.dataset, self.classifier_name, self.seed, self.draws = p.data.dataset, p.data.classifier, p.seed, p.samples.draws
         self.sizes = p.sample_sizes()
         self._bare: dict[tuple, Any] = {}  # attacks on the bare classifier: crafted once, reused by oblivious cells
 
@@ -91,20 +91,20 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     from cnr.data import check_sample_size
 
     p = run.profile
-    n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.dataset, check_count(n, "n"), "n")
-    clf = load_classifier(p.classifier, device=run.device, weights=run.classifier_weights())
+    n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.data.dataset, check_count(n, "n"), "n")
+    clf = load_classifier(p.data.classifier, device=run.device, weights=run.classifier_weights())
     resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
-    if p.dataset == "imagenet":
+    if p.data.dataset == "imagenet":
         x, y = protocol_images(clf, n, run.device, interpolation=resize)
-    elif p.dataset == "imagenet-cpu":
+    elif p.data.dataset == "imagenet-cpu":
         x, y, _ = imagenet_cpu_images(clf, n, interpolation=resize, seed=p.seed)
     else:
-        x, y = load_dataset(p.dataset, limit=n, interpolation=resize)
+        x, y = load_dataset(p.data.dataset, limit=n, interpolation=resize)
     if len(x) < n:  # a folder dataset (ImageNet) with fewer images than asked: say so, since every cell is smaller
         import warnings
 
-        warnings.warn(f"{p.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (samples "
+        warnings.warn(f"{p.data.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (samples "
                       f"{p.sample_sizes()}); every cell uses at most {len(x)}", stacklevel=2)
-    family = BANK_FAMILY.get(p.dataset, p.dataset)
+    family = BANK_FAMILY.get(p.data.dataset, p.data.dataset)
     bank = load_bank(run, family)
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

@@ -118,12 +118,12 @@ def run_workers(run: Run, workers: int, resume: bool = True) -> None:
 def run_grid(run: Run, shard: str | None = None, resume: bool = True, workers: int | None = None) -> pd.DataFrame:
     """Run (this shard of) the run's grid, skipping finished rows; returns the merged table.
 
-    `workers` > 1 (default: the profile's `grid_workers`) runs the shards 1/k..k/k as parallel processes here.
+    `workers` > 1 (default: the profile's `grid.workers`) runs the shards 1/k..k/k as parallel processes here.
     """
     from cnr.checks import check_writable
 
     t0 = time.perf_counter()
-    workers = run.profile.grid_workers if workers is None else workers
+    workers = run.profile.grid.workers if workers is None else workers
     out_csv = run.robustness_csv
     shard_ik = parse_shard(shard)  # everything is checked before the first folder is made
     cells = build_grid(run.profile)

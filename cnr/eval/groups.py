@@ -1,21 +1,24 @@
 """The declarative grid: cell groups (attack, gradient view, sample, defenses, budgets, kind) in one registry.
 
 A new attack appears in the grid, tables, figures and sanity checks with its `cnr.attacks` entry plus one
-`register_group(CellGroup(...))` here (and its profile settings). `build_grid(profile)` expands every group.
+`register_group(CellGroup(...))` here. A group's parameters come from the profile's `attacks` mapping: the
+attack's entry, then what defines the group (`fixed`), then the group's own entry; `build_grid(profile)` expands
+every group.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from cnr.attacks import attack_params
+from cnr.config import Profile
 from cnr.defenses.registry import DefenseSpec, grid_defenses
-from cnr.errors import InputError
+from cnr.errors import InputError, unknown_name
 from cnr.eval.specs import KINDS, SAMPLES, VIEWS, AttackSpec, Cell
-from cnr.profiles import Profile
+from cnr.parsing import parse_params
 
 Budgets = Callable[[Profile], "list[tuple[str, float]]"]
 Selector = Callable[["list[DefenseSpec]", bool], "list[DefenseSpec]"]
-Params = Callable[[Profile], "tuple[tuple[str, object], ...]"]
 
 
 def select(roles: Sequence[str], at_ref: Sequence[str] = (), exclude: Sequence[str] = (),
@@ -32,11 +35,13 @@ def select(roles: Sequence[str], at_ref: Sequence[str] = (), exclude: Sequence[s
 
 
 def sweep(p: Profile) -> list[tuple[str, float]]:
-    return [("linf", b) for b in p.linf_budgets] + [("l2", b) for b in p.l2_budgets]
+    """Every budget of the profile's curves."""
+    return [("linf", b) for b in p.grid.linf_budgets] + [("l2", b) for b in p.grid.l2_budgets]
 
 
 def refs(p: Profile) -> list[tuple[str, float]]:
-    return [("linf", p.ref_linf), ("l2", p.ref_l2)]
+    """The reference budgets of the single-budget cells."""
+    return [("linf", p.grid.ref_linf), ("l2", p.grid.ref_l2)]
 
 
 @dataclass(frozen=True)
@@ -48,21 +53,27 @@ class CellGroup:
     kind: str
     budgets: Budgets
     defenses: Selector
-    params: Params = lambda p: ()
+    fixed: tuple[tuple[str, object], ...] = ()  # parameters that make the group what it is (e.g. a margin loss)
+    needs: tuple[str, ...] = ()  # parameters the profile's mapping must set for this group (e.g. EOT samples)
     view: str = "bpda"
     sample: str = "eval"
     ablation: bool = False
     default: bool = True  # False: only in profiles that name it in `groups` (the study's attacks)
     decisive: bool = False  # with the profile's `decisive_sweep`: every budget, every main and fixed-QF defense
 
+    def params(self, p: Profile) -> tuple[tuple[str, object], ...]:
+        """The parameters the profile sets for this group, over the attack's registry defaults (sorted pairs)."""
+        merged = {**p.attacks.get(self.attack, {}), **dict(self.fixed), **p.attacks.get(self.label, {})}
+        return tuple(sorted(merged.items()))
+
     def cells(self, p: Profile, specs: list[DefenseSpec]) -> list[Cell]:
         ref = set(refs(p))
-        sweeping = self.decisive and p.decisive_sweep  # adds cells to the group's own, never drops one
+        sweeping = self.decisive and p.grid.decisive_sweep  # adds cells to the group's own, never drops one
         mine = self.budgets(p)
         out = []
         for norm, b in dict.fromkeys(mine + (sweep(p) if sweeping else [])):
             spec = AttackSpec(self.label, self.attack, norm, b, view=self.view, sample=self.sample,
-                              params=tuple(self.params(p)), kind=self.kind, ablation=self.ablation)
+                              params=self.params(p), kind=self.kind, ablation=self.ablation)
             own = self.defenses(specs, (norm, b) in ref) if (norm, b) in mine else []
             chosen = own + [d for d in specs if sweeping and d not in own and d.roles & {"main", "fixed-qf"}]
             out += [Cell(d, spec) for d in chosen]
@@ -90,58 +101,85 @@ def unregister_group(label: str) -> None:
 
 
 def build_grid(p: Profile) -> list[Cell]:
-    """Every cell of the profile's grid, group by group in registration order (only `p.groups` when it names some)."""
-    unknown = sorted(set(p.groups) - set(GROUPS))
+    """Every cell of the profile's grid, group by group in registration order (only `p.grid.groups` when it names some)."""
+    specs = grid_defenses(p)
+    return [c for g in grid_groups(p) for c in g.cells(p, specs)]
+
+
+def group_params(p: Profile, label: str) -> dict[str, object]:
+    """The parameters the grid runs for a cell group (what `cnr attack --group` runs too)."""
+    if label not in GROUPS:
+        raise unknown_name("cell group", label, GROUPS)
+    return dict(GROUPS[label].params(p))
+
+
+def attack_spec(p: Profile, attack: str | None, group: str | None, norm: str, budget: float, view: str | None,
+                params: Sequence[str] | None = None) -> AttackSpec:
+    """What `cnr attack` runs: a group's attack, view and parameters as the grid runs them, or an attack with the
+    profile's settings for it; `params` ('name=value') on top. Checked before any model is loaded."""
+    if group is not None:
+        if group not in GROUPS:
+            raise unknown_name("cell group", group, GROUPS)
+        g = GROUPS[group]
+        if attack is not None and attack != g.attack:
+            raise InputError(f"cell group {group!r} runs attack {g.attack!r}, not {attack!r}; give one of them")
+        base, label, view = dict(g.params(p)), g.label, view or g.view
+        attack = g.attack
+    else:
+        attack = attack or "pgd"
+        base, label, view = dict(p.attacks.get(attack, {})), attack, view or "bpda"
+    if view not in VIEWS:
+        raise unknown_name("gradient view", view, VIEWS)
+    given = parse_params(params or [], attack_params(attack))
+    merged = {**base, **given}
+    attack_params(attack, **merged)
+    return AttackSpec(label, attack, norm, budget, view=view, sample="eval", params=tuple(sorted(merged.items())))
+
+
+def grid_groups(p: Profile) -> list[CellGroup]:
+    """The profile's cell groups in registration order: those it names, or every default one."""
+    unknown = sorted(set(p.grid.groups) - set(GROUPS))
     if unknown:
         raise InputError(f"profile {p.name!r} names unknown cell group(s) {', '.join(unknown)}; "
                          f"registered: {', '.join(GROUPS)}")
-    specs = grid_defenses(p)
-    chosen = [g for g in GROUPS.values() if (g.label in p.groups if p.groups else g.default)]
-    return [c for g in chosen for c in g.cells(p, specs)]
+    return [g for g in GROUPS.values() if (g.label in p.grid.groups if p.grid.groups else g.default)]
 
 
 ALL = ("main", "ablation")
 DEFENDED = select(("main",), exclude=("none",))
 unbounded_l2: Budgets = lambda p: [("l2", float("inf"))]  # noqa: E731
-pgd: Params = lambda p: (("steps", p.pgd_steps),)  # noqa: E731
-eot: Params = lambda p: (("eot", p.eot_samples), ("steps", p.eot_steps))  # noqa: E731
+EOT = ("eot",)  # an EOT group without its sample count in the profile would quietly run plain PGD
 
 for _g in (
     CellGroup("clean", "clean", "clean", lambda p: [("linf", 0.0)], select(ALL)),
-    CellGroup("bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("ablation",)), pgd, ablation=True,
+    CellGroup("bpda-pgd", "pgd", "adaptive", sweep, select(("main",), ("ablation",)), ablation=True,
               decisive=True),
-    CellGroup("oblivious-pgd", "pgd", "white-box", sweep, DEFENDED, pgd, view="oblivious"),
-    CellGroup("eot-bpda-pgd", "pgd", "adaptive", lambda p: sweep(p) if p.eot_sweep else refs(p),
+    CellGroup("oblivious-pgd", "pgd", "white-box", sweep, DEFENDED, view="oblivious"),
+    CellGroup("eot-bpda-pgd", "pgd", "adaptive", lambda p: sweep(p) if p.grid.eot_sweep else refs(p),
               select(("main",), ("n-sweep",), ("none",), ("dynamic",)),
-              eot, sample="costly", ablation=True, decisive=True),
-    CellGroup("generalized-bpda-pgd", "pgd", "adaptive", refs, select(ALL, exclude=("none",)), pgd,
+              needs=EOT, sample="costly", ablation=True, decisive=True),
+    CellGroup("generalized-bpda-pgd", "pgd", "adaptive", refs, select(ALL, exclude=("none",)),
               view="identity", ablation=True, decisive=True),
-    CellGroup("eot-diffjpeg-pgd", "pgd", "adaptive", refs, select(("main",), exclude=("none", "jpeg")), eot,
+    CellGroup("eot-diffjpeg-pgd", "pgd", "adaptive", refs, select(("main",), exclude=("none", "jpeg")), needs=EOT,
               view="surrogate", sample="costly"),
-    CellGroup("deepfool", "deepfool", "minimal", unbounded_l2, select(("main",)),
-              lambda p: (("steps", p.deepfool_steps), ("candidates", p.deepfool_candidates)), sample="costly"),
-    CellGroup("cw", "cw", "minimal", unbounded_l2, select(("main",)),
-              lambda p: (("binary_steps", p.cw_binary_steps), ("steps", p.cw_steps)), sample="costly"),
-    CellGroup("square", "square", "black-box", lambda p: [r for r in refs(p) if r[0] in p.square_norms],
-              select(("main",)), lambda p: (("n_queries", p.square_queries),), sample="blackbox"),
-    CellGroup("nattack", "nattack", "black-box", lambda p: [("linf", p.ref_linf)], select(("main",)),
-              lambda p: (("iterations", p.nattack_iters), ("population", p.nattack_pop)), sample="blackbox"),
-    CellGroup("hsj", "hsj", "black-box", lambda p: [("l2", p.ref_l2)], select(("main",)),
-              lambda p: (("steps", p.hsj_steps), ("initial_gradient_eval_steps", p.hsj_grad_evals),
-                         ("init_steps", p.hsj_init_steps)), sample="blackbox"),
-    CellGroup("autoattack-rand", "autoattack_rand", "adaptive", lambda p: [("linf", p.ref_linf)], select(("main",)),
-              lambda p: (("eot_iter", p.aa_eot_iter), ("n_iter", p.aa_iters)), sample="costly", decisive=True),
+    CellGroup("deepfool", "deepfool", "minimal", unbounded_l2, select(("main",)), sample="costly"),
+    CellGroup("cw", "cw", "minimal", unbounded_l2, select(("main",)), sample="costly"),
+    CellGroup("square", "square", "black-box", lambda p: [r for r in refs(p) if r[0] in p.grid.square_norms],
+              select(("main",)), sample="blackbox"),
+    CellGroup("nattack", "nattack", "black-box", lambda p: [("linf", p.grid.ref_linf)], select(("main",)),
+              sample="blackbox"),
+    CellGroup("hsj", "hsj", "black-box", lambda p: [("l2", p.grid.ref_l2)], select(("main",)), sample="blackbox"),
+    CellGroup("autoattack-rand", "autoattack_rand", "adaptive", lambda p: [("linf", p.grid.ref_linf)],
+              select(("main",)), sample="costly", decisive=True),
 ):
     register_group(_g)
 
 # Attacks aimed at the dynamic bank itself (what a reviewer of the paper's central claim would try); opt-in.
 DYNAMIC = select(("main",), exclude=("none", "jpeg", "static"))
 for _g in (
-    CellGroup("expected-bpda-pgd", "pgd", "adaptive", refs, DYNAMIC, pgd, view="expected", default=False),
-    CellGroup("transfer-static-pgd", "pgd", "adaptive", refs, DYNAMIC, pgd, view="transfer-static", default=False),
-    CellGroup("eot-strong-bpda-pgd", "pgd", "adaptive", refs, DEFENDED,
-              lambda p: (("eot", p.eot_samples_strong), ("steps", p.eot_steps)), sample="costly", default=False),
-    CellGroup("margin-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, lambda p: (("loss", "margin"),
-                                                                               ("steps", p.pgd_steps)), default=False),
+    CellGroup("expected-bpda-pgd", "pgd", "adaptive", refs, DYNAMIC, view="expected", default=False),
+    CellGroup("transfer-static-pgd", "pgd", "adaptive", refs, DYNAMIC, view="transfer-static", default=False),
+    CellGroup("eot-strong-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, needs=EOT, sample="costly", default=False),
+    CellGroup("margin-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, fixed=(("loss", "margin"),), default=False),
 ):
     register_group(_g)

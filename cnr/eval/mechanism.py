@@ -30,7 +30,9 @@ from torch import nn
 from cnr.argan.bank import RestorerBank
 from cnr.attacks import run_attack
 from cnr.checks import check_images, check_labels
-from cnr.defenses import CompressRestore, grid_defenses
+from cnr.config import Grid
+from cnr.defenses import CompressRestore
+from cnr.defenses.registry import defense_specs
 from cnr.errors import InputError
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.jpeg import jpeg_roundtrip
@@ -54,13 +56,9 @@ BATCH_SIZE = 256
 def standard_defenses(bank: RestorerBank, qf_range: int | tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5),
                       seed: int = 0, grad: str = "bpda", include_none: bool = False) -> dict[str, CompressRestore | None]:
     """The grid's compress-restore defenses (jpeg, static-N*, dynamic-N*; optionally none) at these Ns, BPDA backward."""
-    from dataclasses import replace
-
-    from cnr.profiles import Profile
-
     qr = (qf_range, qf_range) if isinstance(qf_range, int) else tuple(qf_range)
-    p = replace(Profile(name="mechanism"), qf_range=qr, ns=tuple(ns), sweep_ns=tuple(ns))
-    specs = [d for d in grid_defenses(p) if d.builder in ("none", "compress-restore") and "fixed-qf" not in d.roles]
+    grid = Grid(qf_range=qr, ns=tuple(ns), sweep_ns=tuple(ns), fixed_qf=None)
+    specs = [d for d in defense_specs(grid) if d.builder in ("none", "compress-restore") and "fixed-qf" not in d.roles]
     return {s.name: s.build(bank, grad=grad, seed=seed) for s in specs if include_none or s.mode != "none"}
 
 
@@ -354,9 +352,9 @@ def mechanism_setup(run: "Run") -> dict[str, Any]:
     from cnr.paths import relative
 
     p = run.profile
-    return dict(dataset=p.dataset, classifier=p.classifier, bank=relative(run.bank_dir(BANK_FAMILY[p.dataset])),
-                n_images=p.mechanism_n, ns=list(p.mechanism_ns), draws=p.mechanism_draws,
-                reference=p.mechanism_reference, qf_range=list(p.qf_range), seed=p.seed)
+    return dict(dataset=p.data.dataset, classifier=p.data.classifier, bank=relative(run.bank_dir(BANK_FAMILY[p.data.dataset])),
+                n_images=p.mechanism.n, ns=list(p.mechanism.ns), draws=p.mechanism.draws,
+                reference=p.mechanism.reference, qf_range=list(p.grid.qf_range), seed=p.seed)
 
 
 def _check_stored_setup(tables_dir: Path, setup: dict[str, Any]) -> None:
@@ -397,11 +395,11 @@ def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
         _check_stored_setup(tables_dir, setup)
     if len(stored) == len(MEASUREMENTS):
         return {m: stored[m] for m in MEASUREMENTS}
-    ev = make_evaluator(run, n=p.mechanism_n)  # checks that the dataset has mechanism_n images
+    ev = make_evaluator(run, n=p.mechanism.n)  # checks that the dataset has mechanism_n images
     if not stored:
         atomic_write_bytes(tables_dir / SETUP_FILE, (json.dumps(setup, indent=1) + "\n").encode())
-    jobs = mechanism_jobs(ev.bank, ev.classifier, ev.x, ev.y, p.qf_range, p.mechanism_ns, draws=p.mechanism_draws,
-                          reference=p.mechanism_reference, seed=p.seed)
+    jobs = mechanism_jobs(ev.bank, ev.classifier, ev.x, ev.y, p.grid.qf_range, p.mechanism.ns, draws=p.mechanism.draws,
+                          reference=p.mechanism.reference, seed=p.seed)
     wall_path = tables_dir / "mechanism_wall.csv"
     old_wall = read_plain_table(wall_path) if stored else pd.DataFrame()
     wall = [r for r in old_wall.to_dict("records") if r.get("measurement") in stored]

@@ -81,7 +81,7 @@ def restoration_table(run: Run) -> pd.DataFrame:
     from cnr.data.photo_corpus import corpus_crops
 
     p, device = run.profile, run.device
-    x, y = load_fmnist("test", limit=p.restoration_n)
+    x, y = load_fmnist("test", limit=p.samples.restoration)
     fm_bank = load_bank(run, "fmnist")
     clf = load_classifier("fmnist-cnn", device=device, weights=run.classifier_weights("fmnist-cnn"))
     rows = restoration_rows(fm_bank, x.to(device), "fmnist-test", y.to(device), clf)

@@ -60,24 +60,26 @@ def worst_below_mean(df: pd.DataFrame) -> dict[str, Any]:
 
 def direct_checks(ev: Evaluator, n: int = 100) -> list[dict[str, Any]]:
     """Attacks run here: unbounded PGD reaches ~0% on the bare model; more steps never help; randomness detected."""
-    from cnr.attacks import run_attack
+    from cnr.attacks import ATTACKS, run_attack
+    from cnr.eval.groups import GROUPS
     from cnr.defenses import CompressRestore, Defended
 
     p = ev.run.profile
+    steps = dict(GROUPS["bpda-pgd"].params(p)).get("steps", ATTACKS["pgd"].defaults["steps"])
     x, y = ev.x[:n], ev.y[:n]
     out = []
-    res = run_attack("pgd", ev.classifier, x, y, 1.0, norm="linf", seed=ev.seed, steps=p.pgd_steps)
+    res = run_attack("pgd", ev.classifier, x, y, 1.0, norm="linf", seed=ev.seed, steps=steps)
     acc = score(ev.classifier, res.x_adv, y, 1).float().mean().item()
     out.append(_check("unbounded attack reaches ~0% (undefended)", acc <= 0.01,
                       f"PGD Linf eps=1: {acc:.3f} (n={len(x)})"))
     accs = []
-    for steps in (max(1, p.pgd_steps // 4), p.pgd_steps):
-        r = run_attack("pgd", ev.classifier, x, y, p.ref_linf / 2, norm="linf", seed=ev.seed, steps=steps)
+    for k in (max(1, steps // 4), steps):
+        r = run_attack("pgd", ev.classifier, x, y, p.grid.ref_linf / 2, norm="linf", seed=ev.seed, steps=k)
         accs.append(score(ev.classifier, r.x_adv, y, 1).float().mean().item())
     out.append(_check("more steps never raise accuracy (undefended)", accs[1] <= accs[0] + 1 / n,
-                      f"PGD Linf {p.ref_linf / 2:g}, n={len(x)}: {accs[0]:.3f} with fewer steps, {accs[1]:.3f} "
+                      f"PGD Linf {p.grid.ref_linf / 2:g}, n={len(x)}: {accs[0]:.3f} with fewer steps, {accs[1]:.3f} "
                       "with more"))
-    d = Defended(CompressRestore(ev.bank, p.qf_range, 3, mode="dynamic", seed=ev.seed), ev.classifier)
+    d = Defended(CompressRestore(ev.bank, p.grid.qf_range, 3, mode="dynamic", seed=ev.seed), ev.classifier)
     with torch.no_grad():
         a, b = d.defense(x[:8]), d.defense(x[:8])
     out.append(_check("the defense is detected as random", d.is_random and not torch.equal(a, b),

@@ -1,0 +1,112 @@
+"""The registered profiles: one set of settings that the notebooks, the CLI and the tests all read."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from cnr.config.parts import BankTraining, ClassifierTraining, Data, Grid, Mechanism, Samples
+from cnr.config.profile import AttackSettings, Profile, with_settings
+from cnr.errors import InputError, unknown_name
+
+
+def attack_settings(pgd_steps: int, eot: tuple[int, int], eot_strong: int, **per_attack: dict[str, Any]
+                    ) -> AttackSettings:
+    """A profile's attack mapping: PGD's steps, the EOT groups' (samples, steps), and each other attack's params."""
+    samples, steps = eot
+    return {"pgd": {"steps": pgd_steps},
+            "eot-bpda-pgd": {"eot": samples, "steps": steps}, "eot-diffjpeg-pgd": {"eot": samples, "steps": steps},
+            "eot-strong-bpda-pgd": {"eot": eot_strong, "steps": steps}, **per_attack}
+
+
+# Effort at the quick profile's scale; why these (convergence on the quick bank): benchmarks/convergence.py and
+# benchmarks/NOTES.md. The paper's settings are the `full` profile's.
+QUICK_ATTACKS = attack_settings(
+    20, (4, 10), 32, deepfool={"steps": 20, "candidates": 4}, cw={"binary_steps": 3, "steps": 20},
+    square={"n_queries": 300}, nattack={"iterations": 20, "population": 20},
+    hsj={"steps": 5, "initial_gradient_eval_steps": 25, "init_steps": 25},
+    autoattack_rand={"n_iter": 10, "eot_iter": 2})
+PAPER_ATTACKS = attack_settings(
+    100, (32, 100), 32, deepfool={"steps": 50, "candidates": 10}, cw={"binary_steps": 5, "steps": 1000},
+    square={"n_queries": 5000}, nattack={"iterations": 400, "population": 300},
+    hsj={"steps": 40, "initial_gradient_eval_steps": 100, "init_steps": 50},
+    autoattack_rand={"n_iter": 100, "eot_iter": 20})
+IMAGENET_BUDGETS = dict(linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08),
+                        ref_linf=4 / 255, ref_l2=0.05)
+STUDY_GROUPS = ("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand", "expected-bpda-pgd",
+                "transfer-static-pgd", "eot-strong-bpda-pgd", "margin-bpda-pgd")
+
+
+def _with(attacks: AttackSettings, **changes: dict[str, Any]) -> AttackSettings:
+    """A copy of an attack mapping with some entries' parameters changed."""
+    out = copy.deepcopy(attacks)
+    for key, params in changes.items():
+        out.setdefault(key, {}).update(params)
+    return out
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", notebooks=(),
+        clf=ClassifierTraining(epochs=1, train_limit=2000, eval_limit=500),
+        bank=BankTraining(pretrain_steps=20, pretrain_steps_by_qf=(), gan_steps=10, batch=8),
+        samples=Samples(eval=16, costly=8, draws=2, restoration=64),
+        grid=Grid(linf_budgets=(0.1, 0.3), l2_budgets=(0.2, 0.5)),
+        attacks=attack_settings(
+            5, (2, 3), 32, deepfool={"steps": 5, "candidates": 4}, cw={"binary_steps": 1, "steps": 5},
+            square={"n_queries": 40}, nattack={"iterations": 5, "population": 20},
+            hsj={"steps": 2, "initial_gradient_eval_steps": 25, "init_steps": 25},
+            autoattack_rand={"n_iter": 5, "eot_iter": 2}),
+        mechanism=Mechanism(n=8, ns=(1, 3), draws=2, reference=4),
+    ),
+    "quick": Profile(name="quick", attacks=QUICK_ATTACKS),
+    # The paper's code path on a CPU: EfficientNet-Lite0 at 224 px on ImageNet photos (cnr.eval.protocol), the
+    # paper's budgets, the natural bank. Sized to about 45 minutes on 2 cores (README: each cell's cost): BPDA-PGD
+    # at all 8 budgets, EOT and generalized BPDA at the reference budgets; the black-box attacks pay the restorer
+    # per query, so they run on 10 images, HopSkipJump at the L2 budget and Square at the Linf one (its own norm).
+    "imagenet": Profile(
+        name="imagenet", notebooks=("03", "04"),
+        data=Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"),
+        samples=Samples(eval=50, costly=50, blackbox=10, draws=3),
+        grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, square_norms=("linf",), eot_sweep=False,
+                  groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"),
+                  **IMAGENET_BUDGETS),
+        attacks=_with(attack_settings(10, (4, 5), 32, **{k: v for k, v in QUICK_ATTACKS.items() if "pgd" not in k}),
+                      square={"n_queries": 500}),
+    ),
+    # Dynamic vs static with the paper's generator (64 channels x 16 blocks), notebook 05: the decisive cells at
+    # Linf 0.05 / 0.1 and L2 0.2 against every defense and the attacks aimed at the dynamic bank, on the same
+    # images; `--set bank.preset=quick` runs the quick bank beside it. Its strong EOT takes 16 samples per step
+    # (the quick bank's EOT curve is flat from 8; cost per cell: benchmarks/NOTES.md).
+    "study": Profile(
+        name="study", notebooks=("05",), bank=BankTraining(preset="paper"),
+        grid=Grid(ns=(3,), sweep_ns=(3,), linf_budgets=(0.05, 0.1), l2_budgets=(0.2,), decisive_sweep=True,
+                  groups=STUDY_GROUPS),
+        attacks=_with(QUICK_ATTACKS, **{"eot-strong-bpda-pgd": {"eot": 16}}),
+    ),
+    "full": Profile(
+        name="full", device="auto",
+        bank=BankTraining(preset="paper", preset_natural="paper", natural_train=(), pretrain_steps=20000,
+                          pretrain_steps_by_qf=(), gan_steps=10000),
+        samples=Samples(eval=10000, costly=1000, draws=10, restoration=10000),
+        grid=Grid(workers=1, sweep_ns=(1, 3, 5)),
+        attacks=PAPER_ATTACKS,
+    ),
+    "paper": Profile(
+        name="paper", device="auto",
+        data=Data(dataset="imagenet", classifier="resnet50"),
+        bank=BankTraining(preset="paper", preset_natural="paper", natural_train=(), patch=128, pretrain_steps=50000,
+                          pretrain_steps_by_qf=(), gan_steps=50000, batch=16),
+        samples=Samples(eval=1000, costly=1000, draws=10, restoration=1000),
+        grid=Grid(workers=1, sweep_ns=(1, 3, 5), **IMAGENET_BUDGETS),
+        attacks=PAPER_ATTACKS,
+    ),
+}
+
+
+def get_profile(name: str, **settings: Any) -> Profile:
+    """A registered profile by name with settings replaced by path (or older name); the run boundary's helper."""
+    if not isinstance(name, str) or name not in PROFILES:
+        raise unknown_name("profile", name, PROFILES)
+    if not all(isinstance(k, str) for k in settings):
+        raise InputError(f"setting names are text, got {sorted(map(repr, settings))}")
+    return with_settings(PROFILES[name], settings)

@@ -1,0 +1,69 @@
+"""The names a profile uses, checked against the registries once at the run's boundary (configuration never
+imports a registry): data set, classifier, generator presets, cell groups, notebooks, and each attack's settings."""
+from __future__ import annotations
+
+from cnr.argan.generator import PRESETS
+from cnr.attacks import ATTACKS, attack_params
+from cnr.classifiers import CLASSIFIERS
+from cnr.config import Profile
+from cnr.data import BANK_FAMILY, DATASETS, check_sample_size
+from cnr.errors import InputError, unknown_name
+from cnr.eval.groups import GROUPS, grid_groups
+from cnr.paths import NOTEBOOK_DIR
+
+PROTOCOL_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's
+
+
+def preflight(p: Profile) -> Profile:
+    """Refuse a profile that names what no registry has, or pairs things that cannot work together."""
+    _check_data(p)
+    for what, preset in (("bank.preset", p.bank.preset), ("bank.preset_natural", p.bank.preset_natural)):
+        if preset not in PRESETS:
+            raise unknown_name(f"generator preset ({what})", preset, PRESETS)
+    grid_groups(p)  # unknown cell groups are refused there
+    known = sorted(b.name[:2] for b in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    stray = [nb for nb in p.notebooks if nb not in known]
+    if stray and known:
+        raise InputError(f"profile setting notebooks names {stray[0]!r}, which is not one of the notebooks "
+                         f"{', '.join(known)}")
+    _check_attacks(p)
+    return p
+
+
+def _check_data(p: Profile) -> None:
+    """Known data set and classifier, a classifier that reads the data set's channels, samples it holds."""
+    dataset, classifier = p.data.dataset, p.data.classifier
+    if dataset not in DATASETS and dataset not in PROTOCOL_DATASETS:
+        raise unknown_name("dataset (data.dataset)", dataset, [*DATASETS, *PROTOCOL_DATASETS])
+    if classifier not in CLASSIFIERS:
+        raise unknown_name("classifier (data.classifier)", classifier, CLASSIFIERS)
+    family = BANK_FAMILY.get(dataset)
+    have = None if family is None else (1 if family == "fmnist" else 3)
+    want = CLASSIFIERS[classifier].channels
+    if want is not None and have is not None and want != have:
+        raise InputError(f"profile settings data.classifier={classifier!r} and data.dataset={dataset!r} do not fit: "
+                         f"the classifier expects {want}-channel images, the dataset has {have}-channel ones")
+    for what, n in (("samples.eval", p.samples.eval), ("samples.costly", p.samples.costly),
+                    ("samples.blackbox", p.samples.blackbox)):
+        if n is not None:
+            check_sample_size(dataset, n, f"profile setting {what}")
+    check_sample_size("fmnist", p.samples.restoration, "profile setting samples.restoration (Fashion-MNIST test images)")
+
+
+def _check_attacks(p: Profile) -> None:
+    """Every `attacks` entry names an attack or a group, with parameters that attack takes, in their ranges."""
+    for key in p.attacks:
+        if key not in ATTACKS and key not in GROUPS:
+            raise unknown_name("attack or cell group (attacks.<name>)", key, [*ATTACKS, *GROUPS])
+    for key in p.attacks:
+        if key in ATTACKS:
+            attack_params(key, **p.attacks[key])
+    for group in GROUPS.values():
+        params = dict(group.params(p))
+        if group.attack in ATTACKS:
+            attack_params(group.attack, **params)
+    for group in grid_groups(p):
+        missing = [n for n in group.needs if n not in dict(group.params(p))]
+        if missing:
+            raise InputError(f"cell group {group.label!r} needs attacks.{group.label}.{missing[0]} in profile "
+                             f"{p.name!r} (e.g. --set attacks.{group.label}.{missing[0]}=4)")
