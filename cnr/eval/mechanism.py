@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnr import atomic
 from cnr.argan.bank import RestorerBank
 from cnr.attacks import run_attack
 from cnr.checks import check_images, check_labels
@@ -34,7 +35,6 @@ from cnr.errors import InputError
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.jpeg import jpeg_roundtrip
 from cnr.stats import bootstrap_mean
-from cnr.weights import atomic_write_bytes
 
 if TYPE_CHECKING:
     from cnr.run import Run
@@ -383,7 +383,7 @@ def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
         return {m: stored[m] for m in MEASUREMENTS}
     ev = make_evaluator(run, n=p.mechanism_n)  # checks that the dataset has mechanism_n images
     if not stored:
-        atomic_write_bytes(tables_dir / SETUP_FILE, (json.dumps(setup, indent=1) + "\n").encode())
+        atomic.write_text(tables_dir / SETUP_FILE, json.dumps(setup, indent=1) + "\n")
     jobs = mechanism_jobs(ev.bank, ev.classifier, ev.x, ev.y, p.qf_range, p.mechanism_ns, draws=p.mechanism_draws,
                           reference=p.mechanism_reference, seed=p.seed)
     wall_path = tables_dir / "mechanism_wall.csv"
