@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from cnr import atomic
 from cnr.errors import InputError
 from cnr.run import Run
 
@@ -34,11 +35,9 @@ def _plain(v: Any) -> Any:
 
 def record(run: Run, notebook: str, **numbers: Any) -> Path:
     """Write a notebook's key numbers to results/<run>/notebooks/<notebook>.json (atomic); returns the path."""
-    from cnr.weights import atomic_write_bytes
-
     path = run.record_path(notebook)
     data = {"profile": run.profile.name, "run": run.name, "notebook": Path(notebook).stem, **_plain(numbers)}
-    atomic_write_bytes(path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
+    atomic.write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
     return path
 
 

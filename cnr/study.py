@@ -8,6 +8,7 @@ import pandas as pd
 
 from cnr.errors import InputError
 from cnr.run import Run, resolve_run
+from cnr.stats import holm
 
 
 def study_runs(profile: str, overrides: dict[str, Any] | None = None, banks: Sequence[str] | None = None,
@@ -102,17 +103,6 @@ def bank_vs_bank(runs: dict[str, Run], base: str = "quick",
 
 
 ALPHA = 0.05  # the verdict's significance level
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values: the verdict tests several budgets at once and must not pick the lucky one."""
-    p = [float(v) for v in pvalues]
-    order = sorted(range(len(p)), key=p.__getitem__)
-    adjusted, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def _p_text(p: float) -> str:

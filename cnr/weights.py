@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -13,33 +12,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from cnr import __version__
+from cnr.atomic import atomic_path
 from cnr.errors import WeightsError
 
 _META_KEY = "cnr"
 _INTEGRITY_KEY = "cnr.integrity"  # {"sha256": ..., "dtypes": {name: dtype}}: beside the metadata, not in it
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that a crash leaves either the old or the new content, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a results file is as readable as any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_weights(
@@ -50,7 +27,6 @@ def save_weights(
 ) -> Path:
     """Save tensors and JSON metadata atomically; `dtype` (e.g. fp16) shrinks floating tensors for git."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = {}
     for k, v in tensors.items():
         v = v.detach().cpu().contiguous()
@@ -63,15 +39,9 @@ def save_weights(
         out[k] = v
     meta = {"code_version": __version__, **metadata}
     integrity = {"sha256": tensor_checksum(out), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(out.items())}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(out, tmp, metadata={_META_KEY: json.dumps(meta, sort_keys=True, default=str),
-                                      _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(out, str(tmp), metadata={_META_KEY: json.dumps(meta, sort_keys=True, default=str),
+                                           _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
     return path
 
 
@@ -87,14 +57,8 @@ def add_integrity_record(path: str | os.PathLike) -> bool:
         raise WeightsError(f"{path} is corrupted or not a safetensors file ({e})") from e
     _check_tensors(path, tensors, header, "")
     integrity = {"sha256": tensor_checksum(tensors), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={**header, _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={**header, _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
     return True
 
 

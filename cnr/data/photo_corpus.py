@@ -16,9 +16,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from cnr import atomic
 from cnr.errors import DataNotFoundError, InputError, unknown_name
 from cnr.paths import cache_dir
-from cnr.weights import atomic_write_bytes
 
 SPLITS = ("train", "validation", "test")
 PROCESSING = "v1"  # bump when the downscaling changes: cached PNGs live under a folder named after it
@@ -128,7 +128,7 @@ def corpus_photos(split: str, max_side: int = 512) -> list[torch.Tensor]:
             a = _downscaled(p, max_side)
             buf = io.BytesIO()
             Image.fromarray(a).save(buf, format="PNG")
-            atomic_write_bytes(png, buf.getvalue())
+            atomic.write_bytes(png, buf.getvalue())
         else:
             with Image.open(png) as im:
                 a = np.asarray(im.convert("RGB")).copy()

@@ -19,6 +19,7 @@ import pandas as pd
 
 from cnr.errors import InputError
 from cnr.eval.rows import KEY_COLUMNS, read_table, table_problem
+from cnr.stats import holm
 
 METRICS = ("accuracy", "worst_accuracy")
 CORRECTION = "Holm"
@@ -99,20 +100,6 @@ def _n_or_nan(n: Any) -> float:
         return float("nan")
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN and does not count towards the family)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
-    order = ok[np.argsort(p[ok], kind="stable")]
-    running = 0.0
-    for rank, idx in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[idx]))
-        out[idx] = running
-    return out
-
-
 def compare_tables(reference: pd.DataFrame | str | os.PathLike, candidate: pd.DataFrame | str | os.PathLike,
                    alpha: float = 0.05) -> pd.DataFrame:
     """One row per key of either table: accuracies, differences, Fisher p-values (raw, Holm), bit_identical, agree."""
@@ -159,7 +146,7 @@ def compare_tables(reference: pd.DataFrame | str | os.PathLike, candidate: pd.Da
         cols += [f"{col}_ref", f"{col}_cand", f"{col}_diff", f"{col}_p", f"{col}_p_holm"]
     out = pd.DataFrame(records).reindex(columns=cols + ["bit_identical", "agree"])
     p_cols = [f"{col}_p" for col in METRICS]
-    flat = holm(out[p_cols].to_numpy(dtype=float).ravel()).reshape(len(out), len(p_cols))
+    flat = np.array(holm(out[p_cols].to_numpy(dtype=float).ravel())).reshape(len(out), len(p_cols))
     for c, col in enumerate(METRICS):
         out[f"{col}_p_holm"] = flat[:, c]
     matched = out["status"] == "matched"

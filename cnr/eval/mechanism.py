@@ -2,7 +2,7 @@
 
 Four measurements, each returning a tidy DataFrame: the setup columns SETUP_COLUMNS (defense, mode, N, qf_range, grad,
 n_images, draws, seed), the measurement's own keys, then metric, value (a mean over images), lo and hi (a 95%
-percentile-bootstrap interval over images, N_BOOT resamples from a generator seeded with `seed`) and interval:
+percentile-bootstrap interval over images, cnr.stats.bootstrap_mean, seeded with `seed`) and interval:
 
 (a) gradient_cosine: how alike the BPDA input gradients of two independent draws are, with the same-draw check;
 (b) eot_alignment: how well a k-draw EOT mean gradient matches a disjoint reference mean over many draws;
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnr import atomic
 from cnr.argan.bank import RestorerBank
 from cnr.attacks import run_attack
 from cnr.checks import check_images, check_labels
@@ -36,7 +36,7 @@ from cnr.defenses.registry import defense_specs
 from cnr.errors import InputError
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.jpeg import jpeg_roundtrip
-from cnr.weights import atomic_write_bytes
+from cnr.stats import bootstrap_mean
 
 if TYPE_CHECKING:
     from cnr.run import Run
@@ -45,7 +45,6 @@ Defenses = Mapping[str, "CompressRestore | None"]
 SETUP_COLUMNS = ["defense", "mode", "N", "qf_range", "grad", "n_images", "draws", "seed"]
 VALUE_COLUMNS = ["metric", "value", "lo", "hi", "interval"]
 INTERVAL = "bootstrap95-images"
-N_BOOT = 2000
 MECH_DRAW_BASE = 2_000_000_000  # above EVAL_DRAW_BASE + any draw count the evaluation uses
 DRAWS_PER_SEED = 1_000_000
 BATCH_SIZE = 256
@@ -69,21 +68,6 @@ def measurement_draws(seed: int, count: int, offset: int = 0) -> list[int]:
         raise InputError(f"at most {DRAWS_PER_SEED} draws per seed, asked for {count + offset}")
     start = MECH_DRAW_BASE + seed * DRAWS_PER_SEED + offset
     return list(range(start, start + count))
-
-
-def bootstrap_mean(values: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> tuple[float, float, float]:
-    """Mean over images with a 95% percentile-bootstrap interval (seeded): the uncertainty every row carries."""
-    v = values.detach().double().flatten().cpu()
-    finite = torch.isfinite(v)
-    if not finite.all():  # e.g. a cosine with an all-zero gradient: said, since the row's n_images counts them
-        warnings.warn(f"{int((~finite).sum())} of {v.numel()} values are undefined (NaN/inf) and left out of the "
-                      "mean and its interval", RuntimeWarning, stacklevel=2)
-    v = v[finite]
-    if v.numel() == 0:
-        return float("nan"), float("nan"), float("nan")
-    idx = torch.randint(0, len(v), (n_boot, len(v)), generator=torch.Generator().manual_seed(seed))
-    lo, hi = torch.quantile(v[idx].mean(1), torch.tensor([0.025, 0.975], dtype=torch.float64)).tolist()
-    return v.mean().item(), lo, hi
 
 
 def per_image_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -397,7 +381,7 @@ def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
         return {m: stored[m] for m in MEASUREMENTS}
     ev = make_evaluator(run, n=p.mechanism.n)  # checks that the dataset has mechanism_n images
     if not stored:
-        atomic_write_bytes(tables_dir / SETUP_FILE, (json.dumps(setup, indent=1) + "\n").encode())
+        atomic.write_text(tables_dir / SETUP_FILE, json.dumps(setup, indent=1) + "\n")
     jobs = mechanism_jobs(ev.bank, ev.classifier, ev.x, ev.y, p.grid.qf_range, p.mechanism.ns, draws=p.mechanism.draws,
                           reference=p.mechanism.reference, seed=p.seed)
     wall_path = tables_dir / "mechanism_wall.csv"

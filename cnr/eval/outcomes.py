@@ -19,9 +19,9 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from cnr import atomic
 from cnr.errors import DataNotFoundError, InputError
 from cnr.eval.rows import KEY_COLUMNS
-from cnr.weights import atomic_write_bytes
 
 FOLDER = "outcomes"
 NAME = re.compile(r"[0-9a-f]{20}\.npz")
@@ -73,7 +73,7 @@ def save_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any], correct: t
     np.savez_compressed(buf, correct=np.packbits(o.correct, axis=1), shape=np.array(o.correct.shape),
                         success=np.packbits(o.success), pert=o.pert.astype(np.float16))
     name = outcome_name(row)
-    atomic_write_bytes(outcomes_dir(out_csv) / name, buf.getvalue())
+    atomic.write_bytes(outcomes_dir(out_csv) / name, buf.getvalue())
     return name
 
 

@@ -14,11 +14,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from cnr.eval.outcomes import load_outcomes
+from cnr.stats import PAIRED_RESAMPLES, mcnemar_exact, paired_bootstrap
 
-BOOTSTRAP = 10_000
 ENSEMBLE = "ensemble"
 # Views of the attacks aimed at the dynamic bank itself (cnr.eval.groups): their stand-in on the static generator
 # is plain BPDA through it, which the static side already has, so the pair's ensemble adds them to the dynamic side.
@@ -33,18 +32,14 @@ def default_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
             if m == "static" and rq and ("dynamic", n, True) in by]
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = BOOTSTRAP) -> dict[str, Any]:
+def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int = PAIRED_RESAMPLES
+                      ) -> dict[str, Any]:
     """Accuracy of b minus a on the same images, its paired bootstrap interval, and McNemar's exact p-value."""
     a, b = np.asarray(a, bool), np.asarray(b, bool)
-    n = len(a)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(resamples, n))
-    diffs = b[idx].mean(1) - a[idx].mean(1)
+    lo, hi = paired_bootstrap(a, b, seed, resamples)
     only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
-    p = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return dict(n=n, acc_a=float(a.mean()), acc_b=float(b.mean()), diff=float(b.mean() - a.mean()),
-                diff_lo=float(lo), diff_hi=float(hi), only_a=only_a, only_b=only_b, mcnemar_p=float(p))
+    return dict(n=len(a), acc_a=float(a.mean()), acc_b=float(b.mean()), diff=float(b.mean() - a.mean()),
+                diff_lo=lo, diff_hi=hi, only_a=only_a, only_b=only_b, mcnemar_p=mcnemar_exact(only_a, only_b))
 
 
 TABLE = "table"  # optional column: the robustness.csv a row was read from, when df joins several runs' tables

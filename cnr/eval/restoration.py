@@ -9,7 +9,6 @@ overlap even where every image gains); plus the classifier's clean accuracy on J
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
@@ -21,24 +20,10 @@ from cnr.argan.losses import psnr, ssim
 from cnr.eval.predict import batched, predict
 from cnr.jpeg import jpeg_roundtrip
 from cnr.run import Run
-from cnr.stats import wilson_interval
+from cnr.stats import mean_half_width, t_half_width, wilson_interval
 
 
 CORPUS_TEST_CROPS = dict(size=224, per_photo=4, seed=0)  # 6 test photos x 4 crops, at the classifiers' 224 px
-
-
-def _paired_ci(d: torch.Tensor) -> float:
-    """Half-width of the 95% t-interval of a mean of per-image differences."""
-    from scipy.stats import t as student
-
-    return student.ppf(0.975, len(d) - 1) * d.double().std().item() / math.sqrt(len(d)) if len(d) > 1 else float("nan")
-
-
-def _mean_ci(v: torch.Tensor) -> tuple[float, float]:
-    """Mean and the half-width of a normal-approximation 95% interval."""
-    v = v.double()
-    half = 1.96 * v.std().item() / math.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return v.mean().item(), half
 
 
 @torch.no_grad()
@@ -59,9 +44,9 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
             row = dict(dataset=dataset, generator=variant, qf=qf, n=len(x))
             for name, vals in (("psnr_jpeg", jpeg_psnr), ("psnr_restored", rp), ("ssim_jpeg", jpeg_ssim),
                                ("ssim_restored", rs)):
-                row[name], row[f"{name}_ci"] = _mean_ci(vals)
+                row[name], row[f"{name}_ci"] = mean_half_width(vals)
             row["psnr_gain"] = row["psnr_restored"] - row["psnr_jpeg"]
-            row["psnr_gain_ci"] = _paired_ci(rp.double() - jpeg_psnr.double())
+            row["psnr_gain_ci"] = t_half_width(rp.double() - jpeg_psnr.double())
             row["restored_wins"] = bool(row["psnr_restored"] > row["psnr_jpeg"])
             if classifier is not None:
                 k = int((predict(classifier, r) == y.cpu()).sum())

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from cnr import atomic
 from cnr.errors import CnrError, DataNotFoundError, InputError
 
 KEY_COLUMNS = ["dataset", "classifier", "defense", "attack", "norm", "budget", "params", "seed"]
@@ -217,13 +218,11 @@ def _sidecar(csv_path: Path) -> Path:
 
 def write_table(df: pd.DataFrame, out_csv: str | os.PathLike) -> Path:
     """Write the merged table atomically, with a sidecar (row count, sha256) that lets read_table spot truncation."""
-    from cnr.weights import atomic_write_bytes
-
     out_csv = Path(out_csv)
     data = df.to_csv(index=False, float_format="%.4f").encode()
-    atomic_write_bytes(out_csv, data)
+    atomic.write_bytes(out_csv, data)
     meta = {"rows": len(df), "columns": len(df.columns), "sha256": hashlib.sha256(data).hexdigest()}
-    atomic_write_bytes(_sidecar(out_csv), (json.dumps(meta, sort_keys=True) + "\n").encode())
+    atomic.write_text(_sidecar(out_csv), json.dumps(meta, sort_keys=True) + "\n")
     return out_csv
 
 

@@ -7,6 +7,8 @@ from typing import Iterable
 import matplotlib.pyplot as plt
 import seaborn as sns
 
+from cnr.atomic import atomic_path
+
 # Readable in grayscale print: every defense gets a marker and a dash pattern as well as a colour.
 DEFENSE_ORDER = ["none", "jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1", "dynamic-N3", "dynamic-N5"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "<", ">"]
@@ -21,10 +23,11 @@ def save_figure(fig: plt.Figure, out_dir: str | Path, name: str, dpi: int = 300)
     """Save a figure as PNG (300 dpi: plots; photo panels need no more than their own pixels) and PDF (no creation
     date, so a rerun that draws the same figure leaves the committed file unchanged)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})  # same figure, same bytes
+    with atomic_path(paths[0]) as tmp:  # the temporary's name has no image suffix: the format is given
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    with atomic_path(paths[1]) as tmp:
+        fig.savefig(tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None})  # same figure, same bytes
     return paths
 
 

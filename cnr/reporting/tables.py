@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from cnr import atomic
 from cnr.paths import relative
 from cnr.reporting.select import GRADIENT_KINDS, at_budget, attack_labels, rows_of
 from cnr.reporting.style import MissingRows, ordered, save_figure
-from cnr.weights import atomic_write_bytes
 
 
 def save_table(df: pd.DataFrame, out_dir: str | Path, name: str, floatfmt: str = ".3f") -> list[Path]:
@@ -18,7 +18,7 @@ def save_table(df: pd.DataFrame, out_dir: str | Path, name: str, floatfmt: str =
     texts = [df.to_csv(index=False, float_format="%.4f"), df.to_markdown(index=False, floatfmt=floatfmt) + "\n",
              df.to_latex(index=False, float_format=lambda v: format(v, floatfmt), escape=True)]
     for path, text in zip(paths, texts):
-        atomic_write_bytes(path, text.encode())
+        atomic.write_text(path, text)
     return paths
 
 
