@@ -2,25 +2,28 @@
 
 Typical use: `bank = RestorerBank.load(run.bank_dir("fmnist"))`, then `bank.restore(jpeg, qf)`;
 train with `train_argan(...)` or a whole bank with `train_bank(run, "fmnist")`.
+Every name is imported on first use, so that the torch-free `cnr.argan.settings` loads without torch.
 """
-from cnr.argan.bank import STATIC, RestorerBank, load_generator, qf_filename
-from cnr.argan.discriminator import PatchDiscriminator
-from cnr.argan.generator import PRESETS, Generator, build_generator
-from cnr.argan.losses import psnr, ssim
+from __future__ import annotations
 
-_LAZY = {  # training pulls in tqdm, the codec and the datasets: import only when asked
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "STATIC": "cnr.argan.bank", "RestorerBank": "cnr.argan.bank", "load_generator": "cnr.argan.bank",
+    "qf_filename": "cnr.argan.bank", "PatchDiscriminator": "cnr.argan.discriminator",
+    "PRESETS": "cnr.argan.generator", "Generator": "cnr.argan.generator", "build_generator": "cnr.argan.generator",
+    "psnr": "cnr.argan.losses", "ssim": "cnr.argan.losses",
     "train_argan": "cnr.argan.train", "evaluate_restoration": "cnr.argan.train",
     "train_bank": "cnr.argan.pipeline", "train_argan_cli": "cnr.argan.pipeline",
+    "TrainSettings": "cnr.argan.settings", "same_training": "cnr.argan.recipe",
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'cnr.argan' has no attribute {name!r}")
 
 
-__all__ = ["STATIC", "PRESETS", "Generator", "PatchDiscriminator", "RestorerBank", "build_generator",
-           "load_generator", "qf_filename", "psnr", "ssim", *_LAZY]
+__all__ = list(_EXPORTS)

@@ -119,13 +119,8 @@ class Generator(nn.Module):
 
     def architecture(self) -> dict[str, Any]:
         """What it takes to rebuild this network; stored in the weights metadata and checked on load."""
-        arch = {"name": "argan-generator", "in_channels": self.in_channels, "channels": self.channels,
-                "blocks": self.blocks}
-        # non-default options only, so that files written before an option existed still match
-        arch.update({"residual": True} if self.residual else {})
-        arch.update({"batchnorm": False} if not self.batchnorm else {})
-        arch.update({"pool": False} if not self.pool else {})
-        return {**arch, "block": self.block} if self.block else arch
+        return architecture_of(self.in_channels, self.channels, self.blocks, self.residual, self.batchnorm,
+                               self.pool, self.block)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4:
@@ -144,6 +139,25 @@ class Generator(nn.Module):
             return (x + y[..., :h, :w] / 2).clamp(0, 1)
         y = torch.tanh(y)[..., :h, :w]
         return (y + 1) / 2
+
+
+def architecture_of(in_channels: int, channels: int, blocks: int, residual: bool = False, batchnorm: bool = True,
+                    pool: bool = True, block: int = 0) -> dict[str, Any]:
+    """The `architecture` record of a generator with these options (Generator's arguments)."""
+    arch: dict[str, Any] = {"name": "argan-generator", "in_channels": int(in_channels), "channels": int(channels),
+                            "blocks": int(blocks)}
+    # non-default options only, so that files written before an option existed still match
+    arch.update({"residual": True} if residual else {})
+    arch.update({"batchnorm": False} if not batchnorm else {})
+    arch.update({"pool": False} if not pool else {})
+    return {**arch, "block": int(block)} if block else arch
+
+
+def preset_architecture(preset: str, in_channels: int) -> dict[str, Any]:
+    """The `architecture` record of build_generator(preset, in_channels), without building (or seeding) one."""
+    if preset not in PRESETS:
+        raise unknown_name("generator preset", preset, PRESETS)
+    return architecture_of(in_channels, **PRESETS[preset])
 
 
 def build_generator(preset: str = "quick", in_channels: int = 3, **overrides: int) -> Generator:

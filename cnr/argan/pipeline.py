@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from cnr.argan.bank import STATIC, RestorerBank, qf_filename
+from cnr.argan.recipe import same_training, training_recipe
+from cnr.argan.settings import TrainSettings
 from cnr.argan.sources import default_channels
 from cnr.argan.train import train_argan
 from cnr.errors import InputError
@@ -46,39 +48,41 @@ def warm_start(p: Profile, dataset: str) -> bool:
 
 
 def _is_done(path: Path, qf: int | str, s: dict[str, Any]) -> bool:
-    """A finished weights file made with these settings (then training is skipped)."""
-    if not path.is_file():
-        return False
-    m = read_metadata(path)
-    arch = m.get("architecture", {})
-    return (m.get("qf") == qf and m.get("dataset") == s["dataset"] and arch.get("preset") == s["preset"]
-            and arch.get("in_channels") == s["in_channels"] and m.get("steps") == s["pretrain_steps"] + s["gan_steps"]
-            and m.get("seed") == s["seed"] and m.get("batch") == s["batch"]
-            and ("lr" not in s or m.get("lr") == s["lr"])
-            and ("init_from" not in s or (m.get("init_from") or {}).get("file") == Path(s["init_from"]).name))
+    """A finished weights file of the very training these settings ask for (then training is skipped)."""
+    return path.is_file() and same_training(read_metadata(path), training_recipe(qf, TrainSettings.from_kwargs(s)))
+
+
+def bank_plan(p: Profile, dataset: str, out_dir: Path, preset: str | None = None,
+              qfs: tuple[int, ...] | None = None, static: bool = True,
+              **overrides: Any) -> list[tuple[int | str, Path, dict[str, Any]]]:
+    """The bank's files in training order, each with its QF and train_argan's settings (the static first when the
+    per-QF generators start from it)."""
+    warm = warm_start(p, dataset)
+    if warm and not static:
+        raise InputError("this profile warm-starts the per-QF generators from the static one: train it too")
+    per_qf = list(qfs or p.bank.qfs)
+    targets: list[int | str] = [STATIC, *per_qf] if warm else [*per_qf, *([STATIC] if static else [])]
+    plan = []
+    for qf in targets:
+        s = {**_settings(p, dataset, preset, qf), **overrides}
+        if warm and qf != STATIC:
+            s["init_from"] = out_dir / qf_filename(STATIC)
+        plan.append((qf, out_dir / qf_filename(qf), s))
+    return plan
 
 
 def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = None, preset: str | None = None,
                qfs: tuple[int, ...] | None = None, static: bool = True, progress: bool = True,
                **overrides: Any) -> RestorerBank:
     """Train (or finish, or skip) every per-QF generator and the static one; default folder: the run's models/."""
-    p = run.profile
     out_dir = Path(out_dir) if out_dir is not None else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}"
-    warm = warm_start(p, dataset)
-    if warm and not static:
-        raise InputError("this profile warm-starts the per-QF generators from the static one: train it too")
-    per_qf = list(qfs or p.bank.qfs)
-    targets: list[int | str] = [STATIC, *per_qf] if warm else [*per_qf, *([STATIC] if static else [])]
+    plan = bank_plan(run.profile, dataset, out_dir, preset, qfs, static, **overrides)
     t0 = time.perf_counter()
-    for i, qf in enumerate(targets):
-        s = {**_settings(p, dataset, preset, qf), **overrides}
-        if warm and qf != STATIC:
-            s["init_from"] = out_dir / qf_filename(STATIC)
-        path = out_dir / qf_filename(qf)
+    for i, (qf, path, s) in enumerate(plan):
         if _is_done(path, qf, s):
-            print(f"[{i + 1}/{len(targets)}] {path} is up to date")
+            print(f"[{i + 1}/{len(plan)}] {path} is up to date")
             continue
-        print(f"[{i + 1}/{len(targets)}] training {path} ({time.perf_counter() - t0:.0f} s so far)")
+        print(f"[{i + 1}/{len(plan)}] training {path} ({time.perf_counter() - t0:.0f} s so far)")
         train_argan(qf, out_path=path, device=run.device, progress=progress,
                     command=train_command(dataset, qf, run, preset), **s)
     return RestorerBank.load(out_dir, dataset=dataset, in_channels=default_channels(dataset),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnr.argan.settings import TRAIN_LIMITS
 from cnr.config.schema import Part, setting
 from cnr.parsing import FLAG, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
 
@@ -53,11 +54,11 @@ class ClassifierTraining(Part):
     eval_limit: int | None = setting(None, COUNT)
 
 
-# train_argan's settings a natural bank may set, with their ranges (the keys of BankTraining.natural_train)
+# train_argan's settings a natural bank may set: their ranges are train_argan's own (one declaration)
 NATURAL_TRAIN_LIMITS: dict[str, Limit] = {
-    "pixel": choice_limit("l1", "l2"), "ssim_weight": number_limit(0), "lr": number_limit(0, lo_open=True),
-    "perceptual_weight": number_limit(0), "adv_weight": number_limit(0), "patch": count_limit(4),
-    "gan_steps": COUNT0, "pretrain_steps": COUNT, "warm_start": FLAG}
+    **{k: TRAIN_LIMITS[k] for k in ("pixel", "ssim_weight", "lr", "perceptual_weight", "adv_weight", "patch",
+                                    "gan_steps", "pretrain_steps")},
+    "warm_start": FLAG}
 
 
 def _steps_by_qf_problem(value: tuple, qfs: tuple[int, ...]) -> str | None:

@@ -1,0 +1,60 @@
+"""cnr.argan.settings: train_argan's settings, defaults and ranges as plain data, importable without torch."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnr.argan.settings import TRAIN_LIMITS, TrainSettings
+from cnr.errors import InputError
+from cnr.parsing import Limit
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_settings_module_imports_without_torch():
+    code = ("import sys, cnr.argan.settings as s; assert s.TRAIN_LIMITS['pretrain_steps'].lo == 0; "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))")
+    res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_limits_are_declared_for_fields_of_the_settings():
+    fields = set(TrainSettings.__dataclass_fields__)
+    assert set(TRAIN_LIMITS) <= fields and all(isinstance(v, Limit) for v in TRAIN_LIMITS.values())
+    # a skipped phase is allowed on either side; not both
+    assert TrainSettings(pretrain_steps=0, gan_steps=1).steps == 1
+    assert TrainSettings(pretrain_steps=1, gan_steps=0).steps == 1
+    with pytest.raises(InputError, match="needs at least one step"):
+        TrainSettings(pretrain_steps=0, gan_steps=0)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(pretrain_steps=-1), "train_argan argument 'pretrain_steps': expected an integer >= 0, got -1"),
+    (dict(patch=3), "train_argan argument 'patch': expected an integer >= 4, got 3"),
+    (dict(in_channels=0), "train_argan argument 'in_channels': expected an integer >= 1 (or None), got 0"),
+    (dict(lr=0.0), "train_argan argument 'lr': expected a finite number > 0, got 0.0"),
+    (dict(seed=-1), "seed: expected an integer seed"),
+])
+def test_out_of_range_settings_are_refused_by_name(kwargs, needle):
+    with pytest.raises(InputError) as e:
+        TrainSettings(**kwargs)
+    assert needle in str(e.value)
+
+
+def test_unknown_setting_names_the_valid_ones():
+    with pytest.raises(InputError, match=r"unknown train_argan argument 'patch_size'; .*patch, perceptual"):
+        TrainSettings.from_kwargs({"patch_size": 32})
+
+
+def test_settings_hold_plain_numbers_and_are_frozen():
+    s = TrainSettings(batch=np.int64(4), patch=np.int64(16), progress="no")
+    assert (s.batch, s.patch, s.progress) == (4, 16, False)
+    assert type(s.batch) is int and type(s.patch) is int  # JSON metadata cannot hold numpy integers
+    with pytest.raises(AttributeError):
+        s.batch = 8
