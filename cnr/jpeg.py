@@ -4,20 +4,17 @@ Three ways to differentiate "compress with JPEG", because the codec itself has n
 ``jpeg_bpda`` (identity backward, the paper's BPDA), ``jpeg_surrogate`` (real forward, backward
 of kornia's differentiable JPEG) and ``jpeg_differentiable`` (kornia's approximation both ways).
 
-Default codec: simplejpeg 1.9 (libjpeg-turbo 3.1.2 through its TurboJPEG API). Measured against
-Pillow 12 (the same libjpeg-turbo through libjpeg's API, as in the paper's legacy code; the
+Default codec: simplejpeg 1.9 (libjpeg-turbo 3.1.2 through its TurboJPEG API). Against Pillow 12
+(the same libjpeg-turbo through libjpeg's API, as in the authors' 2021 code of the defense; the
 decoders agree bit for bit, the encoders differ): TurboJPEG uses libjpeg's fast integer forward
 DCT below QF 96 and the accurate one from QF 96, Pillow always the accurate one, so
 
 - QF >= 96: bit-identical to Pillow;
-- QF < 96: some quantized DCT coefficients round the other way. On natural images (Fashion-MNIST,
-  scikit-image photo crops, 8-64 px, every QF) the mean absolute difference over a batch is
-  0.3-1.0/255 (largest at QF 95), on any one image of 16 px or more at most 7.2/255 (QF 2), on
-  a lone 8x8 block up to 25/255 (QF 1-5); single pixels can differ by up to ~80/255 at low QF.
-  Distortion against the original is the same within 0.1 dB PSNR, except QF 90-95, where the
-  fast DCT loses up to 0.8 dB. ``tests/test_jpeg.py`` checks the bounds below.
+- QF < 96: some quantized DCT coefficients round the other way, within the bounds below on
+  natural images (``tests/test_jpeg.py`` checks them; the measured differences, per batch,
+  image, block and in PSNR, are in benchmarks/NOTES.md).
 
-``backend="pillow"`` gives Pillow's output exactly, at about a quarter of the speed.
+``backend="pillow"`` gives Pillow's output exactly, more slowly (benchmarks/bench_jpeg.py --pillow).
 """
 from __future__ import annotations
 
@@ -39,12 +36,13 @@ from cnr.errors import InputError, unknown_name
 QF_MIN, QF_MAX = 1, 100
 MIN_SIZE = 8  # one JPEG block
 BACKENDS = ("simplejpeg", "pillow")
-# Measured bounds of the default backend against Pillow (see the module docstring; tested).
+# Bounds of the default backend against Pillow (see the module docstring; tested; the values they
+# bound are in benchmarks/NOTES.md).
 PILLOW_EXACT_FROM_QF = 96
-PILLOW_MAX_BATCH_MEAN_ABS = 1.5 / 255  # a batch of natural images, any QF (worst seen: 1.02/255)
-PILLOW_MAX_IMAGE_MEAN_ABS = 10 / 255  # any one natural image of >= 16x16 px, any QF (worst seen: 7.2/255)
+PILLOW_MAX_BATCH_MEAN_ABS = 1.5 / 255  # a batch of natural images, any QF
+PILLOW_MAX_IMAGE_MEAN_ABS = 10 / 255  # any one natural image of >= 16x16 px, any QF
 # kornia's approximation against the real codec (Pillow), mean absolute error on natural images
-# (Fashion-MNIST, photo crops): 1.0-1.4/255 at QF 50, worst 2.5/255 (QF 1); tested.
+# (Fashion-MNIST, photo crops); tested.
 KORNIA_MAX_MEAN_ABS = 3 / 255
 KORNIA_MAX_MEAN_ABS_QF50 = 2 / 255
 KORNIA_BLOCK = 16  # kornia's codec works on 16x16 macroblocks (4:2:0 chroma of 8x8 blocks)
@@ -115,7 +113,7 @@ def sample_qf(n: int, qf_range: tuple[int, int] | int, generator: torch.Generato
 # The real codec. Each thread takes a chunk of the batch and does everything for it in GIL-free
 # numpy and libjpeg calls: range check, float -> uint8, encode, decode, uint8 -> float. (Torch's
 # own CPU kernels would go through its intra-op thread pool, which on a busy machine makes each
-# elementwise op tens of times slower; numpy per chunk runs in the codec's threads instead.)
+# elementwise op far slower (benchmarks/NOTES.md); numpy per chunk runs in the codec's threads instead.)
 # ---------------------------------------------------------------------------------------------
 
 

@@ -1,9 +1,9 @@
 """The `cnr` Jupyter kernel: the venv's Python with the environment the kit needs set before torch loads.
 
-OpenMP threads that spin while they wait made notebook cells tens of times slower whenever another process shared
-the cores (measured: the tour under plain papermill beside one 2-thread process had not finished after 16 minutes,
-against 19 s with passive waiting). Setting the variable inside a notebook comes too late once torch is imported,
-so the kernel spec carries it. `make setup` installs it; `python -m cnr.kernel` does the same by hand.
+OpenMP threads that spin while they wait made notebook cells far slower whenever another process shared the cores
+(benchmarks/bench_tour_under_load.py; see benchmarks/NOTES.md). Setting the variable inside a notebook comes too
+late once torch is imported, so the kernel spec carries it. `make setup` installs it; `python -m cnr.kernel` does
+the same by hand.
 """
 from __future__ import annotations
 

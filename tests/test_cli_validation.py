@@ -1,5 +1,5 @@
 """Bad input through the command line: one clear line from the kit and exit code 2, never a traceback, never a
-silent wrong result, and nothing written. One test per class of the hostile-user report."""
+silent wrong result, and nothing written. One test per class of bad input."""
 from __future__ import annotations
 
 import subprocess
@@ -158,7 +158,7 @@ def test_empty_out_is_refused(capsys, tmp_path):
     assert code == 2 and "--out is empty" in text
 
 
-# --- the second battery's remaining holes (issue 13): one test per class ---------------------------
+# --- more classes of bad input, one test per class ---------------------------------------------------
 
 @pytest.mark.parametrize("attack, norm, param, needle", [
     ("square", "linf", "loss=nope", "'loss': expected one of 'margin', 'ce', got 'nope'"),

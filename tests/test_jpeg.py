@@ -46,7 +46,7 @@ def images(request, gray, rgb) -> torch.Tensor:
 
 
 def pillow_reference(x: torch.Tensor, qf: int) -> torch.Tensor:
-    """Save each image with Pillow's defaults (4:2:0 for RGB) and load it back: the legacy code's JPEG."""
+    """Save each image with Pillow's defaults (4:2:0 for RGB) and load it back, as the authors' 2021 code does."""
     u8 = x.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     out = []
     for a in u8:

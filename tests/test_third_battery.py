@@ -1,4 +1,4 @@
-"""A third battery of bad inputs (issue 13), one class per test: each gets the kit's own error at the public boundary,
+"""A third battery of bad inputs, one class per test: each gets the kit's own error at the public boundary,
 never a traceback from torch/pandas/safetensors, never silent acceptance, and nothing written from it."""
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
     load_state_into(gen, path, regenerate=regenerate)
     gen.meta = meta  # kept so that bank.save() writes the same provenance back
     gen = gen.to(device).eval()
-    if device.type == "cpu":  # oneDNN's convs at 16-64 channels: 1.4x forward+backward (measured)
+    if device.type == "cpu":  # oneDNN's convs at 16-64 channels run faster channels-last (benchmarks/NOTES.md)
         gen = gen.to(memory_format=torch.channels_last)
     return gen
 

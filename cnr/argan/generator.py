@@ -1,18 +1,16 @@
 """The AR-GAN generator: the paper's SRResNet-like artifact remover, taking and returning [0,1] images.
 
-Layout (PAPER.md, legacy code; padding 1): conv3x3 in->C + ReLU; 2x2 average pool; conv3x3 C->C + BN + ReLU
-(kept as a long skip); `blocks` residual blocks (conv-BN-ReLU-conv-BN + identity); conv3x3 + BN + the long skip;
-conv3x3 C->4C + pixel shuffle x2 + ReLU; conv1x1 C->in; tanh. The network works on [-1, 1] inside; odd
-heights/widths are replicate-padded to even and cropped back, so any size >= 1 px goes through. Options for
-natural photos: `residual` (predict a correction of the input), `batchnorm=False`, `pool=False` (every layer
+Layout (the paper and the authors' 2021 code of the defense; padding 1): conv3x3 in->C + ReLU; 2x2 average pool;
+conv3x3 C->C + BN + ReLU (kept as a long skip); `blocks` residual blocks (conv-BN-ReLU-conv-BN + identity);
+conv3x3 + BN + the long skip; conv3x3 C->4C + pixel shuffle x2 + ReLU; conv1x1 C->in; tanh. The network works on [-1, 1]
+inside; odd heights/widths are replicate-padded to even and cropped back, so any size >= 1 px goes through. Options
+for natural photos: `residual` (predict a correction of the input), `batchnorm=False`, `pool=False` (every layer
 at full resolution) and `block=8` (space-to-depth onto the 8x8 JPEG grid instead of the pooling).
 
-Presets (`PRESETS`): "paper" is the legacy network (64 channels, 16 blocks). "quick" (16 channels, 2 blocks) was
-chosen by measurement on this kit's CPU target (`benchmarks/choose_argan_preset.py`: 2 cores, Fashion-MNIST, QF 10,
-600 equal pixel+SSIM steps, batch 32). PSNR gain over JPEG / training s / forward+backward img/s:
-16x2 +1.67 dB / 14 s / 2654; 24x3 +2.18 dB / 20 s / 1281; 32x4 +2.44 dB / 25 s / 938. Every attack step through
-the defense pays the forward+backward N times, so the 2-3x speed of 16x2 buys the sample sizes of the quick grid;
-the quality it gives up is the price, and the `full` profile uses the paper preset.
+Presets (`PRESETS`): "paper" is the authors' network (64 channels, 16 blocks). "quick" (16 channels, 2 blocks)
+gives up some restoration quality for speed on this kit's CPU target: every attack step through the defense pays
+the forward+backward N times, so the speed buys the sample sizes of the quick grid; the `full` profile uses the
+paper preset. Chosen by benchmarks/choose_argan_preset.py; see benchmarks/NOTES.md.
 """
 from __future__ import annotations
 
@@ -26,21 +24,14 @@ from cnr.errors import InputError, unknown_name
 
 PRESETS: dict[str, dict[str, int]] = {
     "paper": dict(channels=64, blocks=16),
-    "quick": dict(channels=16, blocks=2),  # see the measurement above
+    "quick": dict(channels=16, blocks=2),  # chosen by benchmarks/choose_argan_preset.py (see the docstring)
     # Natural RGB photos: without a full-resolution path, 16 channels at half resolution cannot carry the detail
-    # of 3-channel images (restored PSNR stayed 2-9 dB *below* JPEG at every QF, measured); predicting a
-    # correction added to the input (out = clamp(x + f(x)), f starting at zero) keeps the cost of "quick"; and
-    # without BatchNorm, whose training-photo statistics cost 1.5 dB on held-out photos (measured).
-    # Kept for the natural bank by benchmarks/choose_natural_preset.py (QF 10, photo-corpus train patches 48 px,
-    # batch 32, MSE, Adam 5e-4 warmup+cosine, 240 CPU-s of one thread each, 2-core machine shared with other jobs;
-    # gain on 20 crops of the 5 validation photos, paired 95% interval; forward+backward 224-px img per CPU-s):
-    #   quick-residual 16x2 pooled   24k params  3,150 steps  +0.51 +- 0.19 dB  20.6 img/s
-    #   32x4 pooled                 130k params    916 steps  +0.46 +- 0.20 dB   5.0 img/s
-    #   16x2 full resolution         17k params  1,724 steps  +0.52 +- 0.24 dB  11.0 img/s
-    #   24x3 full resolution         48k params    668 steps  +0.54 +- 0.21 dB   2.9 img/s
-    #   64x3 on 8x8 JPEG blocks     517k params  3,856 steps  +0.41 +- 0.23 dB
-    # The gains are the same within their intervals and had levelled off by 120 CPU-s; quick-residual gets there
-    # first and is the cheapest for the attacks, which pay the forward+backward N times per step.
+    # of 3-channel images (the plain "quick" restored them worse than JPEG); predicting a correction added to the
+    # input (out = clamp(x + f(x)), f starting at zero) keeps the cost of "quick"; and without BatchNorm, whose
+    # training-photo statistics hurt on held-out photos. Kept for the natural bank by
+    # benchmarks/choose_natural_preset.py (pooled, full-resolution and JPEG-block candidates on the same CPU budget):
+    # the gains were the same within their intervals, and quick-residual reaches its gain first and is the cheapest
+    # for the attacks, which pay the forward+backward N times per step. Measurements: benchmarks/NOTES.md.
     "quick-residual": dict(channels=16, blocks=2, residual=1, batchnorm=0),
     "tiny": dict(channels=8, blocks=1),  # tests and smoke runs only
 }

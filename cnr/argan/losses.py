@@ -1,9 +1,10 @@
 """AR-GAN losses (pixel, SSIM, perceptual, adversarial) and the PSNR/SSIM metrics of the restoration table.
 
-Defaults follow Galteri et al.'s AR-GAN papers (PAPER.md, [open]): pixel + SSIM pre-training, then a perceptual
-term on frozen features plus a small (1e-3) non-saturating adversarial term. The perceptual network is the
-kit's own classifier `features` on Fashion-MNIST; for RGB natural photos no frozen VGG is available offline,
-so the perceptual term is off unless a feature function is passed (any callable [0,1] NCHW -> list of maps).
+Defaults follow Galteri et al.'s papers on GAN-based JPEG artifact removal, which the defense's AR-GAN comes from:
+pixel + SSIM pre-training, then a perceptual term on frozen features plus a small (1e-3) non-saturating
+adversarial term. The perceptual network is the kit's own classifier `features` on Fashion-MNIST; for RGB natural
+photos no frozen VGG is available offline, so the perceptual term is off unless a feature function is passed (any
+callable [0,1] NCHW -> list of maps).
 """
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from cnr.errors import InputError, unknown_name
 
 DATASETS = ("fmnist", "natural")
 FMNIST_VAL_HOLDOUT = 1000  # the last 1,000 Fashion-MNIST training images: validation, never trained on
-# Natural patches come from the wallpaper-photo corpus, split by photo: 25 photos are 30x the pixels of the package
-# photos this kit used before, and its test split and Foolbox's images stay out of training. Recorded in metadata.
+# Natural patches come from the train split of the wallpaper-photo corpus (cnr.data.photo_corpus, split by photo:
+# 25 train photos), so its test split and Foolbox's images stay out of training. Recorded in metadata.
 NATURAL_SOURCE = "photo-corpus-v1:train (validation: photo-corpus-v1:validation), max_side 512"
 
 

@@ -42,7 +42,7 @@ class FashionCNN(nn.Module):
         return self.head(self.features(x)[-1])
 
     def fuse_batchnorm(self) -> "FashionCNN":
-        """Fold each eval-mode BatchNorm into its conv (same outputs to ~1e-6, ~1.8x faster forward+backward)."""
+        """Fold each eval-mode BatchNorm into its conv: same outputs, faster forward+backward (benchmarks/NOTES.md)."""
         if self.training:
             raise InputError("fuse_batchnorm folds the running statistics: call .eval() first")
         for stage in (self.stage1, self.stage2):

@@ -43,7 +43,7 @@ class CompressRestore(nn.Module):
         qf_range: int | tuple[int, int] = (20, 60),
         n_iter: int = 3,
         mode: Literal["dynamic", "static", "jpeg"] = "dynamic",
-        grad: Literal["bpda", "surrogate", "identity"] = "bpda",
+        grad: Literal["bpda", "surrogate", "identity", "expected"] = "bpda",
         seed: int = 0,
     ):
         super().__init__()

@@ -21,8 +21,8 @@ from cnr.eval.specs import Cell
 from cnr.paths import REPO_ROOT, relative
 from cnr.run import Run
 
-# glibc hands the 10-30 MB activation buffers back to the kernel after every pass and faults them in again: 14% of
-# the grid's CPU time was system time; keeping them cut it to 2% (measured, one worker)
+# glibc hands the 10-30 MB activation buffers back to the kernel after every pass and faults them in again, which
+# turns a grid worker's CPU time into system time; these thresholds keep the buffers (benchmarks/NOTES.md)
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1",
               "MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
