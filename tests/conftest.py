@@ -57,3 +57,4 @@ def pytest_collection_modifyitems(config, items):
     """CNR_TEST_REVERSE=1 runs the suite in reverse order: a check that no test depends on another's leftovers."""
     if os.environ.get("CNR_TEST_REVERSE") == "1":
         items.reverse()
+

@@ -72,6 +72,11 @@ def _keys(df: pd.DataFrame, which: str) -> list[tuple]:
     return out
 
 
+def table_keys(df: pd.DataFrame) -> list[tuple]:
+    """Each row's key as the comparison matches it (budgets to the CSV's 4 decimals, params as sorted JSON)."""
+    return _keys(df, "table")
+
+
 def _label(k: tuple) -> str:
     dataset, clf, defense, attack, norm, budget, params, seed = k
     extra = "" if params in ("{}", "") else f" {params}"
