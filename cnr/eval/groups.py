@@ -123,17 +123,18 @@ def attack_spec(p: Profile, attack: str | None, group: str | None, norm: str, bu
         g = GROUPS[group]
         if attack is not None and attack != g.attack:
             raise InputError(f"cell group {group!r} runs attack {g.attack!r}, not {attack!r}; give one of them")
-        base, label, view = dict(g.params(p)), g.label, view or g.view
+        base, label, view, sample, kind = dict(g.params(p)), g.label, view or g.view, g.sample, g.kind
         attack = g.attack
     else:
         attack = attack or "pgd"
-        base, label, view = dict(p.attacks.get(attack, {})), attack, view or "bpda"
+        base, label, view, sample, kind = dict(p.attacks.get(attack, {})), attack, view or "bpda", "eval", "adaptive"
     if view not in VIEWS:
         raise unknown_name("gradient view", view, VIEWS)
     given = parse_params(params or [], attack_params(attack))
     merged = {**base, **given}
     attack_params(attack, **merged)
-    return AttackSpec(label, attack, norm, budget, view=view, sample="eval", params=tuple(sorted(merged.items())))
+    return AttackSpec(label, attack, norm, budget, view=view, sample=sample, params=tuple(sorted(merged.items())),
+                      kind=kind)
 
 
 def grid_groups(p: Profile) -> list[CellGroup]:
