@@ -10,6 +10,7 @@ from typing import Iterator
 import torch
 
 from cnr.errors import InputError
+from cnr.parsing import check_int
 
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)  # for callers that take any float
 
@@ -181,7 +182,7 @@ def check_one_device(*modules_or_tensors: torch.nn.Module | torch.Tensor | None)
     return None if first is None else first[1]
 
 
-# --- folders and counts ----------------------------------------------------------------------------
+# --- folders and files -----------------------------------------------------------------------------
 
 def check_writable(folder: str | os.PathLike) -> Path:
     """Create `folder` if needed and prove it is writable (a probe file) before hours of work are spent."""
@@ -214,22 +215,8 @@ def check_writable(folder: str | os.PathLike) -> Path:
 
 
 def check_count(value: int, name: str, minimum: int = 1) -> int:
-    """A strict integer >= minimum (no bools, floats or strings), so 2.5 images or '3' seeds never slip through."""
-    import numpy as np
-
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        kind = type(value).__name__
-        hint = ""
-        if isinstance(value, float) and value.is_integer():
-            hint = f"; pass {int(value)}"
-        elif isinstance(value, float):
-            hint = "; a count is a whole number"
-        elif isinstance(value, str) and value.strip().lstrip("+").isdigit():
-            hint = f"; pass {int(value)} (a number, not a string), or parse text with cnr.parsing.positive_int"
-        raise InputError(f"{name} must be an integer >= {minimum}, got {kind} {value!r}{hint}")
-    if value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {int(value)}")
-    return int(value)
+    """A whole number >= minimum: `cnr.parsing.check_int` under the name older callers import."""
+    return check_int(value, name, minimum)
 
 
 def check_output_file(path: str | os.PathLike, suffix: str | None = None, name: str = "output file") -> Path:

@@ -32,8 +32,8 @@ from torch.autograd.function import once_differentiable
 
 from cnr.checks import FLOAT_DTYPES, check_images
 from cnr.errors import InputError, unknown_name
+from cnr.parsing import check_int, check_qf, parse_qf_range, positive_int
 
-QF_MIN, QF_MAX = 1, 100
 MIN_SIZE = 8  # one JPEG block
 BACKENDS = ("simplejpeg", "pillow")
 # Bounds of the default backend against Pillow (see the module docstring; tested; the values they
@@ -52,22 +52,14 @@ KORNIA_BLOCK = 16  # kornia's codec works on 16x16 macroblocks (4:2:0 chroma of 
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_qf_int(q, name: str = "qf") -> int:
-    if isinstance(q, bool) or not isinstance(q, (int, np.integer)):
-        raise InputError(f"{name} must be an integer in [{QF_MIN}, {QF_MAX}], got {type(q).__name__} {q!r}")
-    if not QF_MIN <= q <= QF_MAX:
-        raise InputError(f"{name} must be an integer in [{QF_MIN}, {QF_MAX}], got {q}")
-    return int(q)
-
-
 def _check_qf(qf: int | torch.Tensor, n: int) -> int | list[int]:
     """Return one int QF for the batch or a list of n, so that bad QFs fail before any coding."""
     if not isinstance(qf, torch.Tensor):
-        return _check_qf_int(qf)
+        return check_qf(qf)
     if qf.dtype == torch.bool or qf.is_floating_point() or qf.is_complex():
         raise InputError(f"qf tensor must have an integer dtype (e.g. torch.long), got {qf.dtype}")
     if qf.ndim == 0:
-        return _check_qf_int(int(qf.item()))
+        return check_qf(int(qf.item()))
     if qf.ndim != 1:
         raise InputError(f"qf tensor must be 1-D with one QF per image, got shape {tuple(qf.shape)}")
     if qf.shape[0] != n:
@@ -76,9 +68,8 @@ def _check_qf(qf: int | torch.Tensor, n: int) -> int | list[int]:
             f"pass one QF per image (shape ({n},)) or a single int"
         )
     values = qf.tolist()
-    lo, hi = min(values), max(values)
-    if lo < QF_MIN or hi > QF_MAX:
-        raise InputError(f"qf values must be integers in [{QF_MIN}, {QF_MAX}], got values in [{lo}, {hi}]")
+    for q in (min(values), max(values)):
+        check_qf(q, "qf tensor value")
     return values
 
 
@@ -93,20 +84,12 @@ def _check_input(x: torch.Tensor, qf: int | torch.Tensor, values: bool = True) -
 
 def sample_qf(n: int, qf_range: tuple[int, int] | int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw n QFs uniformly from [lo, hi] inclusive, seeded by generator, for the defense's random compression."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise InputError(f"n must be a non-negative integer, got {n!r}")
-    if isinstance(qf_range, (tuple, list)):
-        if len(qf_range) != 2:
-            raise InputError(f"qf_range must be an int or a (lo, hi) pair, got {qf_range!r}")
-        lo, hi = (_check_qf_int(q, "qf_range bounds") for q in qf_range)
-        if lo > hi:
-            raise InputError(f"qf_range must have lo <= hi, got ({lo}, {hi})")
-    else:
-        lo = hi = _check_qf_int(qf_range, "qf_range")
+    n = check_int(n, "n", 0)
+    lo, hi = parse_qf_range(qf_range, "qf_range", text=False)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise InputError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     device = generator.device if generator is not None else "cpu"
-    return torch.randint(lo, hi + 1, (int(n),), generator=generator, device=device, dtype=torch.long)
+    return torch.randint(lo, hi + 1, (n,), generator=generator, device=device, dtype=torch.long)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,10 +178,7 @@ def num_threads() -> int:
     """Threads the codec spreads a batch over: $CNR_JPEG_THREADS, else the cores this process may use."""
     env = os.environ.get("CNR_JPEG_THREADS")
     if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise InputError(f"CNR_JPEG_THREADS must be a positive integer, got {env!r}") from None
+        return positive_int(env, "CNR_JPEG_THREADS")
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -1,8 +1,9 @@
-"""Strict parsers for text from the command line or configs: `bool("no")` is True, so nothing is parsed loosely.
+"""Strict parsers and checks of plain values (counts, QFs, seeds, flags, parameters); nothing is parsed loosely.
 
-Each parser takes the value (text or an already-typed Python value) and an optional `name` for the message,
-and raises InputError. For argparse, wrap one with `argtype`, which raises argparse.ArgumentTypeError instead
-(argparse prints it as one usage line, "argument --limit: ...", and exits with code 2)::
+Each takes the value (text or an already-typed Python value) and an optional `name`, and raises InputError naming
+the argument, the value and what is allowed. Every integer goes through `check_int` (QFs through `check_qf`).
+For argparse, wrap one with `argtype`, which raises argparse.ArgumentTypeError instead (one usage line,
+"argument --limit: ...", exit code 2)::
 
     p.add_argument("--limit", type=argtype(positive_int))
     p.add_argument("--budget", type=argtype(nonnegative_float, finite=False))
@@ -21,7 +22,7 @@ from cnr.errors import InputError, unknown_name
 
 T = TypeVar("T")
 
-QF_MIN, QF_MAX = 1, 100  # libjpeg's quality factors (cnr.jpeg's QF_MIN, QF_MAX)
+QF_MIN, QF_MAX = 1, 100  # libjpeg's quality factors
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding takes 32 bits; torch takes more, but one range for all
 
 _TRUE = ("true", "yes", "1", "on")
@@ -39,14 +40,69 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _strict_int(value: Any, name: str | None, what: str) -> int:
-    """An int from an int or from integer text; floats, bools and other text are refused."""
+def _int_words(lo: int | None, hi: int | None, optional: bool = False) -> str:
+    """The allowed integers in words, the same in every message."""
+    if lo is not None and hi is not None:
+        text = f"an integer in [{lo}, {hi}]"
+    elif lo is not None:
+        text = f"an integer >= {lo}"
+    else:
+        text = "an integer" if hi is None else f"an integer <= {hi}"
+    return text + (" (or None)" if optional else "")
+
+
+def _int_hint(value: Any, text: bool) -> str:
+    """How to fix a value of the wrong type that was meant as a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        return f"; pass {int(value)}"
+    if isinstance(value, float):
+        return "; pass a whole number"
+    if not text and isinstance(value, str) and _INT.fullmatch(value.strip()):
+        return f"; pass {int(value)} (a number, not text)"
+    return ""
+
+
+def check_int(value: Any, name: str | None = None, lo: int | None = None, hi: int | None = None, *,
+              text: bool = False, optional: bool = False) -> int | None:
+    """The kit's one integer check: a whole number in [lo, hi] (None: open-ended) as an int.
+
+    Python and numpy ints pass; bools, floats (even 2.0) and other types are refused, and so is text unless
+    `text` (command lines, configs), where only integer text ('12', not '2.5' or '1e3') passes. `optional`:
+    None passes too (and is returned).
+    """
+    if value is None and optional:
+        return None
+    want = _int_words(lo, hi, optional)
     if _is_int(value):
-        return int(value)
-    if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(value.strip())
-    got = repr(value) if isinstance(value, str) else f"{type(value).__name__} {value!r}"
-    raise InputError(f"{_who(name)}expected {what}, got {got}")
+        n = int(value)
+    elif text and isinstance(value, str) and _INT.fullmatch(value.strip()):
+        n = int(value.strip())
+    else:
+        got = repr(value) if text and isinstance(value, str) else f"{type(value).__name__} {value!r}"
+        raise InputError(f"{_who(name)}expected {want}, got {got}{_int_hint(value, text)}")
+    if (lo is not None and n < lo) or (hi is not None and n > hi):
+        raise InputError(f"{_who(name)}expected {want}, got {n}")
+    return n
+
+
+def check_qf(value: Any, name: str | None = "qf", *, text: bool = False) -> int:
+    """A JPEG quality factor: an integer in [QF_MIN, QF_MAX]."""
+    return check_int(value, name, QF_MIN, QF_MAX, text=text)
+
+
+def positive_int(value: str | int, name: str | None = None) -> int:
+    """A whole number >= 1 from text or an int (counts, sizes, steps): `check_int` for command lines."""
+    return check_int(value, name, 1, text=True)
+
+
+def nonnegative_int(value: str | int, name: str | None = None) -> int:
+    """A whole number >= 0 from text or an int (e.g. a phase that may be skipped): `check_int` for command lines."""
+    return check_int(value, name, 0, text=True)
+
+
+def parse_seed(value: str | int, name: str | None = None) -> int:
+    """A seed: a whole number in 0..SEED_MAX from text or an int (no silent truncation of 1.5 or '1.0')."""
+    return check_int(value, name, 0, SEED_MAX, text=True)
 
 
 def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
@@ -62,22 +118,6 @@ def parse_bool(value: str | bool | int, name: str | None = None) -> bool:
         if text in _FALSE:
             return False
     raise InputError(f"{_who(name)}expected a boolean (true/false, yes/no, 1/0, on/off), got {value!r}")
-
-
-def positive_int(value: str | int, name: str | None = None) -> int:
-    """A whole number >= 1 (counts, sizes, steps): '2.5', '1e3', 'abc', 0 and negatives are refused."""
-    n = _strict_int(value, name, "a positive integer (1, 2, 3, ...)")
-    if n < 1:
-        raise InputError(f"{_who(name)}expected a positive integer (1, 2, 3, ...), got {n}")
-    return n
-
-
-def nonnegative_int(value: str | int, name: str | None = None) -> int:
-    """An integer >= 0 (e.g. a phase that may be skipped), strictly: no bools, no 2.5, no '3.0'."""
-    v = _strict_int(value, name, "an integer >= 0 (0, 1, 2, ...)")
-    if v < 0:
-        raise InputError(f"{_who(name)}expected an integer >= 0 (0, 1, 2, ...), got {value!r}")
-    return v
 
 
 def nonnegative_float(value: str | float, name: str | None = None, finite: bool = True) -> float:
@@ -106,17 +146,20 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (np.integer, np.floating))
 
 
-def parse_qf_range(value: str | int | tuple[int, int] | list[int], name: str | None = None) -> tuple[int, int]:
-    """'40', '20,60', '(20, 60)', '[20, 60]', 40 or (20, 60) -> (lo, hi) with 1 <= lo <= hi <= 100."""
+def parse_qf_range(value: str | int | tuple[int, int] | list[int], name: str | None = None, *,
+                   text: bool = True) -> tuple[int, int]:
+    """'40', '20,60', '(20, 60)', '[20, 60]', 40 or (20, 60) -> (lo, hi) with QF_MIN <= lo <= hi <= QF_MAX.
+
+    `text=False` takes Python values only (an int or a pair), for functions called with typed arguments."""
     what = f"a JPEG quality factor or a range lo,hi of them (integers {QF_MIN}..{QF_MAX}, e.g. 20,60)"
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) >= 2 and (text[0], text[-1]) in (("(", ")"), ("[", "]")):
-            text = text[1:-1]
-        if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", text):
-            lo, hi = (t.strip() for t in text.split("-"))
+    if text and isinstance(value, str):
+        body = value.strip()
+        if len(body) >= 2 and (body[0], body[-1]) in (("(", ")"), ("[", "]")):
+            body = body[1:-1]
+        if re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", body):
+            lo, hi = (t.strip() for t in body.split("-"))
             raise InputError(f"{_who(name)}{value!r} is not a QF range: write it as {lo},{hi} (lo,hi), not with '-'")
-        parts = [t.strip() for t in text.split(",")] if text else []
+        parts = [t.strip() for t in body.split(",")] if body else []
     elif isinstance(value, (tuple, list)):
         parts = list(value)
     elif _is_int(value):
@@ -125,23 +168,10 @@ def parse_qf_range(value: str | int | tuple[int, int] | list[int], name: str | N
         raise InputError(f"{_who(name)}expected {what}, got {type(value).__name__} {value!r}")
     if len(parts) not in (1, 2):
         raise InputError(f"{_who(name)}expected {what}, got {len(parts)} values in {value!r}")
-    qfs = [_strict_int(p, name, what) for p in parts]
-    for q in qfs:
-        if not QF_MIN <= q <= QF_MAX:
-            raise InputError(f"{_who(name)}quality factors must lie in {QF_MIN}..{QF_MAX}, got {q} in {value!r}")
-    lo, hi = qfs[0], qfs[-1]
+    lo, hi = (check_qf(q, name, text=text) for q in (parts[0], parts[-1]))
     if lo > hi:
         raise InputError(f"{_who(name)}QF range must have lo <= hi, got {lo},{hi}; did you mean {hi},{lo}?")
     return (lo, hi)
-
-
-def parse_seed(value: str | int, name: str | None = None) -> int:
-    """A whole number in 0..2**32-1; 'abc', 1.5, '1.0' and negatives are refused (no silent truncation)."""
-    what = f"an integer seed in 0..{SEED_MAX}"
-    s = _strict_int(value, name, what)
-    if not 0 <= s <= SEED_MAX:
-        raise InputError(f"{_who(name)}expected {what}, got {s}")
-    return s
 
 
 def parse_param_value(name: str, text: Any, default: Any) -> Any:
@@ -150,7 +180,7 @@ def parse_param_value(name: str, text: Any, default: Any) -> Any:
     if isinstance(default, bool):
         return parse_bool(text, label)
     if _is_int(default):
-        return _strict_int(text, label, f"an integer (its default is {default!r})")
+        return check_int(text, label, text=True)
     if isinstance(default, float):
         if isinstance(text, bool) or not isinstance(text, (str, int, float)):
             raise InputError(f"{label}: expected a number (its default is {default!r}), got {text!r}")
@@ -229,7 +259,7 @@ def argtype(fn: Callable[..., T], **kwargs: Any) -> Callable[[str], T]:
 class Limit:
     """The values a parameter may take, declared next to its default and checked once where params are merged.
 
-    kind "int": an integer in [lo, hi]; "number": a finite number with lo/hi open or closed; "choice": one of
+    kind "int": an integer in [lo, hi] (`check_int`; an open end excludes it); "number": a finite number with lo/hi open or closed; "choice": one of
     `choices`; "bool": a boolean. `optional`: None is allowed too (e.g. "default step size").
     """
 
@@ -248,8 +278,10 @@ class Limit:
             text = "one of " + ", ".join(map(repr, self.choices))
         elif self.kind == "bool":
             text = "a boolean (true/false)"
+        elif self.kind == "int":
+            return _int_words(*self._int_bounds(), optional=self.optional)
         else:
-            what = "an integer" if self.kind == "int" else ("a number" if self.allow_inf else "a finite number")
+            what = "a number" if self.allow_inf else "a finite number"
             if self.lo is not None and self.hi is not None:
                 text = f"{what} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
             elif self.lo is not None:
@@ -266,18 +298,25 @@ class Limit:
             return None
         if self.kind == "bool":
             return parse_bool(value, name)
+        if self.kind == "int":
+            return check_int(value, name, *self._int_bounds(), optional=self.optional)
         bad = InputError(f"{name}: expected {self.describe()}, got {value!r}")
         if self.kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
                 raise bad
             return value
-        if isinstance(value, bool) or not (_is_int(value) or (self.kind == "number" and isinstance(value, float))
-                                           or (self.kind == "number" and _is_number(value))):
+        if isinstance(value, bool) or not (_is_int(value) or isinstance(value, float) or _is_number(value)):
             raise bad
         x = float(value)
         if math.isnan(x) or (math.isinf(x) and not (self.allow_inf and x > 0)) or not self._inside(x):
             raise bad
         return value
+
+    def _int_bounds(self) -> tuple[int | None, int | None]:
+        """The closed integer range of an "int" limit."""
+        lo = None if self.lo is None else math.floor(self.lo) + 1 if self.lo_open else math.ceil(self.lo)
+        hi = None if self.hi is None else math.ceil(self.hi) - 1 if self.hi_open else math.floor(self.hi)
+        return lo, hi
 
     def _inside(self, x: float) -> bool:
         if self.lo is not None and (x <= self.lo if self.lo_open else x < self.lo):

@@ -399,7 +399,7 @@ def test_parse_params_types_values_by_their_defaults():
 
 
 @pytest.mark.parametrize("items, message", [
-    (["steps=2.5"], "parameter 'steps': expected an integer \\(its default is 40\\), got '2.5'"),
+    (["steps=2.5"], "parameter 'steps': expected an integer, got '2.5'"),
     (["random_start=maybe"], "parameter 'random_start': expected a boolean \\(true/false"),
     (["random_start=2"], "expected a boolean"),  # bools are strict: no truthy integers
     (["stpes=3"], "unknown parameter 'stpes'; valid parameters: batch_size, eot, loss, random_start, step_size, steps"),
@@ -429,3 +429,23 @@ def test_register_attack_makes_it_runnable(net, data, monkeypatch):
     assert _params("nudge", ["sign=-2"]) == {"sign": -2.0}
     with pytest.raises(InputError, match="takes an AttackDef"):
         register_attack("bad", nudge)
+
+
+@pytest.mark.parametrize("name, params, needle", [
+    ("pgd", dict(steps=0), "'steps': expected an integer >= 1, got 0"),
+    ("pgd", dict(eot=2.5), "'eot': expected an integer >= 1, got float 2.5"),
+    ("pgd", dict(step_size=-0.1), "'step_size': expected a finite number > 0"),
+    ("pgd", dict(random_start="maybe"), "'random_start': expected a boolean"),
+    ("pgd", dict(loss="hinge"), "'loss': expected one of 'ce', 'margin'"),
+    ("deepfool", dict(candidates=1), "'candidates': expected an integer >= 2, got 1"),
+    ("nattack", dict(population=1), "'population': expected an integer >= 2, got 1"),
+    ("nattack", dict(search_size=True), "'search_size': expected an integer >= 1, got bool True"),
+    ("nattack", dict(sigma=0.0), "'sigma': expected a finite number > 0"),
+    ("autoattack_rand", dict(n_iter=0), "'n_iter': expected an integer >= 1, got 0"),
+])
+def test_attack_params_are_checked_once_before_the_attack_runs(net, data, name, params, needle):
+    x, y = data
+    norm = "l2" if name == "deepfool" else "linf"
+    with pytest.raises(InputError) as e:
+        run_attack(name, net, x, y, 0.1, norm=norm, **params)
+    assert f"attack {name!r} parameter {needle}" in str(e.value)

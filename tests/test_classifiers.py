@@ -228,7 +228,7 @@ def test_cli_errors_are_one_line_with_valid_choices(capsys):
 def test_cli_counts_must_be_positive_integers(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
-    assert exit_.value.code == 2 and "expected a positive integer" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
 
 
 def test_cli_train_classifier_defaults_to_the_runs_models_folder(tmp_path, monkeypatch, capsys):

@@ -140,16 +140,16 @@ def test_check_writable_read_only_folder(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("bad, msg", [(0, "got 0"), (-3, "got -3"), (True, "got bool True"),
-                                      (2.5, "got float 2.5; a count is a whole number$"), (2.0, "got float 2.0; pass 2"),
+                                      (2.5, "got float 2.5; pass a whole number$"), (2.0, "got float 2.0; pass 2"),
                                       ("3", "got str '3'; pass 3"), (None, "got NoneType")])
 def test_check_count_is_strict(bad, msg):
-    with pytest.raises(InputError, match=rf"^n_images must be an integer >= 1, {msg}"):
+    with pytest.raises(InputError, match=rf"^n_images: expected an integer >= 1, {msg}"):
         check_count(bad, "n_images")
 
 
 def test_check_count_accepts_ints_and_a_minimum():
     assert check_count(np.int64(4), "workers") == 4 and check_count(0, "retries", minimum=0) == 0
-    with pytest.raises(InputError, match="draws must be an integer >= 2, got 1"):
+    with pytest.raises(InputError, match="draws: expected an integer >= 2, got 1"):
         check_count(1, "draws", minimum=2)
 
 
@@ -168,7 +168,7 @@ def test_parse_bool_is_strict():
 def test_numbers_and_seeds():
     assert positive_int("12") == 12 and positive_int(3) == 3
     for bad in ("0", "-1", "2.5", "1e3", "abc", "", 2.0, True):
-        with pytest.raises(InputError, match=r"limit: expected a positive integer"):
+        with pytest.raises(InputError, match=r"limit: expected an integer >= 1"):
             positive_int(bad, "limit")
     assert nonnegative_float("0.03") == 0.03 and nonnegative_float(0) == 0.0
     assert nonnegative_float("inf", finite=False) == float("inf")
@@ -177,7 +177,7 @@ def test_numbers_and_seeds():
             nonnegative_float(bad, "budget")
     assert parse_seed("7") == 7 and parse_seed(0) == 0
     for bad in ("abc", "1.0", 1.5, -1, 2**32, True):
-        with pytest.raises(InputError, match=r"seed: expected an integer seed in 0\.\.4294967295"):
+        with pytest.raises(InputError, match=r"seed: expected an integer in \[0, 4294967295\]"):
             parse_seed(bad, "seed")
 
 
@@ -188,7 +188,7 @@ def test_parse_qf_range_accepts(text, want):
 
 
 @pytest.mark.parametrize("bad, msg", [("20,40,60", "got 3 values"), ("20-60", "write it as 20,60"),
-                                      ("60,20", "lo <= hi, got 60,20; did you mean 20,60"), ("0,50", "1..100, got 0"),
+                                      ("60,20", "lo <= hi, got 60,20; did you mean 20,60"), ("0,50", r"\[1, 100\], got 0"),
                                       ("50,101", "got 101"), ((20.0, 60), "got float 20.0"), ("a,b", "got 'a'"),
                                       ("", "got 0 values"), (None, "got NoneType")])
 def test_parse_qf_range_refuses(bad, msg):
@@ -203,7 +203,7 @@ def test_parse_param_value_follows_the_default():
     assert parse_param_value("loss", "ce", "dlr") == "ce"
     assert parse_param_value("x", "[1, 2]", None) == [1, 2] and parse_param_value("x", "abc", None) == "abc"
     for name, text, default, msg in [("targeted", "maybe", False, "parameter 'targeted': expected a boolean"),
-                                     ("steps", "2.5", 10, r"parameter 'steps': expected an integer \(its default is 10\)"),
+                                     ("steps", "2.5", 10, "parameter 'steps': expected an integer, got '2.5'"),
                                      ("steps", "ten", 10, "got 'ten'"),
                                      ("step_size", "fast", 0.1, "parameter 'step_size': expected a number"),
                                      ("step_size", "nan", 0.1, "got NaN")]:
@@ -225,8 +225,7 @@ def test_argparse_types_give_one_usage_line_and_exit_code_2(capsys):
     p.add_argument("--amp", type=argtype(parse_bool))
     ns = p.parse_args(["--n-images", "5", "--qf-range", "20,60", "--budget", "inf", "--amp", "no"])
     assert (ns.n_images, ns.qf_range, ns.budget, ns.amp) == (5, (20, 60), float("inf"), False)
-    for argv, msg in [(["--n-images", "2.5"], "argument --n-images: expected a positive integer (1, 2, 3, ...), "
-                                              "got '2.5'"),
+    for argv, msg in [(["--n-images", "2.5"], "argument --n-images: expected an integer >= 1, got '2.5'"),
                       (["--qf-range", "20-60"], "argument --qf-range: '20-60' is not a QF range: write it as 20,60"),
                       (["--amp", "nein"], "argument --amp: expected a boolean")]:
         with pytest.raises(SystemExit) as e:

@@ -12,7 +12,8 @@ over fresh draws. Runs are seeded (global torch RNG, restored afterwards) and ba
 
 Adding an attack: a function ``fn(model, x, y, eps, norm, *, unit, unbounded, seed, batch_size,
 **params) -> (x_adv, success, extra)`` for one batch (``eps``: absolute per-image radii; ``unit``:
-one budget unit per image, see cnr.attacks.base), registered in ATTACKS with its default params.
+one budget unit per image, see cnr.attacks.base), registered in ATTACKS with its default params and their
+limits; ``attack_params`` checks the params against those limits before ``fn`` runs, so ``fn`` does not.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from cnr.attacks.nattack import nattack
 from cnr.attacks.pgd import LOSSES as PGD_LOSSES
 from cnr.attacks.pgd import fgsm, pgd
 from cnr.attacks.square import square
-from cnr.checks import check_count, check_images, check_labels, check_one_device
+from cnr.checks import check_images, check_labels, check_one_device
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import FLAG, Limit, check_limits, choice_limit, count_limit, number_limit, parse_seed
 from cnr.eval.predict import predict
@@ -202,7 +203,6 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     y = _check_inputs(model, x, y, norm, budget, attack, name)
     budget = float(budget)
     batch_size = eff["batch_size"]
-    batch_size = check_count(batch_size, "batch_size")
     _to_eval(model, name)
     counted = CountingModel(model).eval()
     x = x.detach()

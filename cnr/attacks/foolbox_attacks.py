@@ -19,7 +19,6 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from cnr.attacks.base import pert_size, project, view4
-from cnr.errors import InputError
 
 
 def _fmodel(model: nn.Module, x: torch.Tensor) -> fb.PyTorchModel:
@@ -54,9 +53,6 @@ def deepfool(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tens
              unbounded: bool, steps: int = 50, overshoot: float = 0.02, candidates: int = 10,
              loss: str = "logits", **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """DeepFool (Moosavi-Dezfooli et al.), L2 or Linf; Foolbox caps `candidates` at the number of classes."""
-    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 2:
-        raise InputError(f"deepfool candidates must be an integer >= 2 (the true class and at least one other), "
-                         f"got {candidates!r}")
     cls = fb.attacks.L2DeepFoolAttack if norm == "l2" else fb.attacks.LinfDeepFoolAttack
     attack = cls(steps=steps, candidates=candidates, overshoot=overshoot, loss=loss)
     raw = attack.run(_fmodel(model, x), x, fb.criteria.Misclassification(y)).detach()

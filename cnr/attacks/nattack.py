@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnr.attacks.base import margin, project
-from cnr.errors import InputError
 
 
 def _to_image(xt: torch.Tensor, z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -34,13 +33,6 @@ def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
             batch_size: int, iterations: int = 100, population: int = 100, sigma: float = 0.1, lr: float = 0.02,
             search_size: int = 32, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Per-image NES in tanh space; `batch_size` also bounds how many candidates go through the model at once."""
-    for name, v in (("iterations", iterations), ("population", population), ("search_size", search_size)):
-        if not isinstance(v, int) or v < 1:
-            raise InputError(f"nattack {name} must be a positive integer, got {v!r}")
-    if population < 2:
-        raise InputError("nattack population must be at least 2 (rewards are standardized over it)")
-    if not (sigma > 0 and lr > 0):
-        raise InputError(f"nattack sigma and lr must be positive, got {sigma!r}, {lr!r}")
     n, c, h, w = x.shape
     sh, sw = min(h, search_size), min(w, search_size)
     xt = torch.atanh((2 * x - 1) * (1 - 1e-6))  # the authors' 0.999999 keeps atanh finite at 0 and 1

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnr.attacks.base import flat_norm, margin, project, view4
-from cnr.errors import InputError
 
 LOSSES = ("ce", "margin")
 
@@ -62,12 +61,6 @@ def run_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
     gradient, x_steps on `eot` extra forward passes. An image succeeds if any iterate was misclassified
     (by the mean softmax over its `eot` passes); it gets back the last such iterate, else x_steps.
     """
-    if not isinstance(steps, int) or steps < 1:
-        raise InputError(f"pgd steps must be a positive integer, got {steps!r}")
-    if not isinstance(eot, int) or eot < 1:
-        raise InputError(f"pgd eot must be a positive integer, got {eot!r}")
-    if loss not in LOSSES:
-        raise InputError(f"unknown pgd loss {loss!r}; valid losses: {', '.join(LOSSES)}")
     a = view4(alpha)
     x_adv = _random_start(x, eps, norm) if random_start else x.clone()
     best, fooled = x_adv.clone(), torch.zeros(len(x), dtype=torch.bool, device=x.device)
@@ -91,17 +84,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
         steps: int = 40, step_size: float | None = None, eot: int = 1, random_start: bool = True,
         loss: str = "ce", **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """PGD; `step_size` in budget units (pixels in Linf, a fraction of ||x|| in L2), default 2.5 * budget / steps."""
-    from cnr.parsing import parse_bool
-
-    random_start = parse_bool(random_start, "random_start")
-    if isinstance(steps, bool):
-        raise InputError(f"pgd steps must be a positive integer, got {steps!r}")
-    if step_size is None:
-        alpha = 2.5 * eps / steps if isinstance(steps, int) and steps > 0 else eps
-    else:
-        if isinstance(step_size, (bool, str)) or not isinstance(step_size, (int, float)) or not step_size > 0:
-            raise InputError(f"pgd step_size must be positive, got {step_size!r}")
-        alpha = step_size * unit
+    alpha = 2.5 * eps / steps if step_size is None else step_size * unit
     return run_pgd(model, x, y, eps, norm, steps=steps, alpha=alpha, eot=eot, random_start=random_start,
                    loss=loss)
 

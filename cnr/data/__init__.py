@@ -10,6 +10,7 @@ from cnr.data.foolbox_samples import FOOLBOX_DATASETS, class_names, foolbox_data
 from cnr.data.imagenet import IMAGENET_INTERPOLATIONS, ImageNetVal, imagenet_transform, imagenet_val_dir
 from cnr.data.photos import NATURAL_PHOTOS, natural_photos
 from cnr.errors import InputError, unknown_name
+from cnr.parsing import check_int
 
 __all__ = ["DATASETS", "DATASET_SIZES", "check_sample_size", "BANK_FAMILY", "FMNIST_CLASSES", "FOOLBOX_DATASETS",
            "ImageNetVal", "NATURAL_PHOTOS", "class_names", "find_fmnist", "foolbox_data_dir", "imagenet_transform",
@@ -58,8 +59,7 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise unknown_name("dataset", str(name), DATASETS)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InputError(f"limit must be a positive int or None, got {limit!r}")
+    limit = check_int(limit, "limit", 1, optional=True)
     if not isinstance(interpolation, str) or interpolation not in IMAGENET_INTERPOLATIONS:
         # checked for every dataset, so a typo fails here even where this dataset would not resize
         raise unknown_name("interpolation", str(interpolation), IMAGENET_INTERPOLATIONS)

@@ -47,7 +47,7 @@ class ImageNetVal(torch.utils.data.Dataset):
         self, root: str | os.PathLike, labels_file: str | os.PathLike | None = None, size: int = 224,
         num_classes: int = 1000, interpolation: str = "bilinear",
     ) -> None:
-        from cnr.checks import check_count
+        from cnr.parsing import check_int
 
         if not isinstance(root, (str, os.PathLike)) or not str(root).strip():
             raise InputError(f"ImageNetVal root must be a folder path (str or Path), got {type(root).__name__} "
@@ -56,8 +56,8 @@ class ImageNetVal(torch.utils.data.Dataset):
             raise InputError(f"ImageNetVal labels_file must be a file path or None, got {type(labels_file).__name__} "
                              f"{labels_file!r}")
         self.root = Path(root)
-        self.size = check_count(size, "ImageNetVal size (px of the square crop)")
-        self.num_classes = check_count(num_classes, "ImageNetVal num_classes", minimum=2)
+        self.size = check_int(size, "ImageNetVal size (px of the square crop)", 1)
+        self.num_classes = check_int(num_classes, "ImageNetVal num_classes", 2)
         if interpolation not in IMAGENET_INTERPOLATIONS:
             raise unknown_name("interpolation", interpolation, IMAGENET_INTERPOLATIONS)
         self.interpolation = interpolation

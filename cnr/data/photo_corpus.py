@@ -18,6 +18,7 @@ import torch
 
 from cnr import atomic
 from cnr.errors import DataNotFoundError, InputError, unknown_name
+from cnr.parsing import check_int
 from cnr.paths import cache_dir
 
 SPLITS = ("train", "validation", "test")
@@ -113,8 +114,7 @@ def corpus_photos(split: str, max_side: int = 512) -> list[torch.Tensor]:
     """The split's photos as float [0,1] (3,H,W), longer side max_side; cached as PNG under $CNR_CACHE."""
     from PIL import Image
 
-    if not isinstance(max_side, int) or max_side < 16:
-        raise InputError(f"max_side must be an int >= 16, got {max_side!r}")
+    max_side = check_int(max_side, "max_side", 16)
     photos, folder = split_photos(split), corpus_cache_dir() / f"max{max_side}"
     todo = [p for p in photos if not (folder / f"{p.name}.png").is_file()]
     missing = sorted({p.package for p in todo if not Path(p.path).is_file()})
@@ -139,8 +139,7 @@ def corpus_photos(split: str, max_side: int = 512) -> list[torch.Tensor]:
 def corpus_crops(split: str, size: int = 224, per_photo: int = 4, seed: int = 0, max_side: int = 512) -> torch.Tensor:
     """(len(photos) * per_photo, 3, size, size) crops, photo by photo in inventory order (crop i comes from
     split_photos(split)[i // per_photo]); positions depend only on (seed, photo name), not on the split."""
-    if not isinstance(size, int) or size < 1 or not isinstance(per_photo, int) or per_photo < 1:
-        raise InputError(f"size and per_photo must be positive ints, got {size!r} and {per_photo!r}")
+    size, per_photo = check_int(size, "size", 1), check_int(per_photo, "per_photo", 1)
     crops = []
     for p, img in zip(split_photos(split), corpus_photos(split, max_side)):
         h, w = img.shape[1:]
@@ -158,8 +157,7 @@ def corpus_patches(split: str, n: int, size: int, seed: int = 0, flip: bool = Tr
                    ) -> torch.Tensor:
     """(n,3,size,size) random crops of one split's photos (photo uniform, position uniform, left-right flips),
     the same for the same seed: AR-GAN training patches that never come from an evaluation photo."""
-    if not isinstance(n, int) or n < 1 or not isinstance(size, int) or size < 1:
-        raise InputError(f"n and size must be positive ints, got {n!r} and {size!r}")
+    n, size = check_int(n, "n", 1), check_int(size, "size", 1)
     photos = [p for p in _cached_photos(split, max_side) if min(p.shape[1:]) >= size]
     if not photos:
         raise InputError(f"patch size {size} exceeds every {split} photo at max_side={max_side}")

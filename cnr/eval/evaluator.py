@@ -87,11 +87,11 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     from cnr.data import BANK_FAMILY, load_dataset
     from cnr.eval.protocol import imagenet_cpu_images, protocol_images
 
-    from cnr.checks import check_count
     from cnr.data import check_sample_size
+    from cnr.parsing import check_int
 
     p = run.profile
-    n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.data.dataset, check_count(n, "n"), "n")
+    n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.data.dataset, check_int(n, "n", 1), "n")
     clf = load_classifier(p.data.classifier, device=run.device, weights=run.classifier_weights())
     resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
     if p.data.dataset == "imagenet":

@@ -85,9 +85,9 @@ WORKERS_PER_CORE = 4  # each worker is a process holding its own models: beyond 
 
 def check_workers(workers: int, cells: int) -> int:
     """A worker count this machine and this grid can use, refused (before any process starts) when not."""
-    from cnr.checks import check_count
+    from cnr.parsing import check_int
 
-    workers = check_count(workers, "--workers")
+    workers = check_int(workers, "--workers", 1)
     cap = WORKERS_PER_CORE * (os.cpu_count() or 1)
     if workers > cap:
         raise InputError(f"--workers {workers}: this machine has {os.cpu_count()} CPU cores and each worker is a "

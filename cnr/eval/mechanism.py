@@ -36,6 +36,7 @@ from cnr.defenses.registry import defense_specs
 from cnr.errors import InputError
 from cnr.eval.scoring import EVAL_DRAW_BASE
 from cnr.jpeg import jpeg_roundtrip
+from cnr.parsing import check_int, check_qf, parse_qf_range
 from cnr.stats import bootstrap_mean
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ BATCH_SIZE = 256
 def standard_defenses(bank: RestorerBank, qf_range: int | tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5),
                       seed: int = 0, grad: str = "bpda", include_none: bool = False) -> dict[str, CompressRestore | None]:
     """The grid's compress-restore defenses (jpeg, static-N*, dynamic-N*; optionally none) at these Ns, BPDA backward."""
-    qr = (qf_range, qf_range) if isinstance(qf_range, int) else tuple(qf_range)
+    qr = parse_qf_range(qf_range, "qf_range", text=False)
     grid = Grid(qf_range=qr, ns=tuple(ns), sweep_ns=tuple(ns), fixed_qf=None)
     specs = [d for d in defense_specs(grid) if d.builder in ("none", "compress-restore") and "fixed-qf" not in d.roles]
     return {s.name: s.build(bank, grad=grad, seed=seed) for s in specs if include_none or s.mode != "none"}
@@ -63,7 +64,7 @@ def standard_defenses(bank: RestorerBank, qf_range: int | tuple[int, int] = (20,
 
 def measurement_draws(seed: int, count: int, offset: int = 0) -> list[int]:
     """Draw indices for a measurement: fixed by seed, and never an attack's or the evaluation's draw."""
-    _check_int(seed, "seed", 0)
+    seed = check_int(seed, "seed", 0)
     if count + offset > DRAWS_PER_SEED:
         raise InputError(f"at most {DRAWS_PER_SEED} draws per seed, asked for {count + offset}")
     start = MECH_DRAW_BASE + seed * DRAWS_PER_SEED + offset
@@ -89,12 +90,6 @@ def input_gradients(defense: CompressRestore | None, classifier: nn.Module, x: t
     return torch.cat(out)
 
 
-def _check_int(v, name: str, least: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < least:
-        raise InputError(f"{name} must be an integer >= {least}, got {v!r}")
-    return v
-
-
 def _check_setup(defenses: Defenses, x: torch.Tensor, y: torch.Tensor | None, seed: int, batch_size: int) -> None:
     if not isinstance(defenses, Mapping) or not defenses:
         raise InputError("defenses must be a non-empty {name: CompressRestore or None} mapping (see standard_defenses)")
@@ -104,8 +99,8 @@ def _check_setup(defenses: Defenses, x: torch.Tensor, y: torch.Tensor | None, se
     check_images(x, min_size=8, name="measurement images")
     if y is not None:
         check_labels(y, len(x))
-    _check_int(seed, "seed", 0)
-    _check_int(batch_size, "batch_size", 1)
+    check_int(seed, "seed", 0)
+    check_int(batch_size, "batch_size", 1)
 
 
 def _setup(name: str, d: CompressRestore | None, n: int, draws: int, seed: int) -> dict:
@@ -133,7 +128,7 @@ def gradient_cosine(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, 
     "dynamic-N<k> - static-N<k>"), so the contrast gets a paired interval over the same images.
     """
     _check_setup(defenses, x, y, seed, batch_size)
-    _check_int(draws, "draws", 2)
+    check_int(draws, "draws", 2)
     rows, cross_by = [], {}
     for name, d in defenses.items():
         ids = measurement_draws(seed, draws)
@@ -164,8 +159,8 @@ def eot_alignment(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y:
     measurement); a deterministic defense gives 1 at every k.
     """
     _check_setup(defenses, x, y, seed, batch_size)
-    ks = sorted({_check_int(k, "every k", 1) for k in ks})
-    _check_int(reference, "reference", 1)
+    ks = sorted({check_int(k, "every k", 1) for k in ks})
+    check_int(reference, "reference", 1)
     if not ks or ks[-1] > reference:
         raise InputError(f"ks must be non-empty with every k <= reference ({reference}), got {ks}")
     rows = []
@@ -194,9 +189,9 @@ def generator_divergence(bank: RestorerBank, x: torch.Tensor, input_qfs: Iterabl
     if not isinstance(bank, RestorerBank):
         raise InputError(f"bank must be a RestorerBank, got {type(bank).__name__}")
     check_images(x, channels=bank.in_channels, min_size=8, name="measurement images")
-    _check_int(seed, "seed", 0)
-    _check_int(batch_size, "batch_size", 1)
-    input_qfs = list(bank.qfs if input_qfs is None else input_qfs)
+    check_int(seed, "seed", 0)
+    check_int(batch_size, "batch_size", 1)
+    input_qfs = [check_qf(q, "input_qfs") for q in (bank.qfs if input_qfs is None else input_qfs)]
     if not input_qfs:
         raise InputError("input_qfs must name at least one QF")
     rows = []
@@ -257,8 +252,8 @@ def smoothing(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, y: tor
     constant (quantized coefficients, 8-bit pixels), so small random d can give ratios above 1.
     """
     _check_setup(defenses, x, y, seed, batch_size)
-    _check_int(draws, "draws", 1)
-    _check_int(pgd_steps, "pgd_steps", 1)
+    check_int(draws, "draws", 1)
+    check_int(pgd_steps, "pgd_steps", 1)
     sizes, kinds = list(sizes), list(kinds)
     if not sizes or not kinds:
         raise InputError("sizes and kinds must be non-empty")

@@ -25,13 +25,14 @@ def device_of(model: nn.Module) -> torch.device | None:
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, draw: int | None = None) -> torch.Tensor:
     """Predicted labels (on CPU) of [0,1] images, in chunks; `draw` pins the draw of a random (defended) model."""
-    from cnr.checks import check_count, check_images
+    from cnr.checks import check_images
     from cnr.errors import InputError
+    from cnr.parsing import check_int
 
     if not isinstance(model, nn.Module):
         raise InputError(f"predict takes a torch.nn.Module, got {type(model).__name__}")
     check_images(x, name="images to classify")
-    batch_size = check_count(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", 1)
     if draw is not None and not hasattr(model, "is_random"):
         raise InputError("draw= pins a draw of a defended model (cnr.Defended); this model takes no draw")
     dev = device_of(model) or x.device

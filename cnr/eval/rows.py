@@ -21,24 +21,27 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from cnr import atomic
+from cnr.config.schema import conforms, type_name
 from cnr.errors import CnrError, DataNotFoundError, InputError
 
 KEY_COLUMNS = ["dataset", "classifier", "defense", "attack", "norm", "budget", "params", "seed"]
 
-# the row Evaluator.run_cell builds: key -> type ("number" is an int or a float, never a bool)
-ROW_SCHEMA: dict[str, str] = {
-    "dataset": "str", "classifier": "str", "defense": "str", "attack": "str", "norm": "str", "budget": "number",
-    "params": "str", "seed": "int", "n": "int", "draws": "int", "accuracy": "number", "acc_lo": "number",
-    "acc_hi": "number", "worst_accuracy": "number", "worst_lo": "number", "worst_hi": "number",
-    "draw_std": "number", "random_defense": "bool", "view": "str", "n_forward": "int", "n_backward": "int",
-    "pert_l2_median": "number", "pert_linf_max": "number", "wall_s": "number", "attack_s": "number",
+# the row Evaluator.run_cell builds: key -> type hint, checked by cnr.config.schema.conforms (float: an int or a
+# float, never a bool)
+ROW_SCHEMA: dict[str, Any] = {
+    "dataset": str, "classifier": str, "defense": str, "attack": str, "norm": str, "budget": float,
+    "params": str, "seed": int, "n": int, "draws": int, "accuracy": float, "acc_lo": float,
+    "acc_hi": float, "worst_accuracy": float, "worst_lo": float, "worst_hi": float,
+    "draw_std": float, "random_defense": bool, "view": str, "n_forward": int, "n_backward": int,
+    "pert_l2_median": float, "pert_linf_max": float, "wall_s": float, "attack_s": float,
 }
 # keys that not every row has (min_pert_l2_median: attacks that report it) or that rows of older kit versions lack
-OPTIONAL_SCHEMA: dict[str, str] = {
-    "min_pert_l2_median": "number", "mode": "str", "n_iter": "int", "qf_lo": "int?", "qf_hi": "int?",
-    "random_qf": "bool", "roles": "str", "kind": "str", "ablation": "bool", "profile": "str", "overrides": "str",
-    "outcomes": "str",
+OPTIONAL_SCHEMA: dict[str, Any] = {
+    "min_pert_l2_median": float, "mode": str, "n_iter": int, "qf_lo": int | None, "qf_hi": int | None,
+    "random_qf": bool, "roles": str, "kind": str, "ablation": bool, "profile": str, "overrides": str,
+    "outcomes": str,
 }
+SCHEMA: dict[str, Any] = {**ROW_SCHEMA, **OPTIONAL_SCHEMA}
 
 SIDECAR_SUFFIX = ".meta.json"
 
@@ -88,17 +91,11 @@ def rows_path(out_csv: str | os.PathLike, shard: tuple[int, int] = (1, 1)) -> Pa
     return out_csv.with_name(f"{out_csv.stem}.rows-{i}-of-{k}.jsonl")
 
 
-def _type_ok(value: Any, kind: str) -> bool:
-    if kind.endswith("?"):
-        return value is None or _type_ok(value, kind[:-1])
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())  # rows written with json default=float
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _typed(value: Any, hint: Any) -> Any:
+    """An integral float as an int where the schema wants an int (older writers turned numpy ints into floats)."""
+    if isinstance(value, float) and value.is_integer() and not conforms(value, hint) and conforms(int(value), hint):
+        return int(value)
+    return value
 
 
 def row_problem(row: Any) -> str | None:
@@ -109,15 +106,15 @@ def row_problem(row: Any) -> str | None:
     if missing:
         return f"missing {len(missing)} of the row's {len(ROW_SCHEMA)} keys ({', '.join(missing[:3])}" + (
             " ...)" if len(missing) > 3 else ")")
-    for k, kind in {**ROW_SCHEMA, **OPTIONAL_SCHEMA}.items():
-        if k in row and not _type_ok(row[k], kind):
-            return f"{k} is {type(row[k]).__name__} {row[k]!r}, not {kind}"
+    for k, hint in SCHEMA.items():
+        if k in row and not conforms(_typed(row[k], hint), hint):
+            return f"{k} is {type(row[k]).__name__} {row[k]!r}, not {type_name(hint)}"
     return value_problem(row)
 
 
 def _normalize(row: dict[str, Any]) -> dict[str, Any]:
-    """Integer fields as ints (old writers turned numpy ints into floats)."""
-    return {k: (int(v) if ROW_SCHEMA.get(k) == "int" and isinstance(v, float) else v) for k, v in row.items()}
+    """The row with integral floats as ints where the schema wants an int."""
+    return {k: (_typed(v, SCHEMA[k]) if k in SCHEMA else v) for k, v in row.items()}
 
 
 def _read_file(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:

@@ -11,13 +11,10 @@ import torch
 from pyautoattack import AutoAttack
 
 from cnr.attacks.base import view4
-from cnr.errors import InputError
 
 
 def configure_rand(aa: AutoAttack, n_iter: int, eot_iter: int) -> None:
     """Set APGD's iterations and EOT samples, recomputing the checkpoints its constructor derived from n_iter."""
-    if not isinstance(n_iter, int) or n_iter < 1 or not isinstance(eot_iter, int) or eot_iter < 1:
-        raise InputError(f"autoattack_rand n_iter and eot_iter must be positive integers, got {n_iter!r}, {eot_iter!r}")
     apgd = aa.apgd
     apgd.n_iter = apgd.n_iter_orig = n_iter
     apgd.n_iter_2 = max(int(0.22 * n_iter), 1)
