@@ -19,7 +19,7 @@ def preflight(p: Profile) -> Profile:
     _check_data(p)
     for what, preset in (("bank.preset", p.bank.preset), ("bank.preset_natural", p.bank.preset_natural)):
         if preset not in PRESETS:
-            raise unknown_name(f"generator preset ({what})", preset, PRESETS)
+            raise InputError(f"profile setting {what}: {unknown_name('generator preset', preset, PRESETS)}")
     grid_groups(p)  # unknown cell groups are refused there
     known = sorted(b.name[:2] for b in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     stray = [nb for nb in p.notebooks if nb not in known]
@@ -34,9 +34,10 @@ def _check_data(p: Profile) -> None:
     """Known data set and classifier, a classifier that reads the data set's channels, samples it holds."""
     dataset, classifier = p.data.dataset, p.data.classifier
     if dataset not in DATASETS and dataset not in PROTOCOL_DATASETS:
-        raise unknown_name("dataset (data.dataset)", dataset, [*DATASETS, *PROTOCOL_DATASETS])
+        raise InputError(f"profile setting data.dataset: "
+                         f"{unknown_name('dataset', dataset, [*DATASETS, *PROTOCOL_DATASETS])}")
     if classifier not in CLASSIFIERS:
-        raise unknown_name("classifier (data.classifier)", classifier, CLASSIFIERS)
+        raise InputError(f"profile setting data.classifier: {unknown_name('classifier', classifier, CLASSIFIERS)}")
     family = BANK_FAMILY.get(dataset)
     have = None if family is None else (1 if family == "fmnist" else 3)
     want = CLASSIFIERS[classifier].channels
@@ -54,7 +55,8 @@ def _check_attacks(p: Profile) -> None:
     """Every `attacks` entry names an attack or a group, with parameters that attack takes, in their ranges."""
     for key in p.attacks:
         if key not in ATTACKS and key not in GROUPS:
-            raise unknown_name("attack or cell group (attacks.<name>)", key, [*ATTACKS, *GROUPS])
+            raise InputError(f"profile setting attacks.{key}: "
+                             f"{unknown_name('attack or cell group', key, [*ATTACKS, *GROUPS])}")
     for key in p.attacks:
         if key in ATTACKS:
             attack_params(key, **p.attacks[key])
@@ -62,6 +64,9 @@ def _check_attacks(p: Profile) -> None:
         params = dict(group.params(p))
         if group.attack in ATTACKS:
             attack_params(group.attack, **params)
+        elif params:  # no attack reads them (the clean cells): a setting that would change nothing
+            raise InputError(f"cell group {group.label!r} runs no attack, so it takes no parameters; got "
+                             f"attacks.{group.label} = {params!r}")
     for group in grid_groups(p):
         missing = [n for n in group.needs if n not in dict(group.params(p))]
         if missing:

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from cnr.config import canonical
 from cnr.errors import InputError
 from cnr.run import Run, resolve_run
 from cnr.stats import holm
@@ -13,11 +14,11 @@ from cnr.stats import holm
 
 def study_runs(profile: str, overrides: dict[str, Any] | None = None, banks: Sequence[str] | None = None,
                seed: int | None = None, retrain: bool = False, results_root: Any = None) -> dict[str, Run]:
-    """One run per generator preset (default: the profile's own, then `quick`), differing only in `argan_preset`."""
+    """One run per generator preset (default: the profile's own, then `quick`), differing only in `bank.preset`."""
     from cnr.data import BANK_FAMILY
 
     base = resolve_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)
-    if BANK_FAMILY.get(base.profile.data.dataset) != "fmnist":  # only argan_preset differs between the runs
+    if BANK_FAMILY.get(base.profile.data.dataset) != "fmnist":  # only bank.preset differs between the runs
         raise InputError(f"the study compares Fashion-MNIST generator banks; profile {profile!r} evaluates on "
                          f"{base.profile.data.dataset!r} (use the study or smoke profile)")
     if banks is not None and (isinstance(banks, str) or not banks):
@@ -26,8 +27,9 @@ def study_runs(profile: str, overrides: dict[str, Any] | None = None, banks: Seq
     runs = {}
     for preset in presets:
         over = dict(overrides or {})
-        if preset != base.profile.bank.preset:
-            over["argan_preset"] = preset
+        if preset != base.profile.bank.preset:  # the bank's preset however the overrides spell it, then this one
+            over = {k: v for k, v in over.items() if canonical(k) != ("bank.preset",)}
+            over["bank.preset"] = preset
         runs[preset] = resolve_run(profile, over, seed=seed, retrain=retrain, results_root=results_root)
     return runs
 

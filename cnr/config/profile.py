@@ -69,7 +69,7 @@ class Profile(Part):
                 names = {f.name for f in fields(hint)}
                 bad = sorted(set(value) - names)
                 if bad:
-                    raise unknown_name(f"profile setting {key}.", bad[0], sorted(names))
+                    raise InputError(f"profile part {key}: {unknown_name('setting', bad[0], sorted(names))}")
                 kw[key] = hint(**{k: as_tuples(v) for k, v in value.items()})
             else:
                 kw[key] = as_tuples(value) if key != "attacks" else copy.deepcopy(value)
