@@ -12,7 +12,7 @@ import torch
 from cnr.checks import check_images, check_labels
 from cnr.errors import InputError, WeightsError
 from cnr.paths import REPO_ROOT, RESULTS_DIR, WEIGHTS_DIR, relative
-from cnr.profiles import PROFILES, Profile, get_profile, parse_override
+from cnr.config import PROFILES, Profile, get_profile, parse_override, with_settings
 from cnr.run import Run, resolve_run, with_overrides
 from cnr.stats import format_accuracy, wilson_interval
 from cnr.weights import load_checkpoint, load_state_into, load_weights, read_metadata, save_checkpoint, save_weights
@@ -31,49 +31,62 @@ def test_profiles_cover_the_four_and_reject_unknowns():
     with pytest.raises(InputError, match="unknown profile 'fast'; valid profiles: full, ") as err:
         get_profile("fast")
     assert all(name in str(err.value) for name in PROFILES)
-    with pytest.raises(InputError, match="unknown profile field 'not_a_field'"):
+    with pytest.raises(InputError, match="unknown profile setting 'not_a_field'"):
         get_profile("quick", not_a_field=1)
-    with pytest.raises(InputError, match="profile field n_eval takes int, got '5'"):
-        get_profile("quick", n_eval="5")
+    for name in ("samples.eval", "n_eval"):  # the path, or the older name it replaces
+        with pytest.raises(InputError, match=r"samples\.eval.*'5'"):
+            get_profile("quick", **{name: "5"})
     assert not {"results_dir", "models_dir", "extra"} & {f.name for f in dataclasses.fields(Profile)}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("n_eval=100", ("n_eval", 100)),
-    (" n_eval = 7 ", ("n_eval", 7)),
-    ("ref_linf=1", ("ref_linf", 1.0)),  # an int where a float is due is widened
-    ("qf_range=20,60", ("qf_range", (20, 60))),
-    ("linf_budgets=[0.1, 0.2]", ("linf_budgets", (0.1, 0.2))),  # lists become the field's tuples
-    ("device=cuda", ("device", "cuda")),  # a bare word is a string
-    ("clf_train_limit=None", ("clf_train_limit", None)),
-])
-def test_parse_override_types_values_by_the_field(text, expected):
-    key, value = parse_override(text)
-    assert (key, value) == expected and type(value) is type(expected[1])
+def _set(text: str) -> Profile:
+    """What `--set text` makes of the quick profile: parsed, then checked by the profile's own parts."""
+    return with_settings(PROFILES["quick"], dict([parse_override(text)]))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("n_eval", "--set takes field=value"),
-    ("nope=1", "unknown profile field 'nope'"),
-    ("n_eval=1.5", "n_eval takes int, got 1.5"),
-    ("n_eval=True", "n_eval takes int, got True"),  # a bool is not an int here
-    ("seed=true", "seed takes int, got 'true'"),
-    ("qf_range=20", r"qf_range takes tuple\[int, int\], got 20"),
-    ("qf_range=1,2,3", r"qf_range takes tuple\[int, int\]"),
+@pytest.mark.parametrize("text, parsed, read, kept", [
+    ("samples.eval=100", ("samples.eval", 100), lambda p: p.samples.eval, 100),
+    (" samples.eval = 7 ", ("samples.eval", 7), lambda p: p.samples.eval, 7),
+    ("n_eval=100", ("n_eval", 100), lambda p: p.samples.eval, 100),  # an older name, kept as an alias
+    ("grid.ref_linf=1", ("grid.ref_linf", 1), lambda p: p.grid.ref_linf, 1.0),  # widened where a float is due
+    ("grid.qf_range=20,60", ("grid.qf_range", (20, 60)), lambda p: p.grid.qf_range, (20, 60)),
+    ("grid.linf_budgets=[0.1, 0.2]", ("grid.linf_budgets", (0.1, 0.2)), lambda p: p.grid.linf_budgets, (0.1, 0.2)),
+    ("device=cuda", ("device", "cuda"), lambda p: p.device, "cuda"),  # a bare word is a string
+    ("clf.train_limit=None", ("clf.train_limit", None), lambda p: p.clf.train_limit, None),
+    ("attacks.pgd.steps=40", ("attacks.pgd.steps", 40), lambda p: p.attacks["pgd"]["steps"], 40),
 ])
-def test_parse_override_refuses_what_the_field_cannot_hold(text, message):
-    with pytest.raises(InputError, match=message):
-        parse_override(text)
+def test_parse_override_reads_a_literal_that_the_profile_keeps(text, parsed, read, kept):
+    assert parse_override(text) == parsed
+    value = read(_set(text))
+    assert value == kept and type(value) is type(kept)
+
+
+@pytest.mark.parametrize("text, path", [
+    ("samples.eval", "--set takes path=value"),
+    ("nope=1", "'nope'"),
+    ("samples.eval=1.5", r"samples\.eval"),
+    ("n_eval=1.5", r"samples\.eval"),
+    ("samples.eval=True", r"samples\.eval"),  # a bool is not an int here
+    ("seed=true", "seed.*'true'"),
+    ("grid.qf_range=20", r"grid\.qf_range"),
+    ("grid.qf_range=1,2,3", r"grid\.qf_range"),
+    ("attacks.pgd=3", r"attacks\.pgd"),
+])
+def test_a_set_the_setting_cannot_hold_is_refused(text, path):
+    with pytest.raises(InputError, match=path):
+        _set(text)
 
 
 # --- runs ----------------------------------------------------------------------------------------------
 
 def test_run_names_its_folder_after_profile_and_overrides(tmp_path, monkeypatch):
     monkeypatch.delenv("CNR_RESULTS", raising=False)
-    run = resolve_run("smoke", {"n_eval": 4, "linf_budgets": (0.1, 0.3)}, seed=2, results_root=tmp_path)
-    assert run.name == "smoke+linf_budgets=0.1-0.3,n_eval=4"  # sorted fields; the seed is a column, not a folder
-    assert run.profile.n_eval == 4 and run.seed == 2 and run.device == "cpu"
-    assert run.overrides == (("linf_budgets", (0.1, 0.3)), ("n_eval", 4), ("seed", 2))
+    run = resolve_run("smoke", {"samples.eval": 4, "grid.linf_budgets": (0.1, 0.3)}, seed=2, results_root=tmp_path)
+    assert run.name == "smoke+grid.linf_budgets=0.1-0.3,samples.eval=4"  # sorted paths; the seed is a column
+    assert run.profile.samples.eval == 4 and run.seed == 2 and run.device == "cpu"
+    assert run.overrides == (("grid.linf_budgets", (0.1, 0.3)), ("samples.eval", 4), ("seed", 2))
+    # an older name is stored by its path: the same run, the same folder
+    assert resolve_run("smoke", {"n_eval": 4, "linf_budgets": (0.1, 0.3)}, seed=2, results_root=tmp_path) == run
     out = tmp_path / run.name
     assert (run.out_dir, run.tables_dir, run.figures_dir, run.notebooks_dir, run.models_dir) == (
         out, out / "tables", out / "figures", out / "notebooks", out / "models")
@@ -81,9 +94,9 @@ def test_run_names_its_folder_after_profile_and_overrides(tmp_path, monkeypatch)
     assert run.restoration_csv == out / "tables" / "restoration.csv"
     assert run.record_path("03_robustness.ipynb") == out / "notebooks" / "03_robustness.json"
     assert run.describe() == {"profile": "smoke",  # the seed is a key column of the rows, not an override there
-                              "overrides": '{"linf_budgets": [0.1, 0.3], "n_eval": 4}'}
+                              "overrides": '{"grid.linf_budgets": [0.1, 0.3], "samples.eval": 4}'}
     assert resolve_run("smoke", seed=3).name == "smoke" and resolve_run("smoke").results_root == str(RESULTS_DIR)
-    long = resolve_run("smoke", {"linf_budgets": tuple(i / 100 for i in range(1, 30))})
+    long = resolve_run("smoke", {"grid.linf_budgets": tuple(i / 100 for i in range(1, 30))})
     assert long.name.startswith("smoke+") and len(long.name) == len("smoke+") + 10  # hashed, still a folder name
     assert not list(tmp_path.iterdir())  # resolving writes nothing
 
@@ -113,12 +126,18 @@ def test_run_reads_shipped_weights_unless_retraining(tmp_path):
 
 
 def test_run_round_trips_through_json_with_its_overrides(tmp_path):
-    run = resolve_run("smoke", {"qf_range": (30, 50), "ns": (1, 3)}, seed=5, retrain=True, results_root=tmp_path)
+    run = resolve_run("smoke", {"grid.qf_range": (30, 50), "grid.ns": (1, 3), "attacks.pgd.steps": 7}, seed=5,
+                      retrain=True, results_root=tmp_path)
     back = Run.from_json(run.to_json())
-    assert back == run and back.profile.qf_range == (30, 50) and back.name == run.name
+    assert back == run and back.profile.grid.qf_range == (30, 50) and back.name == run.name
+    assert back.profile.attacks["pgd"]["steps"] == 7
     bad = json.loads(run.to_json())
-    bad["profile"]["n_eval"] = "many"
-    with pytest.raises(InputError, match="n_eval takes int"):
+    bad["profile"]["samples"]["eval"] = "many"
+    with pytest.raises(InputError, match=r"samples\.eval"):
+        Run.from_json(json.dumps(bad))
+    bad = json.loads(run.to_json())
+    bad["profile"]["samples"]["evil"] = 3
+    with pytest.raises(InputError, match="'evil'"):
         Run.from_json(json.dumps(bad))
 
 
@@ -126,20 +145,21 @@ def test_notebook_parameters_rebuild_the_same_run(tmp_path):
     """Papermill passes overrides as JSON, so tuples arrive as lists: the notebook must resolve the same run."""
     from cnr.reproduce import notebook_parameters
 
-    over = {"l2_budgets": (0.05,), "argan_pretrain_steps_by_qf": ((60, 30),)}
+    over = {"grid.l2_budgets": (0.05,), "bank.pretrain_steps_by_qf": ((60, 30),), "attacks.cw.steps": 3}
     run = resolve_run("smoke", over, results_root=tmp_path)
     params = json.loads(json.dumps(notebook_parameters(run)))
-    assert params["overrides"]["l2_budgets"] == [0.05]
+    assert params["overrides"]["grid.l2_budgets"] == [0.05]
     inside = resolve_run(params["profile"], params["overrides"], seed=params["seed"], results_root=tmp_path)
     assert inside.profile == run.profile and inside.name == run.name and inside.out_dir == run.out_dir
 
 
 def test_with_overrides_adds_fields_and_renames(tmp_path):
-    run = resolve_run("smoke", {"n_eval": 4}, results_root=tmp_path)
-    more = with_overrides(run, draws=3, n_eval=6)
-    assert more.profile.draws == 3 and more.profile.n_eval == 6 and run.profile.n_eval == 4
-    assert more.name == "smoke+draws=3,n_eval=6" and more.results_root == run.results_root
-    with pytest.raises(InputError, match="draws takes int"):
+    run = resolve_run("smoke", {"samples.eval": 4}, results_root=tmp_path)
+    more = with_overrides(run, **{"samples.draws": 3, "samples.eval": 6})
+    assert more.profile.samples.draws == 3 and more.profile.samples.eval == 6 and run.profile.samples.eval == 4
+    assert more.name == "smoke+samples.draws=3,samples.eval=6" and more.results_root == run.results_root
+    assert with_overrides(run, draws=3, n_eval=6) == more  # the older names, as aliases
+    with pytest.raises(InputError, match=r"samples\.draws"):
         with_overrides(run, draws=2.5)
     with pytest.raises(InputError, match="takes a profile name"):
         resolve_run(PROFILES["smoke"])

@@ -20,11 +20,15 @@ from cnr.eval.grid import run_grid  # noqa: E402
 from cnr.reporting import figures as F  # noqa: E402
 from cnr.run import resolve_run  # noqa: E402
 
-TINY = dict(classifier="efficientnet-lite0", argan_preset_natural="quick-residual", n_eval=3, n_costly=2, draws=2,
-            pgd_steps=2, eot_steps=1, eot_samples=2, linf_budgets=(4 / 255, 8 / 255), l2_budgets=(0.03, 0.05),
-            ref_linf=4 / 255, ref_l2=0.03, ns=(1,), sweep_ns=(1,), square_queries=4, nattack_iters=1,
-            nattack_pop=4, hsj_steps=1, hsj_grad_evals=4, hsj_init_steps=4, cw_steps=2, cw_binary_steps=1,
-            deepfool_steps=2, deepfool_candidates=2, aa_iters=1, aa_eot_iter=1)
+TINY = {"data.classifier": "efficientnet-lite0", "bank.preset_natural": "quick-residual", "samples.eval": 3,
+        "samples.costly": 2, "samples.draws": 2, "grid.linf_budgets": (4 / 255, 8 / 255),
+        "grid.l2_budgets": (0.03, 0.05), "grid.ref_linf": 4 / 255, "grid.ref_l2": 0.03, "grid.ns": (1,),
+        "grid.sweep_ns": (1,), "attacks.pgd.steps": 2, "attacks.square.n_queries": 4,
+        "attacks.nattack.iterations": 1, "attacks.nattack.population": 4, "attacks.hsj.steps": 1,
+        "attacks.hsj.initial_gradient_eval_steps": 4, "attacks.hsj.init_steps": 4, "attacks.cw.steps": 2,
+        "attacks.cw.binary_steps": 1, "attacks.deepfool.steps": 2, "attacks.deepfool.candidates": 2,
+        "attacks.autoattack_rand.n_iter": 1, "attacks.autoattack_rand.eot_iter": 1,
+        **{f"attacks.{g}.{k}": v for g in ("eot-bpda-pgd", "eot-diffjpeg-pgd") for k, v in (("steps", 1), ("eot", 2))}}
 
 
 @pytest.fixture
@@ -43,10 +47,12 @@ def imagenet_val(tmp_path, monkeypatch):
 
 
 def test_paper_run_resolves_the_natural_bank(tmp_path):
-    run = resolve_run("paper", {"argan_preset_natural": "quick-residual"}, results_root=tmp_path)
-    assert run.profile.dataset == "imagenet" and run.device == "cpu"
+    run = resolve_run("paper", {"bank.preset_natural": "quick-residual"}, results_root=tmp_path)
+    assert run.profile.data.dataset == "imagenet" and run.device == "cpu"
     assert run.bank_dir("natural").name == "argan-natural-quick-residual" and run.bank_dir("natural").is_dir()
-    assert run.out_dir == tmp_path / "paper+argan_preset_natural=quick-residual"
+    assert run.out_dir == tmp_path / "paper+bank.preset_natural=quick-residual"
+    # the older name is the same setting, stored by its path: the same run
+    assert resolve_run("paper", {"argan_preset_natural": "quick-residual"}, results_root=tmp_path) == run
 
 
 def test_paper_profile_code_path(imagenet_val, tmp_path):
@@ -77,9 +83,9 @@ def test_imagenet_cpu_profile_smoke(tmp_path):
 
     if not all(Path(p.path).is_file() for p in split_photos("test")):
         pytest.skip("the photo corpus is not installed (make data)")
-    tiny = {k: v for k, v in TINY.items() if k not in ("classifier", "ns", "sweep_ns")}
-    over = {**tiny, "n_eval": 20, "n_costly": 2, "linf_budgets": (4 / 255,), "l2_budgets": (0.05,),
-            "ref_l2": 0.05, "groups": ("clean", "bpda-pgd", "square")}
+    tiny = {k: v for k, v in TINY.items() if k not in ("data.classifier", "grid.ns", "grid.sweep_ns")}
+    over = {**tiny, "samples.eval": 20, "samples.costly": 2, "grid.linf_budgets": (4 / 255,),
+            "grid.l2_budgets": (0.05,), "grid.ref_l2": 0.05, "grid.groups": ("clean", "bpda-pgd", "square")}
     run = resolve_run("imagenet", over, results_root=tmp_path)
     ev = make_evaluator(run)
     assert tuple(ev.x.shape[1:]) == (3, 224, 224) and len(ev.x) == 20  # 18 Foolbox images + 2 confident crops
@@ -88,7 +94,7 @@ def test_imagenet_cpu_profile_smoke(tmp_path):
     from cnr.eval.groups import build_grid
 
     df = run_cells(ev, build_grid(run.profile), run.robustness_csv, shard=(2, 2))
-    assert set(df["attack"]) <= set(run.profile.groups) and set(df["classifier"]) == {"efficientnet-lite0"}
+    assert set(df["attack"]) <= set(run.profile.grid.groups) and set(df["classifier"]) == {"efficientnet-lite0"}
     assert df["defense"].isin(["none", "jpeg", "static-N3", "dynamic-N3", "dynamic-N3-qf40"]).all()
 
 
@@ -115,17 +121,18 @@ def test_imagenet_profile_is_the_measured_cut():
     assert len(notebooks()) == 6
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("square_norms", ("l1",), "unknown norm 'l1'; Square runs at 'linf' and/or 'l2'"),
-    ("square_norms", ("l2", "l2"), "lists 'l2' more than once"),
-    ("notebooks", ("07",), "names notebook '07', which is not one of the notebooks 00, 01, 02, 03, 04"),
-    ("n_blackbox", 0, "must be a positive integer"),
+@pytest.mark.parametrize("setting, value, message", [
+    ("grid.square_norms", ("l1",), r"grid\.square_norms.*'l1'"),
+    ("grid.square_norms", ("l2", "l2"), r"grid\.square_norms.*'l2' more than once"),
+    ("notebooks", ("07",), r"notebooks.*'07'"),
+    ("samples.blackbox", 0, r"samples\.blackbox.*got 0"),
+    ("n_blackbox", 0, r"samples\.blackbox.*got 0"),  # the older name reports the path
 ])
-def test_imagenet_profile_fields_refuse_nonsense(field, value, message):
+def test_imagenet_profile_fields_refuse_nonsense(setting, value, message):
     from cnr.errors import InputError
 
-    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        resolve_run("imagenet", {field: value})
+    with pytest.raises(InputError, match=message):
+        resolve_run("imagenet", {setting: value})
 
 
 def test_no_fixed_qf_means_no_fixed_qf_defense():

@@ -44,7 +44,7 @@ def toys():
     register_defense("toy-blur", lambda spec, bank, grad, seed: Blur(),
                      lambda p: [DefenseSpec("toy-blur", "toy-blur", "blur", 1, None, frozenset({"main"}))])
     register_attack("toy-noise", AttackDef(sign_noise, {}, kind="black-box"))
-    register_group(CellGroup("toy-noise", "toy-noise", "black-box", lambda p: [("linf", p.ref_linf)],
+    register_group(CellGroup("toy-noise", "toy-noise", "black-box", lambda p: [("linf", p.grid.ref_linf)],
                              select(("main",))))
     yield
     unregister_defense("toy-blur")
@@ -53,7 +53,7 @@ def toys():
 
 
 def test_toy_defense_and_attack_appear_everywhere(toys, tmp_path):
-    run = resolve_run("smoke", {"n_eval": 8, "n_costly": 8}, results_root=tmp_path)
+    run = resolve_run("smoke", {"samples.eval": 8, "samples.costly": 8}, results_root=tmp_path)
     grid = build_grid(run.profile)
     assert any(c.defense.name == "toy-blur" for c in grid) and any(c.attack.label == "toy-noise" for c in grid)
     cells = [c for c in grid if c.attack.label in ("clean", "toy-noise")

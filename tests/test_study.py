@@ -12,13 +12,18 @@ def test_study_runs_differ_only_in_the_bank(tmp_path):
     runs = study.study_runs("study", results_root=tmp_path)
     assert list(runs) == ["paper", "quick"]
     assert runs["paper"].name == "study" and runs["quick"].name == "study+bank.preset=quick"
-    assert runs["quick"].profile.argan_preset == "quick" and runs["paper"].profile.argan_preset == "paper"
-    assert {r.profile.n_eval for r in runs.values()} == {500}
+    assert runs["quick"].profile.bank.preset == "quick" and runs["paper"].profile.bank.preset == "paper"
+    assert {r.profile.samples.eval for r in runs.values()} == {500}
+    # the bank's preset given by path or by its older name: the same runs, differing only in the bank
+    for name in ("bank.preset", "argan_preset"):
+        given = study.study_runs("smoke", {name: "paper", "samples.eval": 8}, results_root=tmp_path)
+        assert {b: r.name for b, r in given.items()} == {"paper": "smoke+bank.preset=paper,samples.eval=8",
+                                                         "quick": "smoke+bank.preset=quick,samples.eval=8"}
     assert list(study.study_runs("smoke", results_root=tmp_path)) == ["quick"]  # its own bank is the quick one
     for bad in ("paper", []):
         with pytest.raises(InputError, match="banks must be a non-empty list"):
             study.study_runs("study", banks=bad)
-    with pytest.raises(InputError, match="unknown generator preset 'huge'"):
+    with pytest.raises(InputError, match=r"bank\.preset.*'huge'"):
         study.study_runs("study", banks=["huge"])
     with pytest.raises(InputError, match="compares Fashion-MNIST generator banks.*'imagenet-cpu'"):
         study.study_runs("imagenet")
@@ -171,9 +176,9 @@ def test_study_grid_has_every_decisive_cell_for_every_defense():
     # the sweep only adds cells: with more Ns the N = 1 ablation cells of the groups stay
     from dataclasses import replace
 
-    wide = resolve_run("study", {"ns": (1, 3)}).profile
+    wide = resolve_run("study", {"grid.ns": (1, 3)}).profile
     on, off = ({tuple(sorted(c.key("d", "c", 0).items())) for c in build_grid(q)}
-               for q in (wide, replace(wide, decisive_sweep=False)))
+               for q in (wide, replace(wide, grid=replace(wide.grid, decisive_sweep=False))))
     assert off < on and any(dict(k)["defense"] == "static-N1" for k in on)
     # without the study's decisive_sweep a group keeps its own cells (generalized BPDA: the reference budgets)
     quick = {(k["attack"], k["budget"]) for k in (c.key("fmnist", "fmnist-cnn", 0)
