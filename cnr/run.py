@@ -117,8 +117,9 @@ class Run:
         if not isinstance(d, dict) or not all(k in d for k in keys) or not isinstance(d["profile"], dict):
             raise InputError(f"a run's JSON must be an object with {', '.join(keys)} (profile an object), as "
                              f"Run.to_json writes; got {type(d).__name__} {str(d)[:80]}")
-        if d["profile"].get("name") not in PROFILES:
-            raise InputError(f"a run's JSON names an unknown profile {d['profile'].get('name')!r}")
+        name = d["profile"].get("name")
+        if not isinstance(name, str) or name not in PROFILES:
+            raise InputError(f"a run's JSON names an unknown profile {name!r}")
         if not isinstance(d["overrides"], list) or not all(isinstance(o, list) and len(o) == 2 and isinstance(o[0], str)
                                                            for o in d["overrides"]):
             raise InputError(f"a run's JSON overrides must be [field, value] pairs, got {str(d['overrides'])[:80]}")

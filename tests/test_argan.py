@@ -463,7 +463,7 @@ def test_warm_started_natural_bank_trains_static_first(tmp_path, capsys):
                       results_root=tmp_path)
     s = _settings(run.profile, "natural", None, 10)
     assert (s["pretrain_steps"], s["gan_steps"], s["pixel"]) == (2, 0, "l2") and "warm_start" not in s
-    assert _settings(run.profile, "natural", None, 20)["pretrain_steps"] == run.profile.argan_pretrain_steps
+    assert _settings(run.profile, "natural", None, 20)["pretrain_steps"] == run.profile.bank.pretrain_steps
     assert _settings(run.profile, "fmnist", None, 60)["pretrain_steps"] == 20  # smoke's own steps for Fashion-MNIST
     with pytest.raises(InputError, match="static"):
         train_argan_cli(run, "natural", "10", preset="tiny", out=str(tmp_path / "nat"))

@@ -115,7 +115,7 @@ def test_every_dataset_has_a_bank_family():
 
     assert set(data.DATASETS) <= set(data.BANK_FAMILY)
     assert set(data.BANK_FAMILY.values()) == {"fmnist", "natural"}
-    assert {p.dataset for p in PROFILES.values()} <= set(data.BANK_FAMILY)  # paper's "imagenet" included
+    assert {p.data.dataset for p in PROFILES.values()} <= set(data.BANK_FAMILY)  # paper's "imagenet" included
     assert data.BANK_FAMILY["foolbox-cifar10"] == "natural" and data.BANK_FAMILY["foolbox-mnist"] == "fmnist"
 
 

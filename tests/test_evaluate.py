@@ -108,8 +108,8 @@ def test_grid_covers_every_attack_and_defense_of_the_issue():
     assert len(build_grid(SMOKE)) == 111 and len(build_grid(PROFILES["quick"])) == 151
     p = PROFILES["quick"]
     eot = {(c.attack.norm, c.attack.budget) for c in build_grid(p) if c.attack.label == "eot-bpda-pgd"}
-    assert eot == {("linf", b) for b in p.linf_budgets} | {("l2", b) for b in p.l2_budgets}
-    ablation = {c.defense.name for c in build_grid(p) if c.attack.label == "bpda-pgd" and c.attack.budget == p.ref_linf}
+    assert eot == {("linf", b) for b in p.grid.linf_budgets} | {("l2", b) for b in p.grid.l2_budgets}
+    ablation = {c.defense.name for c in build_grid(p) if c.attack.label == "bpda-pgd" and c.attack.budget == p.grid.ref_linf}
     assert ablation == {"none", "jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1", "dynamic-N3",
                         "dynamic-N5", "dynamic-N3-qf40"}  # the ablation defenses only at the reference budgets
     assert {c.defense.name for c in build_grid(p) if c.attack.label == "bpda-pgd" and c.attack.budget == 0.3} == {
@@ -152,7 +152,7 @@ def test_zero_budget_is_clean_accuracy(ev):
 
 def test_a_pgd_cell_on_16_images_is_pinned(ev):
     # the grid's bpda-pgd cell of dynamic-N3 at Linf 0.1, run directly: the same numbers as in the table (PINNED)
-    row = ev.run_cell(Cell(defense_by_name(SMOKE, "dynamic-N3"), _pgd(0.1, steps=SMOKE.pgd_steps, ablation=True)))
+    row = ev.run_cell(Cell(defense_by_name(SMOKE, "dynamic-N3"), _pgd(0.1, steps=SMOKE.attacks["pgd"]["steps"], ablation=True)))
     mean, worst = PINNED[("dynamic-N3", "bpda-pgd", "linf", 0.1)]
     assert row["accuracy"] == pytest.approx(mean, abs=1 / 16) and row["worst_accuracy"] == pytest.approx(worst, abs=1 / 16)
     assert (row["n"], row["draws"], row["random_defense"], row["view"]) == (16, 2, True, "bpda")
@@ -235,9 +235,9 @@ def test_smoke_grid_writes_every_cell_with_its_setup(smoke_table):
         assert df[col].notna().all(), col
     # sample sizes and draws follow the profile
     costly = {label for label, g in GROUPS.items() if g.sample in ("costly", "blackbox")}  # smoke: n_blackbox None
-    assert (df[df["attack"].isin(costly)]["n"] == SMOKE.n_costly).all()
-    assert (df[~df["attack"].isin(costly)]["n"] == SMOKE.n_eval).all()
-    assert (df[df["random_defense"]]["draws"] == SMOKE.draws).all() and (df[~df["random_defense"]]["draws"] == 1).all()
+    assert (df[df["attack"].isin(costly)]["n"] == SMOKE.samples.costly).all()
+    assert (df[~df["attack"].isin(costly)]["n"] == SMOKE.samples.eval).all()
+    assert (df[df["random_defense"]]["draws"] == SMOKE.samples.draws).all() and (df[~df["random_defense"]]["draws"] == 1).all()
     # what the evaluator found random is what the spec says: a QF range, and not the undefended model
     assert (df["random_defense"] == df["random_qf"].astype(bool)).all()
     assert set(df[df["random_defense"]]["defense"]) == {"jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1",
@@ -247,8 +247,8 @@ def test_smoke_grid_writes_every_cell_with_its_setup(smoke_table):
         want = spec_cols[r["defense"]]
         assert (r["mode"], r["n_iter"], r["roles"]) == (want["mode"], want["n_iter"], want["roles"]), r["defense"]
         assert r["kind"] == GROUPS[r["attack"]].kind and bool(r["ablation"]) == GROUPS[r["attack"]].ablation
-    assert json.loads(df[df["attack"] == "eot-bpda-pgd"]["params"].iloc[0]) == {"eot": SMOKE.eot_samples,
-                                                                               "steps": SMOKE.eot_steps}
+    assert json.loads(df[df["attack"] == "eot-bpda-pgd"]["params"].iloc[0]) == {"eot": SMOKE.attacks["eot-bpda-pgd"]["eot"],
+                                                                               "steps": SMOKE.attacks["eot-bpda-pgd"]["steps"]}
 
 
 def test_smoke_grid_accuracies_are_the_measured_ones(smoke_table):

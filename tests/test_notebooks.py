@@ -149,7 +149,7 @@ def test_every_notebook_ran_and_recorded(smoke_run, run):
 def test_tour_numbers(smoke_run, run):
     rec = read_record(run, "00_tour")
     att = rec["attack"]
-    assert att["n"] == min(20, SMOKE.n_costly) and att["draws"] == SMOKE.draws
+    assert att["n"] == min(20, SMOKE.samples.costly) and att["draws"] == SMOKE.samples.draws
     assert att["clean_bare"] == 0.75  # EfficientNet-Lite0 on Foolbox's first 8 ImageNet photos (18/20 on all 20)
     assert att["oblivious_bare"] == 0.0  # PGD at 4/255 breaks every bare image
     # measured on the smoke run (n = 8, seed 0); one image either way allowed for another CPU's rounding
@@ -170,7 +170,7 @@ def test_tour_numbers(smoke_run, run):
 @pytest.mark.slow
 def test_classifier_numbers(smoke_run, run):
     rec = read_record(run, "01_classifier")
-    assert rec["n"] == SMOKE.clf_eval_limit == 500
+    assert rec["n"] == SMOKE.clf.eval_limit == 500
     assert rec["k"] == pytest.approx(473, abs=2)  # the shipped fmnist-cnn on the first 500 test images
     assert rec["history_epochs"] == 10 and not rec["retrained"]
 
