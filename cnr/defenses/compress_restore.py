@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from cnr.checks import check_count, check_images, check_one_device
+from cnr.defenses.registry import DefenseSpec
 from cnr.errors import InputError
 from cnr.parsing import parse_qf_range, parse_seed
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
@@ -172,10 +173,8 @@ def build_compress_restore(spec, bank: nn.Module | None, grad: str, seed: int) -
                            grad=grad, seed=seed)
 
 
-def compress_restore_family(p) -> list:
+def compress_restore_family(p) -> list[DefenseSpec]:
     """JPEG with a random QF; static and dynamic for each N (main at `sweep_ns`); dynamic at a fixed QF (if any)."""
-    from cnr.defenses.registry import DefenseSpec
-
     def spec(name: str, mode: str, n: int, qf_range: tuple[int, int], roles: set[str]) -> DefenseSpec:
         return DefenseSpec(name, "compress-restore", mode, n, tuple(qf_range), frozenset(roles))
 
@@ -190,10 +189,8 @@ def compress_restore_family(p) -> list:
     return out
 
 
-def parse_variant(name: str, p):
+def parse_variant(name: str, p) -> DefenseSpec | None:
     """'static-N4' / 'dynamic-N2' with the profile's QF range, for `cnr attack --defense` beyond the grid's Ns."""
-    from cnr.defenses.registry import DefenseSpec
-
     mode, _, rest = name.partition("-N")
     if mode in ("static", "dynamic") and rest.isdigit() and int(rest) >= 1:
         return DefenseSpec(name, "compress-restore", mode, int(rest), tuple(p.qf_range), frozenset({"main"}))
