@@ -36,7 +36,7 @@ from cnr.attacks.square import square
 from cnr.checks import check_count, check_images, check_labels, check_one_device
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import FLAG, Limit, check_limits, choice_limit, count_limit, number_limit, parse_seed
-from cnr.eval.predict import predict
+from cnr.predict import predict
 
 __all__ = ["ATTACKS", "AttackDef", "AttackResult", "attack_params", "register_attack", "run_attack"]
 
