@@ -386,7 +386,7 @@ def run_mechanism(run: "Run", resume: bool = True) -> dict[str, pd.DataFrame]:
     from cnr.eval.evaluator import make_evaluator
     from cnr.eval.rows import read_plain_table
     from cnr.reporting.mechanism_figures import save_mechanism_figures
-    from cnr.reporting.tables import save_table
+    from cnr.table_files import save_table
 
     tables_dir, figures_dir = run.mechanism_dir / "tables", run.mechanism_dir / "figures"
     paths = {m: tables_dir / f"mechanism_{m}.csv" for m in MEASUREMENTS}

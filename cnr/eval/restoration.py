@@ -96,7 +96,7 @@ def restoration_table(run: Run) -> pd.DataFrame:
 
 def write_restoration_table(run: Run) -> pd.DataFrame:
     """Compute the table and save it as CSV, Markdown and LaTeX next to the other tables."""
-    from cnr.reporting.tables import save_table
+    from cnr.table_files import save_table
 
     df = restoration_table(run)
     save_table(df, run.tables_dir, run.restoration_csv.stem)
