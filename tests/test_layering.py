@@ -99,13 +99,16 @@ def import_cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
 
 
-def describe_cycles(graph: nx.DiGraph) -> str:
-    """One paragraph per cycle: its members, then one closed path through them with the line of each import."""
+def describe_cycles(graph: nx.DiGraph, most: int = 40) -> str:
+    """One paragraph per cycle: its members, then every import among them (the arrows one of which must go), each with
+    the line that makes it."""
     lines = []
     for members in import_cycles(graph):
-        path = nx.find_cycle(graph.subgraph(members))
-        lines.append(f"cycle among {', '.join(members)}:")
-        lines += [f"    {a} -> {b}  ({graph.edges[a, b]['where']})" for a, b in path]
+        inside = sorted(graph.subgraph(members).edges)
+        lines.append(f"cycle among {', '.join(members)}; the imports among them:")
+        lines += [f"    {a} -> {b}  ({graph.edges[a, b]['where']})" for a, b in inside[:most]]
+        if len(inside) > most:
+            lines.append(f"    ... and {len(inside) - most} more")
     return "\n".join(lines)
 
 
