@@ -18,7 +18,7 @@ _EXPORTS = {
     "CompressRestore": "cnr.defenses", "Defended": "cnr.defenses", "DefenseSpec": "cnr.defenses",
     "register_defense": "cnr.defenses",
     "RestorerBank": "cnr.argan", "train_argan": "cnr.argan",
-    "load_classifier": "cnr.classifiers", "predict": "cnr.predict",
+    "load_classifier": "cnr.classifiers", "predict": "cnr.prediction",
     "run_attack": "cnr.attacks", "register_attack": "cnr.attacks", "AttackDef": "cnr.attacks",
     "CellGroup": "cnr.eval.groups", "register_group": "cnr.eval.groups", "run_grid": "cnr.eval.grid",
     "load_dataset": "cnr.data", "jpeg_roundtrip": "cnr.jpeg",

@@ -1,8 +1,10 @@
 """The kit's modules form layers a reader can follow from the bottom up: no import cycle among `cnr` modules or
-among its packages, and no module too long to read in one sitting."""
+among its packages, no module too long to read in one sitting, and no module named like a lazily exported name."""
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 from pathlib import Path
 
 import networkx as nx
@@ -157,3 +159,12 @@ def test_no_import_cycle_among_kit_packages():
 def test_module_is_short(path):
     n_lines = len(path.read_text(encoding="utf-8").splitlines())
     assert n_lines <= MAX_LINES, f"{path.relative_to(KIT.parent)} has {n_lines} lines (at most {MAX_LINES})"
+
+
+@pytest.mark.parametrize("package", ["cnr", "cnr.argan"])
+def test_no_submodule_shadows_a_lazy_export(package):
+    """`from cnr import predict` must give the function even after the submodule of that name has been imported."""
+    module = importlib.import_module(package)
+    lazy = getattr(module, "_EXPORTS", None) or getattr(module, "_LAZY")
+    submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+    assert not set(lazy) & submodules, f"{package} exports these lazily and also has submodules of that name"

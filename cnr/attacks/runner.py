@@ -17,7 +17,7 @@ from cnr.attacks.registry import ATTACKS, AttackDef, attack_params
 from cnr.checks import check_count, check_images, check_labels, check_one_device
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import parse_seed
-from cnr.predict import predict
+from cnr.prediction import predict
 
 
 @dataclass

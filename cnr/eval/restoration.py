@@ -18,7 +18,7 @@ from torch import nn
 
 from cnr.argan.bank import RestorerBank
 from cnr.argan.losses import psnr, ssim
-from cnr.predict import batched, predict
+from cnr.prediction import batched, predict
 from cnr.jpeg import jpeg_roundtrip
 from cnr.run import Run
 from cnr.stats import wilson_interval
