@@ -102,7 +102,7 @@ def import_cycles(graph: nx.DiGraph) -> list[list[str]]:
 
 
 def describe_cycles(graph: nx.DiGraph, most: int = 40) -> str:
-    """One paragraph per cycle: its members, then every import among them (the arrows one of which must go), each with
+    """One paragraph per cycle: its members, then every import among them (the arrows to cut from), each with
     the line that makes it."""
     lines = []
     for members in import_cycles(graph):
