@@ -11,14 +11,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from cnr.version import __version__
 
 _EXPORTS = {
     "Run": "cnr.run", "resolve_run": "cnr.run",
     "CompressRestore": "cnr.defenses", "Defended": "cnr.defenses", "DefenseSpec": "cnr.defenses",
     "register_defense": "cnr.defenses",
     "RestorerBank": "cnr.argan", "train_argan": "cnr.argan",
-    "load_classifier": "cnr.classifiers", "predict": "cnr.eval.predict",
+    "load_classifier": "cnr.classifiers", "predict": "cnr.prediction",
     "run_attack": "cnr.attacks", "register_attack": "cnr.attacks", "AttackDef": "cnr.attacks",
     "CellGroup": "cnr.eval.groups", "register_group": "cnr.eval.groups", "run_grid": "cnr.eval.grid",
     "load_dataset": "cnr.data", "jpeg_roundtrip": "cnr.jpeg",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from cnr import __version__
+from cnr.version import __version__
 
 _PACKAGES = ("torch", "torchvision", "foolbox", "kornia", "simplejpeg", "pillow", "safetensors", "numpy", "pandas",
              "papermill", "pyautoattack", "cifar-10-model")

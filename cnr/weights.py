@@ -11,9 +11,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from cnr import __version__
 from cnr.atomic import atomic_path
 from cnr.errors import WeightsError
+from cnr.version import __version__
 
 _META_KEY = "cnr"
 _INTEGRITY_KEY = "cnr.integrity"  # {"sha256": ..., "dtypes": {name: dtype}}: beside the metadata, not in it

@@ -17,7 +17,7 @@ from cnr.eval.rows import KEY_COLUMNS, read_rows
 from cnr.eval.sanity import monotone_in_budget, sanity_report, white_beats_black, worst_below_mean
 from cnr.eval.scoring import EVAL_DRAW_BASE, score, summarize
 from cnr.eval.specs import AttackSpec, Cell
-from cnr.eval.predict import predict
+from cnr.prediction import predict
 from cnr.profiles import PROFILES
 from cnr.run import resolve_run
 from cnr.stats import wilson_interval

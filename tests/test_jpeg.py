@@ -10,7 +10,7 @@ from PIL import Image
 
 from cnr import jpeg as J
 from cnr.errors import InputError
-from cnr.jpeg import jpeg_bpda, jpeg_differentiable, jpeg_roundtrip, jpeg_surrogate, sample_qf
+from cnr.jpeg import codec, jpeg_bpda, jpeg_differentiable, jpeg_roundtrip, jpeg_surrogate, sample_qf
 
 
 def _photo_crops(n: int, size: int, seed: int) -> torch.Tensor:
@@ -127,7 +127,7 @@ def test_gray_mosaic_is_bit_identical_to_coding_each_image_alone(gray, size, mon
     qf[: len(x) // 2] = 50  # one large QF group and many small ones
     want = _simplejpeg_one_by_one(x, qf.tolist())
     assert torch.equal(jpeg_roundtrip(x, qf), want)
-    monkeypatch.setattr(J, "JPEG_MAX_SIDE", 3 * 8 * -(-size[0] // 8))  # at most 3 images per mosaic
+    monkeypatch.setattr(codec, "JPEG_MAX_SIDE", 3 * 8 * -(-size[0] // 8))  # at most 3 images per mosaic
     assert torch.equal(jpeg_roundtrip(x, qf), want)
 
 

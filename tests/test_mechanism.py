@@ -1,4 +1,4 @@
-"""cnr.mechanism on 8 Fashion-MNIST test images with the shipped quick bank: columns, exact checks, seeding, errors."""
+"""The mechanism measurements on 8 Fashion-MNIST test images with the quick bank: columns, checks, seeding, errors."""
 from __future__ import annotations
 
 import shutil
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from cnr import mechanism_study
 from cnr.eval import mechanism as mech
 from cnr.argan.bank import RestorerBank
 from cnr.classifiers import load_classifier
@@ -162,7 +163,7 @@ def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
 
     over = {"mechanism_n": 4, "mechanism_ns": (1,), "mechanism_draws": 2, "mechanism_reference": 2}
     run = resolve_run("smoke", over, results_root=tmp_path)
-    tables = mech.run_mechanism(run)
+    tables = mechanism_study.run_mechanism(run)
     assert list(tables) == list(mech.MEASUREMENTS)
     paths = [run.mechanism_dir / "tables" / f"mechanism_{m}.csv" for m in mech.MEASUREMENTS]
     assert all(p.is_file() for p in paths)
@@ -170,7 +171,7 @@ def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
     assert set(tables["gradient_cosine"]["defense"]) == {"jpeg", "static-N1", "dynamic-N1", "dynamic-N1 - static-N1"}
     assert (tables["gradient_cosine"]["n_images"] == 4).all()
     stamps = [p.stat().st_mtime_ns for p in paths]
-    again = mech.run_mechanism(run)
+    again = mechanism_study.run_mechanism(run)
     assert [p.stat().st_mtime_ns for p in paths] == stamps
     values = tables["eot_alignment"]["value"].tolist()
     assert again["eot_alignment"]["value"].tolist() == pytest.approx(values, abs=5e-5)  # the CSV keeps 4 decimals
@@ -187,11 +188,11 @@ def test_run_mechanism_resumes_measurement_by_measurement_and_never_mixes_setups
 
     over = {"mechanism_n": 4, "mechanism_ns": (1,), "mechanism_draws": 2, "mechanism_reference": 2}
     run = resolve_run("smoke", over, results_root=tmp_path)
-    first = mech.run_mechanism(run)
+    first = mechanism_study.run_mechanism(run)
     tables_dir = run.mechanism_dir / "tables"
     (tables_dir / "mechanism_smoothing.csv").unlink()  # as if the run had stopped before its last measurement
     kept = {m: (tables_dir / f"mechanism_{m}.csv").stat().st_mtime_ns for m in mech.MEASUREMENTS[:3]}
-    again = mech.run_mechanism(run)
+    again = mechanism_study.run_mechanism(run)
     assert {m: (tables_dir / f"mechanism_{m}.csv").stat().st_mtime_ns for m in kept} == kept
     assert (tables_dir / "mechanism_smoothing.csv").is_file()
     assert again["smoothing"]["value"].tolist() == pytest.approx(first["smoothing"]["value"].tolist(), abs=5e-5)
@@ -202,17 +203,17 @@ def test_run_mechanism_resumes_measurement_by_measurement_and_never_mixes_setups
     other = resolve_run("smoke", {**over, "mechanism_n": 6, "mechanism_draws": 3}, results_root=tmp_path)
     shutil.copytree(tables_dir, other.mechanism_dir / "tables")
     with pytest.raises(InputError, match=r"n_images=4, draws=2; this run asks for n_images=6, draws=3"):
-        mech.run_mechanism(other)  # the complete set
+        mechanism_study.run_mechanism(other)  # the complete set
     (other.mechanism_dir / "tables" / "mechanism_smoothing.csv").unlink()
     with pytest.raises(InputError, match=r"n_images=4, draws=2; this run asks for n_images=6, draws=3"):
-        mech.run_mechanism(other)  # a partial set
+        mechanism_study.run_mechanism(other)  # a partial set
     assert not (other.mechanism_dir / "tables" / "mechanism_smoothing.csv").exists()
-    (other.mechanism_dir / "tables" / mech.SETUP_FILE).unlink()
+    (other.mechanism_dir / "tables" / mechanism_study.SETUP_FILE).unlink()
     with pytest.raises(InputError, match="no mechanism_setup.json saying how they were made"):
-        mech.run_mechanism(other)
+        mechanism_study.run_mechanism(other)
     (tables_dir / "mechanism_eot_alignment.csv").write_text("defense,metric,value\njpeg,alig")  # cut mid-row
     with pytest.raises(TableError, match="delete it and rerun: the other measurements resume"):
-        mech.run_mechanism(run)
+        mechanism_study.run_mechanism(run)
 
 
 def test_bootstrap_mean_says_when_it_leaves_values_out():

@@ -16,7 +16,7 @@ from cnr.classifiers.fmnist_cnn import FMNIST_CNN_WEIGHTS, FashionCNN, build_fmn
 from cnr.classifiers.torchvision_zoo import Normalized, torchvision_classifier
 from cnr.checks import resolve_device
 from cnr.errors import InputError, unknown_name
-from cnr.eval.predict import predict
+from cnr.prediction import predict
 
 
 def _cifar10_keras(weights: str | Path | None = None) -> nn.Module:

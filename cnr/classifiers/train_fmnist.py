@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from cnr.classifiers.fmnist_cnn import FashionCNN
 from cnr.data import load_fmnist
-from cnr.eval.predict import predict
+from cnr.prediction import predict
 from cnr.run import Run
 from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights

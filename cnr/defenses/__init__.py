@@ -1,7 +1,7 @@
 """Defenses in front of a classifier: (Compress and Restore)^N and a registry that puts any defense in the grid."""
 from cnr.defenses.compress_restore import (CompressRestore, Defended, build_compress_restore,
-                                           compress_restore_family)
-from cnr.defenses.registry import (BUILDERS, FAMILIES, DefenseSpec, defense_by_name, grid_defenses,
+                                           compress_restore_family, parse_variant)
+from cnr.defenses.registry import (BUILDERS, FAMILIES, VARIANTS, DefenseSpec, defense_by_name, grid_defenses,
                                    register_defense, unregister_defense)
 
 
@@ -10,7 +10,7 @@ def _undefended(p) -> list[DefenseSpec]:
 
 
 register_defense("none", lambda spec, bank, grad, seed: None, _undefended)
-register_defense("compress-restore", build_compress_restore, compress_restore_family)
+register_defense("compress-restore", build_compress_restore, compress_restore_family, parse_variant)
 
-__all__ = ["BUILDERS", "FAMILIES", "CompressRestore", "Defended", "DefenseSpec", "defense_by_name", "grid_defenses",
-           "register_defense", "unregister_defense"]
+__all__ = ["BUILDERS", "FAMILIES", "VARIANTS", "CompressRestore", "Defended", "DefenseSpec", "defense_by_name",
+           "grid_defenses", "register_defense", "unregister_defense"]

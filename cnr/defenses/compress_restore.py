@@ -8,6 +8,7 @@ from torch import nn
 
 from cnr.checks import check_count, check_images, check_one_device
 from cnr.config import Grid
+from cnr.defenses.registry import DefenseSpec
 from cnr.errors import InputError
 from cnr.parsing import parse_qf_range, parse_seed
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
@@ -173,10 +174,8 @@ def build_compress_restore(spec, bank: nn.Module | None, grad: str, seed: int) -
                            grad=grad, seed=seed)
 
 
-def compress_restore_family(g: Grid) -> list:
+def compress_restore_family(g: Grid) -> list[DefenseSpec]:
     """JPEG with a random QF; static and dynamic for each N (main at `sweep_ns`); dynamic at a fixed QF (if any)."""
-    from cnr.defenses.registry import DefenseSpec
-
     def spec(name: str, mode: str, n: int, qf_range: tuple[int, int], roles: set[str]) -> DefenseSpec:
         return DefenseSpec(name, "compress-restore", mode, n, tuple(qf_range), frozenset(roles))
 
@@ -191,10 +190,8 @@ def compress_restore_family(g: Grid) -> list:
     return out
 
 
-def parse_variant(name: str, g: Grid):
+def parse_variant(name: str, g: Grid) -> DefenseSpec | None:
     """'static-N4' / 'dynamic-N2' with the profile's QF range, for `cnr attack --defense` beyond the grid's Ns."""
-    from cnr.defenses.registry import DefenseSpec
-
     mode, _, rest = name.partition("-N")
     if mode in ("static", "dynamic") and rest.isdigit() and int(rest) >= 1:
         return DefenseSpec(name, "compress-restore", mode, int(rest), tuple(g.qf_range), frozenset({"main"}))

@@ -18,6 +18,7 @@ from cnr.config import Grid, Profile
 
 Builder = Callable[["DefenseSpec", Any, str, int], "nn.Module | None"]
 Family = Callable[[Grid], "list[DefenseSpec]"]
+Variant = Callable[[str, Grid], "DefenseSpec | None"]
 
 
 @dataclass(frozen=True)
@@ -51,21 +52,27 @@ class DefenseSpec:
 
 BUILDERS: dict[str, Builder] = {}
 FAMILIES: dict[str, Family] = {}
+VARIANTS: dict[str, Variant] = {}
 
 
-def register_defense(name: str, builder: Builder, family: Family | None = None) -> None:
-    """Register a builder (and, to appear in the grid, the family of specs a profile runs)."""
+def register_defense(name: str, builder: Builder, family: Family | None = None, variant: Variant | None = None
+                     ) -> None:
+    """Register a builder (and, to appear in the grid, the family of specs a profile runs; to be built by a name
+    outside the grid, `variant(name, profile)`, which returns the spec that name means or None)."""
     if not callable(builder):
         raise InputError(f"defense builder {name!r} must be callable")
     BUILDERS[name] = builder
     if family is not None:
         FAMILIES[name] = family
+    if variant is not None:
+        VARIANTS[name] = variant
 
 
 def unregister_defense(name: str) -> None:
     """Remove a registration (tests register toys at run time)."""
     BUILDERS.pop(name, None)
     FAMILIES.pop(name, None)
+    VARIANTS.pop(name, None)
 
 
 def grid_defenses(profile: Profile) -> list[DefenseSpec]:
@@ -86,13 +93,12 @@ def defense_specs(grid: Grid) -> list[DefenseSpec]:
 
 
 def defense_by_name(profile: Profile, name: str, n_iter: int | None = None) -> DefenseSpec:
-    """A grid defense by name; `static-N<k>`/`dynamic-N<k>` outside the profile's Ns are built on request."""
+    """A grid defense by name, else a registered variant (`static-N<k>`/`dynamic-N<k>` outside the profile's Ns)."""
     specs = {d.name: d for d in grid_defenses(profile)}
     if name in specs:
         return specs[name]
-    from cnr.defenses.compress_restore import parse_variant
-
-    spec = parse_variant(name, profile.grid)
-    if spec is None:
-        raise unknown_name("defense", name, specs)
-    return spec
+    for variant in VARIANTS.values():
+        spec = variant(name, profile.grid)
+        if spec is not None:
+            return spec
+    raise unknown_name("defense", name, specs)

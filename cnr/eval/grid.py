@@ -66,7 +66,7 @@ def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
     static-vs-dynamic comparison beside it."""
     from cnr.eval.ensemble import ensemble, mark_inconclusive
     from cnr.eval.paired import paired_table
-    from cnr.reporting.tables import save_table
+    from cnr.table_files import save_table
 
     df = mark_inconclusive(read_rows(out_csv))
     if not df.empty:

@@ -97,7 +97,7 @@ def imagenet_cpu_images(clf: torch.nn.Module, n: int, interpolation: str = "bili
     """
     from cnr.data import load_foolbox_samples
     from cnr.data.photo_corpus import corpus_crops
-    from cnr.eval.predict import batched
+    from cnr.prediction import batched
 
     x, y, _ = load_foolbox_samples("imagenet", interpolation=interpolation)
     pred = batched(lambda b: clf(b).argmax(1).cpu(), x, 20)

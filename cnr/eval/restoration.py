@@ -17,7 +17,7 @@ from torch import nn
 
 from cnr.argan.bank import RestorerBank
 from cnr.argan.losses import psnr, ssim
-from cnr.eval.predict import batched, predict
+from cnr.prediction import batched, predict
 from cnr.jpeg import jpeg_roundtrip
 from cnr.run import Run
 from cnr.stats import mean_half_width, t_half_width, wilson_interval
@@ -81,7 +81,7 @@ def restoration_table(run: Run) -> pd.DataFrame:
 
 def write_restoration_table(run: Run) -> pd.DataFrame:
     """Compute the table and save it as CSV, Markdown and LaTeX next to the other tables."""
-    from cnr.reporting.tables import save_table
+    from cnr.table_files import save_table
 
     df = restoration_table(run)
     save_table(df, run.tables_dir, run.restoration_csv.stem)

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnr.eval.predict import predict
+from cnr.prediction import predict
 from cnr.stats import wilson_interval
 
 EVAL_DRAW_BASE = 1_000_000_000  # scoring draws never coincide with the draws an attack saw

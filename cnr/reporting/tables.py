@@ -5,21 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from cnr import atomic
 from cnr.paths import relative
 from cnr.reporting.select import GRADIENT_KINDS, at_budget, attack_labels, rows_of
 from cnr.reporting.style import MissingRows, ordered, save_figure
-
-
-def save_table(df: pd.DataFrame, out_dir: str | Path, name: str, floatfmt: str = ".3f") -> list[Path]:
-    """Save a table as CSV, Markdown and LaTeX, each file whole or not at all (runs resume from these tables)."""
-    out_dir = Path(out_dir)
-    paths = [out_dir / f"{name}.csv", out_dir / f"{name}.md", out_dir / f"{name}.tex"]
-    texts = [df.to_csv(index=False, float_format="%.4f"), df.to_markdown(index=False, floatfmt=floatfmt) + "\n",
-             df.to_latex(index=False, float_format=lambda v: format(v, floatfmt), escape=True)]
-    for path, text in zip(paths, texts):
-        atomic.write_text(path, text)
-    return paths
+from cnr.table_files import save_table  # also imported from here by notebooks and tests
 
 
 def summary_table(df: pd.DataFrame, attacks: list[str] | None = None, ensemble: pd.DataFrame | None = None

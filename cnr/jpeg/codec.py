@@ -1,20 +1,9 @@
-"""The real JPEG codec on image batches, QF sampling, and the gradients attacks take through it.
+"""The real JPEG codec on image batches: simplejpeg (default) or Pillow, spread over a thread pool.
 
-Three ways to differentiate "compress with JPEG", because the codec itself has no gradient:
-``jpeg_bpda`` (identity backward, the paper's BPDA), ``jpeg_surrogate`` (real forward, backward
-of kornia's differentiable JPEG) and ``jpeg_differentiable`` (kornia's approximation both ways).
-
-Default codec: simplejpeg 1.9 (libjpeg-turbo 3.1.2 through its TurboJPEG API). Against Pillow 12
-(the same libjpeg-turbo through libjpeg's API, as in the authors' 2021 code of the defense; the
-decoders agree bit for bit, the encoders differ): TurboJPEG uses libjpeg's fast integer forward
-DCT below QF 96 and the accurate one from QF 96, Pillow always the accurate one, so
-
-- QF >= 96: bit-identical to Pillow;
-- QF < 96: some quantized DCT coefficients round the other way, within the bounds below on
-  natural images (``tests/test_jpeg.py`` checks them; the measured differences, per batch,
-  image, block and in PSNR, are in benchmarks/NOTES.md).
-
-``backend="pillow"`` gives Pillow's output exactly, more slowly (benchmarks/bench_jpeg.py --pillow).
+Each thread takes a chunk of the batch and does everything for it in GIL-free
+numpy and libjpeg calls: range check, float -> uint8, encode, decode, uint8 -> float. (Torch's
+own CPU kernels would go through its intra-op thread pool, which on a busy machine makes each
+elementwise op far slower (benchmarks/NOTES.md); numpy per chunk runs in the codec's threads instead.)
 """
 from __future__ import annotations
 
@@ -27,79 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import simplejpeg
 import torch
-import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from cnr.checks import FLOAT_DTYPES, check_images
 from cnr.errors import InputError, unknown_name
-from cnr.parsing import check_int, check_qf, parse_qf_range, positive_int
+from cnr.jpeg.quality import check_qfs
+from cnr.parsing import positive_int
 
 MIN_SIZE = 8  # one JPEG block
 BACKENDS = ("simplejpeg", "pillow")
-# Bounds of the default backend against Pillow (see the module docstring; tested; the values they
+# Bounds of the default backend against Pillow (see cnr.jpeg's docstring; tested; the values they
 # bound are in benchmarks/NOTES.md).
 PILLOW_EXACT_FROM_QF = 96
 PILLOW_MAX_BATCH_MEAN_ABS = 1.5 / 255  # a batch of natural images, any QF
 PILLOW_MAX_IMAGE_MEAN_ABS = 10 / 255  # any one natural image of >= 16x16 px, any QF
-# kornia's approximation against the real codec (Pillow), mean absolute error on natural images
-# (Fashion-MNIST, photo crops); tested.
-KORNIA_MAX_MEAN_ABS = 3 / 255
-KORNIA_MAX_MEAN_ABS_QF50 = 2 / 255
-KORNIA_BLOCK = 16  # kornia's codec works on 16x16 macroblocks (4:2:0 chroma of 8x8 blocks)
-
-# ---------------------------------------------------------------------------------------------
-# Quality factors
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_qf(qf: int | torch.Tensor, n: int) -> int | list[int]:
-    """Return one int QF for the batch or a list of n, so that bad QFs fail before any coding."""
-    if not isinstance(qf, torch.Tensor):
-        return check_qf(qf)
-    if qf.dtype == torch.bool or qf.is_floating_point() or qf.is_complex():
-        raise InputError(f"qf tensor must have an integer dtype (e.g. torch.long), got {qf.dtype}")
-    if qf.ndim == 0:
-        return check_qf(int(qf.item()))
-    if qf.ndim != 1:
-        raise InputError(f"qf tensor must be 1-D with one QF per image, got shape {tuple(qf.shape)}")
-    if qf.shape[0] != n:
-        raise InputError(
-            f"qf tensor has {qf.shape[0]} values but the batch has {n} images; "
-            f"pass one QF per image (shape ({n},)) or a single int"
-        )
-    values = qf.tolist()
-    for q in (min(values), max(values)):
-        check_qf(q, "qf tensor value")
-    return values
-
-
-def _check_input(x: torch.Tensor, qf: int | torch.Tensor, values: bool = True) -> int | list[int]:
-    """Check images and QFs; values=False leaves the pixel checks to the codec's threads."""
-    if values:
-        check_images(x, channels=(1, 3), min_size=MIN_SIZE, dtypes=FLOAT_DTYPES)
-    else:
-        _check_structure(x)
-    return _check_qf(qf, x.shape[0])
-
-
-def sample_qf(n: int, qf_range: tuple[int, int] | int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Draw n QFs uniformly from [lo, hi] inclusive, seeded by generator, for the defense's random compression."""
-    n = check_int(n, "n", 0)
-    lo, hi = parse_qf_range(qf_range, "qf_range", text=False)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise InputError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    device = generator.device if generator is not None else "cpu"
-    return torch.randint(lo, hi + 1, (n,), generator=generator, device=device, dtype=torch.long)
-
-
-# ---------------------------------------------------------------------------------------------
-# The real codec. Each thread takes a chunk of the batch and does everything for it in GIL-free
-# numpy and libjpeg calls: range check, float -> uint8, encode, decode, uint8 -> float. (Torch's
-# own CPU kernels would go through its intra-op thread pool, which on a busy machine makes each
-# elementwise op far slower (benchmarks/NOTES.md); numpy per chunk runs in the codec's threads instead.)
-# ---------------------------------------------------------------------------------------------
-
-
 JPEG_MAX_SIDE = 65500  # libjpeg(-turbo)'s JPEG_MAX_DIMENSION: the largest side it will code
 
 
@@ -214,7 +143,8 @@ def _check_structure(x: torch.Tensor) -> None:
         raise InputError(f"images must be float NCHW with 1 or 3 channels, got {type(x).__name__}")  # unreachable
 
 
-def _roundtrip(x: torch.Tensor, qf: int | list[int], backend: str) -> torch.Tensor:
+def codec_roundtrip(x: torch.Tensor, qf: int | list[int], backend: str) -> torch.Tensor:
+    """The real codec on a batch whose QFs check_input has checked (pixels are range-checked in the threads)."""
     if backend not in _CODECS:
         raise unknown_name("JPEG backend", backend, BACKENDS)
     n = x.shape[0]
@@ -255,85 +185,18 @@ def jpeg_roundtrip(x: torch.Tensor, qf: int | torch.Tensor, *, backend: str = "s
     backend="simplejpeg" (default, fastest): libjpeg-turbo's TurboJPEG encoder, baseline, standard
     tables. Bit-identical to Pillow from QF 96; below, its fast integer DCT makes the mean absolute
     difference from Pillow at most 1.5/255 over a batch of natural images and 10/255 on any one
-    of 16x16 px or more (see the module docstring). backend="pillow": Pillow's encoder, exactly.
+    of 16x16 px or more (see cnr.jpeg's docstring). backend="pillow": Pillow's encoder, exactly.
     The batch is spread over a thread pool (libjpeg-turbo releases the GIL); gray images of one QF go
     through the codec as one stacked image, bit-identical to coding each alone (see _gray_mosaic_codec).
     """
-    q = _check_input(x, qf, values=False)
-    return _roundtrip(x, q, backend)
+    q = check_input(x, qf, values=False)
+    return codec_roundtrip(x, q, backend)
 
 
-# ---------------------------------------------------------------------------------------------
-# Kornia's differentiable JPEG (Reich et al. 2024)
-# ---------------------------------------------------------------------------------------------
-
-
-def _kornia_jpeg(x: torch.Tensor, qf: int | list[int]) -> torch.Tensor:
-    from kornia.enhance import jpeg_codec_differentiable
-
-    n, c, h, w = x.shape
-    quality = torch.tensor([qf] if isinstance(qf, int) else qf, dtype=torch.float32, device=x.device)
-    pad_h, pad_w = -h % KORNIA_BLOCK, -w % KORNIA_BLOCK
-    if pad_h or pad_w:  # like libjpeg: extend the bottom and right edges, then crop back
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    if c == 1:  # R = G = B gives Y = gray and flat chroma, i.e. a grayscale JPEG
-        x = x.expand(-1, 3, -1, -1)
-    y = jpeg_codec_differentiable(x, quality)
-    if c == 1:
-        y = y.mean(dim=1, keepdim=True)
-    return y[:, :, :h, :w]
-
-
-def jpeg_differentiable(x: torch.Tensor, qf: int | torch.Tensor) -> torch.Tensor:
-    """Kornia's differentiable JPEG approximation, forward and backward, for fully differentiable attacks.
-
-    Same input contract as jpeg_roundtrip; any H and W (edges are replicated up to a multiple
-    of 16 and cropped back); gray images are coded as R = G = B and averaged back. Output is
-    continuous (not on the 1/255 grid); mean absolute error against the real codec on natural
-    images is about 1.2/255 at QF 50 and below 3/255 at any QF (tested).
-    """
-    q = _check_input(x, qf)
-    return _kornia_jpeg(x, q)
-
-
-class _JpegBPDA(torch.autograd.Function):
-    """Real JPEG forward, identity backward (Athalye et al.'s BPDA)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, qf, backend: str) -> torch.Tensor:
-        return _roundtrip(x, qf, backend)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad, None, None
-
-
-class _JpegSurrogate(torch.autograd.Function):
-    """Real JPEG forward, backward through kornia's differentiable JPEG at the same input."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, qf, backend: str) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        ctx.qf = qf
-        return _roundtrip(x, qf, backend)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        (x,) = ctx.saved_tensors
-        with torch.enable_grad():
-            xg = x.detach().requires_grad_(True)
-            (gx,) = torch.autograd.grad(_kornia_jpeg(xg, ctx.qf), xg, grad)
-        return gx, None, None
-
-
-def jpeg_bpda(x: torch.Tensor, qf: int | torch.Tensor, *, backend: str = "simplejpeg") -> torch.Tensor:
-    """jpeg_roundtrip forward, identity backward: the straight-through gradient the paper's BPDA attack uses."""
-    q = _check_input(x, qf, values=False)
-    return _JpegBPDA.apply(x, q, backend)
-
-
-def jpeg_surrogate(x: torch.Tensor, qf: int | torch.Tensor, *, backend: str = "simplejpeg") -> torch.Tensor:
-    """jpeg_roundtrip forward, kornia's differentiable-JPEG vector-Jacobian product backward: a better BPDA."""
-    q = _check_input(x, qf, values=False)
-    return _JpegSurrogate.apply(x, q, backend)
+def check_input(x: torch.Tensor, qf: int | torch.Tensor, values: bool = True) -> int | list[int]:
+    """Check images and QFs once, at the edge; values=False leaves the pixel checks to the codec's threads."""
+    if values:
+        check_images(x, channels=(1, 3), min_size=MIN_SIZE, dtypes=FLOAT_DTYPES)
+    else:
+        _check_structure(x)
+    return check_qfs(qf, x.shape[0])
