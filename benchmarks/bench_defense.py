@@ -16,7 +16,7 @@ from typing import Callable
 
 import torch
 
-from cnr.argan.pipeline import load_bank
+from cnr.training import load_bank
 from cnr.data import load_fmnist
 from cnr.defenses import CompressRestore
 from cnr.run import resolve_run

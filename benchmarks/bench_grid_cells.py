@@ -12,8 +12,8 @@ import time
 from collections import defaultdict
 
 from cnr.eval.evaluator import make_evaluator
-from cnr.eval.groups import build_grid
-from cnr.eval.specs import Cell
+from cnr.cells.groups import build_grid
+from cnr.cells.specs import Cell
 from cnr.profiles import parse_override
 from cnr.run import resolve_run
 

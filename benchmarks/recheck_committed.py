@@ -22,7 +22,7 @@ import torch
 from cnr.eval.compare import compare_tables, table_keys, verdict
 from cnr.eval.evaluator import make_evaluator
 from cnr.eval.grid import run_cells
-from cnr.eval.groups import build_grid
+from cnr.cells.groups import build_grid
 from cnr.eval.rows import read_table
 from cnr.paths import RESULTS_DIR
 from cnr.run import resolve_run

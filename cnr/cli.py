@@ -96,8 +96,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.data import check_sample_size
     from cnr.defenses import defense_by_name
     from cnr.eval.evaluator import make_evaluator
-    from cnr.eval.groups import attack_spec
-    from cnr.eval.specs import SAMPLES, Cell
+    from cnr.cells.groups import attack_spec
+    from cnr.cells.specs import SAMPLES, Cell
 
     run = _run(args)
     if args.n_images:
@@ -130,7 +130,7 @@ def _cmd_sanity(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_argan(args: argparse.Namespace) -> int:
-    from cnr.argan.pipeline import train_argan_cli
+    from cnr.training import train_argan_cli
     from cnr.checks import check_writable
 
     run = _run(args)

@@ -8,7 +8,7 @@ from cnr.classifiers import CLASSIFIERS
 from cnr.config import Profile
 from cnr.data import BANK_FAMILY, DATASETS, check_sample_size
 from cnr.errors import InputError, unknown_name
-from cnr.eval.groups import GROUPS, grid_groups
+from cnr.cells.groups import GROUPS, grid_groups
 from cnr.paths import NOTEBOOK_DIR
 
 PROTOCOL_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's

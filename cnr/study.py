@@ -50,7 +50,7 @@ def side_by_side(tables: dict[str, pd.DataFrame], ensembles: dict[str, pd.DataFr
 def bank_restoration(runs: dict[str, Run]) -> pd.DataFrame:
     """Every bank's Fashion-MNIST restoration rows (cnr.eval.restoration: PSNR/SSIM gain over JPEG and the
     classifier's accuracy on restored images, per QF and for the static generator) on the same test images."""
-    from cnr.argan.pipeline import load_bank
+    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import load_fmnist
     from cnr.eval.restoration import restoration_rows

@@ -124,7 +124,7 @@ class AttackDemo:
 
 def imagenet_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
     """EfficientNet-Lite0 and the dynamic (Compress and Restore)^N defense with the natural (RGB) bank before it."""
-    from cnr.argan.pipeline import load_bank
+    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
 
     bank = load_bank(run, "natural")
@@ -144,7 +144,7 @@ def attack_demo(run: Run, eps: float = 4 / 255, n_iter: int = 3, n_images: int |
     profile's PGD steps and EOT samples; the random defense is scored over the profile's fresh draws.
     """
     from cnr.attacks import run_attack
-    from cnr.eval.groups import group_params
+    from cnr.cells.groups import group_params
     from cnr.parsing import positive_int
 
     p, seed = run.profile, run.seed

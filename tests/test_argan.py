@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from cnr.argan import PRESETS, STATIC, Generator, PatchDiscriminator, RestorerBank, build_generator, psnr, ssim
 from cnr.argan.generator import ConvBN
 from cnr.argan.losses import PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, ssim_loss
-from cnr.argan.pipeline import load_bank, retrain_banks, train_argan_cli, train_bank, train_command
+from cnr.training import load_bank, retrain_banks, train_argan_cli, train_bank, train_command
 from cnr.argan.sources import NATURAL_SOURCE, ImageSource
 from cnr.argan.train import train_argan
 from cnr.classifiers import FashionCNN
@@ -455,7 +455,7 @@ def test_train_bank_skips_finished_files_and_defaults_to_the_runs_models(tmp_pat
 
 def test_warm_started_natural_bank_trains_static_first(tmp_path, capsys):
     _corpus_or_skip()
-    from cnr.argan.pipeline import _settings
+    from cnr.training import _settings
 
     recipe = (("pixel", "l2"), ("ssim_weight", 0.0), ("gan_steps", 0), ("warm_start", True),
               ("pretrain_steps_by_qf", (("static", 3), (10, 2))))
@@ -501,7 +501,7 @@ def test_train_argan_cli_one_qf_into_the_runs_models_and_errors(tmp_path, monkey
 
 
 def test_retrain_banks_trains_each_family_into_the_runs_models(tmp_path, monkeypatch):
-    import cnr.argan.pipeline as pipeline
+    import cnr.training as pipeline
 
     calls = []
     monkeypatch.setattr(pipeline, "train_bank", lambda run, family: calls.append(family))

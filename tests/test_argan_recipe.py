@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from cnr.argan.generator import build_generator
-from cnr.argan.pipeline import _is_done, bank_plan, train_bank
+from cnr.training import _is_done, bank_plan, train_bank
 from cnr.argan.recipe import OPTIONAL_KEYS, same_training, training_recipe
-from cnr.argan.settings import TrainSettings
+from cnr.config.training import TrainSettings
 from cnr.argan.train import train_argan
 from cnr.classifiers import FashionCNN
 from cnr.paths import WEIGHTS_DIR

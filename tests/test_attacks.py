@@ -155,7 +155,7 @@ def test_hsj_does_not_attack_misclassified_images(net, data):
 
 
 def test_grid_params_are_valid_attack_params():
-    from cnr.eval.groups import build_grid
+    from cnr.cells.groups import build_grid
     from cnr.profiles import PROFILES
 
     for profile in PROFILES.values():

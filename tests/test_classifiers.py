@@ -12,6 +12,7 @@ from torch import nn
 from cnr import cli
 from cnr.classifiers import CLASSIFIERS, FMNIST_CNN_WEIGHTS, load_classifier, predict, register_classifier
 from cnr.classifiers import train_fmnist as tc
+from cnr.training import retrain_classifier
 from cnr.classifiers import ClassifierInfo
 from cnr.data import load_fmnist
 from cnr.errors import InputError, WeightsError
@@ -182,8 +183,8 @@ def test_retrain_classifier_writes_into_the_runs_models_folder(tmp_path, monkeyp
     calls = []
     monkeypatch.setattr(tc, "train_fmnist_cnn", lambda out, **kw: calls.append((out, kw)) or {})
     run = resolve_run("smoke", {"clf_epochs": 2}, seed=4, retrain=True, results_root=tmp_path)
-    out = tc.retrain_classifier(run)
-    assert out == tmp_path / "smoke+clf_epochs=2" / "models" / "fmnist-cnn.safetensors" == calls[0][0]
+    out = retrain_classifier(run)
+    assert out == tmp_path / "smoke+clf.epochs=2" / "models" / "fmnist-cnn.safetensors" == calls[0][0]
     assert calls[0][1]["epochs"] == 2 and calls[0][1]["seed"] == 4 and calls[0][1]["train_limit"] == 2000
 
 
@@ -192,7 +193,7 @@ def test_retrain_classifier_never_targets_the_shipped_weights(tmp_path, monkeypa
 
     calls = []
     monkeypatch.setattr(tc, "train_fmnist_cnn", lambda out, **kw: calls.append(out) or {})  # never trains
-    tc.retrain_classifier(resolve_run("smoke", results_root=tmp_path))
+    retrain_classifier(resolve_run("smoke", results_root=tmp_path))
     assert not calls[0].resolve().is_relative_to(WEIGHTS_DIR.resolve())
 
 

@@ -64,7 +64,7 @@ def test_qf_draws_are_pinned_for_a_seed_and_draw(images):
 
 @pytest.fixture(scope="module")
 def shipped_bank() -> RestorerBank:
-    from cnr.argan.pipeline import load_bank
+    from cnr.training import load_bank
     from cnr.run import resolve_run
 
     return load_bank(resolve_run("smoke"), "fmnist")  # cnr/shipped/argan-fmnist-quick
@@ -211,7 +211,7 @@ def toy_defense():
 
 
 def test_a_registered_defense_joins_every_grid(toy_defense, images):
-    from cnr.eval.groups import build_grid
+    from cnr.cells.groups import build_grid
 
     spec = defense_by_name(PROFILES["smoke"], "blur")
     assert spec.columns()["mode"] == "blur" and not spec.needs_bank

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cnr.argan import RestorerBank
-from cnr.eval.groups import build_grid
+from cnr.cells.groups import build_grid
 from cnr.paths import NOTEBOOK_DIR
 from cnr.records import read_record, record
 from cnr.reporting.style import MissingRows

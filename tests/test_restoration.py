@@ -5,7 +5,7 @@ import torch
 
 from cnr import cli
 from cnr.argan import RestorerBank
-from cnr.argan.pipeline import load_bank
+from cnr.training import load_bank
 from cnr.data import load_fmnist
 from cnr.eval.restoration import restoration_rows
 from cnr.run import resolve_run

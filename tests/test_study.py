@@ -162,7 +162,7 @@ def test_bank_restoration_rows_per_bank_and_qf():
 
 
 def test_study_grid_has_every_decisive_cell_for_every_defense():
-    from cnr.eval.groups import build_grid
+    from cnr.cells.groups import build_grid
     from cnr.run import resolve_run
 
     keys = {(k["attack"], k["defense"], k["norm"], k["budget"])
@@ -189,7 +189,7 @@ def test_study_grid_has_every_decisive_cell_for_every_defense():
 def test_the_committed_study_has_every_cell_for_both_banks_and_their_paired_rows():
     """What the README quotes is there: each bank's committed table has every cell of the study's grid on its n, and
     its paired table a dynamic-minus-static row per attack and budget (the ensemble's included)."""
-    from cnr.eval.groups import build_grid
+    from cnr.cells.groups import build_grid
     from cnr.eval.rows import read_plain_table, read_table
 
     runs = study.study_runs("study")

@@ -1,8 +1,8 @@
 """AR-GAN artifact removal: generator, discriminator, losses, training loop, and the per-QF bank.
 
 Typical use: `bank = RestorerBank.load(run.bank_dir("fmnist"))`, then `bank.restore(jpeg, qf)`;
-train with `train_argan(...)` or a whole bank with `train_bank(run, "fmnist")`.
-Every name is imported on first use, so that the torch-free `cnr.argan.settings` loads without torch.
+train with `train_argan(...)`, or a whole bank from a run with `cnr.training.train_bank(run, "fmnist")`.
+Every name is imported on first use, so that importing one piece does not load the others.
 """
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ _EXPORTS = {
     "PRESETS": "cnr.argan.generator", "Generator": "cnr.argan.generator", "build_generator": "cnr.argan.generator",
     "psnr": "cnr.argan.losses", "ssim": "cnr.argan.losses",
     "train_argan": "cnr.argan.train", "evaluate_restoration": "cnr.argan.train",
-    "train_bank": "cnr.argan.pipeline", "train_argan_cli": "cnr.argan.pipeline",
-    "TrainSettings": "cnr.argan.settings", "same_training": "cnr.argan.recipe",
+    "TrainSettings": "cnr.config.training", "same_training": "cnr.argan.recipe",
 }
 
 

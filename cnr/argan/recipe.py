@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cnr.argan.generator import preset_architecture
-from cnr.argan.settings import TrainSettings
+from cnr.config.training import TrainSettings
 from cnr.argan.sources import NATURAL_SOURCE, default_channels
 from cnr.errors import InputError
 from cnr.config import QF_SET

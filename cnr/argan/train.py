@@ -24,7 +24,7 @@ from cnr.argan.generator import Generator, build_generator
 from cnr.argan.losses import (PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, psnr, ssim,
                               ssim_loss)
 from cnr.argan.recipe import perceptual_name, same_training, training_recipe
-from cnr.argan.settings import TrainSettings
+from cnr.config.training import TrainSettings
 from cnr.argan.sources import ImageSource, draw_qfs
 from cnr.checks import check_output_file, resolve_device  # one device check for the whole kit
 from cnr.errors import InputError
@@ -86,7 +86,7 @@ def train_argan(qfs: int | str | Sequence[int] = 10, out_path: str | Path | None
                 ) -> tuple[Generator, list[dict[str, Any]]]:
     """Train a generator for one QF (or 'static': a QF per image from the set); returns it (eval mode) and its history.
 
-    `settings` are the fields of cnr.argan.settings.TrainSettings (dataset, preset, pretrain_steps, gan_steps, batch,
+    `settings` are the fields of cnr.config.training.TrainSettings (dataset, preset, pretrain_steps, gan_steps, batch,
     patch, seed, lr, the losses and their weights, init_from, checkpointing), with its defaults. With `out_path`,
     final fp16 weights go there and a resumable checkpoint to `<out>.ckpt.safetensors` every `ckpt_every` steps
     (resumed automatically when it records the same training, cnr.argan.recipe). `stop_after` ends this call after

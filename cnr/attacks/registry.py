@@ -76,7 +76,7 @@ COMMON_LIMITS = {"batch_size": count_limit()}
 
 
 def register_attack(name: str, attack: AttackDef) -> None:
-    """Add an attack to the registry (then a cell group in cnr.eval.groups puts it in the grid)."""
+    """Add an attack to the registry (then a cell group in cnr.cells.groups puts it in the grid)."""
     if not isinstance(attack, AttackDef):
         raise InputError(f"register_attack({name!r}) takes an AttackDef, got {type(attack).__name__}")
     stray = sorted(set(attack.limits) - set(attack.defaults))

@@ -12,7 +12,6 @@ from tqdm.auto import tqdm
 from cnr.classifiers.fmnist_cnn import FashionCNN
 from cnr.data import load_fmnist
 from cnr.prediction import predict
-from cnr.run import Run
 from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights
 
@@ -113,13 +112,3 @@ def train_fmnist_cnn(
     save_weights(out_path, model.state_dict(), meta)
     ckpt_path.unlink(missing_ok=True)
     return meta
-
-
-def retrain_classifier(run: Run) -> Path:
-    """Train fmnist-cnn with the run's settings into its own models folder (what `retrain` notebooks evaluate)."""
-    out = run.models_dir / "fmnist-cnn.safetensors"  # never the shipped file, whatever the run's `retrain`
-    p = run.profile
-    train_fmnist_cnn(out, epochs=p.clf.epochs, batch_size=p.clf.batch, seed=p.seed, train_limit=p.clf.train_limit,
-                     eval_limit=p.clf.eval_limit, device=run.device,
-                     command=f"cnr train-classifier --profile {p.name} --seed {p.seed} --out {out}")
-    return out

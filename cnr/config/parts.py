@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnr.argan.settings import TRAIN_LIMITS
+from cnr.config.training import TRAIN_LIMITS
 from cnr.config.schema import Part, setting
 from cnr.parsing import FLAG, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
 
@@ -38,7 +38,7 @@ class Samples(Part):
     draws: int = setting(5, COUNT)  # fresh draws of a random defense on the final adversarials
 
     def sizes(self) -> dict[str, int]:
-        """Images per cell for each sample of the grid (cnr.eval.specs.SAMPLES)."""
+        """Images per cell for each sample of the grid (cnr.cells.specs.SAMPLES)."""
         return {"eval": self.eval, "costly": self.costly,
                 "blackbox": self.costly if self.blackbox is None else self.blackbox}
 
@@ -126,7 +126,7 @@ class Grid(Part):
     l2_budgets: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.5), BUDGET, unique=True)  # ||x'-x|| / ||x||
     ref_linf: float = setting(0.1, LINF)  # the single-budget cells (black-box, AutoAttack, N ablation)
     ref_l2: float = setting(0.2, BUDGET)
-    groups: tuple[str, ...] = setting((), unique=True)  # cell groups (cnr.eval.groups); empty: the default ones
+    groups: tuple[str, ...] = setting((), unique=True)  # cell groups (cnr.cells.groups); empty: the default ones
     square_norms: tuple[str, ...] = setting(("linf", "l2"), choice_limit("linf", "l2"), unique=True)
     eot_sweep: bool = True  # EOT-BPDA at every budget (False: at the reference budgets only)
     # the decisive groups at every budget against every main and fixed-QF defense (the study's side-by-side cells)

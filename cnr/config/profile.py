@@ -32,7 +32,7 @@ class Profile(Part):
     clf: ClassifierTraining = field(default_factory=ClassifierTraining)
     bank: BankTraining = field(default_factory=BankTraining)
     grid: Grid = field(default_factory=Grid)
-    # each attack's effort: keys are attack names (cnr.attacks) or cell-group labels (cnr.eval.groups), a group's
+    # each attack's effort: keys are attack names (cnr.attacks) or cell-group labels (cnr.cells.groups), a group's
     # entry merged over its attack's; both merged over the attack's registry defaults (checked by cnr.preflight)
     attacks: AttackSettings = field(default_factory=dict)
     mechanism: Mechanism = field(default_factory=Mechanism)
@@ -44,7 +44,7 @@ class Profile(Part):
         return None
 
     def sample_sizes(self) -> dict[str, int]:
-        """Images per cell for each sample of the grid (cnr.eval.specs.SAMPLES): what an attack group runs on."""
+        """Images per cell for each sample of the grid (cnr.cells.specs.SAMPLES): what an attack group runs on."""
         return self.samples.sizes()
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import torch
 from cnr.attacks import run_attack
 from cnr.defenses import Defended, defense_by_name
 from cnr.eval.evaluator import Evaluator
-from cnr.eval.groups import group_params
+from cnr.cells.groups import group_params
 from cnr.eval.scoring import score, summarize
 from cnr.stats import wilson_interval
 

@@ -12,7 +12,7 @@ from torch import nn
 from cnr.defenses import Defended
 from cnr.defenses.compress_restore import GRADS
 from cnr.eval.scoring import score, summarize
-from cnr.eval.specs import Cell
+from cnr.cells.specs import Cell
 from cnr.run import Run
 
 
@@ -82,7 +82,7 @@ class Evaluator:
 
 def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     """Load the run's test images, classifier and AR-GAN bank once; `n` images (default: the profile's sample)."""
-    from cnr.argan.pipeline import load_bank
+    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import BANK_FAMILY, load_dataset
     from cnr.eval.protocol import imagenet_cpu_images, protocol_images

@@ -19,7 +19,7 @@ from cnr.eval.outcomes import load_outcomes
 from cnr.stats import PAIRED_RESAMPLES, mcnemar_exact, paired_bootstrap
 
 ENSEMBLE = "ensemble"
-# Views of the attacks aimed at the dynamic bank itself (cnr.eval.groups): their stand-in on the static generator
+# Views of the attacks aimed at the dynamic bank itself (cnr.cells.groups): their stand-in on the static generator
 # is plain BPDA through it, which the static side already has, so the pair's ensemble adds them to the dynamic side.
 AIMED_AT_DYNAMIC = frozenset({"expected", "transfer-static"})
 

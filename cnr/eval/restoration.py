@@ -60,7 +60,7 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
 
 def restoration_table(run: Run) -> pd.DataFrame:
     """The paper's AR-GAN table for a run's banks: Fashion-MNIST test, corpus test photos, Foolbox's ImageNet."""
-    from cnr.argan.pipeline import load_bank
+    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import load_fmnist, load_foolbox_samples
     from cnr.data.photo_corpus import corpus_crops

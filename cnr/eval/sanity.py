@@ -61,7 +61,7 @@ def worst_below_mean(df: pd.DataFrame) -> dict[str, Any]:
 def direct_checks(ev: Evaluator, n: int = 100) -> list[dict[str, Any]]:
     """Attacks run here: unbounded PGD reaches ~0% on the bare model; more steps never help; randomness detected."""
     from cnr.attacks import ATTACKS, run_attack
-    from cnr.eval.groups import GROUPS
+    from cnr.cells.groups import GROUPS
     from cnr.defenses import CompressRestore, Defended
 
     p = ev.run.profile

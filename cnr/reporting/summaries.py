@@ -84,7 +84,7 @@ def load_results(run: Run, seed: int | None = None) -> pd.DataFrame:
 
 def grid_overview(run: Run) -> pd.DataFrame:
     """What the profile's grid runs: per attack label, the gradient it sees, norms, budgets, defenses and images."""
-    from cnr.eval.groups import build_grid
+    from cnr.cells.groups import build_grid
 
     p = run.profile
     rows: dict[str, dict[str, Any]] = {}

@@ -1,4 +1,4 @@
-"""cnr.argan.settings: train_argan's settings, defaults and ranges as plain data, importable without torch."""
+"""cnr.config.training: train_argan's settings, defaults and ranges as plain data, importable without torch."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnr.argan.settings import TRAIN_LIMITS, TrainSettings
+from cnr.config.training import TRAIN_LIMITS, TrainSettings
 from cnr.errors import InputError
 from cnr.parsing import Limit
 
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_settings_module_imports_without_torch():
-    code = ("import sys, cnr.argan.settings as s; assert s.TRAIN_LIMITS['pretrain_steps'].lo == 0; "
+    code = ("import sys, cnr.config.training as s; assert s.TRAIN_LIMITS['pretrain_steps'].lo == 0; "
             "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))")
     res = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
                          capture_output=True, text=True, timeout=60)

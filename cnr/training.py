@@ -1,4 +1,4 @@
-"""Run-driven entry points: train one generator or a whole bank into a run's own models folder (or a named one).
+"""Training from a resolved run: the AR-GAN banks (train, load, retrain, the CLI's train-argan) and the classifier.
 
 `cnr train-argan --dataset fmnist --qf 10|...|static|all` maps to `train_argan_cli`. A bank is
 trained file by file; a finished file whose metadata matches is skipped, an unfinished one resumes from its
@@ -12,7 +12,7 @@ from typing import Any
 
 from cnr.argan.bank import STATIC, RestorerBank, qf_filename
 from cnr.argan.recipe import same_training, training_recipe
-from cnr.argan.settings import TrainSettings
+from cnr.config.training import TrainSettings
 from cnr.argan.sources import default_channels
 from cnr.argan.train import train_argan
 from cnr.errors import InputError
@@ -127,3 +127,15 @@ def retrain_banks(run: Run, families: tuple[str, ...] = ("fmnist", "natural")) -
     for family in families:
         train_bank(run, family)
     return [run.models_dir / run.bank_dir(f).name for f in families]
+
+
+def retrain_classifier(run: Run) -> Path:
+    """Train fmnist-cnn with the run's settings into its own models folder (what `retrain` notebooks evaluate)."""
+    from cnr.classifiers.train_fmnist import train_fmnist_cnn
+
+    out = run.models_dir / "fmnist-cnn.safetensors"  # never the shipped file, whatever the run's `retrain`
+    p = run.profile
+    train_fmnist_cnn(out, epochs=p.clf.epochs, batch_size=p.clf.batch, seed=p.seed, train_limit=p.clf.train_limit,
+                     eval_limit=p.clf.eval_limit, device=run.device,
+                     command=f"cnr train-classifier --profile {p.name} --seed {p.seed} --out {out}")
+    return out
