@@ -74,5 +74,5 @@ def test_registration_and_loading_check_the_record(toy):
     with pytest.raises(InputError, match="dataset toy's images have 1 channel, expected 3"):
         load_dataset(toy)  # a loader that gives other images than its record says is caught at the edge
     register_dataset(toy, good)
-    with pytest.raises(InputError, match="dataset imagenet keeps the images a classifier gets right: pass classifier="):
+    with pytest.raises(InputError, match="dataset imagenet keeps only the images a classifier gets right"):
         load_dataset("imagenet", limit=2)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
@@ -108,9 +108,7 @@ class ImageNetVal(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image
-
-        from PIL import UnidentifiedImageError
+        from PIL import Image, UnidentifiedImageError
 
         path, label = self.samples[index]
         try:

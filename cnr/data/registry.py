@@ -2,9 +2,9 @@
 of the kit that needs to know a dataset, so that a new dataset is one loader plus one `register_dataset` call."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Iterator, Mapping
 
 import torch
 
@@ -15,7 +15,7 @@ from cnr.errors import InputError, unknown_name
 from cnr.eval.protocol import load_imagenet_cpu, load_imagenet_protocol
 from cnr.parsing import check_int
 
-Loader = Callable[..., "tuple[torch.Tensor, torch.Tensor]"]
+Loader = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,11 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-class _FieldView(Mapping[str, object]):
-    """One field of every registered dataset by name, read live so that later registrations are in it."""
+class _BankFamilies(Mapping[str, str]):
+    """Each registered dataset's bank family by name, read live so that later registrations are in it."""
 
-    def __init__(self, field: str) -> None:
-        self._field = field
-
-    def __getitem__(self, name: str) -> object:
-        return getattr(DATASETS[name], self._field)
+    def __getitem__(self, name: str) -> str:
+        return DATASETS[name].bank_family
 
     def __iter__(self) -> Iterator[str]:
         return iter(DATASETS)
@@ -124,8 +121,8 @@ class _FieldView(Mapping[str, object]):
         return repr(dict(self))
 
 
-# Which AR-GAN bank family restores a dataset's images (a view of DatasetInfo.bank_family).
-BANK_FAMILY: Mapping[str, str] = _FieldView("bank_family")  # type: ignore[assignment]
+# Which AR-GAN bank family restores a dataset's images: a read-only view of DatasetInfo.bank_family.
+BANK_FAMILY: Mapping[str, str] = _BankFamilies()
 
 
 def check_sample_size(dataset: str, n: int, what: str) -> int:
@@ -156,8 +153,8 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
         raise unknown_name("interpolation", str(interpolation), IMAGENET_INTERPOLATIONS)
     if info.needs_classifier:
         if classifier is None:
-            raise InputError(f"dataset {name} keeps the images a classifier gets right: pass classifier= (and "
-                             f"device=, seed=), as make_evaluator does, or load one of its source datasets")
+            raise InputError(f"dataset {name} keeps only the images a classifier gets right: load it with "
+                             f"classifier= (and device=, seed=), as make_evaluator does with the run's")
         x, y = info.load(limit, interpolation, classifier=classifier, device=device, seed=seed)
     else:
         x, y = info.load(limit, interpolation)
