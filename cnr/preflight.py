@@ -6,12 +6,10 @@ from cnr.argan.generator import PRESETS
 from cnr.attacks import ATTACKS, attack_params
 from cnr.classifiers import CLASSIFIERS
 from cnr.config import Profile
-from cnr.data import BANK_FAMILY, DATASETS, check_sample_size
+from cnr.data import DATASETS, check_sample_size
 from cnr.errors import InputError, unknown_name
 from cnr.cells.groups import GROUPS, grid_groups
 from cnr.paths import NOTEBOOK_DIR
-
-PROTOCOL_DATASETS = ("imagenet", "imagenet-cpu")  # evaluation protocols of cnr.eval.protocol, beside cnr.data's
 
 
 def preflight(p: Profile) -> Profile:
@@ -31,24 +29,31 @@ def preflight(p: Profile) -> Profile:
 
 
 def _check_data(p: Profile) -> None:
-    """Known data set and classifier, a classifier that reads the data set's channels, samples it holds."""
+    """Known data set and classifier, a classifier that reads the data set's images and labels, samples it holds."""
     dataset, classifier = p.data.dataset, p.data.classifier
-    if dataset not in DATASETS and dataset not in PROTOCOL_DATASETS:
-        raise InputError(f"profile setting data.dataset: "
-                         f"{unknown_name('dataset', dataset, [*DATASETS, *PROTOCOL_DATASETS])}")
+    if dataset not in DATASETS:
+        raise InputError(f"profile setting data.dataset: {unknown_name('dataset', dataset, DATASETS)}")
     if classifier not in CLASSIFIERS:
         raise InputError(f"profile setting data.classifier: {unknown_name('classifier', classifier, CLASSIFIERS)}")
-    family = BANK_FAMILY.get(dataset)
-    have = None if family is None else (1 if family == "fmnist" else 3)
-    want = CLASSIFIERS[classifier].channels
-    if want is not None and have is not None and want != have:
+    data, clf = DATASETS[dataset], CLASSIFIERS[classifier]
+    misfit = None
+    if clf.channels != data.channels:
+        misfit = f"the classifier expects {clf.channels}-channel images, the dataset has {data.channels}-channel ones"
+    elif clf.size is not None and clf.size != data.image_size:
+        misfit = f"the classifier expects {clf.size} px images, the dataset has {data.image_size} px ones"
+    elif clf.dataset != data.labels:
+        # its accuracy there would print as a measurement (chance or zero) while it measures nothing
+        misfit = (f"the classifier predicts {clf.dataset} labels ({clf.num_classes} classes), the dataset has "
+                  f"{data.labels} labels ({data.num_classes} classes)")
+    if misfit:
         raise InputError(f"profile settings data.classifier={classifier!r} and data.dataset={dataset!r} do not fit: "
-                         f"the classifier expects {want}-channel images, the dataset has {have}-channel ones")
+                         f"{misfit}")
     for what, n in (("samples.eval", p.samples.eval), ("samples.costly", p.samples.costly),
                     ("samples.blackbox", p.samples.blackbox)):
         if n is not None:
             check_sample_size(dataset, n, f"profile setting {what}")
-    check_sample_size("fmnist", p.samples.restoration, "profile setting samples.restoration (Fashion-MNIST test images)")
+    check_sample_size("fmnist", p.samples.restoration,
+                      "profile setting samples.restoration (Fashion-MNIST test images)")
 
 
 def _check_attacks(p: Profile) -> None:

@@ -98,7 +98,8 @@ def test_unknown_foolbox_dataset_lists_the_valid_ones():
 
 # --- registry ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [n for n in data.DATASETS if n != "imagenet-val"])
+@pytest.mark.parametrize("name", [n for n, info in data.DATASETS.items()
+                                  if n != "imagenet-val" and not info.needs_classifier])
 def test_registry_loads_every_offline_dataset(name):
     if name.startswith("fmnist"):
         try:
@@ -110,12 +111,13 @@ def test_registry_loads_every_offline_dataset(name):
     assert 0 <= x.min() and x.max() <= 1
 
 
-def test_every_dataset_has_a_bank_family():
-    from cnr.profiles import PROFILES
+def test_every_dataset_has_a_bank_of_its_channels():
+    from cnr.config import PROFILES
 
-    assert set(data.DATASETS) <= set(data.BANK_FAMILY)
+    assert {p.data.dataset for p in PROFILES.values()} <= set(data.DATASETS)  # paper's "imagenet" included
     assert set(data.BANK_FAMILY.values()) == {"fmnist", "natural"}
-    assert {p.data.dataset for p in PROFILES.values()} <= set(data.BANK_FAMILY)  # paper's "imagenet" included
+    for name, info in data.DATASETS.items():  # the gray bank restores gray images, the natural one RGB
+        assert (info.bank_family == "fmnist") == (info.channels == 1), name
     assert data.BANK_FAMILY["foolbox-cifar10"] == "natural" and data.BANK_FAMILY["foolbox-mnist"] == "fmnist"
 
 

@@ -38,7 +38,7 @@ class ClassifierInfo:
     build: Callable[..., nn.Module]
     channels: int
     num_classes: int
-    dataset: str
+    dataset: str  # its label space (cnr.data.DatasetInfo.labels): a dataset with other labels is refused
     size: int | None = None
     interpolation: str = "bilinear"  # the resize filter of its ImageNet evaluation recipe (see cnr.data)
     takes_weights: bool = False  # True: its builder loads a weights file the caller names (the kit's own models)

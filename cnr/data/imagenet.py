@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -107,9 +108,7 @@ class ImageNetVal(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        from PIL import Image
-
-        from PIL import UnidentifiedImageError
+        from PIL import Image, UnidentifiedImageError
 
         path, label = self.samples[index]
         try:
@@ -157,3 +156,17 @@ def _read_labels(path: Path, num_classes: int) -> dict[str, int]:
 def imagenet_val_dir() -> Path:
     """Where the ImageNet-val folder is looked for: $CNR_IMAGENET, else data/imagenet/val."""
     return Path(os.environ.get("CNR_IMAGENET", DATA_DIR / "imagenet" / "val"))
+
+
+def load_imagenet_val(limit: int | None, interpolation: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+    """The `imagenet-val` dataset's loader: the first `limit` images of the folder (all of them when None)."""
+    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"), interpolation=interpolation)
+    return stack_items(ds, range(len(ds) if limit is None else min(limit, len(ds))))
+
+
+def stack_items(ds: ImageNetVal, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items of an ImageNet-val folder as one image batch and int64 labels (empty ones for no indices)."""
+    items = [ds[i] for i in indices]
+    if not items:
+        return torch.empty(0, 3, ds.size, ds.size), torch.empty(0, dtype=torch.int64)
+    return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)

@@ -84,27 +84,19 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     """Load the run's test images, classifier and AR-GAN bank once; `n` images (default: the profile's sample)."""
     from cnr.training import load_bank
     from cnr.classifiers import load_classifier
-    from cnr.data import BANK_FAMILY, load_dataset
-    from cnr.eval.protocol import imagenet_cpu_images, protocol_images
-
-    from cnr.data import check_sample_size
+    from cnr.data import BANK_FAMILY, check_sample_size, load_dataset
     from cnr.parsing import check_int
 
     p = run.profile
     n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.data.dataset, check_int(n, "n", 1), "n")
     clf = load_classifier(p.data.classifier, device=run.device, weights=run.classifier_weights())
-    resize = clf.cnr_input.interpolation  # the classifier's own evaluation recipe
-    if p.data.dataset == "imagenet":
-        x, y = protocol_images(clf, n, run.device, interpolation=resize)
-    elif p.data.dataset == "imagenet-cpu":
-        x, y, _ = imagenet_cpu_images(clf, n, interpolation=resize, seed=p.seed)
-    else:
-        x, y = load_dataset(p.data.dataset, limit=n, interpolation=resize)
+    # the classifier's own resize recipe; protocol datasets also select the images it gets right
+    x, y = load_dataset(p.data.dataset, limit=n, interpolation=clf.cnr_input.interpolation, classifier=clf,
+                        device=run.device, seed=p.seed)
     if len(x) < n:  # a folder dataset (ImageNet) with fewer images than asked: say so, since every cell is smaller
         import warnings
 
         warnings.warn(f"{p.data.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (samples "
                       f"{p.sample_sizes()}); every cell uses at most {len(x)}", stacklevel=2)
-    family = BANK_FAMILY.get(p.data.dataset, p.data.dataset)
-    bank = load_bank(run, family)
+    bank = load_bank(run, BANK_FAMILY[p.data.dataset])
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)

@@ -72,48 +72,62 @@ def select_protocol_images(
     return sorted(chosen)
 
 
-def protocol_images(clf: torch.nn.Module, n: int, device: str, interpolation: str = "bilinear"
+def protocol_images(clf: torch.nn.Module, n: int, device: str | torch.device, interpolation: str = "bilinear"
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's images from ImageNet-val: one per class (more when n > 1000), each classified correctly."""
     import os
 
-    from cnr.data import ImageNetVal, imagenet_val_dir
+    from cnr.data.imagenet import ImageNetVal, imagenet_val_dir, stack_items
 
     ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"), interpolation=interpolation)
     idx = select_protocol_images(ds, clf, n_classes=1000, per_class=max(1, n // 1000), device=device)[:n]
-    items = [ds[i] for i in idx]
-    return torch.stack([im for im, _ in items]), torch.tensor([c for _, c in items], dtype=torch.int64)
+    return stack_items(ds, idx)
+
+
+def load_imagenet_protocol(limit: int | None, interpolation: str, *, classifier: torch.nn.Module,
+                           device: str | torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `imagenet` dataset's loader (cnr.data): the paper's protocol, its 1,000 images unless `limit` says."""
+    return protocol_images(classifier, 1000 if limit is None else limit, device, interpolation)
+
+
+def load_imagenet_cpu(limit: int | None, interpolation: str, *, classifier: torch.nn.Module,
+                      device: str | torch.device, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The `imagenet-cpu` dataset's loader (cnr.data): imagenet_cpu_images, the corpus crops drawn with `seed`."""
+    x, y, _ = imagenet_cpu_images(classifier, limit, interpolation, seed=seed, device=device)
+    return x, y
 
 
 @torch.no_grad()
-def imagenet_cpu_images(clf: torch.nn.Module, n: int, interpolation: str = "bilinear", crops_per_photo: int = 16,
-                        confidence: float = 0.5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+def imagenet_cpu_images(clf: torch.nn.Module, n: int | None, interpolation: str = "bilinear",
+                        crops_per_photo: int = 16, confidence: float = 0.5, seed: int = 0,
+                        device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """The ImageNet CPU profile's images: the paper's protocol on Foolbox's 20 ImageNet-val images (true labels,
     classified right, one per class), then held-out corpus crops (the test split, never trained on) labelled by the
     classifier's own top-1 where its softmax is at least `confidence`.
 
     On the crops "correct" therefore means "prediction kept": robust accuracy there is the fraction of images whose
-    prediction an attack could not change. Returns images, labels and each image's source ("foolbox" / "corpus").
+    prediction an attack could not change. `n` None keeps them all; the classifier runs on `device`. Returns images,
+    labels and each image's source ("foolbox" / "corpus").
     """
     from cnr.data import load_foolbox_samples
     from cnr.data.photo_corpus import corpus_crops
     from cnr.prediction import batched
 
     x, y, _ = load_foolbox_samples("imagenet", interpolation=interpolation)
-    pred = batched(lambda b: clf(b).argmax(1).cpu(), x, 20)
+    pred = batched(lambda b: clf(b.to(device)).argmax(1).cpu(), x, 20)
     keep, seen = [], set()
     for i, (p, t) in enumerate(zip(pred.tolist(), y.tolist())):
         if p == t and t not in seen:
             keep.append(i)
             seen.add(t)
     crops = corpus_crops("test", size=x.shape[-1], per_photo=crops_per_photo, seed=seed)
-    probs = batched(lambda b: clf(b).softmax(1).cpu(), crops, 16)
+    probs = batched(lambda b: clf(b.to(device)).softmax(1).cpu(), crops, 16)
     conf, top = probs.max(1)
     sure = (conf >= confidence).nonzero().flatten()
     images = torch.cat([x[keep], crops[sure]])[:n]
     labels = torch.cat([y[keep], top[sure]])[:n]
     source = (["foolbox"] * len(keep) + ["corpus"] * len(sure))[:n]
-    if len(images) < n:
+    if n is not None and len(images) < n:
         warnings.warn(f"ImageNet CPU profile: {len(images)} images (of {n} wanted): {len(keep)} Foolbox images and "
                       f"{len(sure)} corpus crops at softmax >= {confidence}", stacklevel=2)
     return images, labels.to(torch.int64), source
