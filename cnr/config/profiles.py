@@ -59,7 +59,7 @@ PROFILES: dict[str, Profile] = {
         mechanism=Mechanism(n=8, ns=(1, 3), draws=2, reference=4),
     ),
     "quick": Profile(name="quick", attacks=QUICK_ATTACKS),
-    # The paper's code path on a CPU: EfficientNet-Lite0 at 224 px on ImageNet photos (cnr.eval.protocol), the
+    # The paper's code path on a CPU: EfficientNet-Lite0 at 224 px on ImageNet photos (cnr.data.protocol), the
     # paper's budgets, the natural bank. Sized to about 45 minutes on 2 cores (README: each cell's cost): BPDA-PGD
     # at all 8 budgets, EOT and generalized BPDA at the reference budgets; the black-box attacks pay the restorer
     # per query, so they run on 10 images, HopSkipJump at the L2 budget and Square at the Linf one (its own norm).

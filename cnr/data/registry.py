@@ -12,7 +12,7 @@ from cnr.data.fmnist import load_fmnist
 from cnr.data.foolbox_samples import load_foolbox_samples
 from cnr.data.imagenet import IMAGENET_INTERPOLATIONS, load_imagenet_val
 from cnr.errors import InputError, unknown_name
-from cnr.eval.protocol import load_imagenet_cpu, load_imagenet_protocol
+from cnr.data.protocol import load_imagenet_cpu, load_imagenet_protocol
 from cnr.parsing import check_int
 
 Loader = Callable[..., tuple[torch.Tensor, torch.Tensor]]
@@ -25,7 +25,7 @@ class DatasetInfo:
     `load(limit, interpolation)` returns (float [0,1] NCHW images, int64 labels), the first `limit` images (None:
     all); `interpolation` is the resize filter of datasets that resize (cnr.data.imagenet), others ignore it. With
     `needs_classifier`, the loader keeps only images a classifier gets right, so it also receives `classifier=`,
-    `device=` and `seed=` (cnr.eval.protocol).
+    `device=` and `seed=` (cnr.data.protocol).
     """
 
     description: str
@@ -77,10 +77,11 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+BANK_FAMILIES = ("fmnist", "natural")  # the AR-GAN banks: gray Fashion-MNIST, natural RGB photos
+
+
 def register_dataset(name: str, info: DatasetInfo) -> None:
     """Add (or replace) a dataset: every command, profile and check of the kit then knows it by `name`."""
-    from cnr.argan.sources import DATASETS as BANK_FAMILIES
-
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"a dataset name is non-empty text, got {name!r}")
     if not isinstance(info, DatasetInfo):
