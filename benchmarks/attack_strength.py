@@ -1,7 +1,7 @@
 """How strong must the quick profile's C&W, Nattack and HopSkipJump be? Their accuracy on the UNDEFENDED classifier
 against their settings (target: <= 5% at the profile's budget, as white-box PGD), with the seconds each costs.
 
-An attack that leaves the bare model far above white-box PGD says nothing about a defense (cnr.eval.ensemble marks
+An attack that leaves the bare model far above white-box PGD says nothing about a defense (cnr.analysis.ensemble marks
 such rows inconclusive). Cost on a defended model is this cost times the defense's slowdown (see the grid's wall_s).
 """
 from __future__ import annotations

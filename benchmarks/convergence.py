@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cnr.eval.convergence import EOT, RESTARTS, STEPS, convergence, flat_from
+from cnr.studies.convergence import EOT, RESTARTS, STEPS, convergence, flat_from
 from cnr.eval.evaluator import make_evaluator
 from cnr.eval.rows import read_plain_table
 from cnr.reporting.figures import convergence_figure

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from cnr.eval.compare import compare_tables, table_keys, verdict
+from cnr.analysis.compare import compare_tables, table_keys, verdict
 from cnr.eval.evaluator import make_evaluator
-from cnr.eval.grid import run_cells
+from cnr.grid import run_cells
 from cnr.cells.groups import build_grid
 from cnr.eval.rows import read_table
 from cnr.paths import RESULTS_DIR

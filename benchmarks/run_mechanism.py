@@ -1,4 +1,4 @@
-"""Run the four mechanism measurements (cnr.eval.mechanism.measure_all) on any bank folder and save their tables and
+"""Run the four mechanism measurements (cnr.studies.mechanism.measure_all) on any bank folder and save their tables and
 figures, timing each (the study notebook's `run_mechanism` does the same for a run's own bank).
 
 Fashion-MNIST test images (the first --n), the shipped quick bank and classifier, the grid's JPEG / static-N /
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnr.eval import mechanism as mech
+from cnr.studies import mechanism as mech
 from cnr.argan.bank import RestorerBank
 from cnr.classifiers import load_classifier
 from cnr.data import load_dataset

@@ -20,7 +20,7 @@ _EXPORTS = {
     "RestorerBank": "cnr.argan", "train_argan": "cnr.argan",
     "load_classifier": "cnr.classifiers", "predict": "cnr.prediction",
     "run_attack": "cnr.attacks", "register_attack": "cnr.attacks", "AttackDef": "cnr.attacks",
-    "CellGroup": "cnr.cells.groups", "register_group": "cnr.cells.groups", "run_grid": "cnr.eval.grid",
+    "CellGroup": "cnr.cells.groups", "register_group": "cnr.cells.groups", "run_grid": "cnr.grid",
     "load_dataset": "cnr.data", "jpeg_roundtrip": "cnr.jpeg",
     "CnrError": "cnr.errors", "InputError": "cnr.errors", "WeightsError": "cnr.errors",
 }

@@ -81,7 +81,7 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from cnr.eval.grid import run_grid
+    from cnr.grid import run_grid
     from cnr.reporting.tables import summary_table
 
     run = _run(args)
@@ -118,7 +118,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 def _cmd_sanity(args: argparse.Namespace) -> int:
     from cnr.eval.rows import load_table
-    from cnr.eval.sanity import run_sanity
+    from cnr.analysis.sanity import run_sanity
 
     run = _run(args)
     df = load_table(run.robustness_csv)
@@ -143,7 +143,7 @@ def _cmd_train_argan(args: argparse.Namespace) -> int:
 
 
 def _cmd_restoration_table(args: argparse.Namespace) -> int:
-    from cnr.eval.restoration import write_restoration_table
+    from cnr.studies.restoration import write_restoration_table
     from cnr.paths import relative
 
     from cnr.checks import check_writable
@@ -162,7 +162,7 @@ def _cmd_restoration_table(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from cnr.eval.compare import compare_tables, verdict
+    from cnr.analysis.compare import compare_tables, verdict
 
     df = compare_tables(args.reference, args.candidate, alpha=args.alpha)
     if args.rows:

@@ -116,7 +116,7 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
         print(f"{nb.name:<22} {dt:7.1f} s   -> {relative(out_dir / nb.name)}", flush=True)
     print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (run {run.name})", flush=True)
     if reference is not None and run.robustness_csv.is_file():
-        from cnr.eval.compare import compare_tables, verdict
+        from cnr.analysis.compare import compare_tables, verdict
 
         print(f"compared with the table this run replaced ({relative(reference)}): "
               f"{verdict(compare_tables(reference, run.robustness_csv))}", flush=True)

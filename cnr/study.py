@@ -48,12 +48,12 @@ def side_by_side(tables: dict[str, pd.DataFrame], ensembles: dict[str, pd.DataFr
 
 
 def bank_restoration(runs: dict[str, Run]) -> pd.DataFrame:
-    """Every bank's Fashion-MNIST restoration rows (cnr.eval.restoration: PSNR/SSIM gain over JPEG and the
+    """Every bank's Fashion-MNIST restoration rows (cnr.studies.restoration: PSNR/SSIM gain over JPEG and the
     classifier's accuracy on restored images, per QF and for the static generator) on the same test images."""
     from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import load_fmnist
-    from cnr.eval.restoration import restoration_rows
+    from cnr.studies.restoration import restoration_rows
 
     first = next(iter(runs.values()))
     x, y = load_fmnist("test", limit=first.profile.samples.restoration)
@@ -80,9 +80,9 @@ def paired_by_bank(runs: dict[str, Run]) -> pd.DataFrame:
 def bank_vs_bank(runs: dict[str, Run], base: str = "quick",
                  defenses: Sequence[str] = ("static-N3", "dynamic-N3")) -> pd.DataFrame:
     """Does the paper's bigger generator make a defense more robust? Each defense under the other bank minus under
-    `base`, paired on the same images and cells (cnr.eval.paired, the ensemble per budget included); defense_a /
+    `base`, paired on the same images and cells (cnr.analysis.paired, the ensemble per budget included); defense_a /
     defense_b read "<defense> (<bank> bank)"."""
-    from cnr.eval.paired import TABLE, paired_table
+    from cnr.analysis.paired import TABLE, paired_table
     from cnr.eval.rows import read_table
     from cnr.paths import relative
 

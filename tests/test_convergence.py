@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cnr.eval.convergence import convergence, flat_from
+from cnr.studies.convergence import convergence, flat_from
 from cnr.eval.evaluator import make_evaluator
 from cnr.run import resolve_run
 

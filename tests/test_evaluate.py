@@ -11,10 +11,10 @@ from cnr import cli
 from cnr.defenses import Defended, DefenseSpec, defense_by_name
 from cnr.errors import InputError
 from cnr.eval.evaluator import make_evaluator
-from cnr.eval.grid import parse_shard, run_cells, run_grid
+from cnr.grid import parse_shard, run_cells, run_grid
 from cnr.cells.groups import GROUPS, CellGroup, build_grid, refs, register_group, select, unregister_group
 from cnr.eval.rows import KEY_COLUMNS, read_rows
-from cnr.eval.sanity import monotone_in_budget, sanity_report, white_beats_black, worst_below_mean
+from cnr.analysis.sanity import monotone_in_budget, sanity_report, white_beats_black, worst_below_mean
 from cnr.eval.scoring import EVAL_DRAW_BASE, score, summarize
 from cnr.cells.specs import AttackSpec, Cell
 from cnr.prediction import predict

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from cnr import mechanism_study
-from cnr.eval import mechanism as mech
+from cnr.studies import mechanism as mech
 from cnr.argan.bank import RestorerBank
 from cnr.classifiers import load_classifier
 from cnr.data import load_dataset

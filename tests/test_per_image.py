@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from cnr.eval.ensemble import ensemble
+from cnr.analysis.ensemble import ensemble
 from cnr.eval.outcomes import load_outcomes, save_outcomes
-from cnr.eval.paired import default_pairs, paired_difference, paired_table
+from cnr.analysis.paired import default_pairs, paired_difference, paired_table
 
 
 def _row(defense: str, mode: str, attack: str, kind: str, budget: float, acc: float) -> dict:

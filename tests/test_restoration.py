@@ -7,7 +7,7 @@ from cnr import cli
 from cnr.argan import RestorerBank
 from cnr.training import load_bank
 from cnr.data import load_fmnist
-from cnr.eval.restoration import restoration_rows
+from cnr.studies.restoration import restoration_rows
 from cnr.run import resolve_run
 from cnr.stats import wilson_interval
 

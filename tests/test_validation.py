@@ -417,7 +417,7 @@ def test_read_table_detects_truncation(tmp_path):
 # --- compare ----------------------------------------------------------------------------------------------
 
 def test_compare_agrees_within_chance_and_flags_a_real_difference():
-    from cnr.eval.compare import compare_tables, verdict
+    from cnr.analysis.compare import compare_tables, verdict
 
     ref = pd.read_csv(QUICK_TABLE)
     cand = ref.copy()
@@ -444,7 +444,7 @@ def test_compare_agrees_within_chance_and_flags_a_real_difference():
 
 
 def test_compare_refuses_bad_tables():
-    from cnr.eval.compare import compare_tables
+    from cnr.analysis.compare import compare_tables
 
     ref = pd.read_csv(QUICK_TABLE)
     with pytest.raises(InputError, match="the candidate table lacks the column.* accuracy"):

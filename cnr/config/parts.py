@@ -145,7 +145,7 @@ class Grid(Part):
 
 @dataclass(frozen=True)
 class Mechanism(Part):
-    """The study's mechanism measurements (cnr.eval.mechanism): images, Ns, cross-draw draws, EOT reference draws."""
+    """The study's mechanism measurements (cnr.studies.mechanism): images, Ns, cross-draw draws, EOT reference draws."""
 
     section = "mechanism"
     n: int = setting(64, COUNT)

@@ -1,3 +1,3 @@
-"""Evaluation: cell specs, the declarative grid, scoring, the row store and per-image outcomes, the evaluator and grid
-runner, the per-image ensemble, sanity checks, restoration table, protocols, mechanism and convergence studies. Import
-the submodules; this package imports nothing on its own."""
+"""The grid engine below the runner (cnr.grid): the evaluator, scoring over fresh draws, the row store and per-image
+outcomes. Results analysis is cnr.analysis, side studies cnr.studies, the declarative grid cnr.cells; the modules
+here named after those are re-exports for one release. Import the submodules; this package imports nothing itself."""

@@ -73,7 +73,7 @@ def bank_summary(folder: str | Path) -> pd.DataFrame:
 
 def load_results(run: Run, seed: int | None = None) -> pd.DataFrame:
     """The run's robustness table (finished rows, shards merged), optionally one seed; empty if none yet."""
-    from cnr.eval.ensemble import mark_inconclusive
+    from cnr.analysis.ensemble import mark_inconclusive
     from cnr.eval.rows import load_table
 
     df = mark_inconclusive(load_table(run.robustness_csv))

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from cnr.argan.bank import RestorerBank
-from cnr.eval.mechanism.common import standard_defenses
-from cnr.eval.mechanism.gradients import eot_alignment, gradient_cosine
-from cnr.eval.mechanism.outputs import generator_divergence, smoothing
+from cnr.studies.mechanism.common import standard_defenses
+from cnr.studies.mechanism.gradients import eot_alignment, gradient_cosine
+from cnr.studies.mechanism.outputs import generator_divergence, smoothing
 
 MEASUREMENTS = ("gradient_cosine", "eot_alignment", "generator_divergence", "smoothing")
 

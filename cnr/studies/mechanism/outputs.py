@@ -13,7 +13,7 @@ from cnr.attacks import run_attack
 from cnr.checks import check_images
 from cnr.defenses import CompressRestore
 from cnr.errors import InputError
-from cnr.eval.mechanism.common import (BATCH_SIZE, Defenses, check_int, check_setup, measurement_draws,
+from cnr.studies.mechanism.common import (BATCH_SIZE, Defenses, check_int, check_setup, measurement_draws,
                                        setup_columns, value_row)
 from cnr.jpeg import jpeg_roundtrip
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnr.errors import InputError
-from cnr.eval.mechanism.common import (BATCH_SIZE, Defenses, check_int, check_setup, input_gradients,
+from cnr.studies.mechanism.common import (BATCH_SIZE, Defenses, check_int, check_setup, input_gradients,
                                        measurement_draws, per_image_cosine, setup_columns, value_row)
 
 

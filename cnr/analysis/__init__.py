@@ -1,0 +1,1 @@
+"""Results analysis: reads results tables only (the ensemble, the paired comparison, sanity checks, cnr compare)."""
