@@ -483,7 +483,7 @@ def test_train_argan_cli_one_qf_into_the_runs_models_and_errors(tmp_path, monkey
     monkeypatch.setenv("CNR_RESULTS", str(tmp_path))  # the CLI's results root, for this test only
     assert cli.main(["train-argan", "--profile", "smoke", "--set", "argan_batch=4", "--qf", "10", "--preset", "tiny",
                      "--steps", "2", "--gan-steps", "1"]) == 0
-    path = tmp_path / "smoke+argan_batch=4" / "models" / "argan-fmnist-tiny" / "qf10.safetensors"
+    path = tmp_path / "smoke+bank.batch=4" / "models" / "argan-fmnist-tiny" / "qf10.safetensors"
     meta = read_metadata(path)
     assert (meta["qf"], meta["steps"], meta["batch"], meta["dataset"]) == (10, 3, 4, "fmnist")
     assert meta["losses"]["perceptual_net"] == "fmnist-cnn"  # the GAN step's perceptual term: the kit's classifier
@@ -515,4 +515,4 @@ def test_retrain_banks_trains_each_family_into_the_runs_models(tmp_path, monkeyp
 def test_train_command_regenerates_the_runs_settings():
     run = resolve_run("smoke", {"argan_batch": 4}, seed=3)
     cmd = train_command("fmnist", 10, run)
-    assert "--seed 3" in cmd and "argan_batch=4" in cmd
+    assert "--seed 3" in cmd and "bank.batch=4" in cmd

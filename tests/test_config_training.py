@@ -39,7 +39,7 @@ def test_limits_are_declared_for_fields_of_the_settings():
     (dict(patch=3), "train_argan argument 'patch': expected an integer >= 4, got 3"),
     (dict(in_channels=0), "train_argan argument 'in_channels': expected an integer >= 1 (or None), got 0"),
     (dict(lr=0.0), "train_argan argument 'lr': expected a finite number > 0, got 0.0"),
-    (dict(seed=-1), "seed: expected an integer seed"),
+    (dict(seed=-1), "seed: expected an integer in [0, 4294967295], got -1"),
 ])
 def test_out_of_range_settings_are_refused_by_name(kwargs, needle):
     with pytest.raises(InputError) as e:

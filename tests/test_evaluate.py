@@ -28,7 +28,7 @@ SMOKE = PROFILES["smoke"]
 NONE = DefenseSpec("none", "none")
 # The smoke grid's override: the profile's own value, so the numbers are smoke's, but the run is "smoke+..." and
 # its worker processes must receive it (they get the run as JSON) and write it into every row.
-OVERRIDE = {"grid_workers": 2}
+OVERRIDE = {"grid.workers": 2}
 # Accuracies (mean over draws, worst case) of smoke cells, measured on this kit's first 16 (8: costly) test images.
 # Tolerance: one image either way (1/16), for a gradient sign that flips on another CPU kernel or thread count.
 PINNED = {
@@ -225,7 +225,7 @@ def test_shards_split_the_cells_and_merge_by_key(ev, tmp_path):
 def test_smoke_grid_writes_every_cell_with_its_setup(smoke_table):
     df, grid_run = smoke_table
     assert len(df) == 111 and set(df["attack"]) == GRID_ATTACKS and not df.duplicated(KEY_COLUMNS).any()
-    assert grid_run.name == "smoke+grid_workers=2" and grid_run.robustness_csv.is_file()
+    assert grid_run.name == "smoke+grid.workers=2" and grid_run.robustness_csv.is_file()
     assert len(pd.read_csv(grid_run.robustness_csv)) == 111
     assert sorted(p.name for p in grid_run.tables_dir.glob("robustness.rows-*.jsonl")) == [
         "robustness.rows-1-of-2.jsonl", "robustness.rows-2-of-2.jsonl"]  # both workers wrote rows
@@ -317,7 +317,7 @@ def test_cli_attack_one_cell_and_unknown_names(capsys):
                      "--budget", "0.1", "--n-images", "8", "--param", "steps=2"]) == 0
     out = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in capsys.readouterr().out.splitlines()}
     assert out["n"] == "8" and out["draws"] == "3" and out["defense"] == "jpeg" and out["params"] == '{"steps": 2}'
-    assert out["n_forward"] == str(1 + 3 * 8) and out["overrides"] == '{"draws": 3}'
+    assert out["n_forward"] == str(1 + 3 * 8) and out["overrides"] == '{"samples.draws": 3}'
     assert float(out["accuracy"]) == pytest.approx(0.0, abs=1 / 8)  # BPDA PGD at Linf 0.1 breaks JPEG (pinned: 0/8)
     assert cli.main(["attack", "--profile", "smoke", "--defense", "magic"]) == 2
     assert "unknown defense 'magic'; valid defenses: dynamic-N1" in capsys.readouterr().err

@@ -15,9 +15,20 @@ standard_defenses builds the grid's set. Everything runs in batches; only (a) an
 
 Modules: common (draws, gradients, intervals, row columns), gradients (a, b), outputs (c, d), suite (all four).
 """
-from cnr.studies.mechanism.common import (BATCH_SIZE, DRAWS_PER_SEED, INTERVAL, MECH_DRAW_BASE, SETUP_COLUMNS,
-                                       VALUE_COLUMNS, Defenses, bootstrap_mean, input_gradients, measurement_draws,
-                                       per_image_cosine, standard_defenses)
+from cnr.studies.mechanism.common import (
+                                       BATCH_SIZE,
+                                       DRAWS_PER_SEED,
+                                       INTERVAL,
+                                       MECH_DRAW_BASE,
+                                       SETUP_COLUMNS,
+                                       VALUE_COLUMNS,
+                                       Defenses,
+                                       bootstrap_mean,
+                                       input_gradients,
+                                       measurement_draws,
+                                       per_image_cosine,
+                                       standard_defenses,
+)
 from cnr.studies.mechanism.gradients import eot_alignment, gradient_cosine
 from cnr.studies.mechanism.outputs import generator_divergence, perturbations, smoothing
 from cnr.studies.mechanism.suite import MEASUREMENTS, measure_all, mechanism_jobs, timed

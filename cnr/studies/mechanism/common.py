@@ -14,7 +14,7 @@ from cnr.config import Grid
 from cnr.defenses import CompressRestore
 from cnr.defenses.registry import defense_specs
 from cnr.errors import InputError
-from cnr.parsing import check_int, check_qf, parse_qf_range
+from cnr.parsing import check_int, parse_qf_range
 from cnr.stats import bootstrap_mean
 
 Defenses = Mapping[str, "CompressRestore | None"]

@@ -9,9 +9,17 @@ import torch
 from torch import nn
 
 from cnr.errors import InputError
-from cnr.studies.mechanism.common import (BATCH_SIZE, Defenses, check_int, check_setup, input_gradients,
-                                       measurement_draws, per_image_cosine, setup_columns, value_row)
-
+from cnr.parsing import check_int
+from cnr.studies.mechanism.common import (
+    BATCH_SIZE,
+    Defenses,
+    check_setup,
+    input_gradients,
+    measurement_draws,
+    per_image_cosine,
+    setup_columns,
+    value_row,
+)
 
 # --- (a) cross-draw gradient cosine ------------------------------------------------------------------------------
 

@@ -13,10 +13,9 @@ from cnr.attacks import run_attack
 from cnr.checks import check_images
 from cnr.defenses import CompressRestore
 from cnr.errors import InputError
-from cnr.studies.mechanism.common import (BATCH_SIZE, Defenses, check_int, check_setup, measurement_draws,
-                                       setup_columns, value_row)
 from cnr.jpeg import jpeg_roundtrip
-
+from cnr.parsing import check_int, check_qf
+from cnr.studies.mechanism.common import BATCH_SIZE, Defenses, check_setup, measurement_draws, setup_columns, value_row
 
 # --- (c) generator divergence ------------------------------------------------------------------------------------
 
