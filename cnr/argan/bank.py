@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from cnr.argan.generator import Generator, generator_from_architecture
-from cnr.checks import check_images, resolve_device
+from cnr.checks import check_images, resolve_device, values_checked
 from cnr.errors import InputError, WeightsError
 from cnr.weights import load_state_into, read_metadata, save_weights
 
@@ -103,7 +103,8 @@ class RestorerBank(nn.Module):
         """Restore JPEG images: one QF for all, 'static', or a per-image QF tensor (one batched call per generator).
 
         Images must be float32 [0, 1] NCHW with the bank's channels; QFs must lie in 1..100 (the nearest trained
-        generator serves each)."""
+        generator serves each). Inside cnr.checks.images_checked() (the defense's iterations, whose images and
+        QFs were checked or drawn by the caller) only their structure is checked: no pass over the data."""
         check_images(x, channels=self.in_channels, name="images to restore")
         if isinstance(qf, str):
             if qf != STATIC:
@@ -118,7 +119,7 @@ class RestorerBank(nn.Module):
             return self.generator_for(int(qf))(x)
         if qf.shape != (x.shape[0],):
             raise InputError(f"per-image QFs must have shape ({x.shape[0]},), got {tuple(qf.shape)}")
-        if qf.is_floating_point() or qf.min() < 1 or qf.max() > 100:
+        if not values_checked() and (qf.min() < 1 or qf.max() > 100):
             raise InputError(f"per-image QFs must be integers in 1..100, got values in [{qf.min().item()}, "
                              f"{qf.max().item()}] ({qf.dtype})")
         trained = self.nearest_tensor(qf.to(self._qf_desc.device))

@@ -33,7 +33,7 @@ from cnr.attacks.nattack import nattack
 from cnr.attacks.pgd import LOSSES as PGD_LOSSES
 from cnr.attacks.pgd import fgsm, pgd
 from cnr.attacks.square import square
-from cnr.checks import check_count, check_images, check_labels, check_one_device
+from cnr.checks import check_count, check_images, check_labels, check_one_device, images_checked
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import FLAG, Limit, check_limits, choice_limit, count_limit, number_limit, parse_seed
 from cnr.eval.predict import predict
@@ -195,6 +195,7 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     Reproducible: the global torch RNG is seeded with `seed` for the run and restored afterwards, and every random
     defense inside the model starts from draw 0 (its draw counter is put back afterwards), so two attacks on one
     reused model give what they give on fresh ones. A model in training mode is switched to eval mode (warned).
+    The images' values are checked once here; the queries inside check structure only (cnr.checks.images_checked).
     """
     eff = attack_params(name, **params)
     attack = ATTACKS[name]
@@ -210,7 +211,8 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     counters = [(m, m.calls) for m in model.modules() if isinstance(getattr(m, "calls", None), int)]
     devices = [x.device] if x.is_cuda else []
     xs, oks, extras = [], [], []
-    with _restore_counters(counters), torch.random.fork_rng(devices=devices):
+    # x was checked above: every query inside (the attack's own images) checks structure only
+    with _restore_counters(counters), torch.random.fork_rng(devices=devices), images_checked():
         for m, _ in counters:
             m.calls = 0  # the probe below is draw 0 of every random defense, the attack starts at draw 1
         with torch.no_grad():
