@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cnr.eval.rows import append_row, read_rows, read_table, row_problem, rows_path, table_problem, write_table
+from cnr.eval.rows import (
+    append_row,
+    read_rows,
+    read_table,
+    row_problem,
+    rows_path,
+    table_problem,
+    write_table,
+)
 from cnr.paths import RESULTS_DIR
 
 QUICK_TABLE = RESULTS_DIR / "quick" / "tables" / "robustness.csv"
@@ -11,8 +19,7 @@ QUICK_TABLE = RESULTS_DIR / "quick" / "tables" / "robustness.csv"
 
 def _row(**extra):
     row = pd.read_csv(QUICK_TABLE).iloc[0].to_dict()
-    row = {k: v for k, v in row.items() if not (isinstance(v, float) and v != v) and k not in ("queries_median",
-                                                                                              "queries_max")}
+    row = {k: v for k, v in row.items() if not pd.isna(v) and k not in ("queries_median", "queries_max")}
     row["random_defense"], row["ablation"] = bool(row["random_defense"]), bool(row["ablation"])
     return {**row, **extra}
 

@@ -1,4 +1,4 @@
-"""Minimal-perturbation attacks from Foolbox 3.3.4: DeepFool, Carlini-Wagner L2, HopSkipJump.
+"""Minimal-perturbation attacks from Foolbox 3.3.4: DeepFool, Carlini-Wagner L2 (HopSkipJump: cnr.attacks.hsj).
 
 Each runs unbounded (Foolbox's ``epsilons=None``) and reports the normalized L2 size of what it
 found in ``extra["pert_norm"]`` (inf where it found nothing adversarial). Under a finite budget
@@ -9,11 +9,9 @@ success is a fresh forward pass on the clipped image.
 from __future__ import annotations
 
 import os
-import warnings
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython, which needs git otherwise
 
-import eagerpy as ep  # noqa: E402
 import foolbox as fb  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402

@@ -12,7 +12,10 @@ which lets Foolbox's loops finish), and its result is the closest adversarial po
 """
 from __future__ import annotations
 
+import os
 import warnings
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython, which needs git otherwise
 
 import foolbox as fb
 import torch
@@ -72,7 +75,7 @@ class DecisionModel(nn.Module):
         self.index = torch.arange(len(x), device=x.device)
         self.training = False  # the wrapped model is in eval mode already (run_attack); Foolbox warns otherwise
 
-    def rows_of(self, index: torch.Tensor) -> "DecisionModel":
+    def rows_of(self, index: torch.Tensor) -> DecisionModel:
         """Calls with one row per image of `index` (the images still attacked), in order; books stay shared."""
         self.index = index
         return self
