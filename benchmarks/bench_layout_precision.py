@@ -21,7 +21,7 @@ import copy
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -144,7 +144,7 @@ def measure(s: Setting, args: argparse.Namespace) -> list[dict[str, Any]]:
             rows.append(dict(setting=s.label, model=model_name, attack=f"{attack} {norm}", n=len(s.x),
                              queries=res.n_forward, cpu_s=cpu_s, qps=qps, forward_qps=fwd, ratio=qps / fwd,
                              batch=batch, ratio_at_batch=qps / fwd_at_batch, success=res.success_rate,
-                             q_median=float(q.double().median()), q_max=int(q.max())))
+                             q_median=q.double().quantile(0.5).item(), q_max=int(q.max())))
             print(f"  {s.label} {model_name} {attack} {norm}: {qps:,.1f} q/s, forward {fwd:,.1f} img/s", flush=True)
     return rows
 

@@ -75,7 +75,7 @@ class Evaluator:
             row["outcomes"] = save_outcomes(out_csv, row, correct, success, pert)
         if isinstance(extra.get("queries"), torch.Tensor) and len(extra["queries"]):  # the black-box attacks
             q = extra["queries"].double()
-            row["queries_median"], row["queries_max"] = q.median().item(), int(q.max())
+            row["queries_median"], row["queries_max"] = q.quantile(0.5).item(), int(q.max())
         if "pert_norm" in extra:
             pn = torch.as_tensor(extra["pert_norm"]).float()
             pn = pn[torch.isfinite(pn)]
