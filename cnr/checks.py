@@ -1,6 +1,8 @@
 """Validation at the kit's boundaries, so bad input fails early with a message, not deep in torch."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 import os
 import tempfile
@@ -13,6 +15,28 @@ from cnr.errors import InputError
 from cnr.parsing import check_int
 
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)  # for callers that take any float
+
+# True inside `images_checked()`: the images were checked at the public entry, so inner calls check structure only
+_VALUES_CHECKED: contextvars.ContextVar[bool] = contextvars.ContextVar("cnr_image_values_checked", default=False)
+
+
+@contextlib.contextmanager
+def images_checked() -> Iterator[None]:
+    """Within this block, check_images checks structure only (no pass over the pixels, no device sync).
+
+    The public entry (run_attack, CompressRestore.forward) checks its images once and then runs its inner loop
+    here, so every query and every defense iteration does not pay four full-tensor passes and their syncs.
+    """
+    token = _VALUES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_CHECKED.reset(token)
+
+
+def values_checked() -> bool:
+    """Whether the caller runs inside `images_checked()` (its images' values were checked at the entry)."""
+    return _VALUES_CHECKED.get()
 
 
 def check_images(
@@ -28,6 +52,7 @@ def check_images(
 
     `channels` (one int or the allowed ones) and `size` (int or (H, W)) are the model's declared input;
     `dtypes` widens the accepted dtypes for code that handles other floats (e.g. ``dtypes=FLOAT_DTYPES``).
+    Inside `images_checked()` the values (finite, in [0, 1]) are not checked again: structure only.
     """
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...)")
@@ -49,6 +74,8 @@ def check_images(
         raise InputError(f"{name} must be a {want} tensor in [0, 1], got dtype {str(x.dtype).replace('torch.', '')}; "
                          f"convert with {fix}")
     _check_geometry(x, channels, size, min_size, name)
+    if _VALUES_CHECKED.get():
+        return x
     with torch.no_grad():
         finite = torch.isfinite(x)
         if not finite.all():

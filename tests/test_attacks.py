@@ -449,3 +449,43 @@ def test_attack_params_are_checked_once_before_the_attack_runs(net, data, name, 
     with pytest.raises(InputError) as e:
         run_attack(name, net, x, y, 0.1, norm=norm, **params)
     assert f"attack {name!r} parameter {needle}" in str(e.value)
+
+
+# --- per-image queries of the black-box attacks --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, norm, budget", [("square", "linf", 0.03), ("square", "l2", 0.05),
+                                                ("nattack", "linf", 0.03), ("hsj", "l2", 0.05),
+                                                ("hsj", "l2", float("inf"))])
+def test_black_box_attacks_count_each_images_queries(net, data, name, norm, budget):
+    x, y = data
+    res = run_attack(name, net, x, y, budget, norm=norm, **FAST[name])
+    q = res.extra["queries"]
+    assert q.dtype == torch.int64 and q.shape == (N,) and (q >= 2).all()  # at least a first and a final check
+    assert int(q.sum()) + 1 == res.n_forward  # every query but run_attack's one-image probe belongs to an image
+    assert q.max() > q.min() or name == "hsj"  # fooled images stop early (HopSkipJump's full run: all alike)
+
+
+@pytest.mark.parametrize("name, params", [("nattack", dict(iterations=15, population=20)),
+                                          ("hsj", FAST["hsj"])])
+def test_a_query_budget_caps_every_image_and_one_that_never_binds_changes_nothing(net, data, name, params):
+    x, y = data
+    budget = 0.03 if name == "nattack" else float("inf")  # unbounded HopSkipJump never stops early on success
+    norm = "linf" if name == "nattack" else "l2"
+    full = run_attack(name, net, x, y, budget, norm=norm, **params)
+    loose = run_attack(name, net, x, y, budget, norm=norm, max_queries=10**6, **params)
+    assert torch.equal(full.x_adv, loose.x_adv) and torch.equal(full.extra["queries"], loose.extra["queries"])
+    cap = int(full.extra["queries"].max()) // 2
+    capped = run_attack(name, net, x, y, budget, norm=norm, max_queries=cap, **params)
+    assert capped.extra["queries"].max() <= cap and int(capped.extra["queries"].sum()) + 1 == capped.n_forward
+    assert_valid(capped, x, norm, budget)
+
+
+def test_hsj_with_a_query_budget_stops_an_image_at_its_first_adversarial_query_inside_the_budget(net, data):
+    x, y = data
+    full = run_attack("hsj", net, x, y, 0.05, norm="l2", **FAST["hsj"])
+    early = run_attack("hsj", net, x, y, 0.05, norm="l2", max_queries=10**6, **FAST["hsj"])
+    assert_valid(early, x, "l2", 0.05)
+    assert torch.equal(early.success, full.success) and early.success.any()  # a deterministic model: same images
+    fooled = early.success
+    assert (early.extra["queries"][fooled] < full.extra["queries"][fooled]).all()
+    assert torch.equal(early.extra["queries"][~fooled], full.extra["queries"][~fooled])

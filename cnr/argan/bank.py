@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from cnr.argan.generator import Generator, generator_from_architecture
-from cnr.checks import check_images, resolve_device
+from cnr.checks import check_images, resolve_device, values_checked
 from cnr.errors import InputError, WeightsError
 from cnr.weights import load_state_into, read_metadata, save_weights
 
@@ -29,8 +29,12 @@ def qf_filename(qf: int | str) -> str:
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
-                   expect: Mapping[str, Any] | None = None, regenerate: str = "") -> Generator:
-    """Build a generator from a weights file's architecture metadata and load it (eval mode, float32)."""
+                   expect: Mapping[str, Any] | None = None, regenerate: str = "",
+                   channels_last: bool | None = None) -> Generator:
+    """Build a generator from a weights file's architecture metadata and load it (eval mode, float32).
+
+    `channels_last`: its convolutions' memory layout (None: channels_last on CPU, where oneDNN runs them faster,
+    NCHW elsewhere); outputs agree within float rounding either way (tests/test_layout.py)."""
     device = resolve_device(device, flag="device")  # a bad or absent device fails before the file is read
     meta = read_metadata(path, regenerate)
     if meta.get("kind") != "argan-generator" or not isinstance(meta.get("architecture"), dict):
@@ -49,7 +53,9 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
     load_state_into(gen, path, regenerate=regenerate)
     gen.meta = meta  # kept so that bank.save() writes the same provenance back
     gen = gen.to(device).eval()
-    if device.type == "cpu":  # oneDNN's convs at 16-64 channels run faster channels-last (benchmarks/NOTES.md)
+    if channels_last is None:
+        channels_last = device.type == "cpu"  # oneDNN's convs at 16-64 channels run faster (benchmarks/NOTES.md)
+    if channels_last:
         gen = gen.to(memory_format=torch.channels_last)
     return gen
 
@@ -103,7 +109,8 @@ class RestorerBank(nn.Module):
         """Restore JPEG images: one QF for all, 'static', or a per-image QF tensor (one batched call per generator).
 
         Images must be float32 [0, 1] NCHW with the bank's channels; QFs must lie in 1..100 (the nearest trained
-        generator serves each)."""
+        generator serves each). Inside cnr.checks.images_checked() (the defense's iterations, whose images and
+        QFs were checked or drawn by the caller) only their structure is checked: no pass over the data."""
         check_images(x, channels=self.in_channels, name="images to restore")
         if isinstance(qf, str):
             if qf != STATIC:
@@ -118,7 +125,7 @@ class RestorerBank(nn.Module):
             return self.generator_for(int(qf))(x)
         if qf.shape != (x.shape[0],):
             raise InputError(f"per-image QFs must have shape ({x.shape[0]},), got {tuple(qf.shape)}")
-        if qf.is_floating_point() or qf.min() < 1 or qf.max() > 100:
+        if not values_checked() and (qf.min() < 1 or qf.max() > 100):
             raise InputError(f"per-image QFs must be integers in 1..100, got values in [{qf.min().item()}, "
                              f"{qf.max().item()}] ({qf.dtype})")
         trained = self.nearest_tensor(qf.to(self._qf_desc.device))
@@ -135,8 +142,11 @@ class RestorerBank(nn.Module):
     # --- files -------------------------------------------------------------------------------------
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None,
-             in_channels: int | None = None, regenerate: str = "") -> "RestorerBank":
-        """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata."""
+             in_channels: int | None = None, regenerate: str = "", channels_last: bool | None = None
+             ) -> "RestorerBank":
+        """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata.
+
+        `channels_last`: the generators' memory layout (see load_generator; None: channels_last on CPU)."""
         if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
             raise InputError(f"RestorerBank.load takes a folder path (str or Path), got {type(folder).__name__} "
                              f"{folder!r}")
@@ -151,10 +161,10 @@ class RestorerBank(nn.Module):
         gens: dict[int, Generator] = {}
         ref: dict[str, Any] = {}
         for qf, f in files:
-            gens[qf] = _load_checked(f, device, dict(qf=qf), dataset, in_channels, ref, regenerate)
+            gens[qf] = _load_checked(f, device, dict(qf=qf), dataset, in_channels, ref, regenerate, channels_last)
         static_path = folder / qf_filename(STATIC)
-        static = (_load_checked(static_path, device, dict(qf=STATIC), dataset, in_channels, ref, regenerate)
-                  if static_path.is_file() else None)
+        static = (_load_checked(static_path, device, dict(qf=STATIC), dataset, in_channels, ref, regenerate,
+                                channels_last) if static_path.is_file() else None)
         return cls(gens, static).to(device).eval()
 
     def save(self, folder: str | os.PathLike) -> Path:
@@ -198,7 +208,8 @@ def _bank_files(folder: Path) -> list[tuple[int, Path]]:
 
 
 def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any], dataset: str | None,
-                  in_channels: int | None, ref: dict[str, Any], regenerate: str) -> Generator:
+                  in_channels: int | None, ref: dict[str, Any], regenerate: str,
+                  channels_last: bool | None = None) -> Generator:
     """Load one bank file, checking QF, dataset and channels (against the caller or the bank's first file)."""
     if dataset is None and "dataset" in ref:
         dataset = ref["dataset"]
@@ -208,7 +219,7 @@ def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any]
         expect["dataset"] = dataset
     if in_channels is not None:
         expect["in_channels"] = in_channels
-    gen = load_generator(path, device, expect, regenerate)
+    gen = load_generator(path, device, expect, regenerate, channels_last)
     ref.setdefault("dataset", gen.meta.get("dataset"))
     ref.setdefault("in_channels", gen.in_channels)
     return gen

@@ -126,10 +126,10 @@ class Generator(nn.Module):
             z = F.pad(z, (0, pad_w, 0, pad_h), mode="replicate")
         skip = self.pre(self.head(z))
         y = self.tail(self.up(self.post(self.body(skip)).add_(skip)))
-        if self.residual:
-            return (x + y[..., :h, :w] / 2).clamp(0, 1)
+        if self.residual:  # (.to: under bf16 autocast the images stay in the input's dtype between iterations)
+            return (x + y[..., :h, :w] / 2).clamp(0, 1).to(x.dtype)
         y = torch.tanh(y)[..., :h, :w]
-        return (y + 1) / 2
+        return ((y + 1) / 2).to(x.dtype)
 
 
 def architecture_of(in_channels: int, channels: int, blocks: int, residual: bool = False, batchnorm: bool = True,

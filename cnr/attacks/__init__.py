@@ -6,7 +6,9 @@ normalized L2 ||x' - x|| / ||x|| <= budget per image (see cnr.attacks.base). ``b
 x; ``budget=inf`` is unbounded (minimal-perturbation attacks report ``extra["pert_norm"]``).
 
 Counting: ``n_forward`` / ``n_backward`` count images (a batch of 250 counts 250), including the
-one-image pass that reads the number of classes and the attacks' own final checks.
+one-image pass that reads the number of classes and the attacks' own final checks. The black-box attacks
+(square, nattack, hsj) also return each image's model queries in ``extra["queries"]`` (int64, its first and final
+checks included, so they sum to ``n_forward`` less that one-image pass).
 ``success`` is the attack's own final view; on a random model the evaluator re-scores ``x_adv``
 over fresh draws. Runs are seeded (global torch RNG, restored afterwards) and batched.
 

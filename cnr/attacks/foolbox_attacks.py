@@ -1,4 +1,4 @@
-"""Minimal-perturbation attacks from Foolbox 3.3.4: DeepFool, Carlini-Wagner L2, HopSkipJump.
+"""Minimal-perturbation attacks from Foolbox 3.3.4: DeepFool, Carlini-Wagner L2 (HopSkipJump: cnr.attacks.hsj).
 
 Each runs unbounded (Foolbox's ``epsilons=None``) and reports the normalized L2 size of what it
 found in ``extra["pert_norm"]`` (inf where it found nothing adversarial). Under a finite budget
@@ -9,11 +9,9 @@ success is a fresh forward pass on the clipped image.
 from __future__ import annotations
 
 import os
-import warnings
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # foolbox imports GitPython, which needs git otherwise
 
-import eagerpy as ep  # noqa: E402
 import foolbox as fb  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
@@ -72,72 +70,3 @@ def cw(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, no
     found = (raw != 0).flatten(1).any(1)
     raw = torch.where(view4(found), raw, x)
     return _finish(model, x, y, raw, found, eps, norm, unbounded)
-
-
-class ConsistentMisclassification(fb.criteria.Criterion):
-    """Misclassification that answers the same for the same input (content hash), even on a random model.
-
-    HopSkipJump re-queries points it has already judged adversarial and asserts the answer (after
-    its init, each step and each binary search); on a random defense a fresh draw can flip a point
-    near the boundary and crash the whole batch. An attacker who remembers answers is legitimate,
-    and the evaluator re-scores the final adversarials over fresh draws anyway.
-    """
-
-    def __init__(self, labels: torch.Tensor, cache: dict[tuple[int, int], bool]):
-        super().__init__()
-        self.labels, self.cache = labels, cache
-
-    def __repr__(self) -> str:
-        return "ConsistentMisclassification()"
-
-    def __call__(self, perturbed, outputs):
-        outputs_, restore_type = ep.astensor_(outputs)
-        p = ep.astensor(perturbed).raw.detach()
-        fresh = (outputs_.raw.argmax(-1) != self.labels).cpu().tolist()
-        rows = p.flatten(1).cpu().numpy()
-        labels = self.labels.cpu().tolist()
-        answer = []
-        for row, label, now in zip(rows, labels, fresh):
-            key = (hash(row.tobytes()), label)
-            answer.append(self.cache.setdefault(key, now))
-        return restore_type(ep.astensor(torch.tensor(answer, device=outputs_.raw.device)))
-
-
-def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *, unbounded: bool,
-        steps: int = 10, initial_gradient_eval_steps: int = 100, max_gradient_eval_steps: int = 10000,
-        gamma: float = 1.0, stepsize_search: str = "geometric_progression", init_steps: int = 50,
-        init_directions: int = 1000, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """HopSkipJump (Chen et al.), decision-based: constraint "l2" or "linf" follows `norm`.
-
-    Images the model already gets wrong are found at distance 0 and not attacked. Starting points come
-    from Foolbox's LinearSearchBlendedUniformNoiseAttack; images for which no adversarial starting point
-    turns up are left out (pert_norm inf, x_adv = x, counted in extra["init_failed"]) instead of failing
-    the batch. success: a fresh forward pass on the (clipped) result; pert_norm: what HSJ itself held adversarial.
-    """
-    fmodel = _fmodel(model, x)
-    cache: dict[tuple[int, int], bool] = {}
-    raw = x.clone()
-    with torch.no_grad():
-        ok = ConsistentMisclassification(y, cache)(x, model(x)).bool()  # already wrong: found at distance 0
-    todo = (~ok).nonzero().squeeze(1)
-    if len(todo):
-        init = fb.attacks.LinearSearchBlendedUniformNoiseAttack(steps=init_steps, directions=init_directions)
-        crit = ConsistentMisclassification(y[todo], cache)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*failed to draw sufficient random inputs.*")
-            starts = init.run(fmodel, x[todo], crit)
-        with torch.no_grad():
-            started = crit(starts, model(starts)).bool()
-        idx, starts = todo[started], starts[started]
-    else:
-        idx = todo
-    if len(idx):
-        ok[idx] = True
-        attack = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=initial_gradient_eval_steps,
-                                              max_gradient_eval_steps=max_gradient_eval_steps, gamma=gamma,
-                                              stepsize_search=stepsize_search, constraint=norm)
-        raw[idx] = attack.run(fmodel, x[idx], ConsistentMisclassification(y[idx], cache),
-                              starting_points=starts).detach()
-    x_adv, success, extra = _finish(model, x, y, raw, ok, eps, norm, unbounded)
-    extra["init_failed"] = int((~ok).sum())
-    return x_adv, success, extra

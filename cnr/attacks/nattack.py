@@ -31,13 +31,19 @@ def _to_image(xt: torch.Tensor, z: torch.Tensor, size: tuple[int, int]) -> torch
 
 def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *,
             batch_size: int, iterations: int = 100, population: int = 100, sigma: float = 0.1, lr: float = 0.02,
-            search_size: int = 32, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Per-image NES in tanh space; `batch_size` also bounds how many candidates go through the model at once."""
+            search_size: int = 32, max_queries: int | None = None, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Per-image NES in tanh space; `batch_size` also bounds how many candidates go through the model at once.
+
+    extra["queries"]: each image's model queries (its checks included). `max_queries` (None: `iterations` decide)
+    stops an image before an iteration it cannot pay for (a population pass plus the check of its new mean).
+    """
     n, c, h, w = x.shape
     sh, sw = min(h, search_size), min(w, search_size)
     xt = torch.atanh((2 * x - 1) * (1 - 1e-6))  # the authors' 0.999999 keeps atanh finite at 0 and 1
     mu = torch.randn(n, c, sh, sw, device=x.device, dtype=x.dtype) * 1e-3
     x_adv, done = x.clone(), torch.zeros(n, dtype=torch.bool, device=x.device)
+    spent = torch.zeros(n, dtype=torch.int64, device=x.device)
+    out_of_queries = torch.zeros(n, dtype=torch.bool, device=x.device)
     group = max(1, batch_size // population)  # images per population pass: <= batch_size candidates at once
 
     def check(idx: torch.Tensor) -> torch.Tensor:
@@ -47,12 +53,17 @@ def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
         cand = project(_to_image(xt[idx], mu[idx], (h, w)), x[idx], eps[idx], norm)
         with torch.no_grad():
             wrong = model(cand).argmax(1) != y[idx]
+        spent[idx] += 1
         x_adv[idx] = cand
         done[idx[wrong]] = True
         return idx[~wrong]
 
     for _ in range(iterations):
-        active = check((~done).nonzero().squeeze(1))
+        active = check((~done & ~out_of_queries).nonzero().squeeze(1))
+        if max_queries is not None:  # a population pass and the check of its new mean must fit
+            broke = spent[active] + population + 1 > max_queries
+            out_of_queries[active[broke]] = True
+            active = active[~broke]
         for start in range(0, len(active), group):
             idx = active[start : start + group]
             k = len(idx)
@@ -64,8 +75,8 @@ def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
                 loss = margin(model(cand), y[rep]).clamp(0, 1000).view(k, population)
             reward = -(loss - loss.mean(1, keepdim=True)) / (loss.std(1, unbiased=False, keepdim=True) + 1e-7)
             mu[idx] += lr / (population * sigma) * (reward[:, :, None, None, None] * noise).sum(1)
-        if done.all():
+            spent[idx] += population
+        if (done | out_of_queries).all():
             break
-    if not done.all():
-        check((~done).nonzero().squeeze(1))
-    return x_adv, done, {}
+    check((~done & ~out_of_queries).nonzero().squeeze(1))  # the last update's mean (its candidate is unscored)
+    return x_adv, done, {"queries": spent.cpu()}

@@ -13,7 +13,8 @@ import torch
 
 from cnr.attacks.autoattack import autoattack_rand
 from cnr.attacks.base import NORMS
-from cnr.attacks.foolbox_attacks import cw, deepfool, hsj
+from cnr.attacks.foolbox_attacks import cw, deepfool
+from cnr.attacks.hsj import hsj
 from cnr.attacks.nattack import nattack
 from cnr.attacks.pgd import LOSSES as PGD_LOSSES
 from cnr.attacks.pgd import fgsm, pgd
@@ -36,6 +37,7 @@ class AttackDef:
     limits: dict[str, Limit] = field(default_factory=dict)  # param -> allowed values, checked once in attack_params
 
 
+QUERY_BUDGET = Limit("int", lo=2, optional=True)  # model queries per image, first and final checks included
 POSITIVE = number_limit(0, lo_open=True)  # step sizes, constants, rates: > 0 and finite
 ATTACKS: dict[str, AttackDef] = {
     "pgd": AttackDef(pgd, dict(steps=40, step_size=None, eot=1, random_start=True, loss="ce"),
@@ -53,20 +55,25 @@ ATTACKS: dict[str, AttackDef] = {
                     limits=dict(binary_steps=count_limit(), steps=count_limit(), stepsize=POSITIVE,
                                 confidence=number_limit(0), initial_const=POSITIVE, abort_early=FLAG)),
     "hsj": AttackDef(hsj, dict(steps=10, initial_gradient_eval_steps=100, max_gradient_eval_steps=10000, gamma=1.0,
-                               stepsize_search="geometric_progression", init_steps=50, init_directions=1000),
-                     kind="minimal", doc="Foolbox HopSkipJumpAttack, decision-based",
+                               stepsize_search="geometric_progression", init_steps=50, init_directions=1000,
+                               max_queries=None),
+                     kind="minimal", doc="Foolbox HopSkipJumpAttack, decision-based; max_queries: per-image query "
+                                         "budget (None: the full run), stopping each image once adversarial",
                      limits=dict(steps=count_limit(), initial_gradient_eval_steps=count_limit(),
                                  max_gradient_eval_steps=count_limit(), gamma=POSITIVE,
                                  stepsize_search=choice_limit("geometric_progression", "grid_search"),
-                                 init_steps=count_limit(), init_directions=count_limit())),
+                                 init_steps=count_limit(), init_directions=count_limit(),
+                                 max_queries=QUERY_BUDGET)),
     "square": AttackDef(square, dict(n_queries=1000, p_init=0.8, n_restarts=1, loss="margin", resc_schedule=True),
                         kind="black-box", doc="pyautoattack SquareAttack (score-based)",
                         limits=dict(n_queries=count_limit(), p_init=number_limit(0, 1, lo_open=True),
                                     n_restarts=count_limit(), loss=choice_limit("margin", "ce"), resc_schedule=FLAG)),
-    "nattack": AttackDef(nattack, dict(iterations=100, population=100, sigma=0.1, lr=0.02, search_size=32),
-                         kind="black-box", doc="NATTACK, NES in tanh space (score-based)",
+    "nattack": AttackDef(nattack, dict(iterations=100, population=100, sigma=0.1, lr=0.02, search_size=32,
+                                       max_queries=None),
+                         kind="black-box", doc="NATTACK, NES in tanh space (score-based); max_queries: per-image "
+                                               "query budget (None: iterations decide)",
                          limits=dict(iterations=count_limit(), population=count_limit(2), sigma=POSITIVE, lr=POSITIVE,
-                                     search_size=count_limit())),
+                                     search_size=count_limit(), max_queries=QUERY_BUDGET)),
     "autoattack_rand": AttackDef(autoattack_rand, dict(n_iter=100, eot_iter=20),
                                  doc="pyautoattack AutoAttack version='rand' (APGD-CE, APGD-DLR with EOT)",
                                  limits=dict(n_iter=count_limit(), eot_iter=count_limit())),

@@ -14,7 +14,7 @@ from torch import nn
 
 from cnr.attacks.base import NORMS, CountingModel, budget_eps, unit
 from cnr.attacks.registry import ATTACKS, AttackDef, attack_params
-from cnr.checks import check_images, check_labels, check_one_device
+from cnr.checks import check_images, check_labels, check_one_device, images_checked
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import parse_seed
 from cnr.prediction import predict
@@ -111,7 +111,8 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, bu
     counters = [(m, m.calls) for m in model.modules() if isinstance(getattr(m, "calls", None), int)]
     devices = [x.device] if x.is_cuda else []
     xs, oks, extras = [], [], []
-    with _restore_counters(counters), torch.random.fork_rng(devices=devices):
+    # x was checked above: every query inside (the attack's own images) checks structure only
+    with _restore_counters(counters), torch.random.fork_rng(devices=devices), images_checked():
         for m, _ in counters:
             m.calls = 0  # the probe below is draw 0 of every random defense, the attack starts at draw 1
         with torch.no_grad():

@@ -29,7 +29,11 @@ from cnr.errors import InputError
 def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *, seed: int,
            n_queries: int = 1000, p_init: float = 0.8, n_restarts: int = 1, loss: str = "margin",
            resc_schedule: bool = True, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Square Attack with pyautoattack's standalone defaults (p_init 0.8 in both norms, margin loss)."""
+    """Square Attack with pyautoattack's standalone defaults (p_init 0.8 in both norms, margin loss).
+
+    `n_queries` is the library's per-image query budget (each restart); extra["queries"]: each image's model
+    queries, the first check and each restart's final check included.
+    """
     h, w = x.shape[2:]
     if norm == "l2" and min(h, w) < 5:
         raise InputError(f"square in L2 needs images of at least 5x5 px (its initial tiling), got {h}x{w}")
@@ -40,14 +44,16 @@ def square(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor
     x_adv = x.clone()
     with torch.no_grad():
         todo = model(x).argmax(1) == y
+    spent = torch.ones(len(x), dtype=torch.int64, device=x.device)
     for _ in range(n_restarts):
         idx = todo.nonzero().squeeze(1)
         if len(idx) == 0:
             break
         attack.eps_img = eps[idx]
-        _, adv = attack.attack_single_run(x[idx], y[idx])
+        queries, adv = attack.attack_single_run(x[idx], y[idx])
         with torch.no_grad():
             fooled = model(adv).argmax(1) != y[idx]
+        spent[idx] += queries.to(spent) + 1
         x_adv[idx] = adv  # fooled or not: the restart's best point
         todo[idx[fooled]] = False
-    return x_adv, ~todo, {}
+    return x_adv, ~todo, {"queries": spent.cpu()}

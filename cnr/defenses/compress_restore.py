@@ -6,7 +6,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cnr.checks import check_count, check_images, check_one_device
+from cnr.checks import check_count, check_images, check_one_device, images_checked
 from cnr.config import Grid
 from cnr.defenses.registry import DefenseSpec
 from cnr.errors import InputError
@@ -113,20 +113,23 @@ class CompressRestore(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
+        """Purify x; its values are checked here once (not inside run_attack, which checked them), and the N
+        iterations inside check structure only (cnr.checks.images_checked)."""
         check_images(x, min_size=8, name="defense input")
         if draw is not None and (isinstance(draw, bool) or not isinstance(draw, int) or draw < 0):
             raise InputError(f"draw must be an integer >= 0 (which fresh draw of the random QFs), got {draw!r}")
         if draw is None:
             draw, self.calls = self.calls, self.calls + 1
         qfs = self.draw_qfs(x, draw).to(x.device)
-        if self.grad == "identity" and x.requires_grad:
-            with torch.no_grad():
-                out = self.purify(x.detach(), qfs)
-            return x + (out - x).detach()  # generalized BPDA: the whole defense is the identity backward
-        if not x.requires_grad:
-            with torch.no_grad():
-                return self.purify(x, qfs)
-        return self.purify(x, qfs)
+        with images_checked():
+            if self.grad == "identity" and x.requires_grad:
+                with torch.no_grad():
+                    out = self.purify(x.detach(), qfs)
+                return x + (out - x).detach()  # generalized BPDA: the whole defense is the identity backward
+            if not x.requires_grad:
+                with torch.no_grad():
+                    return self.purify(x, qfs)
+            return self.purify(x, qfs)
 
 
 def _check_channels(defense: nn.Module, classifier: nn.Module) -> None:

@@ -73,6 +73,9 @@ class Evaluator:
 
             pert = pert_size(x_adv, x, "l2" if cell.attack.norm == "l2" else "linf")
             row["outcomes"] = save_outcomes(out_csv, row, correct, success, pert)
+        if isinstance(extra.get("queries"), torch.Tensor) and len(extra["queries"]):  # the black-box attacks
+            q = extra["queries"].double()
+            row["queries_median"], row["queries_max"] = q.quantile(0.5).item(), int(q.max())
         if "pert_norm" in extra:
             pn = torch.as_tensor(extra["pert_norm"]).float()
             pn = pn[torch.isfinite(pn)]

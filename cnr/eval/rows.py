@@ -35,9 +35,10 @@ ROW_SCHEMA: dict[str, Any] = {
     "draw_std": float, "random_defense": bool, "view": str, "n_forward": int, "n_backward": int,
     "pert_l2_median": float, "pert_linf_max": float, "wall_s": float, "attack_s": float,
 }
-# keys that not every row has (min_pert_l2_median: attacks that report it) or that rows of older kit versions lack
+# keys that not every row has (min_pert_l2_median: attacks that report it; queries_median / queries_max: the
+# per-image model queries of the black-box attacks) or that rows of older kit versions lack
 OPTIONAL_SCHEMA: dict[str, Any] = {
-    "min_pert_l2_median": float, "mode": str, "n_iter": int, "qf_lo": int | None, "qf_hi": int | None,
+    "min_pert_l2_median": float, "queries_median": float, "queries_max": int, "mode": str, "n_iter": int, "qf_lo": int | None, "qf_hi": int | None,
     "random_qf": bool, "roles": str, "kind": str, "ablation": bool, "profile": str, "overrides": str,
     "outcomes": str,
 }
@@ -55,7 +56,8 @@ def _value_ranges() -> dict[str, Any]:
     return {**{k: fraction for k in ("accuracy", "acc_lo", "acc_hi", "worst_accuracy", "worst_lo", "worst_hi")},
             "norm": choice_limit(*NORMS), "n": count_limit(1), "draws": count_limit(1), "seed": count_limit(0),
             "budget": number_limit(0, allow_inf=True), "draw_std": number_limit(0),
-            "n_forward": count_limit(0), "n_backward": count_limit(0)}
+            "n_forward": count_limit(0), "n_backward": count_limit(0), "queries_median": number_limit(0),
+            "queries_max": count_limit(0)}
 
 
 VALUE_RANGES = _value_ranges()

@@ -1,5 +1,6 @@
 """Square Attack's L2 loop with a per-image radius: vendored from pyautoattack 0.2.0 (`pyautoattack.square`,
-`SquareAttack.attack_single_run`, L2 branch), the AutoAttack authors' code, changed only to index eps per image.
+`SquareAttack.attack_single_run`, L2 branch), the AutoAttack authors' code, changed only to index eps per image
+(and to build each size's window once).
 
 The normalized L2 budget gives every image its own radius, while the library takes one scalar eps and shrinks its
 batch to the not-yet-fooled images inside the loop, so a per-image eps cannot be passed in from outside. Tests
@@ -17,6 +18,20 @@ from cnr.attacks.base import view4
 
 class PerImageL2Square(SquareAttack):
     """SquareAttack whose L2 radius is a per-image tensor ``self.eps_img`` of shape (N,)."""
+
+    def eta(self, s: int) -> torch.Tensor:
+        """The library's L2 window of size s: its values (built by Python loops over the window) computed once per
+        size, its random transpose drawn on every call as the library draws it."""
+        if self.norm != "L2":
+            return super().eta(s)
+        cache = self.__dict__.setdefault("_eta_windows", {})
+        if (s, self.device) not in cache:
+            delta = torch.zeros([s, s]).to(self.device)
+            delta[:s // 2] = self.eta_rectangles(s // 2, s)
+            delta[s // 2:] = -1.0 * self.eta_rectangles(s - s // 2, s)
+            cache[s, self.device] = delta / (delta ** 2).sum(dim=(0, 1), keepdim=True).sqrt()
+        delta = cache[s, self.device]
+        return delta.permute([1, 0]) if torch.rand([1]) > 0.5 else delta
 
     def attack_single_run(self, x: torch.Tensor, y: torch.Tensor):
         if self.norm != "L2":
