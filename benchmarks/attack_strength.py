@@ -10,8 +10,8 @@ import argparse
 import time
 
 from cnr.attacks import run_attack
-from cnr.eval.evaluator import make_evaluator
 from cnr.cells.groups import group_params
+from cnr.eval.evaluator import make_evaluator
 from cnr.eval.scoring import score
 from cnr.run import resolve_run
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from cnr.training import load_bank
 from cnr.data import load_fmnist
 from cnr.defenses import CompressRestore
-from cnr.run import resolve_run
 from cnr.jpeg import jpeg_roundtrip, sample_qf
+from cnr.run import resolve_run
+from cnr.training import load_bank
 
 
 def best_seconds(fns: dict[str, Callable[[], object]], rounds: int, min_s: float = 0.2) -> dict[str, float]:

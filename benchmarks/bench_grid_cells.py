@@ -11,9 +11,9 @@ import argparse
 import time
 from collections import defaultdict
 
-from cnr.eval.evaluator import make_evaluator
 from cnr.cells.groups import build_grid
 from cnr.cells.specs import Cell
+from cnr.eval.evaluator import make_evaluator
 from cnr.profiles import parse_override
 from cnr.run import resolve_run
 

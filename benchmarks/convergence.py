@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from cnr.studies.convergence import EOT, RESTARTS, STEPS, convergence, flat_from
 from cnr.eval.evaluator import make_evaluator
 from cnr.eval.rows import read_plain_table
 from cnr.reporting.figures import convergence_figure
 from cnr.reporting.style import save_figure
 from cnr.reporting.tables import save_table
 from cnr.run import resolve_run
+from cnr.studies.convergence import EOT, RESTARTS, STEPS, convergence, flat_from
 
 
 def _existing(path: Path, args: argparse.Namespace) -> dict[tuple[str, float], pd.DataFrame]:

@@ -20,10 +20,10 @@ import pandas as pd
 import torch
 
 from cnr.analysis.compare import compare_tables, table_keys, verdict
-from cnr.eval.evaluator import make_evaluator
-from cnr.grid import run_cells
 from cnr.cells.groups import build_grid
+from cnr.eval.evaluator import make_evaluator
 from cnr.eval.rows import read_table
+from cnr.grid import run_cells
 from cnr.paths import RESULTS_DIR
 from cnr.run import resolve_run
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cnr.studies import mechanism as mech
 from cnr.argan.bank import RestorerBank
 from cnr.classifiers import load_classifier
 from cnr.data import load_dataset
-from cnr.reporting.tables import save_table
-from cnr.reporting.mechanism_figures import save_mechanism_figures
 from cnr.paths import WEIGHTS_DIR
+from cnr.reporting.mechanism_figures import save_mechanism_figures
+from cnr.reporting.tables import save_table
+from cnr.studies import mechanism as mech
 
 ROOT = Path(__file__).resolve().parent.parent
 

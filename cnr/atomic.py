@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 TEMP_SUFFIX = ".tmp"  # never a data suffix, so a crashed write's leftover is not globbed as a table or weights file
 

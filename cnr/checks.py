@@ -6,8 +6,8 @@ import contextvars
 import numbers
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -13,8 +12,8 @@ from cnr.parsing import argtype, nonnegative_float, nonnegative_int, parse_seed,
 
 def _run(args: argparse.Namespace, **kw):
     """The command's Run: --profile, every --set path=value, --seed and --device, resolved once."""
-    from cnr.errors import InputError
     from cnr.config import parse_override
+    from cnr.errors import InputError
     from cnr.run import Run, resolve_run
 
     if getattr(args, "out", None) == "":
@@ -40,12 +39,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     import torch
 
-    from cnr.classifiers import load_classifier, predict
     from cnr.checks import check_images, resolve_device
-    from cnr.data import load_dataset
+    from cnr.classifiers import load_classifier, predict
+    from cnr.data import check_sample_size, load_dataset
     from cnr.stats import format_accuracy
-
-    from cnr.data import check_sample_size
 
     torch.manual_seed(args.seed)
     if args.limit is not None:
@@ -93,11 +90,11 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.attacks import attack_params
+    from cnr.cells.groups import attack_spec
+    from cnr.cells.specs import SAMPLES, Cell
     from cnr.data import check_sample_size
     from cnr.defenses import defense_by_name
     from cnr.eval.evaluator import make_evaluator
-    from cnr.cells.groups import attack_spec
-    from cnr.cells.specs import SAMPLES, Cell
 
     run = _run(args)
     if args.n_images:
@@ -117,8 +114,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 
 def _cmd_sanity(args: argparse.Namespace) -> int:
-    from cnr.eval.rows import load_table
     from cnr.analysis.sanity import run_sanity
+    from cnr.eval.rows import load_table
 
     run = _run(args)
     df = load_table(run.robustness_csv)
@@ -130,8 +127,8 @@ def _cmd_sanity(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_argan(args: argparse.Namespace) -> int:
-    from cnr.training import train_argan_cli
     from cnr.checks import check_writable
+    from cnr.training import train_argan_cli
 
     run = _run(args)
     check_writable(args.out if args.out is not None else run.models_dir)
@@ -143,10 +140,9 @@ def _cmd_train_argan(args: argparse.Namespace) -> int:
 
 
 def _cmd_restoration_table(args: argparse.Namespace) -> int:
-    from cnr.studies.restoration import write_restoration_table
-    from cnr.paths import relative
-
     from cnr.checks import check_writable
+    from cnr.paths import relative
+    from cnr.studies.restoration import write_restoration_table
 
     run = _run(args)
     check_writable(run.tables_dir)

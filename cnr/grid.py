@@ -12,12 +12,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from cnr.cells.groups import build_grid
+from cnr.cells.specs import Cell
 from cnr.errors import CnrError, InputError
 from cnr.eval.evaluator import Evaluator, make_evaluator
-from cnr.cells.groups import build_grid
 from cnr.eval.outcomes import has_outcomes
 from cnr.eval.rows import KEY_COLUMNS, append_row, read_rows, rows_path, write_table
-from cnr.cells.specs import Cell
 from cnr.paths import REPO_ROOT, relative
 from cnr.run import Run
 

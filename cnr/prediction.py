@@ -1,7 +1,7 @@
 """One batched prediction for the whole kit: classifiers, defenses (a pinned draw), restorers, any image function."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,8 +26,8 @@ def device_of(model: nn.Module) -> torch.device | None:
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500, draw: int | None = None) -> torch.Tensor:
     """Predicted labels (on CPU) of [0,1] images, in chunks; `draw` pins the draw of a random (defended) model."""
     from cnr.checks import check_images
-    from cnr.parsing import check_int
     from cnr.errors import InputError
+    from cnr.parsing import check_int
 
     if not isinstance(model, nn.Module):
         raise InputError(f"predict takes a torch.nn.Module, got {type(model).__name__}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from cnr.argan.generator import PRESETS
 from cnr.attacks import ATTACKS, attack_params
+from cnr.cells.groups import GROUPS, grid_groups
 from cnr.classifiers import CLASSIFIERS
 from cnr.config import Profile
 from cnr.data import DATASETS, check_sample_size
 from cnr.errors import InputError, unknown_name
-from cnr.cells.groups import GROUPS, grid_groups
 from cnr.paths import NOTEBOOK_DIR
 
 

@@ -10,6 +10,8 @@ from cnr.errors import CnrError, InputError
 from cnr.kernel import ENV, ensure_installed
 from cnr.paths import NOTEBOOK_DIR, REPO_ROOT, relative
 from cnr.run import Run
+
+
 class NotebookFailed(CnrError):
     """A notebook raised; the message names the notebook, the cell and the error."""
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from cnr.checks import resolve_device
+from cnr.config import PROFILES, Profile, as_tuples, canonical, get_profile, with_settings
 from cnr.errors import InputError
 from cnr.parsing import parse_bool
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
-from cnr.checks import resolve_device
-from cnr.config import PROFILES, Profile, as_tuples, canonical, get_profile, with_settings
 from cnr.preflight import preflight
 
 SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
@@ -107,7 +107,7 @@ class Run:
                                device=self.device, retrain=self.retrain, results_root=self.results_root))
 
     @classmethod
-    def from_json(cls, text: str) -> "Run":
+    def from_json(cls, text: str) -> Run:
         """The run a worker receives (to_json's text), checked like one resolved from a profile name."""
         try:
             d = json.loads(text)

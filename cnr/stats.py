@@ -6,7 +6,8 @@ drawn from it use the same arithmetic.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,14 +40,14 @@ def format_accuracy(k: int, n: int) -> str:
     return f"{k / n:.4f} ({k}/{n}, 95% CI {lo:.4f}-{hi:.4f})"
 
 
-def mean_half_width(values: "torch.Tensor") -> tuple[float, float]:
+def mean_half_width(values: torch.Tensor) -> tuple[float, float]:
     """Mean and the half-width of its normal-approximation 95% interval (nan for fewer than two values)."""
     v = values.double()
     half = 1.96 * v.std().item() / math.sqrt(len(v)) if len(v) > 1 else float("nan")
     return v.mean().item(), half
 
 
-def t_half_width(values: "torch.Tensor") -> float:
+def t_half_width(values: torch.Tensor) -> float:
     """Half-width of the 95% t-interval of a mean, for per-image differences whose two means share their images."""
     from scipy.stats import t as student
 
@@ -97,7 +98,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, seed: int = 0, resamples: int
     return float(lo), float(hi)
 
 
-def bootstrap_mean(values: "torch.Tensor", seed: int, resamples: int = MEAN_RESAMPLES) -> tuple[float, float, float]:
+def bootstrap_mean(values: torch.Tensor, seed: int, resamples: int = MEAN_RESAMPLES) -> tuple[float, float, float]:
     """Mean over images with a 95% percentile-bootstrap interval (torch's generator, seeded): the uncertainty every
     mechanism row carries. Non-finite values are left out, with a warning that says how many."""
     import warnings

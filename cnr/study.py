@@ -2,7 +2,8 @@
 side, every bank's paired static-vs-dynamic differences, and the verdict on the paper's central claim in words."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -50,10 +51,10 @@ def side_by_side(tables: dict[str, pd.DataFrame], ensembles: dict[str, pd.DataFr
 def bank_restoration(runs: dict[str, Run]) -> pd.DataFrame:
     """Every bank's Fashion-MNIST restoration rows (cnr.studies.restoration: PSNR/SSIM gain over JPEG and the
     classifier's accuracy on restored images, per QF and for the static generator) on the same test images."""
-    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import load_fmnist
     from cnr.studies.restoration import restoration_rows
+    from cnr.training import load_bank
 
     first = next(iter(runs.values()))
     x, y = load_fmnist("test", limit=first.profile.samples.restoration)

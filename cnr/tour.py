@@ -3,8 +3,9 @@ classifier (EfficientNet-Lite0): JPEG and its restoration, one adversarial examp
 the teaser search, and the QF/N explorer widget. A random defense's prediction is the majority over fresh draws."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -124,8 +125,8 @@ class AttackDemo:
 
 def imagenet_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
     """EfficientNet-Lite0 and the dynamic (Compress and Restore)^N defense with the natural (RGB) bank before it."""
-    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
+    from cnr.training import load_bank
 
     bank = load_bank(run, "natural")
     model = load_classifier(TOUR_CLASSIFIER, device=run.device)

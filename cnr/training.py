@@ -12,11 +12,11 @@ from typing import Any
 
 from cnr.argan.bank import STATIC, RestorerBank, qf_filename
 from cnr.argan.recipe import same_training, training_recipe
-from cnr.config.training import TrainSettings
 from cnr.argan.sources import default_channels
 from cnr.argan.train import train_argan
-from cnr.errors import InputError
 from cnr.config import Profile
+from cnr.config.training import TrainSettings
+from cnr.errors import InputError
 from cnr.run import Run
 from cnr.weights import read_metadata
 

@@ -16,7 +16,6 @@ from safetensors.torch import load_file
 from cnr.argan import PRESETS, STATIC, Generator, PatchDiscriminator, RestorerBank, build_generator, psnr, ssim
 from cnr.argan.generator import ConvBN
 from cnr.argan.losses import PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, ssim_loss
-from cnr.training import load_bank, retrain_banks, train_argan_cli, train_bank, train_command
 from cnr.argan.sources import NATURAL_SOURCE, ImageSource
 from cnr.argan.train import train_argan
 from cnr.classifiers import FashionCNN
@@ -24,6 +23,7 @@ from cnr.errors import InputError, WeightsError
 from cnr.paths import WEIGHTS_DIR
 from cnr.run import resolve_run
 from cnr.schedule import warmup_cosine
+from cnr.training import load_bank, retrain_banks, train_argan_cli, train_bank, train_command
 from cnr.weights import read_metadata, tensor_checksum
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from cnr.argan.generator import build_generator
-from cnr.training import _is_done, bank_plan, train_bank
 from cnr.argan.recipe import OPTIONAL_KEYS, same_training, training_recipe
-from cnr.config.training import TrainSettings
 from cnr.argan.train import train_argan
 from cnr.classifiers import FashionCNN
+from cnr.config.training import TrainSettings
 from cnr.paths import WEIGHTS_DIR
 from cnr.run import resolve_run
+from cnr.training import _is_done, bank_plan, train_bank
 from cnr.weights import read_metadata, save_weights
 
 BASE = dict(dataset="fmnist", preset="tiny", pretrain_steps=3, gan_steps=2, batch=8, patch=28, seed=0)

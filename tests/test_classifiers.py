@@ -10,13 +10,19 @@ import torch
 from torch import nn
 
 from cnr import cli
-from cnr.classifiers import CLASSIFIERS, FMNIST_CNN_WEIGHTS, load_classifier, predict, register_classifier
+from cnr.classifiers import (
+    CLASSIFIERS,
+    FMNIST_CNN_WEIGHTS,
+    ClassifierInfo,
+    load_classifier,
+    predict,
+    register_classifier,
+)
 from cnr.classifiers import train_fmnist as tc
-from cnr.training import retrain_classifier
-from cnr.classifiers import ClassifierInfo
 from cnr.data import load_fmnist
 from cnr.errors import InputError, WeightsError
 from cnr.paths import WEIGHTS_DIR
+from cnr.training import retrain_classifier
 from cnr.weights import read_metadata
 
 
@@ -117,8 +123,8 @@ def test_torchvision_models_offline_give_a_clear_error(arch, tmp_path, monkeypat
 def test_torchvision_models_take_unit_range_images():
     model = CLASSIFIERS["mobilenet_v2"].build(weights=None).eval()  # untrained: no download
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    inner = model.model(((x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-                         / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)))
+    inner = model.model((x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+                         / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
     torch.testing.assert_close(model(x), inner)  # normalization happens inside, callers pass [0, 1]
     assert model(x).shape == (2, 1000) and CLASSIFIERS["mobilenet_v2"].size is None
 

@@ -280,8 +280,8 @@ def test_row_store_value_ranges(tmp_path, column, value, needle):
     import json
     import warnings
 
-    from cnr.errors import InputError
     from cnr.analysis.compare import compare_tables
+    from cnr.errors import InputError
     from cnr.eval.rows import RowStoreWarning, append_row, read_rows, rows_path
 
     good = _shipped_table().iloc[0].to_dict()

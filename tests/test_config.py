@@ -7,10 +7,10 @@ import json
 import pandas as pd
 import pytest
 
+from cnr.cells.groups import GROUPS, attack_spec, build_grid
 from cnr.cli import _run, build_parser
 from cnr.config import ALIASES, PROFILES, canonical, parse_override
 from cnr.errors import InputError
-from cnr.cells.groups import GROUPS, attack_spec, build_grid
 from cnr.paths import RESULTS_DIR
 from cnr.run import resolve_run
 

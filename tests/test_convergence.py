@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cnr.studies.convergence import convergence, flat_from
 from cnr.eval.evaluator import make_evaluator
 from cnr.run import resolve_run
+from cnr.studies.convergence import convergence, flat_from
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ import torch
 from torch import nn
 
 from cnr import data
-from cnr.data import photos
 from cnr.data.foolbox_samples import CIFAR10_CLASSES, foolbox_sample_files
-from cnr.errors import DataNotFoundError, InputError
 from cnr.data.protocol import protocol_images, select_protocol_images
+from cnr.errors import DataNotFoundError, InputError
 
 IMAGENET_LABELS = [243, 559, 438, 990, 949, 853, 609, 609, 915, 455, 541, 630, 741, 471, 129, 99, 251, 22, 317, 305]
 

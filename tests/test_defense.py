@@ -7,8 +7,17 @@ from torch import nn
 
 from cnr.argan import RestorerBank, build_generator
 from cnr.data import load_fmnist
-from cnr.defenses import (BUILDERS, FAMILIES, CompressRestore, Defended, DefenseSpec, defense_by_name, grid_defenses,
-                          register_defense, unregister_defense)
+from cnr.defenses import (
+    BUILDERS,
+    FAMILIES,
+    CompressRestore,
+    Defended,
+    DefenseSpec,
+    defense_by_name,
+    grid_defenses,
+    register_defense,
+    unregister_defense,
+)
 from cnr.errors import InputError
 from cnr.jpeg import jpeg_roundtrip
 from cnr.profiles import PROFILES
@@ -64,8 +73,8 @@ def test_qf_draws_are_pinned_for_a_seed_and_draw(images):
 
 @pytest.fixture(scope="module")
 def shipped_bank() -> RestorerBank:
-    from cnr.training import load_bank
     from cnr.run import resolve_run
+    from cnr.training import load_bank
 
     return load_bank(resolve_run("smoke"), "fmnist")  # cnr/shipped/argan-fmnist-quick
 

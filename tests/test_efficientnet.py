@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from cnr.classifiers import efficientnet_lite as E
 from cnr.classifiers import CLASSIFIERS, load_classifier
+from cnr.classifiers import efficientnet_lite as E
 from cnr.data import load_dataset, load_foolbox_samples
 from cnr.errors import InputError, WeightsError
 from cnr.weights import read_metadata, save_weights

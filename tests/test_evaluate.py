@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from cnr import cli
+from cnr.analysis.sanity import monotone_in_budget, sanity_report, white_beats_black, worst_below_mean
+from cnr.cells.groups import GROUPS, CellGroup, build_grid, refs, register_group, select, unregister_group
+from cnr.cells.specs import AttackSpec, Cell
 from cnr.defenses import Defended, DefenseSpec, defense_by_name
 from cnr.errors import InputError
 from cnr.eval.evaluator import make_evaluator
-from cnr.grid import parse_shard, run_cells, run_grid
-from cnr.cells.groups import GROUPS, CellGroup, build_grid, refs, register_group, select, unregister_group
 from cnr.eval.rows import KEY_COLUMNS, read_rows
-from cnr.analysis.sanity import monotone_in_budget, sanity_report, white_beats_black, worst_below_mean
 from cnr.eval.scoring import EVAL_DRAW_BASE, score, summarize
-from cnr.cells.specs import AttackSpec, Cell
+from cnr.grid import parse_shard, run_cells, run_grid
 from cnr.prediction import predict
 from cnr.profiles import PROFILES
 from cnr.run import resolve_run

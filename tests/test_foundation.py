@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from cnr.checks import check_images, check_labels
+from cnr.config import PROFILES, Profile, get_profile, parse_override, with_settings
 from cnr.errors import InputError, WeightsError
 from cnr.paths import REPO_ROOT, RESULTS_DIR, WEIGHTS_DIR, relative
-from cnr.config import PROFILES, Profile, get_profile, parse_override, with_settings
 from cnr.run import Run, resolve_run, with_overrides
 from cnr.stats import format_accuracy, wilson_interval
 from cnr.weights import load_checkpoint, load_state_into, load_weights, read_metadata, save_checkpoint, save_weights

@@ -184,6 +184,6 @@ def test_module_is_short(path):
 def test_no_submodule_shadows_a_lazy_export(package):
     """`from cnr import predict` must give the function even after the submodule of that name has been imported."""
     module = importlib.import_module(package)
-    lazy = getattr(module, "_EXPORTS", None) or getattr(module, "_LAZY")
+    lazy = getattr(module, "_EXPORTS", None) or module._LAZY
     submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
     assert not set(lazy) & submodules, f"{package} exports these lazily and also has submodules of that name"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import matplotlib
 
@@ -13,15 +12,15 @@ import pytest
 import torch
 
 from cnr import mechanism_study
-from cnr.studies import mechanism as mech
 from cnr.argan.bank import RestorerBank
 from cnr.classifiers import load_classifier
 from cnr.data import load_dataset
 from cnr.errors import InputError
 from cnr.eval.rows import TableError
-from cnr.paths import WEIGHTS_DIR
 from cnr.eval.scoring import EVAL_DRAW_BASE
+from cnr.paths import WEIGHTS_DIR
 from cnr.reporting.mechanism_figures import FIGURES, save_mechanism_figures
+from cnr.studies import mechanism as mech
 
 BANK = WEIGHTS_DIR / "argan-fmnist-quick"
 VALUES = ["metric", "value", "lo", "hi", "interval"]

@@ -2,8 +2,6 @@
 pattern: run the notebook, read its recorded numbers and tables back, check them)."""
 from __future__ import annotations
 
-import math
-
 import nbformat
 import pandas as pd
 import pytest

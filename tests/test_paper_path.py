@@ -13,9 +13,9 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
+from cnr.cells.specs import SAMPLES  # noqa: E402
 from cnr.data.foolbox_samples import foolbox_sample_files  # noqa: E402
 from cnr.eval.evaluator import make_evaluator  # noqa: E402
-from cnr.cells.specs import SAMPLES  # noqa: E402
 from cnr.grid import run_grid  # noqa: E402
 from cnr.reporting import figures as F  # noqa: E402
 from cnr.run import resolve_run  # noqa: E402
@@ -90,8 +90,8 @@ def test_imagenet_cpu_profile_smoke(tmp_path):
     ev = make_evaluator(run)
     assert tuple(ev.x.shape[1:]) == (3, 224, 224) and len(ev.x) == 20  # 18 Foolbox images + 2 confident crops
     ev.sizes = dict.fromkeys(SAMPLES, 2)  # the protocol above on 20 images; the attacks on 2 of them
-    from cnr.grid import run_cells
     from cnr.cells.groups import build_grid
+    from cnr.grid import run_cells
 
     df = run_cells(ev, build_grid(run.profile), run.robustness_csv, shard=(2, 2))
     assert set(df["attack"]) <= set(run.profile.grid.groups) and set(df["classifier"]) == {"efficientnet-lite0"}

@@ -3,8 +3,18 @@ import numpy as np
 import pytest
 
 from cnr.errors import InputError
-from cnr.parsing import (QF_MAX, QF_MIN, Limit, check_int, check_qf, count_limit, nonnegative_int, parse_qf_range,
-                         parse_seed, positive_int)
+from cnr.parsing import (
+    QF_MAX,
+    QF_MIN,
+    Limit,
+    check_int,
+    check_qf,
+    count_limit,
+    nonnegative_int,
+    parse_qf_range,
+    parse_seed,
+    positive_int,
+)
 
 
 def test_check_int_takes_python_and_numpy_ints_and_returns_an_int():

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cnr.analysis.ensemble import ensemble
-from cnr.eval.outcomes import load_outcomes, save_outcomes
 from cnr.analysis.paired import default_pairs, paired_difference, paired_table
+from cnr.eval.outcomes import load_outcomes, save_outcomes
 
 
 def _row(defense: str, mode: str, attack: str, kind: str, budget: float, acc: float) -> dict:

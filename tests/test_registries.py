@@ -11,13 +11,13 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+from cnr.analysis.sanity import sanity_report  # noqa: E402
 from cnr.attacks import ATTACKS, AttackDef, register_attack  # noqa: E402
+from cnr.cells.groups import CellGroup, build_grid, register_group, select, unregister_group  # noqa: E402
 from cnr.defenses import DefenseSpec, register_defense, unregister_defense  # noqa: E402
 from cnr.eval.evaluator import make_evaluator  # noqa: E402
-from cnr.grid import run_cells  # noqa: E402
-from cnr.cells.groups import CellGroup, build_grid, register_group, select, unregister_group  # noqa: E402
 from cnr.eval.rows import read_rows  # noqa: E402
-from cnr.analysis.sanity import sanity_report  # noqa: E402
+from cnr.grid import run_cells  # noqa: E402
 from cnr.reporting.figures import blackbox_figure  # noqa: E402
 from cnr.reporting.tables import summary_table  # noqa: E402
 from cnr.run import resolve_run  # noqa: E402

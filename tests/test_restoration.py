@@ -5,11 +5,11 @@ import torch
 
 from cnr import cli
 from cnr.argan import RestorerBank
-from cnr.training import load_bank
 from cnr.data import load_fmnist
-from cnr.studies.restoration import restoration_rows
 from cnr.run import resolve_run
 from cnr.stats import wilson_interval
+from cnr.studies.restoration import restoration_rows
+from cnr.training import load_bank
 
 QFS = [5, 10, 20, 30, 40, 60]
 # Measured on the smoke profile's 64 Fashion-MNIST test images with the shipped quick bank (per-QF generators):

@@ -9,9 +9,15 @@ import torch
 from scipy import stats as sps
 
 from cnr.errors import InputError
-from cnr.stats import (bootstrap_mean, holm, mcnemar_exact, mean_half_width, paired_bootstrap, t_half_width,
-                       wilson_interval)
-
+from cnr.stats import (
+    bootstrap_mean,
+    holm,
+    mcnemar_exact,
+    mean_half_width,
+    paired_bootstrap,
+    t_half_width,
+    wilson_interval,
+)
 
 # --- Wilson ----------------------------------------------------------------------------------------------------------
 

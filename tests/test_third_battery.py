@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 import torch
+from test_cli_validation import cli, names, scratch_results  # noqa: F401  (the in-process CLI, its scratch results)
 
 from cnr.errors import InputError, WeightsError
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
-from test_cli_validation import cli, names, scratch_results  # noqa: F401  (the in-process CLI, its scratch results)
 
 FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
 QUICK_TABLE = RESULTS_DIR / "quick" / "tables" / "robustness.csv"

@@ -15,8 +15,16 @@ from safetensors.torch import load_file, save_file
 
 from cnr.checks import check_count, check_images, check_one_device, check_writable, resolve_device
 from cnr.errors import CnrError, DataNotFoundError, InputError, WeightsError
-from cnr.parsing import (argtype, nonnegative_float, parse_bool, parse_param_value, parse_params, parse_qf_range,
-                         parse_seed, positive_int)
+from cnr.parsing import (
+    argtype,
+    nonnegative_float,
+    parse_bool,
+    parse_param_value,
+    parse_params,
+    parse_qf_range,
+    parse_seed,
+    positive_int,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK_TABLE = REPO / "results" / "quick" / "tables" / "robustness.csv"

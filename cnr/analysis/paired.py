@@ -10,7 +10,8 @@ test): b = images only the first defense keeps, c = only the second.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

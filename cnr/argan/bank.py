@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -143,7 +144,7 @@ class RestorerBank(nn.Module):
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None,
              in_channels: int | None = None, regenerate: str = "", channels_last: bool | None = None
-             ) -> "RestorerBank":
+             ) -> RestorerBank:
         """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata.
 
         `channels_last`: the generators' memory layout (see load_generator; None: channels_last on CPU)."""

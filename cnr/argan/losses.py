@@ -8,7 +8,7 @@ callable [0,1] NCHW -> list of maps).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import kornia
 import torch
@@ -53,7 +53,7 @@ class PerceptualLoss(nn.Module):
             for p in network.parameters():
                 p.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "PerceptualLoss":
+    def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
         if self.network is not None:
             self.network.eval()  # the feature net stays in eval mode (BN statistics, dropout)

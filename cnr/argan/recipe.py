@@ -8,14 +8,15 @@ file only when its recorded recipe is the one it would train.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from cnr.argan.generator import preset_architecture
-from cnr.config.training import TrainSettings
 from cnr.argan.sources import NATURAL_SOURCE, default_channels
-from cnr.errors import InputError
 from cnr.config import QF_SET
+from cnr.config.training import TrainSettings
+from cnr.errors import InputError
 
 # recorded only by some trainings (natural photos, warm starts): present on one side only means another training
 OPTIONAL_KEYS = ("source", "init_from")

@@ -5,7 +5,7 @@ batches, and lets DDP ranks take disjoint slices of one global batch without a s
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -21,12 +22,11 @@ from tqdm.auto import tqdm
 
 from cnr.argan.discriminator import PatchDiscriminator
 from cnr.argan.generator import Generator, build_generator
-from cnr.argan.losses import (PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, psnr, ssim,
-                              ssim_loss)
+from cnr.argan.losses import PerceptualLoss, adversarial_d_loss, adversarial_g_loss, pixel_loss, psnr, ssim, ssim_loss
 from cnr.argan.recipe import perceptual_name, same_training, training_recipe
-from cnr.config.training import TrainSettings
 from cnr.argan.sources import ImageSource, draw_qfs
 from cnr.checks import check_output_file, resolve_device  # one device check for the whole kit
+from cnr.config.training import TrainSettings
 from cnr.errors import InputError
 from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights

@@ -18,7 +18,6 @@ from pyautoattack import AutoAttack
 from torch import nn
 
 from cnr.attacks.vendored.apgd_rand import configure_rand, rand_schedule_per_image
-from cnr.errors import InputError
 
 
 def autoattack_rand(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *,

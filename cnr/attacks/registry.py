@@ -6,8 +6,9 @@ one budget unit per image, see cnr.attacks.base), registered with ``register_att
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -15,13 +15,9 @@ random defense that point may fool other draws. success is the attack's final fo
 """
 from __future__ import annotations
 
-import math
-
 import torch
-from pyautoattack.square import SquareAttack
 from torch import nn
 
-from cnr.attacks.base import view4
 from cnr.attacks.vendored.square_l2 import PerImageL2Square
 from cnr.errors import InputError
 

@@ -7,14 +7,14 @@ every group.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from cnr.attacks import attack_params
+from cnr.cells.specs import KINDS, SAMPLES, VIEWS, AttackSpec, Cell
 from cnr.config import Profile
 from cnr.defenses.registry import DefenseSpec, grid_defenses
 from cnr.errors import InputError, unknown_name
-from cnr.cells.specs import KINDS, SAMPLES, VIEWS, AttackSpec, Cell
 from cnr.parsing import parse_params
 
 Budgets = Callable[[Profile], "list[tuple[str, float]]"]

@@ -5,16 +5,16 @@ forward pass, so RGB into a gray model or 32 px into a 28 px model fails with th
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 
+from cnr.checks import resolve_device
 from cnr.classifiers.fmnist_cnn import FMNIST_CNN_WEIGHTS, FashionCNN, build_fmnist_cnn
 from cnr.classifiers.torchvision_zoo import Normalized, torchvision_classifier
-from cnr.checks import resolve_device
 from cnr.errors import InputError, unknown_name
 from cnr.prediction import predict
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from functools import partial
 from pathlib import Path
 
@@ -106,7 +105,7 @@ class EfficientNetLite0(nn.Module):
         return self._fc(h.mean((2, 3)))
 
     @torch.no_grad()
-    def fold_batchnorm(self) -> "EfficientNetLite0":
+    def fold_batchnorm(self) -> EfficientNetLite0:
         """Fold every eval-mode BatchNorm into the conv before it (a bias appears; the BN becomes Identity)."""
         if self.training:
             raise InputError("fold_batchnorm folds the running statistics: call .eval() first")

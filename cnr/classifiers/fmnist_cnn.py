@@ -41,7 +41,7 @@ class FashionCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)[-1])
 
-    def fuse_batchnorm(self) -> "FashionCNN":
+    def fuse_batchnorm(self) -> FashionCNN:
         """Fold each eval-mode BatchNorm into its conv: same outputs, faster forward+backward (benchmarks/NOTES.md)."""
         if self.training:
             raise InputError("fuse_batchnorm folds the running statistics: call .eval() first")

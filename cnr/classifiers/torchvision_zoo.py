@@ -1,8 +1,8 @@
 """torchvision's ImageNet classifiers (the paper's ResNet-50, DenseNet-121, MobileNet-v2) taking [0,1] images."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnr.config.training import TRAIN_LIMITS
 from cnr.config.schema import Part, setting
+from cnr.config.training import TRAIN_LIMITS
 from cnr.parsing import FLAG, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
 
 COUNT = count_limit(1)

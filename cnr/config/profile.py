@@ -52,7 +52,7 @@ class Profile(Part):
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Profile":
+    def from_dict(cls, d: dict[str, Any]) -> Profile:
         """The profile `to_dict` wrote (unknown parts or settings are the kit's error, not a TypeError)."""
         if not isinstance(d, dict):
             raise InputError(f"a profile is an object of settings, got {type(d).__name__}")

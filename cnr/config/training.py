@@ -5,9 +5,10 @@ against it); `TrainSettings` is what `train_argan` reads, by name, once checked.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import FLAG, Limit, choice_limit, count_limit, number_limit, parse_seed
@@ -59,7 +60,7 @@ class TrainSettings:
             raise InputError("train_argan needs at least one step: pretrain_steps + gan_steps is 0")
 
     @classmethod
-    def from_kwargs(cls, values: Mapping[str, Any]) -> "TrainSettings":
+    def from_kwargs(cls, values: Mapping[str, Any]) -> TrainSettings:
         """Settings from keyword arguments, an unknown name refused with the valid ones."""
         names = {f.name for f in fields(cls)}
         for key in values:

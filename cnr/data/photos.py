@@ -9,7 +9,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-
 # grace_hopper 600x512.
 NATURAL_PHOTOS = (
     "astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "stereo_motorcycle",

@@ -11,8 +11,8 @@ import torch
 from cnr.data.fmnist import load_fmnist
 from cnr.data.foolbox_samples import load_foolbox_samples
 from cnr.data.imagenet import IMAGENET_INTERPOLATIONS, load_imagenet_val
-from cnr.errors import InputError, unknown_name
 from cnr.data.protocol import load_imagenet_cpu, load_imagenet_protocol
+from cnr.errors import InputError, unknown_name
 from cnr.parsing import check_int
 
 Loader = Callable[..., tuple[torch.Tensor, torch.Tensor]]

@@ -1,8 +1,21 @@
 """Defenses in front of a classifier: (Compress and Restore)^N and a registry that puts any defense in the grid."""
-from cnr.defenses.compress_restore import (CompressRestore, Defended, build_compress_restore,
-                                           compress_restore_family, parse_variant)
-from cnr.defenses.registry import (BUILDERS, FAMILIES, VARIANTS, DefenseSpec, defense_by_name, grid_defenses,
-                                   register_defense, unregister_defense)
+from cnr.defenses.compress_restore import (
+    CompressRestore,
+    Defended,
+    build_compress_restore,
+    compress_restore_family,
+    parse_variant,
+)
+from cnr.defenses.registry import (
+    BUILDERS,
+    FAMILIES,
+    VARIANTS,
+    DefenseSpec,
+    defense_by_name,
+    grid_defenses,
+    register_defense,
+    unregister_defense,
+)
 
 
 def _undefended(p) -> list[DefenseSpec]:

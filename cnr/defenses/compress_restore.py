@@ -10,8 +10,8 @@ from cnr.checks import check_count, check_images, check_one_device, images_check
 from cnr.config import Grid
 from cnr.defenses.registry import DefenseSpec
 from cnr.errors import InputError
-from cnr.parsing import parse_qf_range, parse_seed
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
+from cnr.parsing import parse_qf_range, parse_seed
 
 MODES = ("dynamic", "static", "jpeg")
 # bpda: JPEG is the identity backward, restorers exact; surrogate: JPEG through kornia's differentiable codec;

@@ -8,13 +8,14 @@ the empty defense: its builder returns None.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
-from cnr.errors import InputError, unknown_name
 from cnr.config import Grid, Profile
+from cnr.errors import InputError, unknown_name
 
 Builder = Callable[["DefenseSpec", Any, str, int], "nn.Module | None"]
 Family = Callable[[Grid], "list[DefenseSpec]"]

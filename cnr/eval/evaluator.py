@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnr.cells.specs import Cell
 from cnr.defenses import Defended
 from cnr.defenses.compress_restore import GRADS
 from cnr.eval.scoring import score, summarize
-from cnr.cells.specs import Cell
 from cnr.run import Run
 
 
@@ -85,10 +85,10 @@ class Evaluator:
 
 def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     """Load the run's test images, classifier and AR-GAN bank once; `n` images (default: the profile's sample)."""
-    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import BANK_FAMILY, check_sample_size, load_dataset
     from cnr.parsing import check_int
+    from cnr.training import load_bank
 
     p = run.profile
     n = max(p.sample_sizes().values()) if n is None else check_sample_size(p.data.dataset, check_int(n, "n", 1), "n")

@@ -1,7 +1,7 @@
 """Moved to cnr.grid; this path stays for one release (a re-export, not part of the layers)."""
 from cnr.grid import (  # noqa: F401
-    WORKERS_PER_CORE,
     WORKER_ENV,
+    WORKERS_PER_CORE,
     check_workers,
     parse_shard,
     run_cells,

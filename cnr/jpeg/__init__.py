@@ -18,10 +18,24 @@ DCT below QF 96 and the accurate one from QF 96, Pillow always the accurate one,
 
 The package: quality (QF checks and draws), codec (the real codec), gradients (the three differentiable views).
 """
-from cnr.jpeg.codec import (BACKENDS, JPEG_MAX_SIDE, MIN_SIZE, PILLOW_EXACT_FROM_QF, PILLOW_MAX_BATCH_MEAN_ABS,
-                            PILLOW_MAX_IMAGE_MEAN_ABS, jpeg_roundtrip, num_threads)
-from cnr.jpeg.gradients import (KORNIA_BLOCK, KORNIA_MAX_MEAN_ABS, KORNIA_MAX_MEAN_ABS_QF50, jpeg_bpda,
-                                jpeg_differentiable, jpeg_surrogate)
+from cnr.jpeg.codec import (
+                            BACKENDS,
+                            JPEG_MAX_SIDE,
+                            MIN_SIZE,
+                            PILLOW_EXACT_FROM_QF,
+                            PILLOW_MAX_BATCH_MEAN_ABS,
+                            PILLOW_MAX_IMAGE_MEAN_ABS,
+                            jpeg_roundtrip,
+                            num_threads,
+)
+from cnr.jpeg.gradients import (
+                            KORNIA_BLOCK,
+                            KORNIA_MAX_MEAN_ABS,
+                            KORNIA_MAX_MEAN_ABS_QF50,
+                            jpeg_bpda,
+                            jpeg_differentiable,
+                            jpeg_surrogate,
+)
 from cnr.jpeg.quality import QF_MAX, QF_MIN, sample_qf
 
 __all__ = ["BACKENDS", "JPEG_MAX_SIDE", "KORNIA_BLOCK", "KORNIA_MAX_MEAN_ABS", "KORNIA_MAX_MEAN_ABS_QF50", "MIN_SIZE",

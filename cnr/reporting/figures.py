@@ -5,8 +5,13 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cnr.reporting.restoration_figures import (argan_training_figure, bank_restoration_figure,  # noqa: F401
-                                               restoration_figure, restoration_per_qf_figure, training_curves)
+from cnr.reporting.restoration_figures import (  # noqa: F401
+    argan_training_figure,
+    bank_restoration_figure,
+    restoration_figure,
+    restoration_per_qf_figure,
+    training_curves,
+)
 from cnr.reporting.select import at_budget, attack_labels, fixed_qf, rows_of, swept_attacks, swept_defenses
 from cnr.reporting.style import HATCHES, LINESTYLES, MARKERS, MissingRows, defense_style, ordered, setup_style
 from cnr.reporting.tables import pert_column

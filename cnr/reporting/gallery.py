@@ -1,7 +1,7 @@
 """Image grids that run the models: restoration examples and adversarial examples side by side."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch

@@ -1,7 +1,7 @@
 """Which rows a table or figure shows, chosen by the columns the grid writes (kind, ablation, mode, N, QF range)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

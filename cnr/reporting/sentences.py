@@ -1,7 +1,7 @@
 """Sentences read from the results tables, so that no notebook or README hard-codes a claim about the numbers."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

@@ -1,8 +1,8 @@
 """The kit's look: one print-friendly style, a fixed marker/dash/colour per defense, saving figures as PNG+PDF."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import matplotlib.pyplot as plt
 import seaborn as sns

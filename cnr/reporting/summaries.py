@@ -1,8 +1,9 @@
 """Summaries the notebooks show: accuracies with intervals, training histories, bank contents, the grid's plan."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import torch

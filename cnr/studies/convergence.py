@@ -9,15 +9,16 @@ steps sweep's 10-step point, r restarts reuse the first r-1) run once.
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 
 from cnr.attacks import run_attack
+from cnr.cells.groups import group_params
 from cnr.defenses import Defended, defense_by_name
 from cnr.eval.evaluator import Evaluator
-from cnr.cells.groups import group_params
 from cnr.eval.scoring import score, summarize
 from cnr.stats import wilson_interval
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from cnr.errors import InputError
-from cnr.studies.mechanism import MEASUREMENTS, mechanism_jobs, timed
-from cnr.run import Run
 from cnr import atomic
+from cnr.errors import InputError
+from cnr.run import Run
+from cnr.studies.mechanism import MEASUREMENTS, mechanism_jobs, timed
 
 SETUP_FILE = "mechanism_setup.json"
 

@@ -17,11 +17,10 @@ from torch import nn
 
 from cnr.argan.bank import RestorerBank
 from cnr.argan.losses import psnr, ssim
-from cnr.prediction import batched, predict
 from cnr.jpeg import jpeg_roundtrip
+from cnr.prediction import batched, predict
 from cnr.run import Run
 from cnr.stats import mean_half_width, t_half_width, wilson_interval
-
 
 CORPUS_TEST_CROPS = dict(size=224, per_photo=4, seed=0)  # 6 test photos x 4 crops, at the classifiers' 224 px
 
@@ -60,10 +59,10 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
 
 def restoration_table(run: Run) -> pd.DataFrame:
     """The paper's AR-GAN table for a run's banks: Fashion-MNIST test, corpus test photos, Foolbox's ImageNet."""
-    from cnr.training import load_bank
     from cnr.classifiers import load_classifier
     from cnr.data import load_fmnist, load_foolbox_samples
     from cnr.data.photo_corpus import corpus_crops
+    from cnr.training import load_bank
 
     p, device = run.profile, run.device
     x, y = load_fmnist("test", limit=p.samples.restoration)

@@ -2,7 +2,7 @@
 cosines, bootstrap intervals, and the setup and value columns of every row."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.nn.functional as F

@@ -1,8 +1,8 @@
 """The two gradient measurements: how alike independent draws' BPDA gradients are, and how much EOT recovers."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import combinations
-from typing import Iterable
 
 import pandas as pd
 import torch

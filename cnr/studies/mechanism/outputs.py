@@ -2,7 +2,7 @@
 image, and how much each defense shrinks a perturbation."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 import torch
