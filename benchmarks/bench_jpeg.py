@@ -13,6 +13,7 @@ import io
 import os
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 import simplejpeg
@@ -121,12 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, x in cases:
         images = _to_uint8(x)
         runs = {
-            "cnr": lambda: jpeg_roundtrip(x, args.qf),
-            "cnr1": _one_thread(lambda: jpeg_roundtrip(x, args.qf)),
-            "sj": lambda: _simplejpeg_loop(images, args.qf),
+            "cnr": partial(jpeg_roundtrip, x, args.qf),
+            "cnr1": _one_thread(partial(jpeg_roundtrip, x, args.qf)),
+            "sj": partial(_simplejpeg_loop, images, args.qf),
         }
         if args.pillow:
-            runs["pil"] = lambda: _pillow_loop(images, args.qf)
+            runs["pil"] = partial(_pillow_loop, images, args.qf)
         for fn in runs.values():  # warm-up: thread pool, caches
             fn()
         times: dict[str, list[float]] = {k: [] for k in runs}
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             for k, fn in runs.items():
                 times[k].append(_seconds(fn))
         rate = {k: len(x) / statistics.median(v) for k, v in times.items()}
-        row = f"{name:<44}{rate['cnr']:>13,.0f}{rate['cnr1']:>12,.0f}{rate['sj']:>14,.0f}{rate['cnr'] / rate['sj']:>7.2f}x"
+        ratio = rate["cnr"] / rate["sj"]
+        row = f"{name:<44}{rate['cnr']:>13,.0f}{rate['cnr1']:>12,.0f}{rate['sj']:>14,.0f}{ratio:>7.2f}x"
         if args.pillow:
             row += f"{rate['pil']:>14,.0f}"
         print(row)

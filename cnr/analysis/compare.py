@@ -137,7 +137,7 @@ def compare_tables(reference: pd.DataFrame | str | os.PathLike, candidate: pd.Da
             identical = identical and (k1, n1) == (k2, n2)
         rec["bit_identical"] = identical
         records.append(rec)
-    for k, j in cidx.items():
+    for j in cidx.values():
         records.append({**dict(zip(KEY_COLUMNS, cand.loc[j, KEY_COLUMNS])), "status": "only in candidate",
                         "n_cand": _n_or_nan(cand.at[j, "n"])})
     cols = KEY_COLUMNS + ["status", "n_ref", "n_cand"]

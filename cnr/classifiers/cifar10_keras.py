@@ -92,7 +92,7 @@ def _read_h5(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _check_config(config: dict, path: Path) -> None:
     """Fail loudly if the file's architecture is not the one this module builds."""
-    layers = {l["config"]["name"]: l for l in config.get("config", {}).get("layers", [])}
+    layers = {layer["config"]["name"]: layer for layer in config.get("config", {}).get("layers", [])}
     for name, _, cout in _CONVS:
         c = layers.get(name, {}).get("config", {})
         if (c.get("filters"), c.get("padding"), c.get("activation"), list(c.get("kernel_size", []))) != (

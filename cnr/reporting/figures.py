@@ -31,7 +31,7 @@ def accuracy_vs_budget(df: pd.DataFrame, attacks: list[str], title: str = "", wo
     defenses = ordered(sub["defense"])
     for ax, (attack, norm) in zip(axes[0], panels):
         cell = sub[(sub["attack"] == attack) & (sub["norm"] == norm)]
-        for i, d in enumerate(defenses):
+        for d in defenses:
             rows = cell[cell["defense"] == d].sort_values("budget")
             if rows.empty:
                 continue
@@ -65,7 +65,8 @@ def ablation_figure(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> plt.Fig
     refs = [(norm, b) for norm, b in (("linf", ref_linf), ("l2", ref_l2)) if not at_budget(sub, norm, b).empty]
     if not refs:
         raise MissingRows("ablation: no ablation rows at the reference budgets")
-    attacks = [a for a in attack_labels(sub) if any(not at_budget(sub[sub["attack"] == a], n, b).empty for n, b in refs)]
+    attacks = [a for a in attack_labels(sub)
+               if any(not at_budget(sub[sub["attack"] == a], n, b).empty for n, b in refs)]
     white = df[(df["mode"] == "none") & df["kind"].isin(["white-box", "adaptive"])]
     fig, grid = plt.subplots(len(refs), len(attacks), figsize=(3.4 * len(attacks) + 1.8, 3.2 * len(refs)),
                              squeeze=False, sharey=True)

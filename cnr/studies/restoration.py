@@ -9,6 +9,7 @@ overlap even where every image gains); plus the classifier's clean accuracy on J
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -38,7 +39,7 @@ def restoration_rows(bank: RestorerBank, x: torch.Tensor, dataset: str, y: torch
         if classifier is not None:
             acc_jpeg = int((predict(classifier, j) == y.cpu()).sum())
         for variant, key in variants:
-            r = batched(lambda b: bank.restore(b, key or qf), j, 256)
+            r = batched(partial(bank.restore, qf=key or qf), j, 256)
             rp, rs = psnr(r, x, "none"), ssim(r, x, "none")
             row = dict(dataset=dataset, generator=variant, qf=qf, n=len(x))
             for name, vals in (("psnr_jpeg", jpeg_psnr), ("psnr_restored", rp), ("ssim_jpeg", jpeg_ssim),
