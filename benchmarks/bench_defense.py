@@ -3,8 +3,8 @@
 One batch of Fashion-MNIST test images (default 256) goes through `CompressRestore(mode="dynamic")` with the shipped
 bank; the reference is the sum of one `jpeg_roundtrip` (per-image QFs drawn from the same range) and one generator
 forward (the bank's QF-40 restorer) on the same batch, times N. ratio = reference seconds / defense seconds: what
-the QF draws, the per-image grouping over generators and the checks cost on top of the two kernels (target >= 0.9). Rounds alternate the timed functions
-and each keeps its best round, so load from other processes hits both alike.
+the QF draws, the per-image grouping over generators and the checks cost on top of the two kernels (target >= 0.9).
+Rounds alternate the timed functions and each keeps its best round, so load from other processes hits both alike.
 
     .venv/bin/python benchmarks/bench_defense.py [--batch 256] [--ns 1 3 5] [--rounds 7]
 """

@@ -137,7 +137,8 @@ def measure(label: str, profile: str, n: int, batch: int, args: argparse.Namespa
         print(f"{module:<11} " + " ".join(f"{c:>16}" for c in cells))
     queries = square_queries(s.classifier, s.bank, s.x[:args.attack_images], s.y[:args.attack_images],
                              s.ref_linf, args.square_queries, s.qf_range, s.seed)
-    sets = {"images": (s.x, ("classifier", "generator", "defended")), "bare queries": (queries["bare"], ("classifier",)),
+    sets = {"images": (s.x, ("classifier", "generator", "defended")),
+            "bare queries": (queries["bare"], ("classifier",)),
             "defended queries": (queries["defended"], ("defended",))}
     print(f"agreement with the default (top-1; max |diff| of outputs); queries: Square Linf {s.ref_linf:.4g}, "
           f"{args.square_queries} steps on {args.attack_images} images")

@@ -74,7 +74,8 @@ def run_candidate(name: str, arch: dict[str, int], args: argparse.Namespace, cle
     while trained < args.budget:
         t0 = time.process_time()
         frac = trained / args.budget  # warmup 3%, then cosine to 5% of the peak, over the time budget
-        lr = args.lr * (frac / 0.03 if frac < 0.03 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (frac - 0.03) / 0.97)))
+        cosine = 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (frac - 0.03) / 0.97))
+        lr = args.lr * (frac / 0.03 if frac < 0.03 else cosine)
         for group in opt.param_groups:
             group["lr"] = max(lr, args.lr * 1e-3)
         x, _ = src.batch(step, args.batch)
@@ -88,8 +89,8 @@ def run_candidate(name: str, arch: dict[str, int], args: argparse.Namespace, cle
         if trained >= next_eval or trained >= args.budget:
             gain, ci = score(g, clean, jpeg)
             curve.append(dict(seconds=round(trained, 1), steps=step, gain=round(gain, 3), ci=round(ci, 3)))
-            print(f"  {name}: {trained:6.0f} s, {step:5d} steps, loss {loss.item():.5f}, gain {gain:+.3f} +- {ci:.3f} dB",
-                  flush=True)
+            print(f"  {name}: {trained:6.0f} s, {step:5d} steps, loss {loss.item():.5f}, "
+                  f"gain {gain:+.3f} +- {ci:.3f} dB", flush=True)
             next_eval += args.eval_every
     return dict(candidate=name, arch=arch, params=params, steps=step, seconds=round(trained, 1),
                 gain=curve[-1]["gain"], ci=curve[-1]["ci"], img_s_224=round(fwd_bwd_speed(g), 2), curve=curve)

@@ -110,7 +110,8 @@ def _check_geometry(x: torch.Tensor, channels, size, min_size: int, name: str) -
         parts, fixes = [], []
         if bad_c:
             parts.append(f"have {c} channel{'' if c == 1 else 's'}, expected {' or '.join(map(str, allowed))}")
-            fixes.append("fix the channels (gray to RGB: x.expand(-1, 3, -1, -1); RGB to gray: x.mean(1, keepdim=True))")
+            fixes.append("fix the channels (gray to RGB: x.expand(-1, 3, -1, -1); "
+                         "RGB to gray: x.mean(1, keepdim=True))")
         if bad_hw:
             parts.append(f"are {h}x{w} px, expected {want_hw[0]}x{want_hw[1]}")
             fixes.append(f"resize with torch.nn.functional.interpolate(x, size={want_hw})")
@@ -157,7 +158,8 @@ def resolve_device(device: str | torch.device | None = "auto", flag: str = "--de
         raise InputError(f"device must be a string like 'cpu' or 'cuda:0' or a torch.device, "
                          f"got {type(device).__name__} {device!r}")
     if dev.type not in _DEVICE_TYPES:
-        raise InputError(f"{flag} {text!r}: the kit runs on cpu, cuda, cuda:N or mps, not {dev.type!r}; use {flag} auto")
+        raise InputError(f"{flag} {text!r}: the kit runs on cpu, cuda, cuda:N or mps, not {dev.type!r}; "
+                         f"use {flag} auto")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise InputError(f"CUDA was asked for ({flag} {text}) but torch.cuda.is_available() is False on this "
@@ -252,8 +254,10 @@ def check_output_file(path: str | os.PathLike, suffix: str | None = None, name: 
         raise InputError(f"{name} must be a file path (str or Path), got {type(path).__name__} {path!r}")
     path = Path(path)
     if path.is_dir():
-        raise InputError(f"{name} {path} is a folder; give a file path inside it, e.g. {path / ('weights' + (suffix or ''))}")
+        example = path / ("weights" + (suffix or ""))
+        raise InputError(f"{name} {path} is a folder; give a file path inside it, e.g. {example}")
     if suffix is not None and path.suffix != suffix:
-        raise InputError(f"{name} {path} must end in {suffix} (the kit writes {suffix} files), got {path.suffix or 'no suffix'!r}")
+        raise InputError(f"{name} {path} must end in {suffix} (the kit writes {suffix} files), "
+                         f"got {path.suffix or 'no suffix'!r}")
     check_writable(path.parent)
     return path

@@ -23,7 +23,8 @@ def _run(args: argparse.Namespace, **kw):
         try:
             text = Path(args.run_json).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"--run-json {args.run_json} cannot be read ({getattr(e, 'strerror', None) or e})") from None
+            reason = getattr(e, "strerror", None) or e
+            raise InputError(f"--run-json {args.run_json} cannot be read ({reason})") from None
         return Run.from_json(text)
     overrides = dict(parse_override(item) for item in args.set or [])
     return resolve_run(args.profile, overrides, seed=args.seed, device=args.device, **kw)
@@ -104,7 +105,8 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     print(f"{attack.attack} ({'group ' + attack.label if args.group else 'the profile settings of ' + attack.attack}) "
           f"on {spec.name}, {attack.norm} {attack.budget:g}, {attack.view} gradients: "
           f"{attack_params(attack.attack, **dict(attack.params))}", flush=True)
-    ev = make_evaluator(run, n=args.n_images)  # that many images loaded: the profile's samples.eval would cap it silently
+    # that many images loaded: the profile's samples.eval would cap it silently
+    ev = make_evaluator(run, n=args.n_images)
     if args.n_images:
         ev.sizes = dict.fromkeys(SAMPLES, args.n_images)
     row = ev.run_cell(Cell(spec, attack))
@@ -223,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("attack", help="one cell: an attack on a defense, scored over fresh draws")
     _run_options(p)
-    p.add_argument("--defense", default="dynamic-N3", help="a grid defense (none, jpeg, static-N<k>, dynamic-N<k>, ...)")
+    p.add_argument("--defense", default="dynamic-N3",
+                   help="a grid defense (none, jpeg, static-N<k>, dynamic-N<k>, ...)")
     p.add_argument("--attack", default=None, help="an attack (default pgd), with the profile's settings for it")
     p.add_argument("--group", default=None, help="a cell group of the grid (e.g. eot-bpda-pgd): its attack, "
                                                  "gradient view and parameters, exactly as the grid runs them")
@@ -252,11 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qf", default="all", help="a quality factor, 'static', or 'all' (the whole bank)")
     p.add_argument("--preset", default=None, help="generator preset (default: the profile's)")
     p.add_argument("--out", default=None, help="bank folder (default: results/<run>/models/argan-<dataset>-<preset>)")
-    p.add_argument("--steps", type=argtype(positive_int), default=None, help="pixel pre-training steps (default: the profile's)")
+    p.add_argument("--steps", type=argtype(positive_int), default=None,
+                   help="pixel pre-training steps (default: the profile's)")
     p.add_argument("--gan-steps", type=argtype(nonnegative_int), default=None, help="0: pixel loss only")
     p.set_defaults(func=_cmd_train_argan)
 
-    p = sub.add_parser("compare", help="do two results tables agree row by row, within chance? (a reproducibility check)")
+    p = sub.add_parser("compare",
+                       help="do two results tables agree row by row, within chance? (a reproducibility check)")
     p.add_argument("reference", help="e.g. the shipped results/quick/tables/robustness.csv")
     p.add_argument("candidate", help="your table")
     p.add_argument("--alpha", type=argtype(nonnegative_float), default=0.05, help="family-wise error rate (Holm)")

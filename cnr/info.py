@@ -48,5 +48,6 @@ def environment_report() -> str:
         lines.append(f"cifar10-keras: unavailable ({e})")
     hub = Path(torch.hub.get_dir()) / "checkpoints"
     found = sorted(p.name for p in hub.glob("*.pth")) if hub.is_dir() else []
-    lines.append(f"torchvision ImageNet weights in {hub}: {', '.join(found) if found else 'none (download when online)'}")
+    listed = ", ".join(found) if found else "none (download when online)"
+    lines.append(f"torchvision ImageNet weights in {hub}: {listed}")
     return "\n".join(lines)

@@ -38,7 +38,8 @@ def ensure_installed() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
 
     specs = KernelSpecManager().find_kernel_specs()
-    if NAME not in specs or json.loads((Path(specs[NAME]) / "kernel.json").read_text()).get("argv", [""])[0] != sys.executable:
+    spec_file = Path(specs[NAME]) / "kernel.json" if NAME in specs else None
+    if spec_file is None or json.loads(spec_file.read_text()).get("argv", [""])[0] != sys.executable:
         install()
     return NAME
 

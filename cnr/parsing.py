@@ -260,9 +260,9 @@ def argtype(fn: Callable[..., T], **kwargs: Any) -> Callable[[str], T]:
 class Limit:
     """The values a parameter may take, declared next to its default and checked once where params are merged.
 
-    kind "int": an integer in [lo, hi] (`check_int`; an open end excludes it); "number": a finite number with lo/hi open or closed; "choice": one of
-    `choices`; "bool": a boolean. `optional`: None is allowed too (e.g. "default step size").
-    """
+    kind "int": an integer in [lo, hi] (`check_int`; an open end excludes it); "number": a finite number with lo/hi
+    open or closed; "choice": one of `choices`; "bool": a boolean. `optional`: None is allowed too (e.g. "default
+    step size")."""
 
     kind: str
     lo: float | None = None

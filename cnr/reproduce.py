@@ -90,8 +90,9 @@ def _cell_head(executed: Path, exec_count: int | None) -> str:
 def notebook_parameters(run: Run) -> dict[str, Any]:
     """The Papermill parameters that rebuild this run inside a notebook (its own `resolve_run` call)."""
     over = {k: v for k, v in run.overrides if k != "seed"}
-    return {"profile": run.profile.name, "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in over.items()},
-            "seed": run.seed, "retrain": run.retrain, "results_root": relative(run.results_root)}
+    overrides = {k: list(v) if isinstance(v, tuple) else v for k, v in over.items()}
+    return {"profile": run.profile.name, "overrides": overrides, "seed": run.seed, "retrain": run.retrain,
+            "results_root": relative(run.results_root)}
 
 
 def reproduce(run: Run, start: str | None = None, log_output: bool = False, compare: bool = True

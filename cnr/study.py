@@ -136,7 +136,8 @@ def verdict(paired: pd.DataFrame) -> str:
         ens_holm = holm(ens["mcnemar_p"].tolist())
         for (_, r), p_holm in zip(ens.iterrows(), ens_holm):
             extra = _only_on_b(r)
-            lines.append(f"  {r['defense_b']} vs {r['defense_a']}, every attack at {budget_text(r['norm'], r['budget'])}: "
+            lines.append(f"  {r['defense_b']} vs {r['defense_a']}, "
+                         f"every attack at {budget_text(r['norm'], r['budget'])}: "
                          f"{r['diff']:+.3f} [{r['diff_lo']:+.3f}, {r['diff_hi']:+.3f}] (n={int(r['n'])}; images kept "
                          f"only by dynamic / only by static: {int(r['only_b'])} / {int(r['only_a'])}; McNemar "
                          f"{_p_text(r['mcnemar_p'])}, Holm {_p_text(p_holm)}"

@@ -130,7 +130,8 @@ def imagenet_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
 
     bank = load_bank(run, "natural")
     model = load_classifier(TOUR_CLASSIFIER, device=run.device)
-    return model, Defended(CompressRestore(bank, run.profile.grid.qf_range, n_iter, mode="dynamic", seed=run.seed), model)
+    defense = CompressRestore(bank, run.profile.grid.qf_range, n_iter, mode="dynamic", seed=run.seed)
+    return model, Defended(defense, model)
 
 
 def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, Any]:

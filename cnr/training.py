@@ -71,11 +71,16 @@ def bank_plan(p: Profile, dataset: str, out_dir: Path, preset: str | None = None
     return plan
 
 
+def _trained_bank_dir(run: Run, dataset: str, preset: str | None) -> Path:
+    """Where a bank trained without an explicit folder goes: the run's models/, named by dataset and preset."""
+    return run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}"
+
+
 def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = None, preset: str | None = None,
                qfs: tuple[int, ...] | None = None, static: bool = True, progress: bool = True,
                **overrides: Any) -> RestorerBank:
     """Train (or finish, or skip) every per-QF generator and the static one; default folder: the run's models/."""
-    out_dir = Path(out_dir) if out_dir is not None else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}"
+    out_dir = Path(out_dir) if out_dir is not None else _trained_bank_dir(run, dataset, preset)
     plan = bank_plan(run.profile, dataset, out_dir, preset, qfs, static, **overrides)
     t0 = time.perf_counter()
     for i, (qf, path, s) in enumerate(plan):
@@ -101,7 +106,7 @@ def train_argan_cli(run: Run, dataset: str = "fmnist", qf: str = "all", preset: 
     if qf != STATIC and not qf.isdigit():
         raise InputError(f"--qf must be a quality factor (e.g. 10), 'static' or 'all'; got {qf!r}")
     label: int | str = qf if qf == STATIC else int(qf)
-    path = (Path(out) if out else run.models_dir / f"argan-{dataset}-{preset or run.bank_preset(dataset)}") / qf_filename(label)
+    path = (Path(out) if out else _trained_bank_dir(run, dataset, preset)) / qf_filename(label)
     s = {**_settings(run.profile, dataset, preset, label), **overrides}
     if warm_start(run.profile, dataset) and label != STATIC:
         s["init_from"] = path.parent / qf_filename(STATIC)

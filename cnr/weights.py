@@ -57,7 +57,8 @@ def add_integrity_record(path: str | os.PathLike) -> bool:
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path} is corrupted or not a safetensors file ({e})") from e
     _check_tensors(path, tensors, header, "")
-    integrity = {"sha256": tensor_checksum(tensors), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}}
+    dtypes = {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}
+    integrity = {"sha256": tensor_checksum(tensors), "dtypes": dtypes}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={**header, _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
     return True
@@ -188,7 +189,8 @@ def _kind(t: torch.Tensor) -> str:
 
 
 def check_fits(module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], what: str, regenerate: str = "") -> None:
-    """Every key of the module's state_dict present with its shape and dtype kind (load_state_dict would cast silently)."""
+    """Every key of the module's state_dict present with its shape and dtype kind (load_state_dict would cast
+    silently)."""
     want = module.state_dict()
     missing = [k for k in want if k not in tensors]
     extra = [k for k in tensors if k not in want]

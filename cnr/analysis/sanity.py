@@ -54,8 +54,8 @@ def white_beats_black(df: pd.DataFrame) -> list[dict[str, Any]]:
 def worst_below_mean(df: pd.DataFrame) -> dict[str, Any]:
     """For random defenses the worst case over draws can never exceed the mean."""
     bad = df[df["worst_accuracy"] > df["accuracy"] + 1e-6]
-    return _check("worst case <= mean over draws", bad.empty,
-                  f"{len(bad)} of {len(df)} rows violate it" + (f": {', '.join(bad['attack'].unique())}" if len(bad) else ""))
+    which = f": {', '.join(bad['attack'].unique())}" if len(bad) else ""
+    return _check("worst case <= mean over draws", bad.empty, f"{len(bad)} of {len(df)} rows violate it" + which)
 
 
 def direct_checks(ev: Evaluator, n: int = 100) -> list[dict[str, Any]]:

@@ -34,7 +34,8 @@ class ImageSource:
 
     def __init__(self, dataset: str, in_channels: int, patch: int, seed: int = 0):
         if in_channels != default_channels(dataset) and not (dataset == "natural" and in_channels == 1):
-            raise InputError(f"dataset {dataset!r} has {default_channels(dataset)} channel(s); got in_channels={in_channels}")
+            raise InputError(f"dataset {dataset!r} has {default_channels(dataset)} channel(s); "
+                             f"got in_channels={in_channels}")
         self.dataset, self.in_channels, self.patch, self.seed = dataset, in_channels, patch, seed
         if dataset == "fmnist":
             if not 1 <= patch <= 28:

@@ -219,7 +219,8 @@ def train_argan(qfs: int | str | Sequence[int] = 10, out_path: str | Path | None
         meta = {**config, "command": command, "train_seconds": round(elapsed, 1),
                 "train_cpu_seconds": round(cpu, 1), "world_size": world,
                 "device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                "val": {"n": cfg.n_val, "qf": qf_label, **{k: final.get(k) for k in ("psnr_jpeg", "psnr", "ssim_jpeg", "ssim")}},
+                "val": {"n": cfg.n_val, "qf": qf_label,
+                        **{k: final.get(k) for k in ("psnr_jpeg", "psnr", "ssim_jpeg", "ssim")}},
                 "history": history}
         save_weights(out_path, g_raw.state_dict(), meta, dtype=torch.float16)
         ckpt_path.unlink(missing_ok=True)

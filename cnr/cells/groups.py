@@ -101,7 +101,8 @@ def unregister_group(label: str) -> None:
 
 
 def build_grid(p: Profile) -> list[Cell]:
-    """Every cell of the profile's grid, group by group in registration order (only `p.grid.groups` when it names some)."""
+    """Every cell of the profile's grid, group by group in registration order
+    (only `p.grid.groups` when it names some)."""
     specs = grid_defenses(p)
     return [c for g in grid_groups(p) for c in g.cells(p, specs)]
 

@@ -24,13 +24,16 @@ class FashionCNN(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+            )
 
         w = width
         self.stage1 = nn.Sequential(block(1, w), block(w, w), nn.MaxPool2d(2))  # 14x14
         self.stage2 = nn.Sequential(block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2))  # 7x7
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(2 * w * 7 * 7, 256), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(256, num_classes)
+            nn.Flatten(), nn.Linear(2 * w * 7 * 7, 256), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(256, num_classes),
         )
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

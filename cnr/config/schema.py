@@ -120,4 +120,5 @@ def check_part(part: Part) -> None:
             raise InputError(f"{name} lists {', '.join(twice)} more than once in {value!r}; give each value once")
     problem = part.rule()
     if problem:
-        raise InputError(f"{where.rstrip('. ')}: {problem}" if not part.section else f"profile {part.section}: {problem}")
+        subject = f"profile {part.section}" if part.section else where.rstrip(". ")
+        raise InputError(f"{subject}: {problem}")

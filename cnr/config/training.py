@@ -17,8 +17,8 @@ TRAIN_LIMITS: dict[str, Limit] = dict(
     in_channels=Limit("int", lo=1, optional=True), pretrain_steps=count_limit(0), gan_steps=count_limit(0),
     batch=count_limit(), patch=count_limit(4), lr=number_limit(0, lo_open=True), pixel=choice_limit("l1", "l2"),
     ssim_weight=number_limit(0), perceptual_weight=number_limit(0), adv_weight=number_limit(0),
-    ckpt_every=count_limit(), val_every=count_limit(), n_val=count_limit(), stop_after=Limit("int", lo=1, optional=True),
-    progress=FLAG, amp=FLAG)
+    ckpt_every=count_limit(), val_every=count_limit(), n_val=count_limit(),
+    stop_after=Limit("int", lo=1, optional=True), progress=FLAG, amp=FLAG)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,9 @@ def _fmnist_uint8(split: str, folder: str) -> tuple[np.ndarray, np.ndarray]:
     return _read_idx(Path(folder) / img_name), _read_idx(Path(folder) / lbl_name)
 
 
-def load_fmnist(split: str = "test", limit: int | None = None, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_fmnist(
+    split: str = "test", limit: int | None = None, download: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST as (N,1,28,28) float in [0,1] and int64 labels; `limit` keeps the first images."""
     if split not in _FMNIST_FILES:
         raise InputError(f"unknown Fashion-MNIST split {split!r}; valid: train, test")

@@ -77,7 +77,9 @@ class ImageNetVal(torch.utils.data.Dataset):
                 )
             from torchvision.datasets import ImageFolder
 
-            folder = ImageFolder(str(self.root), is_valid_file=lambda f: f.lower().endswith(IMAGE_SUFFIXES), allow_empty=True)
+            folder = ImageFolder(
+                str(self.root), is_valid_file=lambda f: f.lower().endswith(IMAGE_SUFFIXES), allow_empty=True
+            )
             self.classes = folder.classes
             self.samples = [(Path(f), c) for f, c in folder.samples]
         else:

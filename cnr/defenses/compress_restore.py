@@ -54,7 +54,8 @@ class CompressRestore(nn.Module):
             raise InputError(f"unknown gradient mode {grad!r}; valid: {', '.join(GRADS)}")
         if mode != "jpeg" and bank is None:
             raise InputError(f"mode {mode!r} needs a RestorerBank; only mode 'jpeg' runs without one")
-        if mode != "jpeg" and not (isinstance(bank, nn.Module) and hasattr(bank, "restore") and hasattr(bank, "static")):
+        is_bank = isinstance(bank, nn.Module) and hasattr(bank, "restore") and hasattr(bank, "static")
+        if mode != "jpeg" and not is_bank:
             raise InputError(f"bank must be a cnr RestorerBank (load one with RestorerBank.load(folder)), got "
                              f"{type(bank).__name__}")
         n_iter = check_count(n_iter, "n_iter")

@@ -2,9 +2,9 @@
 
 Adding a defense variant is one file with a builder `fn(spec, bank, grad, seed) -> nn.Module | None` and one
 `register_defense(name, builder, family)` call, where `family(grid) -> [DefenseSpec, ...]` says which specs of
-it a grid of that shape (the profile's `grid` part) runs and in which roles ("main": every budget and attack; "ablation": the reference budgets of
-the ablation groups; "n-sweep": the N ablation; "fixed-qf": the fixed-QF variant). The undefended classifier is
-the empty defense: its builder returns None.
+it a grid of that shape (the profile's `grid` part) runs and in which roles ("main": every budget and attack;
+"ablation": the reference budgets of the ablation groups; "n-sweep": the N ablation; "fixed-qf": the fixed-QF
+variant). The undefended classifier is the empty defense: its builder returns None.
 """
 from __future__ import annotations
 

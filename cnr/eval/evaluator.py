@@ -22,7 +22,8 @@ class Evaluator:
     def __init__(self, x: torch.Tensor, y: torch.Tensor, classifier: nn.Module, bank: nn.Module | None, run: Run):
         self.x, self.y, self.classifier, self.bank, self.run = x, y, classifier, bank, run
         p = run.profile
-        self.dataset, self.classifier_name, self.seed, self.draws = p.data.dataset, p.data.classifier, p.seed, p.samples.draws
+        self.dataset, self.classifier_name = p.data.dataset, p.data.classifier
+        self.seed, self.draws = p.seed, p.samples.draws
         self.sizes = p.sample_sizes()
         self._bare: dict[tuple, Any] = {}  # attacks on the bare classifier: crafted once, reused by oblivious cells
 

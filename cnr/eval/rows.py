@@ -39,9 +39,9 @@ ROW_SCHEMA: dict[str, Any] = {
 # keys that not every row has (min_pert_l2_median: attacks that report it; queries_median / queries_max: the
 # per-image model queries of the black-box attacks) or that rows of older kit versions lack
 OPTIONAL_SCHEMA: dict[str, Any] = {
-    "min_pert_l2_median": float, "queries_median": float, "queries_max": int, "mode": str, "n_iter": int, "qf_lo": int | None, "qf_hi": int | None,
-    "random_qf": bool, "roles": str, "kind": str, "ablation": bool, "profile": str, "overrides": str,
-    "outcomes": str,
+    "min_pert_l2_median": float, "queries_median": float, "queries_max": int, "mode": str, "n_iter": int,
+    "qf_lo": int | None, "qf_hi": int | None, "random_qf": bool, "roles": str, "kind": str, "ablation": bool,
+    "profile": str, "overrides": str, "outcomes": str,
 }
 SCHEMA: dict[str, Any] = {**ROW_SCHEMA, **OPTIONAL_SCHEMA}
 

@@ -22,7 +22,9 @@ def _need(df: pd.DataFrame, what: str, cols: set[str]) -> None:
 
 
 def _err(rows: pd.DataFrame) -> list[np.ndarray]:
-    return [(rows["value"] - rows["lo"]).clip(lower=0).to_numpy(), (rows["hi"] - rows["value"]).clip(lower=0).to_numpy()]
+    below = (rows["value"] - rows["lo"]).clip(lower=0).to_numpy()
+    above = (rows["hi"] - rows["value"]).clip(lower=0).to_numpy()
+    return [below, above]
 
 
 def _by_mode(ax: plt.Axes, rows: pd.DataFrame, x: str, modes: tuple[str, ...], shift: float = 0.05) -> None:

@@ -140,7 +140,8 @@ def describe_attacks(df: pd.DataFrame, kinds: Sequence[str], defenses: Sequence[
 
 
 def describe_ablation(df: pd.DataFrame, ref_linf: float, ref_l2: float, attack: str) -> str:
-    """The ablation's story from the table: JPEG vs static vs dynamic, whether more rounds N help, fixed vs random QF."""
+    """The ablation's story from the table: JPEG vs static vs dynamic, whether more rounds N help, fixed vs
+    random QF."""
     if df.empty:
         return "no results yet: run notebooks/03_attacks.ipynb (or cnr grid)"
     lines = []
@@ -169,7 +170,8 @@ def describe_ablation(df: pd.DataFrame, ref_linf: float, ref_l2: float, attack: 
                 q = ref.iloc[0]
                 note = _noise_note(row.loc[r.defense], q) if r.worst_accuracy != q["worst_accuracy"] else ""
                 lines.append(f"  fixed QF {int(r.qf_lo)} vs random QF {int(q['qf_lo'])}-{int(q['qf_hi'])} "
-                             f"({r.mode}, N={int(r.n_iter)}): {r.worst_accuracy:.3f} vs {q['worst_accuracy']:.3f}{note}")
+                             f"({r.mode}, N={int(r.n_iter)}): "
+                             f"{r.worst_accuracy:.3f} vs {q['worst_accuracy']:.3f}{note}")
     return "\n".join(lines)
 
 

@@ -91,8 +91,8 @@ def grid_overview(run: Run) -> pd.DataFrame:
     rows: dict[str, dict[str, Any]] = {}
     for c in build_grid(p):
         a = c.attack
-        r = rows.setdefault(a.label, dict(attack=a.label, kind=a.kind, method=a.attack, sees=a.view, norms=set(), budgets=set(),
-                                          defenses=set(), images=p.sample_sizes()[a.sample],
+        r = rows.setdefault(a.label, dict(attack=a.label, kind=a.kind, method=a.attack, sees=a.view, norms=set(),
+                                          budgets=set(), defenses=set(), images=p.sample_sizes()[a.sample],
                                           params=dict(a.params), cells=0))
         r["norms"].add(a.norm)
         r["budgets"].add(f"{a.norm}:{a.budget:g}")

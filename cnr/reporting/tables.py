@@ -1,4 +1,5 @@
-"""The paper's tables drawn from the results tables alone, selected by attack kind and group flags; saved as CSV+MD+LaTeX."""
+"""The paper's tables drawn from the results tables alone, selected by attack kind and group flags; saved as
+CSV+MD+LaTeX."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -51,7 +51,8 @@ def _check_stored_setup(tables_dir: Path, setup: dict[str, Any]) -> None:
 def run_mechanism(run: Run, resume: bool = True) -> dict[str, pd.DataFrame]:
     """The four measurements on the run's bank and classifier (its first `mechanism_n` images), tables and figures
     under results/<run>/mechanism. Each table is saved as soon as it is measured; with `resume`, those already
-    there (made with the setup recorded in mechanism_setup.json) are read back and only the missing ones are measured."""
+    there (made with the setup recorded in mechanism_setup.json) are read back and only the missing ones are
+    measured."""
     from cnr.eval.evaluator import make_evaluator
     from cnr.eval.rows import read_plain_table
     from cnr.reporting.mechanism_figures import save_mechanism_figures

@@ -1,4 +1,5 @@
-"""Measures the mechanism behind the paper's claim that switching generators "makes the gradient approximation difficult".
+"""Measures the mechanism behind the paper's claim that switching generators "makes the gradient approximation
+difficult".
 
 Four measurements, each returning a tidy DataFrame: the setup columns SETUP_COLUMNS (defense, mode, N, qf_range, grad,
 n_images, draws, seed), the measurement's own keys, then metric, value (a mean over images), lo and hi (a 95%

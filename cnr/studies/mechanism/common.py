@@ -26,9 +26,12 @@ DRAWS_PER_SEED = 1_000_000
 BATCH_SIZE = 256
 
 
-def standard_defenses(bank: RestorerBank, qf_range: int | tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5),
-                      seed: int = 0, grad: str = "bpda", include_none: bool = False) -> dict[str, CompressRestore | None]:
-    """The grid's compress-restore defenses (jpeg, static-N*, dynamic-N*; optionally none) at these Ns, BPDA backward."""
+def standard_defenses(
+    bank: RestorerBank, qf_range: int | tuple[int, int] = (20, 60), ns: Iterable[int] = (1, 3, 5),
+    seed: int = 0, grad: str = "bpda", include_none: bool = False,
+) -> dict[str, CompressRestore | None]:
+    """The grid's compress-restore defenses (jpeg, static-N*, dynamic-N*; optionally none) at these Ns, BPDA
+    backward."""
     qr = parse_qf_range(qf_range, "qf_range", text=False)
     grid = Grid(qf_range=qr, ns=tuple(ns), sweep_ns=tuple(ns), fixed_qf=None)
     specs = [d for d in defense_specs(grid) if d.builder in ("none", "compress-restore") and "fixed-qf" not in d.roles]

@@ -41,7 +41,8 @@ def gradient_cosine(defenses: Defenses, classifier: nn.Module, x: torch.Tensor, 
         again = input_gradients(d, classifier, x, y, ids[0], batch_size)
         cross = torch.stack([per_image_cosine(grads[i], grads[j]) for i, j in combinations(range(draws), 2)]).mean(0)
         setup = setup_columns(name, d, len(x), draws, seed)
-        rows += [value_row(setup, "cross-draw", cross, seed), value_row(setup, "same-draw", per_image_cosine(grads[0], again), seed)]
+        same = per_image_cosine(grads[0], again)
+        rows += [value_row(setup, "cross-draw", cross, seed), value_row(setup, "same-draw", same, seed)]
         if d is not None and d.mode in ("static", "dynamic"):
             cross_by[(d.mode, d.n_iter)] = (name, setup, cross)
     for (mode, n), (dyn_name, setup, dyn) in cross_by.items():
