@@ -1,11 +1,16 @@
-"""Test-wide rules: no network (any attempt fails the test), quiet progress bars, fixed seeds."""
+"""Test-wide rules: no network (any attempt fails the test), quiet progress bars, fixed seeds, figures drawn off
+screen; and the fixtures several test files share."""
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+import tempfile
 
+import matplotlib
 import pytest
+
+matplotlib.use("Agg")
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -58,3 +63,26 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("CNR_TEST_REVERSE") == "1":
         items.reverse()
 
+
+@pytest.fixture
+def scratch_results(tmp_path, monkeypatch):
+    """CNR_RESULTS in the test's own folder: a command that writes results writes them there, and a refused one
+    leaves tmp_path/results absent."""
+    monkeypatch.setenv("CNR_RESULTS", str(tmp_path / "results"))
+
+
+@pytest.fixture(scope="session")
+def smoke_table(tmp_path_factory):
+    """The whole smoke grid, split over the profile's two worker processes (`cnr grid --run-json`), run once for the
+    grid's and the sanity checks' tests."""
+    from helpers import SMOKE_GRID_OVERRIDE
+
+    from cnr.grid import run_grid
+    from cnr.run import resolve_run
+
+    root = tmp_path_factory.mktemp("grid")
+    grid_run = resolve_run("smoke", SMOKE_GRID_OVERRIDE, results_root=root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "tempdir", str(root))  # the run's JSON for the workers goes here too
+        df = run_grid(grid_run)
+    return df, grid_run

@@ -1,7 +1,10 @@
-"""AR-GAN: generator contract, discriminator, losses, training (beats JPEG, resumes exactly, DDP), bank, restore."""
+"""cnr.argan: generator contract, discriminator, losses, training (beats JPEG, resumes exactly, DDP, refuses bad
+arguments), the bank (loading, layout, damaged folders), restore."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 from safetensors.torch import load_file
 
 from cnr.argan import PRESETS, STATIC, Generator, PatchDiscriminator, RestorerBank, build_generator, psnr, ssim
@@ -516,3 +520,108 @@ def test_train_command_regenerates_the_runs_settings():
     run = resolve_run("smoke", {"argan_batch": 4}, seed=3)
     cmd = train_command("fmnist", 10, run)
     assert "--seed 3" in cmd and "bank.batch=4" in cmd
+
+
+FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
+
+
+def _copy_bank(tmp_path):
+    folder = tmp_path / "bank"
+    shutil.copytree(FMNIST_BANK, folder)
+    return folder
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(pretrain_steps=-1), "train_argan argument 'pretrain_steps': expected an integer >= 0, got -1"),
+    (dict(pretrain_steps=0, gan_steps=0), "needs at least one step"),
+    (dict(batch=0), "train_argan argument 'batch': expected an integer >= 1, got 0"),
+    (dict(n_val=True), "'n_val': expected an integer >= 1, got bool True"),
+])
+def test_argan_training_counts(tmp_path, kwargs, needle):
+    from cnr.argan.train import train_argan
+
+    with pytest.raises(InputError) as e:
+        train_argan(10, out_path=tmp_path / "w" / "g.safetensors", progress=False, **kwargs)
+    assert needle in str(e.value) and not (tmp_path / "w").exists()
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(lr="1e-3"), "train_argan argument 'lr': expected a finite number > 0, got '1e-3'"),
+    (dict(lr=float("inf")), "'lr': expected a finite number > 0, got inf"),
+    (dict(amp="maybe"), "train_argan argument 'amp': expected a boolean"),
+    (dict(pixel="L1"), "train_argan argument 'pixel': expected one of 'l1', 'l2', got 'L1'"),
+])
+def test_argan_training_arguments_parsed_strictly(tmp_path, kwargs, needle):
+    from cnr.argan.train import train_argan
+
+    with pytest.raises(InputError) as e:
+        train_argan(10, out_path=tmp_path / "g.safetensors", pretrain_steps=1, gan_steps=0, progress=False, **kwargs)
+    assert needle in str(e.value)
+
+
+def test_bank_file_renamed_to_another_qf(tmp_path):
+    from cnr import RestorerBank
+
+    folder = _copy_bank(tmp_path)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf10.safetensors")
+    with pytest.raises(WeightsError, match="qf10.safetensors: expected qf=10, found qf=5"):
+        RestorerBank.load(folder)
+
+
+def test_generator_metadata_whose_architecture_is_not_an_object(tmp_path):
+    from safetensors.torch import save_file
+
+    from cnr.argan.bank import load_generator
+
+    path = tmp_path / "g.safetensors"
+    save_file({"a": torch.zeros(1)}, str(path), metadata={"cnr": json.dumps({"kind": "argan-generator",
+                                                                                 "architecture": [16, 2]})})
+    with pytest.raises(WeightsError, match=r"not an AR-GAN generator .*architecture=\[16, 2\]"):
+        load_generator(path)
+
+
+@pytest.mark.usefixtures("scratch_results")
+def test_argan_out_folder_is_a_file(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    code, text = run_cli(capsys, "train-argan", "--qf", "10", "--steps", "1", "--out", str(tmp_path / "file"))
+    assert code == 2 and "is a file, not a folder" in text and (tmp_path / "file").read_text() == "x"
+
+
+def test_bank_folder_with_names_that_are_not_qfNN(tmp_path):
+    import shutil
+    import warnings
+
+    from cnr import RestorerBank
+    from cnr.errors import WeightsError
+    from cnr.paths import WEIGHTS_DIR
+
+    folder = tmp_path / "bank"
+    shutil.copytree(WEIGHTS_DIR / "argan-fmnist-quick", folder)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf5x.safetensors")
+    (folder / "qfabc.safetensors").write_bytes(b"not weights")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        bank = RestorerBank.load(folder)
+    assert bank.qfs == (5, 10, 20, 30, 40, 60)
+    assert any("qf5x.safetensors, qfabc.safetensors" in str(w.message) for w in seen)
+    shutil.copy(folder / "qf05.safetensors", folder / "qf000.safetensors")
+    with pytest.raises(WeightsError, match="QF 0 is not a JPEG quality factor"):
+        RestorerBank.load(folder)
+    (folder / "qf000.safetensors").unlink()
+    shutil.copy(folder / "qf05.safetensors", folder / "qf5.safetensors")
+    with pytest.raises(WeightsError, match="two generators for QF 5"):
+        RestorerBank.load(folder)
+
+
+@pytest.mark.parametrize("family, shape", [("fmnist-quick", (8, 1, 28, 28)), ("natural-quick-residual", (2, 3, 64, 64))])
+def test_a_bank_loads_in_either_layout_with_the_same_restorations(family, shape):
+    folder = WEIGHTS_DIR / f"argan-{family}"
+    default, nchw = RestorerBank.load(folder), RestorerBank.load(folder, channels_last=False)
+    assert default.generator_for(40).tail.weight.is_contiguous(memory_format=torch.channels_last)  # CPU default
+    assert nchw.generator_for(40).tail.weight.is_contiguous()
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    qf = torch.tensor([20, 40] * (shape[0] // 2))
+    with torch.no_grad():
+        torch.testing.assert_close(nchw.restore(x, qf), default.restore(x, qf), atol=1e-5, rtol=0)

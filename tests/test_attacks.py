@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import run_cli
 from torch import nn
 
 from cnr.attacks import ATTACKS, AttackDef, AttackResult, attack_params, register_attack, run_attack
@@ -13,6 +14,7 @@ from cnr.attacks.base import CountingModel
 from cnr.defenses import CompressRestore, Defended
 from cnr.errors import InputError
 from cnr.parsing import parse_params
+from cnr.paths import WEIGHTS_DIR
 
 N, SIZE, CLASSES = 8, 16, 10
 BUDGETS = {"linf": 0.03, "l2": 0.05}
@@ -489,3 +491,65 @@ def test_hsj_with_a_query_budget_stops_an_image_at_its_first_adversarial_query_i
     fooled = early.success
     assert (early.extra["queries"][fooled] < full.extra["queries"][fooled]).all()
     assert torch.equal(early.extra["queries"][~fooled], full.extra["queries"][~fooled])
+
+
+FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
+
+
+@pytest.fixture(scope="module")
+def models():
+    from cnr import CompressRestore, RestorerBank, load_classifier
+
+    bank = RestorerBank.load(FMNIST_BANK)
+    return bank, load_classifier("fmnist-cnn"), CompressRestore(bank, (20, 60), 1)
+
+
+X = torch.rand(2, 1, 28, 28)
+
+
+Y = torch.zeros(2, dtype=torch.int64)
+
+
+def test_attack_batch_size_zero(models):
+    from cnr import run_attack
+
+    with pytest.raises(InputError, match="'batch_size': expected an integer >= 1, got 0"):
+        run_attack("pgd", models[1], X, Y, 0.1, steps=1, batch_size=0)
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("attack, norm, param, needle", [
+    ("square", "linf", "loss=nope", "'loss': expected one of 'margin', 'ce', got 'nope'"),
+    ("square", "linf", "p_init=1.5", "'p_init': expected a finite number in (0, 1]"),
+    ("square", "linf", "p_init=0", "'p_init': expected a finite number in (0, 1]"),
+    ("square", "linf", "n_queries=0", "'n_queries': expected an integer >= 1"),
+    ("deepfool", "l2", "loss=probs", "'loss': expected one of 'logits', 'crossentropy'"),
+    ("deepfool", "l2", "overshoot=-0.1", "'overshoot': expected a finite number >= 0"),
+    ("cw", "l2", "binary_steps=0", "'binary_steps': expected an integer >= 1"),
+    ("cw", "l2", "stepsize=0", "'stepsize': expected a finite number > 0"),
+    ("cw", "l2", "initial_const=-1", "'initial_const': expected a finite number > 0"),
+    ("hsj", "l2", "stepsize_search=bisect", "'stepsize_search': expected one of 'geometric_progression'"),
+    ("hsj", "l2", "steps=0", "'steps': expected an integer >= 1"),
+    ("nattack", "linf", "sigma=inf", "'sigma': expected a finite number > 0"),
+])
+def test_attack_parameter_ranges(capsys, attack, norm, param, needle):
+    code, text = run_cli(capsys, "attack", "--attack", attack, "--norm", norm, "--param", param, "--n-images", "2")
+    assert code == 2 and needle in text and "Traceback" not in text, text
+
+
+def test_attack_ranges_hold_for_the_python_api_and_the_registry():
+    import torch
+
+    from cnr.attacks import ATTACKS, AttackDef, register_attack, run_attack
+    from cnr.errors import InputError
+    from cnr.parsing import count_limit
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.rand(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(InputError, match="'p_init': expected a finite number in"):
+        run_attack("square", model, x, y, 0.1, p_init=2.0)
+    with pytest.raises(InputError, match="'steps': expected an integer >= 1, got 0"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, dict(steps=0), limits=dict(steps=count_limit())))
+    with pytest.raises(InputError, match="no default"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, {}, limits=dict(steps=count_limit())))
+    assert "bad" not in ATTACKS

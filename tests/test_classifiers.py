@@ -1,4 +1,5 @@
-"""The classifier zoo, its input contract, the shipped Fashion-MNIST weights, resumable training and the CLI."""
+"""cnr.classifiers: the zoo, its input contract, the shipped Fashion-MNIST weights, resumable training, channels_last
+layout, and the `cnr accuracy` and `cnr train-classifier` commands."""
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from helpers import assert_cli_refuses, run_cli
 from torch import nn
 
 from cnr import cli
@@ -279,3 +281,78 @@ def test_fmnist_cnn_is_loaded_with_batchnorm_folded_and_computes_the_same(fmnist
     torch.testing.assert_close(g_fused, g_plain, atol=1e-4, rtol=1e-3)
     with pytest.raises(InputError, match="eval"):
         FashionCNN().fuse_batchnorm()
+
+
+SHAPES = {"fmnist-cnn": (16, 1, 28, 28), "efficientnet-lite0": (2, 3, 224, 224)}
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(epochs=0), "train_fmnist_cnn argument 'epochs': expected an integer >= 1, got 0"),
+    (dict(batch_size=2.5), "train_fmnist_cnn argument 'batch_size': expected an integer >= 1, got float 2.5"),
+    (dict(train_limit=-5), "'train_limit': expected an integer >= 1 (or None), got -5"),
+])
+def test_classifier_training_counts(tmp_path, kwargs, needle):
+    from cnr.classifiers.train_fmnist import train_fmnist_cnn
+
+    with pytest.raises(InputError) as e:
+        train_fmnist_cnn(out_path=tmp_path / "w" / "c.safetensors", **kwargs)
+    assert needle in str(e.value) and not (tmp_path / "w").exists()
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("out, needle", [("FOLDER", "is a folder; give a file path inside it"),
+                                         ("w.pt", "must end in .safetensors")])
+def test_classifier_out_path(capsys, tmp_path, out, needle):
+    target = tmp_path if out == "FOLDER" else tmp_path / out
+    assert_cli_refuses(capsys, tmp_path, ["train-classifier", "--epochs", "1", "--out", str(target)], needle)
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("argv", [
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "foolbox-cifar10"],
+    ["accuracy", "--classifier", "cifar10-keras", "--dataset", "foolbox-fmnist"],
+])
+def test_model_and_data_that_do_not_fit(capsys, argv):
+    code, text = run_cli(capsys, *argv)
+    assert code == 2 and "expects" in text and "channel" in text and "Traceback" not in text
+
+
+@pytest.mark.usefixtures("scratch_results")
+def test_output_folder_checked_before_the_work(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code, text = run_cli(capsys, "train-classifier", "--epochs", "1", "--out", str(blocker / "w.safetensors"))
+    assert code == 2 and ("a part of its path is a file" in text or "is a file" in text), text
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.usefixtures("scratch_results")
+def test_unknown_names_list_the_valid_ones(capsys):
+    code, text = run_cli(capsys, "accuracy", "--classifier", "resnet5O", "--dataset", "fmnist")
+    assert code == 2 and "resnet50" in text and "efficientnet-lite0" in text
+
+
+@pytest.mark.usefixtures("scratch_results")
+def test_empty_out_is_refused(capsys, tmp_path):
+    code, text = run_cli(capsys, "train-classifier", "--out", "")
+    assert code == 2 and "--out is empty" in text
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_a_channels_last_classifier_gives_the_nchw_logits_and_gradients(name):
+    nchw, cl = load_classifier(name), load_classifier(name, channels_last=True)
+    conv = next(m for m in cl.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(SHAPES[name], generator=torch.Generator().manual_seed(0))
+    grads = []
+    for model in (nchw, cl):
+        xg = x.clone().requires_grad_(True)
+        out = model(xg)
+        out.logsumexp(1).sum().backward()
+        grads.append((out.detach(), xg.grad))
+    (a, ga), (b, gb) = grads
+    torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+    assert torch.equal(a.argmax(1), b.argmax(1))
+    # gradients: rounding moves a few ReLU6 kinks of EfficientNet, so compare directions, not every pixel
+    assert torch.nn.functional.cosine_similarity(ga.flatten(1), gb.flatten(1)).min() > 0.9999

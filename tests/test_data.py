@@ -287,3 +287,53 @@ def test_protocol_images_reads_the_folder_and_keeps_the_first_n(monkeypatch, tmp
     assert x.shape == (4, 3, 224, 224) and y.tolist() == IMAGENET_LABELS[1:5]
     fx, _, _ = data.load_foolbox_samples("imagenet")
     assert torch.equal(x, fx[1:5])
+
+
+def _flat_imagenet(tmp_path, labels: bytes):
+    from PIL import Image
+
+    root = tmp_path / "val"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(root / name)
+    (root / "labels.txt").write_bytes(labels)
+    return root
+
+
+def test_corrupt_labels_file_line(tmp_path):
+    from PIL import Image
+
+    from cnr.data import ImageNetVal
+
+    (tmp_path / "a.png").write_bytes(b"")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "labels.txt").write_text("a.png seven\n")
+    with pytest.raises(InputError, match=r"labels.txt:1: expected 'filename label_index', got 'a.png seven'"):
+        ImageNetVal(tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, labels, needle", [
+    (dict(root=None), b"a.png 1\nb.png 2\n", "root must be a folder path"),
+    (dict(), b"a.png 1\nb.png 2\n\xff\xfe\n", "is not UTF-8 text"),
+    (dict(size=0), b"a.png 1\nb.png 2\n", "size .*: expected an integer >= 1, got 0"),
+    (dict(size=-224), b"a.png 1\nb.png 2\n", "size .*: expected an integer >= 1, got -224"),
+    (dict(size=22.4), b"a.png 1\nb.png 2\n", "size .*: expected an integer >= 1, got float 22.4"),
+    (dict(), b"a.png 1\nb.png 2\na.png 3\n", "a.png is listed twice .also on line 1"),
+    (dict(num_classes=0), b"a.png 1\nb.png 2\n", "num_classes: expected an integer >= 2"),
+])
+def test_imagenet_val_arguments(tmp_path, kwargs, labels, needle):
+    from cnr.data import ImageNetVal
+    from cnr.errors import InputError
+
+    root = _flat_imagenet(tmp_path, labels)
+    with pytest.raises(InputError, match=needle):
+        ImageNetVal(**{"root": root, **kwargs})
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "BILINEAR", None])
+def test_load_dataset_names_the_interpolations(interpolation):
+    from cnr.data import load_dataset
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match="valid interpolations: bicubic, bilinear"):
+        load_dataset("fmnist", limit=2, interpolation=interpolation)
