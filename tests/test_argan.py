@@ -625,3 +625,9 @@ def test_a_bank_loads_in_either_layout_with_the_same_restorations(family, shape)
     qf = torch.tensor([20, 40] * (shape[0] // 2))
     with torch.no_grad():
         torch.testing.assert_close(nchw.restore(x, qf), default.restore(x, qf), atol=1e-5, rtol=0)
+
+
+def test_bank_restore_takes_integer_qfs():
+    bank = RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick")
+    with pytest.raises(InputError, match=r"QFs.*torch\.bool"):
+        bank.restore(torch.rand(2, 1, 28, 28), torch.tensor([True, True]))

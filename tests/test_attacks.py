@@ -553,3 +553,26 @@ def test_attack_ranges_hold_for_the_python_api_and_the_registry():
     with pytest.raises(InputError, match="no default"):
         register_attack("bad", AttackDef(ATTACKS["pgd"].fn, {}, limits=dict(steps=count_limit())))
     assert "bad" not in ATTACKS
+
+
+class _NaNLogits(nn.Module):
+    """A model whose logits are all NaN."""
+
+    def forward(self, x):
+        return x[:, :10] * float("nan")
+
+
+
+
+
+def test_run_attack_refuses_bad_arguments_and_nan_logits(net, data):
+    x, y = data[0][:2], data[1][:2]
+    with pytest.raises(InputError, match=r"seed\b.*'a'"):
+        run_attack("pgd", net, x, y, 0.1, seed="a")
+    for budget in ("0.1", True):
+        with pytest.raises(InputError, match=rf"budget\b.*{budget!r}"):
+            run_attack("pgd", net, x, y, budget)
+    with pytest.raises(InputError, match=r"'random_start'.*'maybe'"):
+        run_attack("pgd", net, x, y, 0.1, random_start="maybe", steps=1)
+    with pytest.raises(InputError, match="NaN or Inf logits"):
+        run_attack("pgd", torch.nn.Sequential(torch.nn.Flatten(), _NaNLogits()), x, y, 0.1, steps=1)

@@ -44,7 +44,7 @@ def test_study_attacks_are_opt_in_and_run():
     assert transfer["view"] == "transfer-static" and transfer["random_defense"]
 
 
-def test_grid_covers_every_attack_and_defense_of_the_issue():
+def test_grid_covers_every_attack_and_defense():
     for name in ("smoke", "quick"):
         cells = build_grid(PROFILES[name])
         assert {c.attack.label for c in cells} == GRID_ATTACKS

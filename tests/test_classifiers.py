@@ -356,3 +356,8 @@ def test_a_channels_last_classifier_gives_the_nchw_logits_and_gradients(name):
     assert torch.equal(a.argmax(1), b.argmax(1))
     # gradients: rounding moves a few ReLU6 kinks of EfficientNet, so compare directions, not every pixel
     assert torch.nn.functional.cosine_similarity(ga.flatten(1), gb.flatten(1)).min() > 0.9999
+
+
+def test_a_weights_path_for_a_classifier_with_its_own_weights_is_refused():
+    with pytest.raises(InputError, match=r"cifar10-keras.*weights='anything\.safetensors'"):
+        load_classifier("cifar10-keras", weights="anything.safetensors")

@@ -210,3 +210,17 @@ def test_under_bf16_autocast_the_defense_runs_and_its_restorations_stay_float32(
         assert bank.generator_for(40)(x).dtype == torch.float32
         logits = Defended(CompressRestore(bank, (20, 60), 3), load_classifier("fmnist-cnn"))(x, draw=1)
     assert logits.shape == (4, 10) and torch.isfinite(logits.float()).all()
+
+
+@pytest.mark.parametrize("name, value, shown", [("qf_range", "20,60x", "'60x'"), ("seed", "abc", "'abc'"),
+                                               ("n_iter", True, "True"), ("n_iter", 0, r"\b0\b")])
+def test_compress_restore_refuses_a_bad_argument_by_name(bank, name, value, shown):
+    with pytest.raises(InputError, match=rf"^{name}\b.*{shown}"):
+        CompressRestore(bank, **{"qf_range": (20, 60), name: value})
+
+
+def test_compress_restore_takes_a_bank_and_an_integer_draw(bank, images):
+    with pytest.raises(InputError, match=r"bank\b.*RestorerBank.*got Linear"):
+        CompressRestore(torch.nn.Linear(2, 2), (20, 60), 3)
+    with pytest.raises(InputError, match=r"draw\b.*got 'x'"):
+        CompressRestore(bank, (20, 60), 1)(images, draw="x")

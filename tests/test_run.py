@@ -138,3 +138,8 @@ def test_paper_run_resolves_the_natural_bank(tmp_path):
     assert run.out_dir == tmp_path / "paper+bank.preset_natural=quick-residual"
     # the older name is the same setting, stored by its path: the same run
     assert resolve_run("paper", {"argan_preset_natural": "quick-residual"}, results_root=tmp_path) == run
+
+
+def test_resolve_run_takes_overrides_as_a_dict():
+    with pytest.raises(InputError, match=r"overrides\b.*got str 'n_eval=5'"):
+        resolve_run("quick", "n_eval=5")
