@@ -1,8 +1,11 @@
-"""Helpers that several test files share: the in-process command line, per-image outcome tables made up for a
-test, and the smoke grid's expected attacks and measured accuracies."""
+"""Helpers that several test files share: the in-process command line, results rows made up for a test (per-image
+outcomes, paired differences), the smoke grid's expected attacks and measured accuracies, and the photo corpus skip."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pytest
 import torch
 
 from cnr.cli import main
@@ -82,3 +85,11 @@ def paired_rows(diffs: list[tuple], bank: str = "paper") -> pd.DataFrame:
                  mcnemar_p=rest[0] if rest else (0.001 if lo > 0 or hi < 0 else 0.5))
             for i, (a, d, lo, hi, *rest) in enumerate(diffs)]
     return pd.DataFrame(rows)
+
+
+def corpus_or_skip():
+    """Skip the test where the photo corpus (natural patches' source) is not installed."""
+    from cnr.data.photo_corpus import INVENTORY
+
+    if not all(Path(p.path).is_file() for p in INVENTORY):
+        pytest.skip("the photo corpus is not installed (make data): natural patches come from it")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
+from helpers import corpus_or_skip
 from safetensors.torch import load_file
 
 from cnr.argan import PRESETS, STATIC, Generator, PatchDiscriminator, RestorerBank, build_generator, psnr, ssim
@@ -26,8 +26,7 @@ from cnr.classifiers import FashionCNN
 from cnr.errors import InputError, WeightsError
 from cnr.paths import WEIGHTS_DIR
 from cnr.run import resolve_run
-from cnr.schedule import warmup_cosine
-from cnr.training import load_bank, retrain_banks, train_argan_cli, train_bank, train_command
+from cnr.training import load_bank
 from cnr.weights import read_metadata, tensor_checksum
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,24 +165,6 @@ def _old_argan_lr(step: int, total: int, peak: float, warmup: float = 0.03, floo
     return peak * (floor + (1 - floor) * 0.5 * (1 + np.cos(np.pi * t)))
 
 
-def test_lr_schedule_is_warmup_then_cosine_as_the_banks_were_trained():
-    lrs = [warmup_cosine(s, 1000, 1e-3, warmup=0.03, floor=0.05) for s in range(1000)]
-    assert lrs == pytest.approx([_old_argan_lr(s, 1000, 1e-3) for s in range(1000)], rel=1e-12, abs=0)
-    assert lrs[0] == pytest.approx(1e-3 / 30) and lrs[29] == pytest.approx(1e-3)  # 30 warmup steps, linear
-    assert lrs[-1] == pytest.approx(5e-5 + 0.95e-3 * 0.5 * (1 + np.cos(np.pi * 969 / 970)), rel=1e-12)
-    assert all(a >= b for a, b in zip(lrs[30:], lrs[31:]))
-
-
-def test_warmup_cosine_start_and_floor():
-    # start: warmup from start * peak; floor: the cosine ends at floor * peak (one step before the end)
-    assert warmup_cosine(0, 100, 2.0, warmup=0.1, start=0.1) == pytest.approx(2.0 * (0.1 + 0.9 / 10))
-    assert warmup_cosine(9, 100, 2.0, warmup=0.1, start=0.1) == pytest.approx(2.0)
-    assert warmup_cosine(10, 100, 2.0, warmup=0.1) == pytest.approx(2.0)  # the cosine starts at the peak
-    assert warmup_cosine(100, 100, 2.0, warmup=0.1, floor=0.25) == pytest.approx(0.5)
-    assert warmup_cosine(55, 100, 2.0, warmup=0.1) == pytest.approx(1.0)  # halfway down the cosine
-    assert warmup_cosine(0, 1, 1.0) == pytest.approx(1.0)  # a one-step run: warmup of one step
-
-
 # --- training ----------------------------------------------------------------------------------------
 def test_short_training_lowers_loss_beats_jpeg_and_saves_metadata(tmp_path):
     out = tmp_path / "qf05.safetensors"
@@ -231,15 +212,8 @@ def test_training_argument_errors():
         train_argan(10, pretrain_steps=1, gan_steps=0, in_channels=3, **TINY)
 
 
-def _corpus_or_skip():
-    from cnr.data.photo_corpus import INVENTORY
-
-    if not all(Path(p.path).is_file() for p in INVENTORY):
-        pytest.skip("the photo corpus is not installed (make data): natural patches come from it")
-
-
 def test_natural_patches_source_and_training_step():
-    _corpus_or_skip()
+    corpus_or_skip()
     src = ImageSource("natural", 3, 32, seed=0)
     x, _ = src.batch(5, 8, rank=1, world=2)
     x_all, _ = src.batch(5, 8)
@@ -251,7 +225,7 @@ def test_natural_patches_source_and_training_step():
 
 
 def test_natural_patches_come_from_the_corpus_train_split_only():
-    _corpus_or_skip()
+    corpus_or_skip()
     from cnr.argan.sources import NATURAL_SOURCE
     from cnr.data.photo_corpus import corpus_patches
 
@@ -264,7 +238,7 @@ def test_natural_patches_come_from_the_corpus_train_split_only():
 
 
 def test_warm_start_fine_tunes_from_a_finished_file_and_says_so(tmp_path):
-    _corpus_or_skip()
+    corpus_or_skip()
     kw = dict(dataset="natural", preset="quick-residual", gan_steps=0, batch=4, patch=32, n_val=8, progress=False)
     static, _ = train_argan("static", pretrain_steps=2, out_path=tmp_path / "static.safetensors", **kw)
     meta = read_metadata(tmp_path / "static.safetensors")
@@ -430,98 +404,6 @@ def test_shipped_paper_bank_is_the_study_profiles_and_says_how_it_was_made():
     assert shipped < 40e6  # the kit's budget for weights in git
 
 
-def test_load_bank_of_a_retrain_run_says_how_to_train_it(tmp_path):
-    run = resolve_run("smoke", retrain=True, results_root=tmp_path)
-    folder = tmp_path / "smoke" / "models" / "argan-fmnist-quick"
-    with pytest.raises(WeightsError, match=f"no AR-GAN weights .*in {folder}.*Train it with: cnr train-argan "
-                                           f"--dataset fmnist --qf all --profile smoke --out {folder}"):
-        load_bank(run, "fmnist")
-
-
-def test_train_bank_skips_finished_files_and_defaults_to_the_runs_models(tmp_path, capsys):
-    run = resolve_run("smoke", results_root=tmp_path)
-    kw = dict(preset="tiny", qfs=(5,), progress=False, pretrain_steps=3, gan_steps=1, perceptual=None, n_val=16)
-    bank = train_bank(run, "fmnist", **kw)
-    folder = tmp_path / "smoke" / "models" / "argan-fmnist-tiny"  # never weights/
-    assert sorted(p.name for p in folder.iterdir()) == ["qf05.safetensors", "static.safetensors"]
-    assert bank.qfs == (5,) and bank.has_static
-    meta = read_metadata(folder / "static.safetensors")
-    assert meta["command"] == "cnr train-argan --dataset fmnist --qf static --profile smoke --preset tiny"
-    assert (meta["steps"], meta["batch"], meta["seed"], meta["architecture"]["preset"]) == (4, 8, 0, "tiny")
-    stamp = (folder / "qf05.safetensors").stat().st_mtime_ns
-    train_bank(run, "fmnist", **kw)
-    assert capsys.readouterr().out.count("up to date") == 2
-    assert (folder / "qf05.safetensors").stat().st_mtime_ns == stamp
-    train_bank(run, "fmnist", **{**kw, "pretrain_steps": 4, "static": False})  # other settings: retrained
-    assert "training" in capsys.readouterr().out and read_metadata(folder / "qf05.safetensors")["steps"] == 5
-    assert (folder / "qf05.safetensors").stat().st_mtime_ns != stamp
-
-
-def test_warm_started_natural_bank_trains_static_first(tmp_path, capsys):
-    _corpus_or_skip()
-    from cnr.training import _settings
-
-    recipe = (("pixel", "l2"), ("ssim_weight", 0.0), ("gan_steps", 0), ("warm_start", True),
-              ("pretrain_steps_by_qf", (("static", 3), (10, 2))))
-    run = resolve_run("smoke", {"argan_natural_train": recipe, "argan_batch": 4, "argan_patch": 32},
-                      results_root=tmp_path)
-    s = _settings(run.profile, "natural", None, 10)
-    assert (s["pretrain_steps"], s["gan_steps"], s["pixel"]) == (2, 0, "l2") and "warm_start" not in s
-    assert _settings(run.profile, "natural", None, 20)["pretrain_steps"] == run.profile.bank.pretrain_steps
-    assert _settings(run.profile, "fmnist", None, 60)["pretrain_steps"] == 20  # smoke's own steps for Fashion-MNIST
-    with pytest.raises(InputError, match="static"):
-        train_argan_cli(run, "natural", "10", preset="tiny", out=str(tmp_path / "nat"))
-    bank = train_bank(run, "natural", out_dir=tmp_path / "nat", preset="tiny", qfs=(10,), progress=False, n_val=8)
-    out = capsys.readouterr().out
-    assert out.index("static.safetensors") < out.index("qf10.safetensors") and bank.has_static
-    meta = read_metadata(tmp_path / "nat" / "qf10.safetensors")
-    assert meta["init_from"]["file"] == "static.safetensors" and meta["steps"] == 2
-    assert read_metadata(tmp_path / "nat" / "static.safetensors")["steps"] == 3
-    train_bank(run, "natural", out_dir=tmp_path / "nat", preset="tiny", qfs=(10,), progress=False, n_val=8)
-    assert capsys.readouterr().out.count("up to date") == 2
-
-
-def test_train_argan_cli_one_qf_into_the_runs_models_and_errors(tmp_path, monkeypatch):
-    from cnr import cli
-
-    monkeypatch.setenv("CNR_RESULTS", str(tmp_path))  # the CLI's results root, for this test only
-    assert cli.main(["train-argan", "--profile", "smoke", "--set", "argan_batch=4", "--qf", "10", "--preset", "tiny",
-                     "--steps", "2", "--gan-steps", "1"]) == 0
-    path = tmp_path / "smoke+bank.batch=4" / "models" / "argan-fmnist-tiny" / "qf10.safetensors"
-    meta = read_metadata(path)
-    assert (meta["qf"], meta["steps"], meta["batch"], meta["dataset"]) == (10, 3, 4, "fmnist")
-    assert meta["losses"]["perceptual_net"] == "fmnist-cnn"  # the GAN step's perceptual term: the kit's classifier
-    assert meta["val"]["psnr_jpeg"] > 0 and not path.with_suffix(".ckpt.safetensors").exists()
-    run = resolve_run("smoke", results_root=tmp_path)
-    out = train_argan_cli(run, "fmnist", "20", preset="tiny", out=str(tmp_path / "named"), steps=1, gan_steps=0)
-    assert list(out) == [20] and (tmp_path / "named" / "qf20.safetensors").is_file()
-    # a finished file with the same settings is never trained again (a queue may name a QF that is done)
-    stamp = (tmp_path / "named" / "qf20.safetensors").stat().st_mtime_ns
-    again = train_argan_cli(run, "fmnist", "20", preset="tiny", out=str(tmp_path / "named"), steps=1, gan_steps=0)
-    assert again == out and (tmp_path / "named" / "qf20.safetensors").stat().st_mtime_ns == stamp
-    for bad in ("high", "-5", "10.5"):
-        with pytest.raises(InputError, match="--qf must be a quality factor"):
-            train_argan_cli(run, "fmnist", bad)
-
-
-def test_retrain_banks_trains_each_family_into_the_runs_models(tmp_path, monkeypatch):
-    import cnr.training as pipeline
-
-    calls = []
-    monkeypatch.setattr(pipeline, "train_bank", lambda run, family: calls.append(family))
-    run = resolve_run("smoke", retrain=True, results_root=tmp_path)
-    folders = retrain_banks(run)
-    assert calls == ["fmnist", "natural"]
-    assert folders == [run.bank_dir("fmnist"), run.bank_dir("natural")]
-    assert folders[1] == tmp_path / "smoke" / "models" / "argan-natural-quick-residual"
-
-
-def test_train_command_regenerates_the_runs_settings():
-    run = resolve_run("smoke", {"argan_batch": 4}, seed=3)
-    cmd = train_command("fmnist", 10, run)
-    assert "--seed 3" in cmd and "bank.batch=4" in cmd
-
-
 FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
 
 
@@ -580,13 +462,6 @@ def test_generator_metadata_whose_architecture_is_not_an_object(tmp_path):
                                                                                  "architecture": [16, 2]})})
     with pytest.raises(WeightsError, match=r"not an AR-GAN generator .*architecture=\[16, 2\]"):
         load_generator(path)
-
-
-@pytest.mark.usefixtures("scratch_results")
-def test_argan_out_folder_is_a_file(capsys, tmp_path):
-    (tmp_path / "file").write_text("x")
-    code, text = run_cli(capsys, "train-argan", "--qf", "10", "--steps", "1", "--out", str(tmp_path / "file"))
-    assert code == 2 and "is a file, not a folder" in text and (tmp_path / "file").read_text() == "x"
 
 
 def test_bank_folder_with_names_that_are_not_qfNN(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_cli_refuses, mentions, run_cli
 
 from cnr import cli
+from cnr.paths import WEIGHTS_DIR
 
 
 @pytest.mark.usefixtures("scratch_results")
@@ -162,3 +163,26 @@ def test_cli_attack_one_cell_and_unknown_names(capsys):
     assert "pgd" in capsys.readouterr().err
     assert cli.main(["attack", "--profile", "smoke", "--defense", "none", "--param", "steps=x", "--n-images", "4"]) == 2
     assert "parameter 'steps': expected an integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--limit", "0"],
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "-3"],
+    ["train-classifier", "--epochs", "0"],
+    ["grid", "--workers", "0"],
+    ["attack", "--n-images", "1.5"],
+    ["train-argan", "--steps", "0"],
+])
+def test_cli_counts_must_be_positive_integers(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+
+
+def test_cli_info_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "cnr", "info"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout
+    from cnr.paths import relative
+
+    assert f" files in {relative(WEIGHTS_DIR)}: " in out.stdout.split("shipped weights:")[1].splitlines()[0]
