@@ -69,14 +69,14 @@ def test_compare_refuses_bad_tables():
     from cnr.analysis.compare import compare_tables
 
     ref = pd.read_csv(QUICK_TABLE)
-    with pytest.raises(InputError, match="the candidate table lacks the column.* accuracy"):
+    with pytest.raises(InputError, match="candidate.*accuracy"):
         compare_tables(ref, ref.drop(columns="accuracy"))
-    with pytest.raises(InputError, match="the reference table has rows 1 and 152 with the same key"):
+    with pytest.raises(InputError, match=r"reference.*rows 1 and 152\b"):
         compare_tables(pd.concat([ref, ref.head(1)]), ref)
     bad = ref.copy()
     bad.loc[0, "accuracy"] = 1.7
-    with pytest.raises(InputError, match=r"row 1 \(line 2\): 'accuracy': expected a finite number in \[0, 1\], got 1.7"):
+    with pytest.raises(InputError, match=r"row 1 \(line 2\).*'accuracy'.*1\.7"):
         compare_tables(ref, bad)
-    with pytest.raises(InputError, match="alpha must be a probability"):
+    with pytest.raises(InputError, match=r"alpha\b.*\b5\b"):
         compare_tables(ref, ref, alpha=5)
     assert issubclass(InputError, CnrError)

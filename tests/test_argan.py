@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import corpus_or_skip
+from helpers import corpus_or_skip, mentions
 from safetensors.torch import load_file
 
 from cnr.argan import PRESETS, STATIC, Generator, PatchDiscriminator, RestorerBank, build_generator, psnr, ssim
@@ -325,12 +325,12 @@ def test_bank_save_load_nearest(bank_folder):
 
 
 def test_bank_metadata_mismatches_name_file_expected_and_found(bank_folder, tmp_path):
-    with pytest.raises(WeightsError, match=r"qf05\.safetensors: expected dataset='natural', found dataset='fmnist'"):
+    with pytest.raises(WeightsError, match=r"qf05\.safetensors\b.*dataset='natural'.*dataset='fmnist'"):
         RestorerBank.load(bank_folder, dataset="natural")
-    with pytest.raises(WeightsError, match="expected in_channels=3, found in_channels=1"):
+    with pytest.raises(WeightsError, match="in_channels=3.*in_channels=1"):
         RestorerBank.load(bank_folder, in_channels=3)
     (bank_folder / "qf10.safetensors").rename(bank_folder / "qf30.safetensors")
-    with pytest.raises(WeightsError, match=r"qf30\.safetensors: expected qf=30, found qf=10"):
+    with pytest.raises(WeightsError, match=r"qf30\.safetensors\b.*qf=30.*qf=10"):
         RestorerBank.load(bank_folder)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -340,7 +340,7 @@ def test_bank_metadata_mismatches_name_file_expected_and_found(bank_folder, tmp_
     RestorerBank({5: _tiny(5)}).save(other)
     RestorerBank({10: _tiny(10, dataset="natural")}).save(tmp_path / "nat")
     (tmp_path / "nat" / "qf10.safetensors").rename(other / "qf10.safetensors")
-    with pytest.raises(WeightsError, match="expected dataset='fmnist', found dataset='natural'"):
+    with pytest.raises(WeightsError, match="dataset='fmnist'.*dataset='natural'"):
         RestorerBank.load(other)
     with pytest.raises(WeightsError, match="no static generator"):
         RestorerBank({5: _tiny(5)}).static
@@ -414,33 +414,33 @@ def _copy_bank(tmp_path):
 
 
 @pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(pretrain_steps=-1), "train_argan argument 'pretrain_steps': expected an integer >= 0, got -1"),
-    (dict(pretrain_steps=0, gan_steps=0), "needs at least one step"),
-    (dict(batch=0), "train_argan argument 'batch': expected an integer >= 1, got 0"),
-    (dict(n_val=True), "'n_val': expected an integer >= 1, got bool True"),
+@pytest.mark.parametrize("kwargs, needle", [  # the argument and the value given
+    (dict(pretrain_steps=-1), ("train_argan", "'pretrain_steps'", "-1")),
+    (dict(pretrain_steps=0, gan_steps=0), "at least one step"),
+    (dict(batch=0), ("train_argan", "'batch'", "0")),
+    (dict(n_val=True), ("'n_val'", "True")),
 ])
 def test_argan_training_counts(tmp_path, kwargs, needle):
     from cnr.argan.train import train_argan
 
     with pytest.raises(InputError) as e:
         train_argan(10, out_path=tmp_path / "w" / "g.safetensors", progress=False, **kwargs)
-    assert needle in str(e.value) and not (tmp_path / "w").exists()
+    assert mentions(str(e.value), needle) and not (tmp_path / "w").exists()
 
 
 @pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(lr="1e-3"), "train_argan argument 'lr': expected a finite number > 0, got '1e-3'"),
-    (dict(lr=float("inf")), "'lr': expected a finite number > 0, got inf"),
-    (dict(amp="maybe"), "train_argan argument 'amp': expected a boolean"),
-    (dict(pixel="L1"), "train_argan argument 'pixel': expected one of 'l1', 'l2', got 'L1'"),
+@pytest.mark.parametrize("kwargs, needle", [  # the argument and the value given (text is not parsed here)
+    (dict(lr="1e-3"), ("train_argan", "'lr'", "'1e-3'")),
+    (dict(lr=float("inf")), ("'lr'", "inf")),
+    (dict(amp="maybe"), ("train_argan", "'amp'", "'maybe'")),
+    (dict(pixel="L1"), ("train_argan", "'pixel'", "'L1'")),
 ])
 def test_argan_training_arguments_parsed_strictly(tmp_path, kwargs, needle):
     from cnr.argan.train import train_argan
 
     with pytest.raises(InputError) as e:
         train_argan(10, out_path=tmp_path / "g.safetensors", pretrain_steps=1, gan_steps=0, progress=False, **kwargs)
-    assert needle in str(e.value)
+    assert mentions(str(e.value), needle), str(e.value)
 
 
 def test_bank_file_renamed_to_another_qf(tmp_path):
@@ -448,7 +448,7 @@ def test_bank_file_renamed_to_another_qf(tmp_path):
 
     folder = _copy_bank(tmp_path)
     shutil.copy(folder / "qf05.safetensors", folder / "qf10.safetensors")
-    with pytest.raises(WeightsError, match="qf10.safetensors: expected qf=10, found qf=5"):
+    with pytest.raises(WeightsError, match=r"qf10\.safetensors\b.*qf=10.*qf=5"):
         RestorerBank.load(folder)
 
 
@@ -482,7 +482,7 @@ def test_bank_folder_with_names_that_are_not_qfNN(tmp_path):
     assert bank.qfs == (5, 10, 20, 30, 40, 60)
     assert any("qf5x.safetensors, qfabc.safetensors" in str(w.message) for w in seen)
     shutil.copy(folder / "qf05.safetensors", folder / "qf000.safetensors")
-    with pytest.raises(WeightsError, match="QF 0 is not a JPEG quality factor"):
+    with pytest.raises(WeightsError, match=r"qf000\.safetensors\b.*QF 0\b"):
         RestorerBank.load(folder)
     (folder / "qf000.safetensors").unlink()
     shutil.copy(folder / "qf05.safetensors", folder / "qf5.safetensors")

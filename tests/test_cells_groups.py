@@ -74,9 +74,9 @@ def test_a_registered_group_joins_the_grid():
     finally:
         unregister_group("fgsm-ref")
     assert "fgsm-ref" not in GROUPS and len(build_grid(SMOKE)) == 111
-    with pytest.raises(InputError, match="kind must be one of clean, white-box"):
+    with pytest.raises(InputError, match="cell group 'x'.*kind.*'grey-box'"):
         register_group(CellGroup("x", "fgsm", "grey-box", refs, select(("main",))))
-    with pytest.raises(InputError, match="cell group 'x': view must be one of bpda, surrogate, .*got 'exact'"):
+    with pytest.raises(InputError, match="cell group 'x'.*view.*'exact'"):
         register_group(CellGroup("x", "fgsm", "white-box", refs, select(("main",)), view="exact"))
-    with pytest.raises(InputError, match="cell group 'x': sample must be one of eval, costly, blackbox, got 'big'"):
+    with pytest.raises(InputError, match="cell group 'x'.*sample.*'big'"):
         register_group(CellGroup("x", "fgsm", "white-box", refs, select(("main",)), sample="big"))

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from helpers import mentions
 
 from cnr.checks import (
     check_count,
@@ -142,15 +143,15 @@ def test_check_labels():
         check_labels(torch.tensor([0, 1, 2]), 2, 10)
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("defense uint8", "defense input must be a float32 tensor in [0, 1], got dtype uint8; convert with x.float() / 255"),
-    ("defense float64", "got dtype float64; convert with x.float()"),
-    ("restore float16", "images to restore must be a float32 tensor in [0, 1], got dtype float16"),
-    ("predict int64", "images to classify must be a float32 tensor in [0, 1], got dtype int64"),
-    ("attack float labels", "labels must be int64, got torch.float32"),
-    ("attack 0..255 images", "attack images must lie in [0, 1], got values in"),
+@pytest.mark.parametrize("case, needle", [  # which input, and the dtype or range it was given
+    ("defense uint8", ("defense input", "uint8", "x.float() / 255")),
+    ("defense float64", ("defense input", "float64")),
+    ("restore float16", ("images to restore", "float16")),
+    ("predict int64", ("images to classify", "int64")),
+    ("attack float labels", ("labels", "torch.float32")),
+    ("attack 0..255 images", ("attack images", "[0, 1]")),
 ])
-def test_dtype(models, case, needle):
+def test_each_public_entry_refuses_images_of_another_dtype_or_range(models, case, needle):
     from cnr import predict, run_attack
 
     bank, clf, cr = models
@@ -164,7 +165,7 @@ def test_dtype(models, case, needle):
     }
     with pytest.raises(InputError) as e:
         calls[case]()
-    assert needle in str(e.value)
+    assert mentions(str(e.value), needle), str(e.value)
 
 
 @pytest.mark.usefixtures("scratch_results")
@@ -172,23 +173,22 @@ def test_training_devices(tmp_path):
     from cnr.argan.train import train_argan
     from cnr.classifiers.train_fmnist import train_fmnist_cnn
 
-    with pytest.raises(InputError, match="device 'tpu' is not a device"):
+    with pytest.raises(InputError, match="device 'tpu'"):
         train_fmnist_cnn(out_path=tmp_path / "c.safetensors", epochs=1, device="tpu")
-    with pytest.raises(InputError, match="device 'cuda:abc' is not a device"):
+    with pytest.raises(InputError, match="device 'cuda:abc'"):
         train_argan(10, pretrain_steps=1, gan_steps=0, device="cuda:abc", progress=False)
 
 
-@pytest.mark.parametrize("device, needle", [("CPU", "'CPU' is not a device"), ("meta", "not 'meta'"),
-                                            ("cuda:-1", "'cuda:-1' is not a device")])
-def test_device_strings(device, needle):
+@pytest.mark.parametrize("device", ["CPU", "meta", "cuda:-1"])
+def test_device_strings(device):
     from cnr.checks import resolve_device
 
-    with pytest.raises(InputError, match=needle):
+    with pytest.raises(InputError, match=f"'{device}'"):
         resolve_device(device)
 
 
-@pytest.mark.parametrize("device, needle", [("gpu0", "'gpu0' is not a device"), ("tpu", "'tpu' is not a device"),
-                                            (3, "device must be a string"), ("cuda:7", "cuda")])
+@pytest.mark.parametrize("device, needle", [("gpu0", "'gpu0'"), ("tpu", "'tpu'"), (3, "device.*int"),
+                                            ("cuda:7", "cuda")])
 def test_model_loaders_resolve_their_device(device, needle):
     import torch
 
@@ -226,18 +226,17 @@ def test_check_images_counts_nan_and_inf():
     x = _imgs(2, 1, 4, 4)
     x[0, 0, 0, :3] = float("nan")
     x[1, 0, 1, 1] = float("inf")
-    with pytest.raises(InputError, match=r"NaN or Inf: 4 of 32 values \(3 NaN, 1 Inf\)"):
+    with pytest.raises(InputError, match=r"4 of 32 .*3 NaN, 1 Inf"):
         check_images(x)
 
 
 def test_check_images_against_the_models_declared_input():
     x = _imgs(2, 1, 28, 28)
-    with pytest.raises(InputError, match=r"the model expects 3-channel 224x224 images, got 1-channel 28x28"):
+    with pytest.raises(InputError, match=r"3-channel 224x224.*1-channel 28x28"):
         check_images(x, channels=3, size=224)
-    with pytest.raises(InputError, match=r"^images are 28x28 px, expected 32x48 \(the model expects 32x48 images, got "
-                                         r"1-channel 28x28\); resize with torch.nn.functional.interpolate"):
+    with pytest.raises(InputError, match=r"28x28.*32x48.*torch\.nn\.functional\.interpolate"):  # and how to resize
         check_images(x, size=(32, 48))
-    with pytest.raises(InputError, match=r"have 2 channels, expected 1 or 3 \(the model expects 1- or 3-channel images"):
+    with pytest.raises(InputError, match=r"2 channels.*1 or 3"):
         check_images(_imgs(1, 2, 8, 8), channels=(1, 3))
     assert check_images(x, channels=1, size=(28, 28)) is x
     for bad, msg in [(_imgs(3, 28, 28), r"NCHW.*unsqueeze\(0\)"), (_imgs(0, 1, 4, 4), "empty batch"),
@@ -251,22 +250,21 @@ def test_resolve_device():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
     for bad in ("gpu0", "cuda:x", "", "cpu:zero"):
-        with pytest.raises(InputError, match=r"is not a device; use auto, cpu, cuda, cuda:N or mps"):
+        with pytest.raises(InputError, match=rf"'{bad}'.*auto, cpu, cuda, cuda:N or mps"):  # and the valid forms
             resolve_device(bad)
-    with pytest.raises(InputError, match="not 'meta'"):
+    with pytest.raises(InputError, match="'meta'"):
         resolve_device("meta")
-    with pytest.raises(InputError, match="must be a string"):
+    with pytest.raises(InputError, match="device.*int"):
         resolve_device(0)
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    with pytest.raises(InputError, match=r"--device cuda:99 asks for GPU 99|CUDA was asked for \(--device cuda:99\)"):
+    with pytest.raises(InputError, match=r"--device cuda:99"):
         resolve_device("cuda:99")
     if not n:
-        with pytest.raises(InputError, match=r"^CUDA was asked for \(--device cuda\) but torch.cuda.is_available\(\) "
-                                             r"is False on this machine; use --device cpu$"):
+        with pytest.raises(InputError, match=r"--device cuda\b.*--device cpu"):  # and what to use instead
             resolve_device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is None or not mps.is_available():
-        with pytest.raises(InputError, match=r"MPS was asked for \(--device mps\)"):
+        with pytest.raises(InputError, match=r"--device mps\b"):
             resolve_device("mps")
 
 
@@ -275,11 +273,9 @@ def test_check_one_device_names_both_parts():
     assert check_one_device(net, torch.zeros(1), None) == torch.device("cpu")
     assert check_one_device() is None
     net[1].register_buffer("running_mean", torch.zeros(2, device="meta"))  # one buffer left behind elsewhere
-    with pytest.raises(InputError, match=r"argument 1 \(Sequential\) parameter '0.weight' is on cpu and argument 1 "
-                                         r"\(Sequential\) buffer '1.running_mean' is on meta"):
+    with pytest.raises(InputError, match=r"'0\.weight'.*cpu.*'1\.running_mean'.*meta"):
         check_one_device(net)
-    with pytest.raises(InputError, match=r"argument 1 \(Linear\) parameter 'weight' is on cpu and argument 2 "
-                                         r"\(Tensor\) is on meta"):
+    with pytest.raises(InputError, match=r"Linear.*'weight'.*cpu.*argument 2 \(Tensor\).*meta"):
         check_one_device(torch.nn.Linear(2, 2), torch.zeros(2, device="meta"))
     with pytest.raises(InputError, match="Module or a torch.Tensor"):
         check_one_device("cpu")
@@ -289,9 +285,9 @@ def test_check_writable_creates_and_probes(tmp_path):
     out = check_writable(tmp_path / "a" / "b")
     assert out.is_dir() and list(out.iterdir()) == []  # the probe is gone
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError, match=r"is a file, not a folder"):
+    with pytest.raises(InputError, match=rf"{tmp_path / 'file'}\b.*is a file"):
         check_writable(tmp_path / "file")
-    with pytest.raises(InputError, match=r"cannot be created: a part of its path is a file"):
+    with pytest.raises(InputError, match=rf"{tmp_path / 'file' / 'sub'}\b.*is a file"):
         check_writable(tmp_path / "file" / "sub")
 
 
@@ -307,21 +303,21 @@ def test_check_writable_read_only_folder(tmp_path, monkeypatch):
                 raise PermissionError(13, "Permission denied")
 
             monkeypatch.setattr(tempfile, "mkstemp", refuse)
-        with pytest.raises(InputError, match=rf"output folder {ro} is not writable \(Permission denied\)"):
+        with pytest.raises(InputError, match=rf"{ro}\b.*Permission denied"):
             check_writable(ro)
     finally:
         ro.chmod(0o700)
 
 
-@pytest.mark.parametrize("bad, msg", [(0, "got 0"), (-3, "got -3"), (True, "got bool True"),
-                                      (2.5, "got float 2.5; pass a whole number$"), (2.0, "got float 2.0; pass 2"),
-                                      ("3", "got str '3'; pass 3"), (None, "got NoneType")])
-def test_check_count_is_strict(bad, msg):
-    with pytest.raises(InputError, match=rf"^n_images: expected an integer >= 1, {msg}"):
+@pytest.mark.parametrize("bad, shown", [(0, r"\b0$"), (-3, "-3"), (True, "bool True"), (2.5, "float 2.5"),
+                                        (2.0, "float 2.0; pass 2"), ("3", "str '3'; pass 3"), (None, "NoneType")])
+def test_check_count_is_strict(bad, shown):
+    """The name, the value and its type, and the whole number to pass where there is one."""
+    with pytest.raises(InputError, match=rf"^n_images\b.*{shown}"):
         check_count(bad, "n_images")
 
 
 def test_check_count_accepts_ints_and_a_minimum():
     assert check_count(np.int64(4), "workers") == 4 and check_count(0, "retries", minimum=0) == 0
-    with pytest.raises(InputError, match="draws: expected an integer >= 2, got 1"):
+    with pytest.raises(InputError, match=r"^draws\b.*\b2\b.*\b1$"):  # the minimum, and the value below it
         check_count(1, "draws", minimum=2)

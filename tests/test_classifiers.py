@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from helpers import assert_cli_refuses, run_cli
+from helpers import assert_cli_refuses, mentions, run_cli
 from torch import nn
 
 from cnr import cli
@@ -31,7 +31,7 @@ def fmnist_cnn() -> nn.Module:
 
 
 def test_unknown_classifier_lists_valid_names():
-    with pytest.raises(InputError, match="unknown classifier 'vgg99'; valid classifiers: cifar10-keras") as err:
+    with pytest.raises(InputError, match="'vgg99'.*cifar10-keras") as err:
         load_classifier("vgg99")
     assert all(name in str(err.value) for name in CLASSIFIERS)
     with pytest.raises(InputError, match="unknown classifier"):
@@ -96,7 +96,7 @@ def test_registered_classifier_gets_the_contract(monkeypatch):
     model = load_classifier("toy", weights="w.bin")
     assert model.weights == "w.bin" and not model.training and not model.fc.weight.requires_grad
     assert predict(model, torch.rand(5, 2, 8, 8)).shape == (5,)
-    with pytest.raises(InputError, match="classifier toy expects 2-channel 8x8 images \\(toys\\)"):
+    with pytest.raises(InputError, match=r"toy\b.*2-channel 8x8"):
         model(torch.rand(1, 2, 9, 8))
 
 
@@ -194,13 +194,13 @@ def test_cli_accuracy_prints_accuracy_n_and_interval(capsys):
 def test_cli_errors_are_one_line_with_valid_choices(capsys):
     assert cli.main(["accuracy", "--classifier", "nope", "--dataset", "fmnist"]) == 2
     err = capsys.readouterr().err
-    assert "unknown classifier 'nope'" in err and "fmnist-cnn" in err and "Traceback" not in err
+    assert "'nope'" in err and "fmnist-cnn" in err and "Traceback" not in err
     assert cli.main(["accuracy", "--classifier", "cifar10-keras", "--dataset", "foolbox-mnist"]) == 2
     err = capsys.readouterr().err  # refused before any forward pass, in one line that says what to do
-    assert "foolbox-mnist images for cifar10-keras have 1 channel" in err and "Traceback" not in err
+    assert mentions(err, ("foolbox-mnist", "cifar10-keras", "1 channel")) and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert cli.main(["train-classifier", "--profile", "smoke", "--set", "clf_epochs=many"]) == 2
-    assert "profile setting clf.epochs takes int, got 'many'" in capsys.readouterr().err
+    assert mentions(capsys.readouterr().err, ("clf.epochs", "'many'"))
 
 
 def test_cli_train_classifier_defaults_to_the_runs_models_folder(tmp_path, monkeypatch, capsys):
@@ -241,22 +241,21 @@ SHAPES = {"fmnist-cnn": (16, 1, 28, 28), "efficientnet-lite0": (2, 3, 224, 224)}
 
 
 @pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(epochs=0), "train_fmnist_cnn argument 'epochs': expected an integer >= 1, got 0"),
-    (dict(batch_size=2.5), "train_fmnist_cnn argument 'batch_size': expected an integer >= 1, got float 2.5"),
-    (dict(train_limit=-5), "'train_limit': expected an integer >= 1 (or None), got -5"),
+@pytest.mark.parametrize("kwargs, needle", [  # the argument and the value given
+    (dict(epochs=0), ("train_fmnist_cnn", "'epochs'", "0")),
+    (dict(batch_size=2.5), ("train_fmnist_cnn", "'batch_size'", "2.5")),
+    (dict(train_limit=-5), ("'train_limit'", "-5")),
 ])
 def test_classifier_training_counts(tmp_path, kwargs, needle):
     from cnr.classifiers.train_fmnist import train_fmnist_cnn
 
     with pytest.raises(InputError) as e:
         train_fmnist_cnn(out_path=tmp_path / "w" / "c.safetensors", **kwargs)
-    assert needle in str(e.value) and not (tmp_path / "w").exists()
+    assert mentions(str(e.value), needle) and not (tmp_path / "w").exists()
 
 
 @pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("out, needle", [("FOLDER", "is a folder; give a file path inside it"),
-                                         ("w.pt", "must end in .safetensors")])
+@pytest.mark.parametrize("out, needle", [("FOLDER", ("out_path", "folder")), ("w.pt", ("w.pt", ".safetensors"))])
 def test_classifier_out_path(capsys, tmp_path, out, needle):
     target = tmp_path if out == "FOLDER" else tmp_path / out
     assert_cli_refuses(capsys, tmp_path, ["train-classifier", "--epochs", "1", "--out", str(target)], needle)

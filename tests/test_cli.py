@@ -11,44 +11,43 @@ from helpers import assert_cli_refuses, mentions, run_cli
 from cnr import cli
 from cnr.paths import WEIGHTS_DIR
 
+pytestmark = pytest.mark.usefixtures("scratch_results")  # a command that writes, writes into tmp_path
 
-@pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("argv, needle", [
-    (["grid", "--workers", "1000000"], "--workers 1000000: this machine has"),
+
+@pytest.mark.parametrize("argv, needle", [  # the option, its value, and the limit it is above
+    (["grid", "--workers", "1000000"], ("--workers", "1000000")),
     (["grid", "--workers", "7", "--set", "groups=('clean',)", "--set", "ns=(1,)", "--set", "sweep_ns=(1,)"],
-     "--workers 7: the grid has only 5 cells"),
+     ("--workers", "7", "5 cells")),
     (["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--limit", "99999999"],
-     "--limit 99999999 is more than the 10,000 images of fmnist"),
+     ("--limit", "99999999", "10,000")),
     (["restoration-table", "--set", "samples.restoration=100000"], ("samples.restoration", "100000", "10,000")),
 ])
 def test_cli_counts(capsys, tmp_path, argv, needle):
     assert_cli_refuses(capsys, tmp_path, argv, needle)
 
 
-@pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("argv, needle", [
-    (["attack", "--param", "eot=2.0", "--n-images", "2"], "parameter 'eot': expected an integer, got '2.0'"),
-    (["attack", "--param", "=3", "--n-images", "2"], "the name is empty"),
-    (["attack", "--param", "steps=1", "--param", "steps=2", "--n-images", "2"], "--param steps is given twice"),
-    (["attack", "--param", "step_size=inf", "--n-images", "2"], "'step_size': expected a finite number > 0 (or None)"),
-    (["grid", "--set", "grid.ref_linf=1e400"], ("grid.ref_linf", "got inf")),
-    (["grid", "--set", "linf_budgets=(0.1, 5.0)"], ("grid.linf_budgets", "[0, 1]", "got 5.0")),
-    (["grid", "--set", "grid.l2_budgets=(0.1, 1e999)"], ("grid.l2_budgets", "got inf")),
-    (["attack", "--budget", "nan", "--n-images", "2"], "argument --budget: expected a number >= 0, got NaN"),
+@pytest.mark.parametrize("argv, needle", [  # the parameter, setting or option, and the value given
+    (["attack", "--param", "eot=2.0", "--n-images", "2"], ("'eot'", "'2.0'")),
+    (["attack", "--param", "=3", "--n-images", "2"], ("--param", "'=3'")),
+    (["attack", "--param", "steps=1", "--param", "steps=2", "--n-images", "2"], ("--param steps", "twice")),
+    (["attack", "--param", "step_size=inf", "--n-images", "2"], ("'step_size'", "inf")),
+    (["grid", "--set", "grid.ref_linf=1e400"], ("grid.ref_linf", "inf")),
+    (["grid", "--set", "linf_budgets=(0.1, 5.0)"], ("grid.linf_budgets", "[0, 1]", "5.0")),
+    (["grid", "--set", "grid.l2_budgets=(0.1, 1e999)"], ("grid.l2_budgets", "inf")),
+    (["attack", "--budget", "nan", "--n-images", "2"], ("--budget", "NaN")),
 ])
 def test_cli_parsing(capsys, tmp_path, argv, needle):
     assert_cli_refuses(capsys, tmp_path, argv, needle)
 
 
-@pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("content, needle", [
-    (None, "cannot be read (No such file or directory)"),
-    ('{"profile": ', "is not valid JSON"),
-    ("[1, 2]", "must be an object with profile, overrides"),
+@pytest.mark.parametrize("content, needle", [  # which part of the file is wrong, and its value
+    (None, ("--run-json", "run.json", "No such file")),
+    ('{"profile": ', ("run's JSON", "not valid JSON")),
+    ("[1, 2]", ("run's JSON", "list [1, 2]")),
     ('{"profile": {"name": "quick"}, "overrides": 5, "device": "cpu", "retrain": false, "results_root": "r"}',
-     "overrides must be [field, value] pairs"),
+     ("overrides", "5")),
     ('{"profile": {"name": "nope"}, "overrides": [], "device": "cpu", "retrain": false, "results_root": "r"}',
-     "unknown profile 'nope'"),
+     ("profile", "'nope'")),
 ])
 def test_corrupt_run_json(capsys, tmp_path, content, needle):
     path = tmp_path / "run.json"
@@ -57,30 +56,28 @@ def test_corrupt_run_json(capsys, tmp_path, content, needle):
     assert_cli_refuses(capsys, tmp_path, ["grid", "--run-json", str(path)], needle)
 
 
-@pytest.mark.usefixtures("scratch_results")
-@pytest.mark.parametrize("argv, needle", [
-    (["attack", "--n-images", "0"], "--n-images: expected an integer >= 1"),
-    (["attack", "--n-images", "-3"], "--n-images: expected an integer >= 1"),
-    (["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "0"], "--batch-size"),
-    (["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "-1"], "--batch-size"),
-    (["train-classifier", "--epochs", "0"], "--epochs: expected an integer >= 1"),
-    (["train-classifier", "--epochs", "-1"], "--epochs: expected an integer >= 1"),
-    (["train-argan", "--steps", "-5"], "--steps: expected an integer >= 1"),
-    (["grid", "--workers", "0"], "--workers"),
+@pytest.mark.parametrize("argv", [
+    ["attack", "--n-images", "0"],
+    ["attack", "--n-images", "-3"],
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "0"],
+    ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--batch-size", "-1"],
+    ["train-classifier", "--epochs", "0"],
+    ["train-classifier", "--epochs", "-1"],
+    ["train-argan", "--steps", "-5"],
+    ["grid", "--workers", "0"],
 ])
-def test_counts_that_are_zero_or_negative(capsys, tmp_path, argv, needle):
+def test_counts_that_are_zero_or_negative(capsys, tmp_path, argv):
     code, text = run_cli(capsys, *argv)
-    assert code == 2 and needle in text and "Traceback" not in text
+    assert code == 2 and mentions(text, tuple(argv[-2:])) and "Traceback" not in text, text  # the option, the value
     assert not (tmp_path / "results").exists()  # nothing was written
 
 
-@pytest.mark.usefixtures("scratch_results")
 @pytest.mark.parametrize("argv, needle", [
     (["grid", "--set", "grid.qf_range=(20, 40, 60)"], ("grid.qf_range", "(20, 40, 60)")),
     (["grid", "--set", "qf_range=20-60"], ("grid.qf_range", "20-60")),  # an older name reports its path
     (["grid", "--set", "samples.eval=abc"], ("samples.eval", "'abc'")),
     (["grid", "--set", "n_eval=abc"], ("samples.eval", "'abc'")),
-    (["grid", "--set", "nope=1"], ("unknown profile setting", "'nope'")),
+    (["grid", "--set", "nope=1"], "'nope'"),
     (["grid", "--set", "attacks.pgd.stesp=3"], ("'stesp'", "'pgd'")),
     (["grid", "--set", "attacks.nope.steps=3"], ("attacks.nope", "'nope'")),
     (["grid", "--set", "attacks.pgd.steps=0"], ("'pgd'", "'steps'")),
@@ -89,21 +86,19 @@ def test_counts_that_are_zero_or_negative(capsys, tmp_path, argv, needle):
     (["attack", "--param", "random_start=maybe", "--n-images", "2"], "random_start"),
     (["attack", "--param", "stesp=3", "--n-images", "2"], "stesp"),
     (["attack", "--attack", "deepfool", "--param", "candidates=0", "--norm", "l2", "--n-images", "2"],
-     "'candidates': expected an integer >= 2"),
+     ("'candidates'", "0")),
 ])
 def test_parameters_parsed_strictly(capsys, argv, needle):
     code, text = run_cli(capsys, *argv)
     assert code == 2 and mentions(text, needle) and "Traceback" not in text, text
 
 
-@pytest.mark.usefixtures("scratch_results")
 def test_boolean_parameter_no_means_false(capsys):
     code, text = run_cli(capsys, "attack", "--defense", "none", "--param", "random_start=no", "--param", "steps=1",
                      "--n-images", "2")
     assert code == 0 and '"random_start": false' in text
 
 
-@pytest.mark.usefixtures("scratch_results")
 @pytest.mark.parametrize("argv", [
     ["accuracy", "--classifier", "fmnist-cnn", "--dataset", "fmnist", "--device", "cuda"],
     ["train-argan", "--device", "cuda", "--steps", "1"],
@@ -114,25 +109,22 @@ def test_a_device_that_is_not_there(capsys, argv):
     if __import__("torch").cuda.is_available():
         pytest.skip("this machine has CUDA")
     code, text = run_cli(capsys, *argv)
-    assert code == 2 and "CUDA was asked for" in text and "Traceback" not in text
+    assert code == 2 and f"--device {argv[argv.index('--device') + 1]}" in text and "Traceback" not in text, text
 
 
-@pytest.mark.usefixtures("scratch_results")
 def test_the_console_script_prints_no_traceback():
     out = subprocess.run([sys.executable, "-m", "cnr", "attack", "--n-images", "0"], capture_output=True, text=True)
     assert out.returncode == 2 and "Traceback" not in out.stderr
 
 
-@pytest.mark.usefixtures("scratch_results")
 def test_budget_text_that_overflows_is_refused(capsys):
     code, text = run_cli(capsys, "attack", "--budget", "1e400", "--n-images", "2")
-    assert code == 2 and "overflows to infinity" in text
+    assert code == 2 and mentions(text, ("--budget", "'1e400'")), text
 
 
-@pytest.mark.usefixtures("scratch_results")
 @pytest.mark.parametrize("argv, needle", [
-    (["attack", "--n-images", str(10**12)], "--n-images 1000000000000 is more than the 10,000 images of fmnist"),
-    (["attack", "--n-images", "10001"], "--n-images 10001 is more than the 10,000 images of fmnist"),
+    (["attack", "--n-images", str(10**12)], ("--n-images", "1000000000000", "10,000")),
+    (["attack", "--n-images", "10001"], ("--n-images", "10001", "10,000")),
     (["grid", "--set", "n_costly=10**12"], ("samples.costly", "10**12")),
     (["grid", "--set", "samples.eval=1000000"], ("samples.eval", "1000000", "10,000 images")),
     (["grid", "--set", "samples.blackbox=20000"], ("samples.blackbox", "20000", "10,000 images")),
@@ -143,7 +135,6 @@ def test_sample_sizes_beyond_the_dataset(capsys, tmp_path, argv, needle):
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.usefixtures("scratch_results")
 def test_n_images_above_the_profile_sample_is_not_cut_silently(capsys):
     code, text = run_cli(capsys, "attack", "--defense", "none", "--param", "steps=1", "--n-images", "3",
                      "--set", "n_eval=2", "--set", "n_costly=2")
@@ -158,11 +149,11 @@ def test_cli_attack_one_cell_and_unknown_names(capsys):
     assert out["n_forward"] == str(1 + 3 * 8) and out["overrides"] == '{"samples.draws": 3}'
     assert float(out["accuracy"]) == pytest.approx(0.0, abs=1 / 8)  # BPDA PGD at Linf 0.1 breaks JPEG (pinned: 0/8)
     assert cli.main(["attack", "--profile", "smoke", "--defense", "magic"]) == 2
-    assert "unknown defense 'magic'; valid defenses: dynamic-N1" in capsys.readouterr().err
+    assert mentions(capsys.readouterr().err, ("'magic'", "dynamic-N1"))  # and the valid names
     assert cli.main(["attack", "--profile", "smoke", "--defense", "none", "--attack", "nope", "--n-images", "4"]) == 2
     assert "pgd" in capsys.readouterr().err
     assert cli.main(["attack", "--profile", "smoke", "--defense", "none", "--param", "steps=x", "--n-images", "4"]) == 2
-    assert "parameter 'steps': expected an integer" in capsys.readouterr().err
+    assert mentions(capsys.readouterr().err, ("'steps'", "'x'"))
 
 
 @pytest.mark.parametrize("argv", [
@@ -176,7 +167,7 @@ def test_cli_attack_one_cell_and_unknown_names(capsys):
 def test_cli_counts_must_be_positive_integers(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
-    assert exit_.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+    assert exit_.value.code == 2 and mentions(capsys.readouterr().err, tuple(argv[-2:]))
 
 
 def test_cli_info_and_module_entry_point():

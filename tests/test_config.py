@@ -104,10 +104,10 @@ def _set(text: str) -> Profile:
 def test_profiles_cover_the_four_and_reject_unknowns():
     assert {"smoke", "quick", "full", "paper"} <= set(PROFILES)
     assert get_profile("quick", seed=3).seed == 3 and PROFILES["quick"].seed == 0  # a copy, the registry untouched
-    with pytest.raises(InputError, match="unknown profile 'fast'; valid profiles: full, ") as err:
+    with pytest.raises(InputError, match="'fast'.*full, ") as err:
         get_profile("fast")
     assert all(name in str(err.value) for name in PROFILES)
-    with pytest.raises(InputError, match="unknown profile setting 'not_a_field'"):
+    with pytest.raises(InputError, match="'not_a_field'"):
         get_profile("quick", not_a_field=1)
     for name in ("samples.eval", "n_eval"):  # the path, or the older name it replaces
         with pytest.raises(InputError, match=r"samples\.eval.*'5'"):
@@ -154,7 +154,7 @@ def test_a_set_the_setting_cannot_hold_is_refused(text, path):
     ("classifier=cifar10-keras", ("data.classifier='cifar10-keras'", "data.dataset='fmnist'")),
     ("data.classifier=resnet5O", ("data.classifier", "'resnet5O'", "cifar10-keras")),
     ("dataset=fmnsit", ("data.dataset", "'fmnsit'", "fmnist")),
-    ("sweep_ns=(7,)", "sweep_ns names N=7, which is not among the grid's ns (1, 3, 5)"),
+    ("sweep_ns=(7,)", ("sweep_ns", "N=7", "(1, 3, 5)")),
 ])
 def test_profile_model_and_data(capsys, tmp_path, setting, needle):
     assert_cli_refuses(capsys, tmp_path, ["grid", "--set", setting], needle)
@@ -164,11 +164,11 @@ def test_profile_model_and_data(capsys, tmp_path, setting, needle):
 @pytest.mark.parametrize("setting, needle", [
     ("argan_pretrain_steps_by_qf=((60, -5),)", ("pretrain_steps_by_qf", "QF 60", "-5")),
     ("bank.pretrain_steps_by_qf=((500, 100),)", ("pretrain_steps_by_qf", "QF 500")),
-    ("argan_pretrain_steps_by_qf=((7, 100),)", "names QF 7, which the bank does not train"),
-    ("argan_pretrain_steps_by_qf=((60, 10), (60, 20))", "gives 60 more than once"),
-    ("argan_natural_train=(('lr', '1e-4'),)", "setting 'lr': expected a finite number > 0, got '1e-4'"),
-    ("argan_natural_train=(('nope', 1),)", "unknown setting 'nope'; valid settings: adv_weight, gan_steps, lr"),
-    ("argan_natural_train=(('pixel', 'l3'),)", "setting 'pixel': expected one of 'l1', 'l2'"),
+    ("argan_pretrain_steps_by_qf=((7, 100),)", ("pretrain_steps_by_qf", "QF 7")),
+    ("argan_pretrain_steps_by_qf=((60, 10), (60, 20))", ("pretrain_steps_by_qf", "60 more than once")),
+    ("argan_natural_train=(('lr', '1e-4'),)", ("natural_train", "'lr'", "'1e-4'")),
+    ("argan_natural_train=(('nope', 1),)", ("natural_train", "'nope'", "adv_weight, gan_steps, lr")),
+    ("argan_natural_train=(('pixel', 'l3'),)", ("natural_train", "'pixel'", "'l3'")),
     ("argan_qfs=(5, 5, 10)", ("bank.qfs", "5 more than once")),
     ("argan_preset=../../etc", ("bank.preset", "'../../etc'", "paper, quick")),
     ("bank.preset_natural=bogus", ("bank.preset_natural", "'bogus'")),

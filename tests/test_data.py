@@ -207,7 +207,7 @@ def test_imagenet_val_errors(tmp_path):
     with pytest.raises(InputError, match="no label for 2 of the 20 images"):
         data.ImageNetVal(flat, labels_file=tmp_path / "short.txt")
     (tmp_path / "bad.txt").write_text("a.jpg\n")
-    with pytest.raises(InputError, match="bad.txt:1: expected 'filename label_index'"):
+    with pytest.raises(InputError, match=r"bad\.txt:1\b.*'a\.jpg'"):
         data.ImageNetVal(flat, labels_file=tmp_path / "bad.txt")
     (tmp_path / "range.txt").write_text("a.jpg 1000\n")
     with pytest.raises(InputError, match="outside"):
@@ -308,18 +308,18 @@ def test_corrupt_labels_file_line(tmp_path):
     (tmp_path / "a.png").write_bytes(b"")
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     (tmp_path / "labels.txt").write_text("a.png seven\n")
-    with pytest.raises(InputError, match=r"labels.txt:1: expected 'filename label_index', got 'a.png seven'"):
+    with pytest.raises(InputError, match=r"labels\.txt:1\b.*'a\.png seven'"):
         ImageNetVal(tmp_path)
 
 
-@pytest.mark.parametrize("kwargs, labels, needle", [
-    (dict(root=None), b"a.png 1\nb.png 2\n", "root must be a folder path"),
-    (dict(), b"a.png 1\nb.png 2\n\xff\xfe\n", "is not UTF-8 text"),
-    (dict(size=0), b"a.png 1\nb.png 2\n", "size .*: expected an integer >= 1, got 0"),
-    (dict(size=-224), b"a.png 1\nb.png 2\n", "size .*: expected an integer >= 1, got -224"),
-    (dict(size=22.4), b"a.png 1\nb.png 2\n", "size .*: expected an integer >= 1, got float 22.4"),
-    (dict(), b"a.png 1\nb.png 2\na.png 3\n", "a.png is listed twice .also on line 1"),
-    (dict(num_classes=0), b"a.png 1\nb.png 2\n", "num_classes: expected an integer >= 2"),
+@pytest.mark.parametrize("kwargs, labels, needle", [  # the argument (or the file and line) and the value given
+    (dict(root=None), b"a.png 1\nb.png 2\n", r"root\b.*NoneType"),
+    (dict(), b"a.png 1\nb.png 2\n\xff\xfe\n", r"labels\.txt\b.*UTF-8"),
+    (dict(size=0), b"a.png 1\nb.png 2\n", r"size\b.*\b0$"),
+    (dict(size=-224), b"a.png 1\nb.png 2\n", r"size\b.*-224"),
+    (dict(size=22.4), b"a.png 1\nb.png 2\n", r"size\b.*22\.4"),
+    (dict(), b"a.png 1\nb.png 2\na.png 3\n", r"a\.png\b.*twice.*line 1\b"),
+    (dict(num_classes=0), b"a.png 1\nb.png 2\n", r"num_classes\b.*\b0\b"),
 ])
 def test_imagenet_val_arguments(tmp_path, kwargs, labels, needle):
     from cnr.data import ImageNetVal
@@ -335,5 +335,5 @@ def test_load_dataset_names_the_interpolations(interpolation):
     from cnr.data import load_dataset
     from cnr.errors import InputError
 
-    with pytest.raises(InputError, match="valid interpolations: bicubic, bilinear"):
+    with pytest.raises(InputError, match=rf"{interpolation!r}.*bicubic, bilinear"):
         load_dataset("fmnist", limit=2, interpolation=interpolation)

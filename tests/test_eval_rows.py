@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import mentions
 
 from cnr.errors import DataNotFoundError, InputError
 from cnr.eval.rows import (
@@ -69,13 +70,13 @@ def _row(**over):
     return row
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("dataset," + HEADER + "f,f,c,d,a,linf,0.1,{},0,5,0.5\n", "header names the column(s) dataset more than once"),
-    (HEADER + "f,c,d,a,linf,0.1,{},-3,5,0.5\n", "row 1 (line 2): 'seed': expected an integer >= 0, got -3"),
-    (HEADER + "f,c,d,a,linf,-inf,{},0,5,0.5\n", "'budget': expected a number >= 0, got -inf"),
-    (HEADER + "f,c,d,a,linf,0.1,{},0,5,\n", "row 1 (line 2): accuracy is empty"),
-    (HEADER + "f,c,d,a,linf,0.1,{},0,2.5,0.5\n", "'n': expected an integer >= 1, got float 2.5"),
-    (HEADER + "f,c,d,a,Linf,0.1,{},0,5,0.5\n", "'norm': expected one of 'linf', 'l2', got 'Linf'"),
+@pytest.mark.parametrize("text, needle", [  # where in the file, the column, and the value found
+    ("dataset," + HEADER + "f,f,c,d,a,linf,0.1,{},0,5,0.5\n", ("header", "dataset", "more than once")),
+    (HEADER + "f,c,d,a,linf,0.1,{},-3,5,0.5\n", ("row 1 (line 2)", "'seed'", "-3")),
+    (HEADER + "f,c,d,a,linf,-inf,{},0,5,0.5\n", ("'budget'", "-inf")),
+    (HEADER + "f,c,d,a,linf,0.1,{},0,5,\n", ("row 1 (line 2)", "accuracy", "empty")),
+    (HEADER + "f,c,d,a,linf,0.1,{},0,2.5,0.5\n", ("'n'", "2.5")),
+    (HEADER + "f,c,d,a,Linf,0.1,{},0,5,0.5\n", ("'norm'", "'Linf'")),
 ])
 def test_results_table_values(tmp_path, text, needle):
     from cnr.eval.rows import TableError, read_table
@@ -83,15 +84,15 @@ def test_results_table_values(tmp_path, text, needle):
     (tmp_path / "t.csv").write_text(text)
     with pytest.raises(TableError) as e:
         read_table(tmp_path / "t.csv")
-    assert needle in str(e.value) and "t.csv" in str(e.value)
+    assert mentions(str(e.value), (*needle, "t.csv")), str(e.value)
 
 
-@pytest.mark.parametrize("column, value, needle", [
-    ("accuracy", 7.5, "'accuracy': expected a finite number in [0, 1], got 7.5"),
-    ("worst_accuracy", -0.1, "'worst_accuracy'"),
-    ("norm", "l3", "'norm': expected one of 'linf', 'l2', got 'l3'"),
-    ("n", -4, "'n': expected an integer >= 1, got -4"),
-    ("budget", -0.1, "'budget'"),
+@pytest.mark.parametrize("column, value, needle", [  # the column and the value found
+    ("accuracy", 7.5, ("'accuracy'", "7.5")),
+    ("worst_accuracy", -0.1, ("'worst_accuracy'", "-0.1")),
+    ("norm", "l3", ("'norm'", "'l3'")),
+    ("n", -4, ("'n'", "-4")),
+    ("budget", -0.1, ("'budget'", "-0.1")),
 ])
 def test_row_store_value_ranges(tmp_path, column, value, needle):
     import json
@@ -113,7 +114,7 @@ def test_row_store_value_ranges(tmp_path, column, value, needle):
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         assert read_rows(out).empty
-    assert any(issubclass(w.category, RowStoreWarning) and needle in str(w.message) for w in seen)
+    assert any(issubclass(w.category, RowStoreWarning) and mentions(str(w.message), needle) for w in seen)
     df = _shipped_table()
     df[column] = df[column].astype(object)
     df.loc[1, column] = value
@@ -159,7 +160,7 @@ def test_bad_lines_are_skipped_with_one_warning_per_file(tmp_path):
     assert len(rec) == 1
     msg = str(rec[0].message)
     assert str(rows_path(out)) in msg and "skipped 7 line(s)" in msg
-    for part in ("line 2: missing 25 of the row's 25 keys (dataset, classifier, defense ...)", "line 3: a JSON list", "line 4: a JSON int", "line 5: seed is str",
+    for part in ("line 2: missing 25", "line 3: a JSON list", "line 4: a JSON int", "line 5: seed is str",
                  "line 6: random_defense is str", "and 2 more"):
         assert part in msg, part
     assert sorted(df["budget"]) == [0.0, 0.3]

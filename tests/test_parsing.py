@@ -4,6 +4,7 @@ import argparse
 
 import numpy as np
 import pytest
+from helpers import mentions
 
 from cnr.errors import InputError
 from cnr.parsing import (
@@ -88,14 +89,14 @@ def test_parse_bool_is_strict():
     for f in ("false", "No", "0", "OFF", False, 0):
         assert parse_bool(f) is False
     for bad in ("nope", "", "2", "tru", 2, None, 0.0):
-        with pytest.raises(InputError, match=r"expected a boolean \(true/false, yes/no, 1/0, on/off\)"):
+        with pytest.raises(InputError, match=r"true/false, yes/no, 1/0, on/off"):  # the spellings it takes
             parse_bool(bad)
 
 
 def test_numbers_and_seeds():
     assert positive_int("12") == 12 and positive_int(3) == 3
     for bad in ("0", "-1", "2.5", "1e3", "abc", "", 2.0, True):
-        with pytest.raises(InputError, match=r"limit: expected an integer >= 1"):
+        with pytest.raises(InputError, match=r"^limit\b"):
             positive_int(bad, "limit")
     assert nonnegative_float("0.03") == 0.03 and nonnegative_float(0) == 0.0
     assert nonnegative_float("inf", finite=False) == float("inf")
@@ -104,7 +105,7 @@ def test_numbers_and_seeds():
             nonnegative_float(bad, "budget")
     assert parse_seed("7") == 7 and parse_seed(0) == 0
     for bad in ("abc", "1.0", 1.5, -1, 2**32, True):
-        with pytest.raises(InputError, match=r"seed: expected an integer in \[0, 4294967295\]"):
+        with pytest.raises(InputError, match=r"^seed\b.*4294967295"):
             parse_seed(bad, "seed")
 
 
@@ -114,8 +115,8 @@ def test_parse_qf_range_accepts(text, want):
     assert parse_qf_range(text) == want
 
 
-@pytest.mark.parametrize("bad, msg", [("20,40,60", "got 3 values"), ("20-60", "write it as 20,60"),
-                                      ("60,20", "lo <= hi, got 60,20; did you mean 20,60"), ("0,50", r"\[1, 100\], got 0"),
+@pytest.mark.parametrize("bad, msg", [("20,40,60", "got 3 values"), ("20-60", "'20-60'.*20,60"),  # how to write it
+                                      ("60,20", "60,20.*20,60"), ("0,50", r"\[1, 100\], got 0"),
                                       ("50,101", "got 101"), ((20.0, 60), "got float 20.0"), ("a,b", "got 'a'"),
                                       ("", "got 0 values"), (None, "got NoneType")])
 def test_parse_qf_range_refuses(bad, msg):
@@ -129,18 +130,16 @@ def test_parse_param_value_follows_the_default():
     assert parse_param_value("step_size", "0.01", 0.1) == 0.01 and parse_param_value("lr", "2", 0.1) == 2.0
     assert parse_param_value("loss", "ce", "dlr") == "ce"
     assert parse_param_value("x", "[1, 2]", None) == [1, 2] and parse_param_value("x", "abc", None) == "abc"
-    for name, text, default, msg in [("targeted", "maybe", False, "parameter 'targeted': expected a boolean"),
-                                     ("steps", "2.5", 10, "parameter 'steps': expected an integer, got '2.5'"),
-                                     ("steps", "ten", 10, "got 'ten'"),
-                                     ("step_size", "fast", 0.1, "parameter 'step_size': expected a number"),
-                                     ("step_size", "nan", 0.1, "got NaN")]:
-        with pytest.raises(InputError, match=msg):
+    for name, text, default, shown in [("targeted", "maybe", False, "'maybe'"), ("steps", "2.5", 10, "'2.5'"),
+                                       ("steps", "ten", 10, "'ten'"), ("step_size", "fast", 0.1, "'fast'"),
+                                       ("step_size", "nan", 0.1, "NaN")]:
+        with pytest.raises(InputError, match=rf"'{name}'.*{shown}"):
             parse_param_value(name, text, default)
     assert parse_params(["steps=5", "targeted=off"], {"steps": 10, "targeted": False}) == {"steps": 5,
                                                                                           "targeted": False}
-    with pytest.raises(InputError, match=r"unknown parameter 'stesp'; valid parameters: steps, targeted"):
+    with pytest.raises(InputError, match=r"'stesp'.*steps, targeted"):
         parse_params(["stesp=5"], {"steps": 10, "targeted": False})
-    with pytest.raises(InputError, match="takes name=value"):
+    with pytest.raises(InputError, match="name=value.*'steps'"):
         parse_params(["steps"], {"steps": 10})
 
 
@@ -152,11 +151,11 @@ def test_argparse_types_give_one_usage_line_and_exit_code_2(capsys):
     p.add_argument("--amp", type=argtype(parse_bool))
     ns = p.parse_args(["--n-images", "5", "--qf-range", "20,60", "--budget", "inf", "--amp", "no"])
     assert (ns.n_images, ns.qf_range, ns.budget, ns.amp) == (5, (20, 60), float("inf"), False)
-    for argv, msg in [(["--n-images", "2.5"], "argument --n-images: expected an integer >= 1, got '2.5'"),
-                      (["--qf-range", "20-60"], "argument --qf-range: '20-60' is not a QF range: write it as 20,60"),
-                      (["--amp", "nein"], "argument --amp: expected a boolean")]:
+    for argv, msg in [(["--n-images", "2.5"], ("--n-images", "'2.5'")),
+                      (["--qf-range", "20-60"], ("--qf-range", "'20-60'", "20,60")),  # and how to write it
+                      (["--amp", "nein"], ("--amp", "'nein'"))]:
         with pytest.raises(SystemExit) as e:
             p.parse_args(argv)
         assert e.value.code == 2
         err = capsys.readouterr().err
-        assert msg in err and "Traceback" not in err
+        assert mentions(err, msg) and "Traceback" not in err, err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import run_cli
+from helpers import mentions, run_cli
 
 from cnr.config import PROFILES
 from cnr.errors import InputError
@@ -85,7 +85,7 @@ def test_with_overrides_adds_fields_and_renames(tmp_path):
         with_overrides(run, draws=2.5)
     with pytest.raises(InputError, match="takes a profile name"):
         resolve_run(PROFILES["smoke"])
-    with pytest.raises(InputError, match="'tpu9' is not a device"):
+    with pytest.raises(InputError, match="'tpu9'"):
         resolve_run("smoke", device="tpu9")
 
 
@@ -94,7 +94,7 @@ def test_worker_run_json_with_a_bad_device(tmp_path):
 
     d = json.loads(resolve_run("smoke").to_json())
     d["device"] = "tpu"
-    with pytest.raises(InputError, match="'tpu' is not a device"):
+    with pytest.raises(InputError, match="device.*'tpu'"):
         Run.from_json(json.dumps(d))
 
 
@@ -103,16 +103,16 @@ def test_results_root_from_the_environment_is_a_file(capsys, tmp_path, monkeypat
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("CNR_RESULTS", str(tmp_path / "file"))
     code, text = run_cli(capsys, "grid", "--workers", "1")
-    assert code == 2 and "CNR_RESULTS" in text and "is a file, not a folder" in text
+    assert code == 2 and mentions(text, ("CNR_RESULTS", str(tmp_path / "file"), "is a file")), text
     assert (tmp_path / "file").read_text() == "x"
 
 
 @pytest.mark.parametrize("kwargs, needle", [
-    (dict(results_root=5), "results_root must be a folder path .str or Path., got int 5"),
-    (dict(results_root=""), "results_root is empty"),
+    (dict(results_root=5), r"results_root\b.*int 5"),
+    (dict(results_root=""), r"results_root\b.*empty"),
     (dict(seed=2**32), r"seed\b.*\b4294967295\b.*got 4294967296"),  # the bound in full, above the value
     (dict(seed=-1), r"seed\b.*got -1"),
-    (dict(retrain="maybe"), "retrain: expected a boolean"),
+    (dict(retrain="maybe"), r"retrain\b.*'maybe'"),
 ])
 def test_resolve_run_arguments(kwargs, needle):
     from cnr.errors import InputError
@@ -127,7 +127,7 @@ def test_resolve_run_refuses_a_file_as_results_root(tmp_path):
     from cnr.run import resolve_run
 
     (tmp_path / "f").write_text("x")
-    with pytest.raises(InputError, match="is a file, not a folder"):
+    with pytest.raises(InputError, match=rf"{tmp_path / 'f'}\b.*is a file"):
         resolve_run("quick", results_root=tmp_path / "f")
 
 

@@ -69,9 +69,9 @@ def test_checkpoint_restores_model_and_optimizer(tmp_path):
 def test_weights_path_of_the_wrong_type():
     from cnr import RestorerBank, load_classifier
 
-    with pytest.raises(WeightsError, match="a weights path must be a str or Path, got int 5"):
+    with pytest.raises(WeightsError, match=r"weights path\b.*int 5"):
         load_classifier("fmnist-cnn", weights=5)
-    with pytest.raises(InputError, match="RestorerBank.load takes a folder path .str or Path., got int 5"):
+    with pytest.raises(InputError, match=r"RestorerBank\.load\b.*int 5"):
         RestorerBank.load(5)
 
 
@@ -86,8 +86,8 @@ def test_a_flipped_bit_in_shipped_weights_is_caught(tmp_path):
 
 
 @pytest.mark.parametrize("content, needle", [
-    (b"", "is not a valid safetensors file"),
-    ((10**15).to_bytes(8, "little") + b"{}", "is not a valid safetensors file"),
+    (b"", r"w\.safetensors\b.*not a valid safetensors file"),
+    ((10**15).to_bytes(8, "little") + b"{}", r"w\.safetensors\b.*not a valid safetensors file"),
 ])
 def test_empty_or_absurd_header_weights(tmp_path, content, needle):
     from cnr import load_classifier
@@ -108,7 +108,7 @@ def test_weights_metadata_that_is_json_but_not_an_object(tmp_path, raw):
     path = tmp_path / "w.safetensors"
     save_file({"a": torch.zeros(1)}, str(path), metadata={"cnr": raw})
     for read in (read_metadata, load_weights):
-        with pytest.raises(WeightsError, match=r"w.safetensors has corrupted cnr metadata: a JSON \w+, not an object"):
+        with pytest.raises(WeightsError, match=r"w\.safetensors\b.*cnr metadata.*JSON \w+"):
             read(path)
 
 
@@ -160,7 +160,7 @@ def test_weights_checksum_is_stored_and_verified(tmp_path):
     data[first_float:first_float + 4] = bytes(255 - b for b in data[first_float:first_float + 4])
     path.write_bytes(bytes(data))
     load_file(str(path))  # safetensors is happy
-    with pytest.raises(WeightsError, match=r"checksum mismatch .*the file is damaged\. Regenerate it with: make w"):
+    with pytest.raises(WeightsError, match=r"checksum mismatch.*make w"):
         load_weights(path, regenerate="make w")
 
 
@@ -180,8 +180,7 @@ def test_non_finite_weights_are_refused(tmp_path):
     for name, writer in [("new", lambda p: save_weights(p, sd, {})), ("old", lambda p: save_file(sd, str(p)))]:
         path = tmp_path / f"{name}.safetensors"
         writer(path)
-        with pytest.raises(WeightsError, match=r"tensor '0.weight' has 6 of 6 values NaN or Inf.*Regenerate it with: "
-                                               r"cnr train-classifier"):
+        with pytest.raises(WeightsError, match=r"'0\.weight'.*6 of 6.*NaN or Inf.*cnr train-classifier"):
             load_weights(path, regenerate="cnr train-classifier")
 
 
@@ -194,9 +193,7 @@ def test_float_stored_as_int32_is_caught(tmp_path):
     for name, writer in [("new", lambda p: save_weights(p, sd, {})), ("old", lambda p: save_file(sd, str(p)))]:
         path = tmp_path / f"{name}.safetensors"
         writer(path)
-        with pytest.raises(WeightsError, match=r"does not fit Sequential: 0.weight is stored as int32, the module needs "
-                                               r"a float tensor \(float32\); 0.bias has shape \(5,\), the module needs "
-                                               r"\(2,\)"):
+        with pytest.raises(WeightsError, match=r"Sequential.*0\.weight\b.*int32.*float32.*0\.bias\b.*\(5,\).*\(2,\)"):
             load_state_into(_net(), path)
     # a header whose recorded dtype was changed after saving
     path = save_weights(tmp_path / "hdr.safetensors", {"a": torch.ones(2)}, {})
@@ -208,7 +205,7 @@ def test_float_stored_as_int32_is_caught(tmp_path):
     save_file({"a": tensors["a"].to(torch.int32)}, str(path), metadata=meta)
     from cnr.weights import load_weights
 
-    with pytest.raises(WeightsError, match=r"tensor dtypes differ from those saved \('a' is int32, saved as float32\)"):
+    with pytest.raises(WeightsError, match=r"'a'.*int32.*float32"):
         load_weights(path)
 
 
