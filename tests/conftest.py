@@ -35,7 +35,8 @@ def _is_local(address) -> bool:
 @pytest.fixture(autouse=True, scope="session")
 def block_network():
     """Fail any connection or DNS lookup beyond loopback (kernels and DDP on 127.0.0.1 stay allowed)."""
-    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
 
     def guard(address):
         if not _is_local(address):
@@ -55,7 +56,8 @@ def block_network():
 
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
     yield
-    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real_connect, real_connect_ex, real_getaddrinfo
+    socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
+    socket.getaddrinfo = real_getaddrinfo
 
 
 def pytest_collection_modifyitems(config, items):

@@ -47,7 +47,8 @@ def outcome_table(tmp_path, cells: dict[tuple[str, str, str, float], list[list[i
     rows = []
     for (defense, mode, attack, budget), correct in cells.items():
         c = torch.tensor(correct, dtype=torch.bool)
-        r = outcome_row(defense, mode, attack, "clean" if attack == "clean" else "adaptive", budget, c.float().mean().item())
+        kind = "clean" if attack == "clean" else "adaptive"
+        r = outcome_row(defense, mode, attack, kind, budget, c.float().mean().item())
         r["outcomes"] = save_outcomes(csv, r, c, ~c.all(0), torch.full((c.shape[1],), budget))
         rows.append(r)
     return pd.DataFrame(rows), csv

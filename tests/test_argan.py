@@ -343,7 +343,7 @@ def test_bank_metadata_mismatches_name_file_expected_and_found(bank_folder, tmp_
     with pytest.raises(WeightsError, match="dataset='fmnist'.*dataset='natural'"):
         RestorerBank.load(other)
     with pytest.raises(WeightsError, match="no static generator"):
-        RestorerBank({5: _tiny(5)}).static
+        _ = RestorerBank({5: _tiny(5)}).static  # the property raises
     with pytest.raises(InputError, match="disagree on input channels"):
         RestorerBank({5: _tiny(5), 10: _tiny(10, channels=3)})
 
@@ -356,7 +356,8 @@ def test_restore_per_image_qf_equals_per_group_calls(bank_folder):
     calls = []
     hooks = [g.register_forward_hook(lambda m, i, o: calls.append(len(i[0]))) for g in bank.generators.values()]
     out = bank.restore(x, qf)
-    assert sorted(calls) == [3, 4, 5]  # one batched call per generator (5: 5,7,5; 10: 10,12,8,9; 20: the rest, 15 a tie)
+    # one batched call per generator (5: 5,7,5; 10: 10,12,8,9; 20: the rest, 15 a tie)
+    assert sorted(calls) == [3, 4, 5]
     for h in hooks:
         h.remove()
     trained = bank.nearest_tensor(qf)
@@ -490,7 +491,8 @@ def test_bank_folder_with_names_that_are_not_qfNN(tmp_path):
         RestorerBank.load(folder)
 
 
-@pytest.mark.parametrize("family, shape", [("fmnist-quick", (8, 1, 28, 28)), ("natural-quick-residual", (2, 3, 64, 64))])
+@pytest.mark.parametrize("family, shape", [("fmnist-quick", (8, 1, 28, 28)),
+                                           ("natural-quick-residual", (2, 3, 64, 64))])
 def test_a_bank_loads_in_either_layout_with_the_same_restorations(family, shape):
     folder = WEIGHTS_DIR / f"argan-{family}"
     default, nchw = RestorerBank.load(folder), RestorerBank.load(folder, channels_last=False)

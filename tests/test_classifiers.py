@@ -92,7 +92,8 @@ def test_registered_classifier_gets_the_contract(monkeypatch):
             return self.fc(x.flatten(1))
 
     monkeypatch.setitem(CLASSIFIERS, "toy", CLASSIFIERS["fmnist-cnn"])  # restored after the test
-    register_classifier("toy", ClassifierInfo(Toy, channels=2, num_classes=3, dataset="toys", size=8, takes_weights=True))
+    register_classifier("toy", ClassifierInfo(Toy, channels=2, num_classes=3, dataset="toys", size=8,
+                                              takes_weights=True))
     model = load_classifier("toy", weights="w.bin")
     assert model.weights == "w.bin" and not model.training and not model.fc.weight.requires_grad
     assert predict(model, torch.rand(5, 2, 8, 8)).shape == (5,)

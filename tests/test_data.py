@@ -59,7 +59,8 @@ def test_foolbox_imagenet_sizes_and_labels():
 
 
 def test_class_names_are_the_standard_lists():
-    assert data.class_names("cifar10") == list(CIFAR10_CLASSES) and CIFAR10_CLASSES[:3] == ("airplane", "automobile", "bird")
+    assert data.class_names("cifar10") == list(CIFAR10_CLASSES)
+    assert CIFAR10_CLASSES[:3] == ("airplane", "automobile", "bird")
     c100 = data.class_names("cifar100")
     assert len(c100) == len(set(c100)) == 100 and c100 == sorted(c100)
     assert (c100[0], c100[49], c100[99]) == ("apple", "mountain", "worm")  # foolbox's cifar100_00 is label 49

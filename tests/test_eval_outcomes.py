@@ -8,7 +8,8 @@ from cnr.eval.outcomes import load_outcomes
 
 
 def test_outcomes_round_trip(tmp_path):
-    df, csv = outcome_table(tmp_path, {("s", "static", "pgd", 0.1): [[1, 0, 1, 1, 0, 1, 1, 1, 0], [1, 1, 0, 1, 0, 1, 1, 1, 1]]})
+    correct = [[1, 0, 1, 1, 0, 1, 1, 1, 0], [1, 1, 0, 1, 0, 1, 1, 1, 1]]
+    df, csv = outcome_table(tmp_path, {("s", "static", "pgd", 0.1): correct})
     o = load_outcomes(csv, df.iloc[0])
     assert o.correct.tolist() == [[True, False, True, True, False, True, True, True, False],
                                   [True, True, False, True, False, True, True, True, True]]

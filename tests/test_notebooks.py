@@ -2,10 +2,13 @@
 pattern: run the notebook, read its recorded numbers and tables back, check them)."""
 from __future__ import annotations
 
+import math
+
 import nbformat
 import pandas as pd
 import pytest
 
+from cnr.analysis.ensemble import mark_inconclusive
 from cnr.argan import RestorerBank
 from cnr.cells.groups import build_grid
 from cnr.paths import NOTEBOOK_DIR
@@ -122,19 +125,27 @@ def test_restoration_table(smoke_run, run):
 def test_robustness_table_has_every_cell(smoke_run, run):
     df = pd.read_csv(run.robustness_csv)
     key = ["defense", "attack", "norm", "budget"]
-    want = {(c.defense.name, c.attack.label, c.attack.norm, round(c.attack.budget, 4)) for c in build_grid(run.profile)}
+    cells = build_grid(run.profile)
+    want = {(c.defense.name, c.attack.label, c.attack.norm, round(c.attack.budget, 4)) for c in cells}
     have = {(d, a, n, round(b, 4)) for d, a, n, b in df[key].itertuples(index=False)}
     assert want == have, sorted(want ^ have)[:5]
     assert (df.worst_accuracy <= df.accuracy + 1e-9).all()
     assert (df["profile"] == "smoke").all() and (df["overrides"] == "{}").all()
     rec = read_record(run, "03_attacks")
-    assert rec["rows"] == 111 and rec["cells"] == 111
+    assert rec["rows"] == rec["cells"] == len(cells)
     # smoke's black-box and minimal-perturbation attacks are deliberately tiny: the one check that fails says so
     assert rec["sanity_failed"] == ["every attack conclusive (undefended within 10% of white-box PGD)"]
     assert rec["sanity_checks"] - rec["sanity_passed"] == 1
     assert rec["inconclusive"] == pytest.approx(24, abs=4)
+    # the ensemble: one row per (defense, norm, finite budget) of the grid where at least one attack is conclusive
+    marked = mark_inconclusive(df)
+    conclusive = marked[~marked["inconclusive"].astype(bool)]
+    kept = {(d, n, round(b, 4)) for d, n, b in conclusive[["defense", "norm", "budget"]].itertuples(index=False)}
+    groups = {(c.defense.name, c.attack.norm, round(c.attack.budget, 4)) for c in cells
+              if 0 < c.attack.budget < math.inf} & kept
     ens = pd.read_csv(run.tables_dir / "ensemble.csv")
-    assert len(ens) == len(rec["ensemble"]) == 26
+    assert len(ens) == len(rec["ensemble"]) == len(groups)
+    assert {(d, n, round(b, 4)) for d, n, b in ens[["defense", "norm", "budget"]].itertuples(index=False)} == groups
     none = ens[(ens.defense == "none") & (ens.norm == "linf") & (ens.budget == 0.1)].iloc[0]
     assert none["robust_accuracy"] == 0.0 and none["attacks"] >= 1  # white-box PGD breaks the bare model
 

@@ -1,12 +1,73 @@
-"""cnr.reporting.figures: each figure is drawn from the rows it needs, and says which are missing."""
+"""cnr.reporting.figures: each figure plots the rows of the committed quick run's tables it is drawn from, and says
+which rows are missing."""
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from helpers import paired_rows
 
+from cnr.reporting import figures as F
 from cnr.reporting.style import MissingRows
+from cnr.reporting.summaries import load_ensemble, load_results
 from cnr.reporting.tables import save_output
+from cnr.run import resolve_run
+
+QUICK = resolve_run("quick")  # results/quick: the committed run, read only
+
+
+@pytest.fixture(scope="module")
+def results() -> pd.DataFrame:
+    return load_results(QUICK, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _panels(fig) -> dict[str, dict[str, tuple[list, list]]]:
+    """Per panel title: each labelled line's (x, y) data."""
+    return {ax.get_title(): {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.lines
+                             if not ln.get_label().startswith("_")} for ax in fig.axes}
+
+
+def test_bpda_figure_plots_each_defenses_worst_case_against_the_budget(results):
+    panels = _panels(F.bpda_figure(results))
+    assert set(panels) == {f"{a} ({n})" for a in ("bpda-pgd", "eot-bpda-pgd") for n in ("L∞", "normalized L2")}
+    lines = panels["bpda-pgd (L∞)"]
+    assert list(lines) == ["none", "jpeg", "static-N3", "dynamic-N3"]  # the defenses run at every budget
+    for defense, (x, y) in lines.items():
+        rows = results[(results["defense"] == defense) & (results["attack"] == "bpda-pgd")
+                       & (results["norm"] == "linf") & (results["budget"] > 0)].sort_values("budget")
+        assert x == rows["budget"].tolist() and y == rows["worst_accuracy"].tolist(), defense
+
+
+def test_ensemble_figure_plots_the_robust_accuracy_per_defense():
+    ensemble = load_ensemble(QUICK)
+    lines = _panels(F.ensemble_figure(ensemble))["every attack, every draw (L∞)"]
+    assert set(lines) <= set(ensemble["defense"]) and "dynamic-N3" in lines
+    rows = ensemble[(ensemble["defense"] == "dynamic-N3") & (ensemble["norm"] == "linf")].sort_values("budget")
+    assert lines["dynamic-N3"] == (rows["budget"].tolist(), rows["robust_accuracy"].tolist())
+
+
+def test_blackbox_figure_has_a_bar_group_per_defense_and_an_entry_per_attack(results):
+    fig = F.blackbox_figure(results)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "jpeg", "static-N3", "dynamic-N3"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    blackbox = results[results["kind"] == "black-box"][["attack", "norm"]].drop_duplicates()
+    assert legend[0] == "clean" and len(legend) == 1 + len(blackbox)
+    assert all(any(t.startswith(f"{a} (") for t in legend) for a in blackbox["attack"])
+
+
+def test_ablation_figure_has_a_panel_per_ablation_attack_at_each_reference_budget(results):
+    grid = QUICK.profile.grid
+    fig = F.ablation_figure(results, grid.ref_linf, grid.ref_l2)
+    attacks = results[results["ablation"].astype(bool)]["attack"].unique()
+    want = {f"{a}, L∞ {grid.ref_linf:g}" for a in attacks} | {f"{a}, normalized L2 {grid.ref_l2:g}" for a in attacks}
+    assert {ax.get_title() for ax in fig.axes} == want
 
 
 def test_figures_skip_missing_rows_with_a_note(tmp_path, capsys):

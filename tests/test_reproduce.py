@@ -27,7 +27,8 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     """Also: the `cnr` kernel is this interpreter (the venv's), with cnr importable and passive OpenMP waiting."""
     import sys
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os, sys, cnr\nprint(sys.executable, os.environ['OMP_WAIT_POLICY'])"),
+    show_kernel = "import os, sys, cnr\nprint(sys.executable, os.environ['OMP_WAIT_POLICY'])"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(show_kernel),
                                          nbformat.v4.new_code_cell("# a comment\nraise ValueError('boom')")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "99_boom.ipynb"

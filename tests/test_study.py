@@ -106,7 +106,8 @@ def test_side_by_side_joins_each_banks_summary_table():
 def test_mechanism_summary_and_its_sentence():
     cos = pd.DataFrame([dict(defense=d, metric=m, value=v, lo=v - 0.1, hi=v + 0.1)
                         for d, v in (("static-N3", 0.9), ("dynamic-N3", 0.4)) for m in ("cross-draw", "same-draw")]
-                       + [dict(defense="dynamic-N3 - static-N3", metric="cross-draw-diff", value=-0.5, lo=-0.6, hi=-0.4)])
+                       + [dict(defense="dynamic-N3 - static-N3", metric="cross-draw-diff", value=-0.5, lo=-0.6,
+                               hi=-0.4)])
     eot = pd.DataFrame([dict(defense="dynamic-N3", metric="alignment", k=k, value=0.5 + k / 100, lo=0.4, hi=0.7)
                         for k in (1, 4)])
     nums = study.mechanism_summary({"paper": {"gradient_cosine": cos, "eot_alignment": eot}})
