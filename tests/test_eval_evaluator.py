@@ -17,6 +17,23 @@ from cnr.run import resolve_run
 SMOKE = PROFILES["smoke"]
 
 
+NONE = DefenseSpec("none", "none")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def ev(run):
+    return make_evaluator(run)
+
+
+def _pgd(budget, steps=2, norm="linf", **kw):
+    return AttackSpec("bpda-pgd", "pgd", norm, budget, params=(("steps", steps),), **kw)
+
+
 @pytest.mark.parametrize("defense", ["none", "dynamic-N3"])
 def test_a_black_box_row_has_the_median_and_largest_queries_per_image(ev, defense):
     spec = DefenseSpec("none", "none") if defense == "none" else defense_by_name(SMOKE, defense)
@@ -33,23 +50,6 @@ def test_a_white_box_row_has_no_query_columns(ev):
     pgd = AttackSpec("bpda-pgd", "pgd", "linf", 0.1, params=(("steps", 1),))
     row = ev.run_cell(Cell(DefenseSpec("none", "none"), pgd))
     assert row_problem(row) is None and "queries_median" not in row and "queries_max" not in row
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
-
-
-NONE = DefenseSpec("none", "none")
-
-
-@pytest.fixture(scope="module")
-def ev(run):
-    return make_evaluator(run)
-
-
-def _pgd(budget, steps=2, norm="linf", **kw):
-    return AttackSpec("bpda-pgd", "pgd", norm, budget, params=(("steps", steps),), **kw)
 
 
 def test_evaluator_holds_the_runs_images_and_models(run):
