@@ -1,11 +1,16 @@
-"""Test-wide rules: no network (any attempt fails the test), quiet progress bars, fixed seeds."""
+"""Test-wide rules: no network (any attempt fails the test), quiet progress bars, fixed seeds, figures drawn off
+screen; and the fixtures several test files share."""
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+import tempfile
 
+import matplotlib
 import pytest
+
+matplotlib.use("Agg")
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -30,7 +35,8 @@ def _is_local(address) -> bool:
 @pytest.fixture(autouse=True, scope="session")
 def block_network():
     """Fail any connection or DNS lookup beyond loopback (kernels and DDP on 127.0.0.1 stay allowed)."""
-    real_connect, real_connect_ex, real_getaddrinfo = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
 
     def guard(address):
         if not _is_local(address):
@@ -50,7 +56,8 @@ def block_network():
 
     socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = connect, connect_ex, getaddrinfo
     yield
-    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = real_connect, real_connect_ex, real_getaddrinfo
+    socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex
+    socket.getaddrinfo = real_getaddrinfo
 
 
 def pytest_collection_modifyitems(config, items):
@@ -58,3 +65,26 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("CNR_TEST_REVERSE") == "1":
         items.reverse()
 
+
+@pytest.fixture
+def scratch_results(tmp_path, monkeypatch):
+    """CNR_RESULTS in the test's own folder: a command that writes results writes them there, and a refused one
+    leaves tmp_path/results absent."""
+    monkeypatch.setenv("CNR_RESULTS", str(tmp_path / "results"))
+
+
+@pytest.fixture(scope="session")
+def smoke_table(tmp_path_factory):
+    """The whole smoke grid, split over the profile's two worker processes (`cnr grid --run-json`), run once for the
+    grid's and the sanity checks' tests."""
+    from helpers import SMOKE_GRID_OVERRIDE
+
+    from cnr.grid import run_grid
+    from cnr.run import resolve_run
+
+    root = tmp_path_factory.mktemp("grid")
+    grid_run = resolve_run("smoke", SMOKE_GRID_OVERRIDE, results_root=root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tempfile, "tempdir", str(root))  # the run's JSON for the workers goes here too
+        df = run_grid(grid_run)
+    return df, grid_run

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import corpus_or_skip
 
 from cnr.argan.generator import build_generator
 from cnr.argan.recipe import OPTIONAL_KEYS, same_training, training_recipe
@@ -96,13 +97,6 @@ def test_train_argan_records_each_setting_under_its_own_name(tmp_path):
     assert same_training(meta, training_recipe(10, TrainSettings(**settings, perceptual=FashionCNN())))
 
 
-def _corpus_or_skip():
-    from cnr.data.photo_corpus import INVENTORY
-
-    if not all(Path(p.path).is_file() for p in INVENTORY):
-        pytest.skip("the photo corpus is not installed (make data): natural patches come from it")
-
-
 def _natural_run(tmp_path, patch):
     """The smoke profile without the natural bank's own settings, so that argan_patch reaches the natural bank."""
     return resolve_run("smoke", {"argan_natural_train": (), "argan_patch": patch, "argan_batch": 4},
@@ -110,7 +104,7 @@ def _natural_run(tmp_path, patch):
 
 
 def test_a_bank_of_another_patch_or_phase_split_is_not_up_to_date(tmp_path, capsys):
-    _corpus_or_skip()
+    corpus_or_skip()
     kw = dict(out_dir=tmp_path / "nat", preset="tiny", qfs=(10,), static=False, progress=False, n_val=4,
               pretrain_steps=1, gan_steps=0, ssim_weight=0.0)  # one pixel-loss step: seconds
     path = tmp_path / "nat" / "qf10.safetensors"
@@ -130,7 +124,7 @@ def test_a_bank_of_another_patch_or_phase_split_is_not_up_to_date(tmp_path, caps
 
 
 def test_a_checkpoint_of_another_patch_is_not_resumed(tmp_path, capsys):
-    _corpus_or_skip()
+    corpus_or_skip()
     kw = dict(dataset="natural", preset="tiny", pretrain_steps=3, gan_steps=0, ssim_weight=0.0, batch=4, n_val=4,
               progress=False, stop_after=1, out_path=tmp_path / "qf10.safetensors")
     train_argan(10, patch=32, **kw)

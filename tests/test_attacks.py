@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 import torch
+from helpers import mentions, run_cli
 from torch import nn
 
 from cnr.attacks import ATTACKS, AttackDef, AttackResult, attack_params, register_attack, run_attack
@@ -13,6 +14,7 @@ from cnr.attacks.base import CountingModel
 from cnr.defenses import CompressRestore, Defended
 from cnr.errors import InputError
 from cnr.parsing import parse_params
+from cnr.paths import WEIGHTS_DIR
 
 N, SIZE, CLASSES = 8, 16, 10
 BUDGETS = {"linf": 0.03, "l2": 0.05}
@@ -244,9 +246,9 @@ def test_unknown_names_list_the_valid_ones(net, data):
 
 def test_bad_inputs_fail_clearly(net, data):
     x, y = data
-    with pytest.raises(InputError, match=r"labels must lie in \[0, 9\]"):
+    with pytest.raises(InputError, match=r"labels\b.*\[0, 9\]"):
         run_attack("pgd", net, x, torch.full((N,), CLASSES), 0.1)
-    with pytest.raises(InputError, match="labels must have shape"):
+    with pytest.raises(InputError, match=r"labels\b.*shape"):
         run_attack("pgd", net, x, y[:3], 0.1)
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         run_attack("pgd", net, x * 255, y, 0.1)
@@ -398,18 +400,18 @@ def test_parse_params_types_values_by_their_defaults():
             assert _params(name, [f"{key}={text}"]) == {key: default}, (name, key)
 
 
-@pytest.mark.parametrize("items, message", [
-    (["steps=2.5"], "parameter 'steps': expected an integer, got '2.5'"),
-    (["random_start=maybe"], "parameter 'random_start': expected a boolean \\(true/false"),
-    (["random_start=2"], "expected a boolean"),  # bools are strict: no truthy integers
-    (["stpes=3"], "unknown parameter 'stpes'; valid parameters: batch_size, eot, loss, random_start, step_size, steps"),
-    (["steps"], "--param takes name=value \\(e.g. steps=20\\), got 'steps'"),
-    (["steps=2", "steps=3"], "given twice"),
+@pytest.mark.parametrize("items, message", [  # the parameter and the text given
+    (["steps=2.5"], r"'steps'.*'2\.5'"),
+    (["random_start=maybe"], r"'random_start'.*'maybe'"),
+    (["random_start=2"], r"'random_start'.*'2'"),  # bools are strict: no truthy integers
+    (["stpes=3"], r"'stpes'.*batch_size, eot, loss, random_start, step_size, steps"),  # and the valid names
+    (["steps"], r"--param\b.*'steps'"),
+    (["steps=2", "steps=3"], r"steps\b.*twice"),
 ])
 def test_parse_params_refuses_bad_values(items, message):
     with pytest.raises(InputError, match=message):
         _params("pgd", items)
-    with pytest.raises(InputError, match="parameter 'stepsize': expected a number \\(its default is 0.01\\), got 'big'"):
+    with pytest.raises(InputError, match=r"'stepsize'.*0\.01.*'big'"):  # with the default that says its type
         _params("cw", ["stepsize=big"])
 
 
@@ -431,24 +433,24 @@ def test_register_attack_makes_it_runnable(net, data, monkeypatch):
         register_attack("bad", nudge)
 
 
-@pytest.mark.parametrize("name, params, needle", [
-    ("pgd", dict(steps=0), "'steps': expected an integer >= 1, got 0"),
-    ("pgd", dict(eot=2.5), "'eot': expected an integer >= 1, got float 2.5"),
-    ("pgd", dict(step_size=-0.1), "'step_size': expected a finite number > 0"),
-    ("pgd", dict(random_start="maybe"), "'random_start': expected a boolean"),
-    ("pgd", dict(loss="hinge"), "'loss': expected one of 'ce', 'margin'"),
-    ("deepfool", dict(candidates=1), "'candidates': expected an integer >= 2, got 1"),
-    ("nattack", dict(population=1), "'population': expected an integer >= 2, got 1"),
-    ("nattack", dict(search_size=True), "'search_size': expected an integer >= 1, got bool True"),
-    ("nattack", dict(sigma=0.0), "'sigma': expected a finite number > 0"),
-    ("autoattack_rand", dict(n_iter=0), "'n_iter': expected an integer >= 1, got 0"),
+@pytest.mark.parametrize("name, params, needle", [  # the parameter and the value given
+    ("pgd", dict(steps=0), ("'steps'", "0")),
+    ("pgd", dict(eot=2.5), ("'eot'", "2.5")),
+    ("pgd", dict(step_size=-0.1), ("'step_size'", "-0.1")),
+    ("pgd", dict(random_start="maybe"), ("'random_start'", "'maybe'")),
+    ("pgd", dict(loss="hinge"), ("'loss'", "'hinge'")),
+    ("deepfool", dict(candidates=1), ("'candidates'", "1")),
+    ("nattack", dict(population=1), ("'population'", "1")),
+    ("nattack", dict(search_size=True), ("'search_size'", "True")),
+    ("nattack", dict(sigma=0.0), ("'sigma'", "0.0")),
+    ("autoattack_rand", dict(n_iter=0), ("'n_iter'", "0")),
 ])
 def test_attack_params_are_checked_once_before_the_attack_runs(net, data, name, params, needle):
     x, y = data
     norm = "l2" if name == "deepfool" else "linf"
     with pytest.raises(InputError) as e:
         run_attack(name, net, x, y, 0.1, norm=norm, **params)
-    assert f"attack {name!r} parameter {needle}" in str(e.value)
+    assert mentions(str(e.value), (f"attack {name!r}", *needle)), str(e.value)
 
 
 # --- per-image queries of the black-box attacks --------------------------------------------------------------------
@@ -489,3 +491,86 @@ def test_hsj_with_a_query_budget_stops_an_image_at_its_first_adversarial_query_i
     fooled = early.success
     assert (early.extra["queries"][fooled] < full.extra["queries"][fooled]).all()
     assert torch.equal(early.extra["queries"][~fooled], full.extra["queries"][~fooled])
+
+
+FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
+
+
+@pytest.fixture(scope="module")
+def models():
+    from cnr import CompressRestore, RestorerBank, load_classifier
+
+    bank = RestorerBank.load(FMNIST_BANK)
+    return bank, load_classifier("fmnist-cnn"), CompressRestore(bank, (20, 60), 1)
+
+
+X = torch.rand(2, 1, 28, 28)
+Y = torch.zeros(2, dtype=torch.int64)
+
+
+def test_attack_batch_size_zero(models):
+    from cnr import run_attack
+
+    with pytest.raises(InputError, match=r"'batch_size'.*\b0\b"):
+        run_attack("pgd", models[1], X, Y, 0.1, steps=1, batch_size=0)
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("attack, norm, param, needle", [  # the parameter and the value given
+    ("square", "linf", "loss=nope", ("'loss'", "'nope'")),
+    ("square", "linf", "p_init=1.5", ("'p_init'", "1.5")),
+    ("square", "linf", "p_init=0", ("'p_init'", "0")),
+    ("square", "linf", "n_queries=0", ("'n_queries'", "0")),
+    ("deepfool", "l2", "loss=probs", ("'loss'", "'probs'")),
+    ("deepfool", "l2", "overshoot=-0.1", ("'overshoot'", "-0.1")),
+    ("cw", "l2", "binary_steps=0", ("'binary_steps'", "0")),
+    ("cw", "l2", "stepsize=0", ("'stepsize'", "0")),
+    ("cw", "l2", "initial_const=-1", ("'initial_const'", "-1")),
+    ("hsj", "l2", "stepsize_search=bisect", ("'stepsize_search'", "'bisect'")),
+    ("hsj", "l2", "steps=0", ("'steps'", "0")),
+    ("nattack", "linf", "sigma=inf", ("'sigma'", "inf")),
+])
+def test_attack_parameter_ranges(capsys, attack, norm, param, needle):
+    code, text = run_cli(capsys, "attack", "--attack", attack, "--norm", norm, "--param", param, "--n-images", "2")
+    assert code == 2 and mentions(text, needle) and "Traceback" not in text, text
+
+
+def test_attack_ranges_hold_for_the_python_api_and_the_registry():
+    import torch
+
+    from cnr.attacks import ATTACKS, AttackDef, register_attack, run_attack
+    from cnr.errors import InputError
+    from cnr.parsing import count_limit
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.rand(2, 1, 2, 2), torch.zeros(2, dtype=torch.int64)
+    with pytest.raises(InputError, match=r"'p_init'.*2\.0"):
+        run_attack("square", model, x, y, 0.1, p_init=2.0)
+    with pytest.raises(InputError, match=r"'steps'.*\b0\b"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, dict(steps=0), limits=dict(steps=count_limit())))
+    with pytest.raises(InputError, match="no default"):
+        register_attack("bad", AttackDef(ATTACKS["pgd"].fn, {}, limits=dict(steps=count_limit())))
+    assert "bad" not in ATTACKS
+
+
+class _NaNLogits(nn.Module):
+    """A model whose logits are all NaN."""
+
+    def forward(self, x):
+        return x[:, :10] * float("nan")
+
+
+
+
+
+def test_run_attack_refuses_bad_arguments_and_nan_logits(net, data):
+    x, y = data[0][:2], data[1][:2]
+    with pytest.raises(InputError, match=r"seed\b.*'a'"):
+        run_attack("pgd", net, x, y, 0.1, seed="a")
+    for budget in ("0.1", True):
+        with pytest.raises(InputError, match=rf"budget\b.*{budget!r}"):
+            run_attack("pgd", net, x, y, budget)
+    with pytest.raises(InputError, match=r"'random_start'.*'maybe'"):
+        run_attack("pgd", net, x, y, 0.1, random_start="maybe", steps=1)
+    with pytest.raises(InputError, match="NaN or Inf logits"):
+        run_attack("pgd", torch.nn.Sequential(torch.nn.Flatten(), _NaNLogits()), x, y, 0.1, steps=1)

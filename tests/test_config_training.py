@@ -34,21 +34,16 @@ def test_limits_are_declared_for_fields_of_the_settings():
         TrainSettings(pretrain_steps=0, gan_steps=0)
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(pretrain_steps=-1), "train_argan argument 'pretrain_steps': expected an integer >= 0, got -1"),
-    (dict(patch=3), "train_argan argument 'patch': expected an integer >= 4, got 3"),
-    (dict(in_channels=0), "train_argan argument 'in_channels': expected an integer >= 1 (or None), got 0"),
-    (dict(lr=0.0), "train_argan argument 'lr': expected a finite number > 0, got 0.0"),
-    (dict(seed=-1), "seed: expected an integer in [0, 4294967295], got -1"),
-])
-def test_out_of_range_settings_are_refused_by_name(kwargs, needle):
-    with pytest.raises(InputError) as e:
+@pytest.mark.parametrize("kwargs", [dict(pretrain_steps=-1), dict(patch=3), dict(in_channels=0), dict(lr=0.0),
+                                    dict(seed=-1)])
+def test_out_of_range_settings_are_refused_by_name(kwargs):
+    [(name, value)] = kwargs.items()
+    with pytest.raises(InputError, match=rf"\b{name}\b.*{value}"):  # the setting and the value given
         TrainSettings(**kwargs)
-    assert needle in str(e.value)
 
 
 def test_unknown_setting_names_the_valid_ones():
-    with pytest.raises(InputError, match=r"unknown train_argan argument 'patch_size'; .*patch, perceptual"):
+    with pytest.raises(InputError, match=r"'patch_size'.*patch, perceptual"):
         TrainSettings.from_kwargs({"patch_size": 32})
 
 

@@ -59,7 +59,8 @@ def test_foolbox_imagenet_sizes_and_labels():
 
 
 def test_class_names_are_the_standard_lists():
-    assert data.class_names("cifar10") == list(CIFAR10_CLASSES) and CIFAR10_CLASSES[:3] == ("airplane", "automobile", "bird")
+    assert data.class_names("cifar10") == list(CIFAR10_CLASSES)
+    assert CIFAR10_CLASSES[:3] == ("airplane", "automobile", "bird")
     c100 = data.class_names("cifar100")
     assert len(c100) == len(set(c100)) == 100 and c100 == sorted(c100)
     assert (c100[0], c100[49], c100[99]) == ("apple", "mountain", "worm")  # foolbox's cifar100_00 is label 49
@@ -207,7 +208,7 @@ def test_imagenet_val_errors(tmp_path):
     with pytest.raises(InputError, match="no label for 2 of the 20 images"):
         data.ImageNetVal(flat, labels_file=tmp_path / "short.txt")
     (tmp_path / "bad.txt").write_text("a.jpg\n")
-    with pytest.raises(InputError, match="bad.txt:1: expected 'filename label_index'"):
+    with pytest.raises(InputError, match=r"bad\.txt:1\b.*'a\.jpg'"):
         data.ImageNetVal(flat, labels_file=tmp_path / "bad.txt")
     (tmp_path / "range.txt").write_text("a.jpg 1000\n")
     with pytest.raises(InputError, match="outside"):
@@ -287,3 +288,53 @@ def test_protocol_images_reads_the_folder_and_keeps_the_first_n(monkeypatch, tmp
     assert x.shape == (4, 3, 224, 224) and y.tolist() == IMAGENET_LABELS[1:5]
     fx, _, _ = data.load_foolbox_samples("imagenet")
     assert torch.equal(x, fx[1:5])
+
+
+def _flat_imagenet(tmp_path, labels: bytes):
+    from PIL import Image
+
+    root = tmp_path / "val"
+    root.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (8, 8)).save(root / name)
+    (root / "labels.txt").write_bytes(labels)
+    return root
+
+
+def test_corrupt_labels_file_line(tmp_path):
+    from PIL import Image
+
+    from cnr.data import ImageNetVal
+
+    (tmp_path / "a.png").write_bytes(b"")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "labels.txt").write_text("a.png seven\n")
+    with pytest.raises(InputError, match=r"labels\.txt:1\b.*'a\.png seven'"):
+        ImageNetVal(tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, labels, needle", [  # the argument (or the file and line) and the value given
+    (dict(root=None), b"a.png 1\nb.png 2\n", r"root\b.*NoneType"),
+    (dict(), b"a.png 1\nb.png 2\n\xff\xfe\n", r"labels\.txt\b.*UTF-8"),
+    (dict(size=0), b"a.png 1\nb.png 2\n", r"size\b.*\b0$"),
+    (dict(size=-224), b"a.png 1\nb.png 2\n", r"size\b.*-224"),
+    (dict(size=22.4), b"a.png 1\nb.png 2\n", r"size\b.*22\.4"),
+    (dict(), b"a.png 1\nb.png 2\na.png 3\n", r"a\.png\b.*twice.*line 1\b"),
+    (dict(num_classes=0), b"a.png 1\nb.png 2\n", r"num_classes\b.*\b0\b"),
+])
+def test_imagenet_val_arguments(tmp_path, kwargs, labels, needle):
+    from cnr.data import ImageNetVal
+    from cnr.errors import InputError
+
+    root = _flat_imagenet(tmp_path, labels)
+    with pytest.raises(InputError, match=needle):
+        ImageNetVal(**{"root": root, **kwargs})
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "BILINEAR", None])
+def test_load_dataset_names_the_interpolations(interpolation):
+    from cnr.data import load_dataset
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match=rf"{interpolation!r}.*bicubic, bilinear"):
+        load_dataset("fmnist", limit=2, interpolation=interpolation)

@@ -38,41 +38,39 @@ def test_a_registered_dataset_runs_through_a_profile_and_the_evaluator(toy, tmp_
     assert BANK_FAMILY["toy"] == "fmnist" and ev.bank.qfs == (5, 10, 20, 30, 40, 60)  # the gray bank
     row = ev.run_cell(Cell(DefenseSpec("none", "none"), AttackSpec("clean", "clean", "linf", 0.0, kind="clean")))
     assert (row["dataset"], row["classifier"], row["n"]) == ("toy", "fmnist-cnn", 4)
-    with pytest.raises(InputError, match="samples.eval 7 is more than the 6 images of toy"):
+    with pytest.raises(InputError, match=r"samples\.eval\b.*\b7\b.*\b6 images of toy"):
         resolve_run("smoke", {"data.dataset": toy, **SMALL, "samples.eval": 7}, results_root=tmp_path)
 
 
-@pytest.mark.parametrize("dataset, classifier, needle", [
-    ("foolbox-mnist", "fmnist-cnn", "predicts fmnist labels \\(10 classes\\), the dataset has mnist labels"),
-    ("foolbox-cifar100", "cifar10-keras", "predicts cifar10 labels \\(10 classes\\), the dataset has cifar100 labels "
-                                          "\\(100 classes\\)"),
-    ("foolbox-cifar10", "fmnist-cnn", "expects 1-channel images, the dataset has 3-channel ones"),
-    ("foolbox-imagenet", "cifar10-keras", "expects 32 px images, the dataset has 224 px ones"),
+@pytest.mark.parametrize("dataset, classifier, needle", [  # what differs: the label spaces, channels or size
+    ("foolbox-mnist", "fmnist-cnn", r"fmnist labels.*mnist labels"),
+    ("foolbox-cifar100", "cifar10-keras", r"cifar10 labels \(10 classes\).*cifar100 labels \(100 classes\)"),
+    ("foolbox-cifar10", "fmnist-cnn", r"1-channel.*3-channel"),
+    ("foolbox-imagenet", "cifar10-keras", r"32 px.*224 px"),
 ])
 def test_a_classifier_is_refused_on_a_dataset_it_was_not_trained_for(tmp_path, dataset, classifier, needle):
-    with pytest.raises(InputError, match=f"data.classifier='{classifier}' and data.dataset='{dataset}' do not fit: "
-                                         f"the classifier {needle}"):
+    with pytest.raises(InputError, match=rf"data\.classifier='{classifier}'.*data\.dataset='{dataset}'.*{needle}"):
         resolve_run("smoke", {"data.dataset": dataset, "data.classifier": classifier}, results_root=tmp_path)
 
 
 def test_a_registered_dataset_with_other_labels_is_refused(toy, tmp_path):
     register_dataset(toy, DatasetInfo("digits", mirrored_fashion, "mnist", 10, 1, 28, "fmnist", size=6))
-    with pytest.raises(InputError, match="predicts fmnist labels \\(10 classes\\), the dataset has mnist labels"):
+    with pytest.raises(InputError, match=r"fmnist labels.*mnist labels"):
         resolve_run("smoke", {"data.dataset": toy, **SMALL}, results_root=tmp_path)
 
 
 def test_registration_and_loading_check_the_record(toy):
     good = DATASETS[toy]
-    with pytest.raises(InputError, match="unknown bank family \\(dataset bad\\) 'rgb'; valid .*: fmnist, natural"):
+    with pytest.raises(InputError, match=r"dataset bad\b.*'rgb'.*fmnist, natural"):
         register_dataset("bad", DatasetInfo("x", mirrored_fashion, "fmnist", 10, 1, 28, "rgb"))
-    with pytest.raises(InputError, match="dataset bad: num_classes: expected an integer >= 2, got 1"):
+    with pytest.raises(InputError, match=r"dataset bad\b.*num_classes\b.*\b1$"):
         register_dataset("bad", DatasetInfo("x", mirrored_fashion, "fmnist", 1, 1, 28, "fmnist"))
-    with pytest.raises(InputError, match="register_dataset takes a DatasetInfo record, got dict"):
+    with pytest.raises(InputError, match=r"register_dataset\b.*DatasetInfo.*dict"):
         register_dataset("bad", {"load": mirrored_fashion})
     assert "bad" not in DATASETS
     register_dataset(toy, DatasetInfo("says RGB", mirrored_fashion, "fmnist", 10, 3, 28, "natural"))
-    with pytest.raises(InputError, match="dataset toy's images have 1 channel, expected 3"):
+    with pytest.raises(InputError, match=r"dataset toy\b.*1 channel.*3"):
         load_dataset(toy)  # a loader that gives other images than its record says is caught at the edge
     register_dataset(toy, good)
-    with pytest.raises(InputError, match="dataset imagenet keeps only the images a classifier gets right"):
+    with pytest.raises(InputError, match=r"dataset imagenet\b.*classifier"):
         load_dataset("imagenet", limit=2)

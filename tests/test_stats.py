@@ -11,6 +11,7 @@ from scipy import stats as sps
 from cnr.errors import InputError
 from cnr.stats import (
     bootstrap_mean,
+    format_accuracy,
     holm,
     mcnemar_exact,
     mean_half_width,
@@ -113,3 +114,28 @@ def test_bootstrap_mean_is_seeded_and_near_the_normal_interval():
 def test_bootstrap_mean_of_nothing_defined_is_nan():
     with pytest.warns(RuntimeWarning, match="2 of 2 values are undefined"):
         assert all(math.isnan(x) for x in bootstrap_mean(torch.tensor([float("nan"), float("inf")]), seed=0))
+
+
+def _wilson_closed_form(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The textbook formula, independent of scipy."""
+    p = k / n
+    centre, half = (p + z * z / (2 * n)), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return ((centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n))
+
+
+@pytest.mark.parametrize("k, n", [(90, 100), (0, 20), (20, 20), (5, 8), (9312, 10000), (1, 1)])
+def test_wilson_interval_is_the_wilson_score_interval(k, n):
+    lo, hi = wilson_interval(k, n)
+    want = _wilson_closed_form(k, n)
+    # scipy and the closed form differ only by float rounding (measured <1e-9); 1e-7 leaves room for both
+    assert lo == pytest.approx(max(0.0, want[0]), abs=1e-7) and hi == pytest.approx(min(1.0, want[1]), abs=1e-7)
+
+
+def test_wilson_interval_values_and_edges():
+    # Published values (e.g. Newcombe 1998, table I: 81/263 -> 0.2553-0.3662); 5e-5 is the table's rounding
+    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=5e-5)
+    assert wilson_interval(90, 100) == pytest.approx((0.8256, 0.9448), abs=5e-5)
+    assert wilson_interval(0, 20) == (0.0, pytest.approx(0.1611, abs=5e-5))
+    assert wilson_interval(20, 20) == (pytest.approx(0.8389, abs=5e-5), 1.0)
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    assert format_accuracy(9, 10) == "0.9000 (9/10, 95% CI 0.5958-0.9821)"

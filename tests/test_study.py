@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import paired_rows
 
 from cnr import study
 from cnr.errors import DataNotFoundError, InputError
@@ -33,20 +34,11 @@ def test_paired_by_bank_refuses_a_bank_without_its_table(tmp_path):
     """A verdict on fewer banks than asked for would read as the study's: the missing bank is named."""
     runs = study.study_runs("smoke", banks=["quick", "paper"], results_root=tmp_path)
     runs["quick"].tables_dir.mkdir(parents=True)
-    _paired([("ensemble", -0.1, -0.15, -0.05)]).drop(columns="bank").to_csv(runs["quick"].tables_dir / "paired.csv",
+    paired_rows([("ensemble", -0.1, -0.15, -0.05)]).drop(columns="bank").to_csv(runs["quick"].tables_dir / "paired.csv",
                                                                             index=False)
     with pytest.raises(InputError, match=r"no paired table for the paper \(.*paired.csv\) bank"):
         study.paired_by_bank(runs)
     assert set(study.paired_by_bank({"quick": runs["quick"]})["bank"]) == {"quick"}
-
-
-def _paired(diffs: list[tuple], bank: str = "paper") -> pd.DataFrame:
-    """Rows (attack, diff, lo, hi[, McNemar p]); p defaults to 0.001 when the interval excludes 0, else 0.5."""
-    rows = [dict(bank=bank, defense_a="static-N3", defense_b="dynamic-N3", attack=a, norm="linf", budget=0.1 + i,
-                 n=200, diff=d, diff_lo=lo, diff_hi=hi, only_a=5, only_b=2, inconclusive=False,
-                 mcnemar_p=rest[0] if rest else (0.001 if lo > 0 or hi < 0 else 0.5))
-            for i, (a, d, lo, hi, *rest) in enumerate(diffs)]
-    return pd.DataFrame(rows)
 
 
 @pytest.mark.parametrize("diffs, claim", [
@@ -56,7 +48,7 @@ def _paired(diffs: list[tuple], bank: str = "paper") -> pd.DataFrame:
     ([("ensemble", 0.0, -0.05, 0.05), ("bpda-pgd", 0.2, 0.1, 0.3)], "is not shown"),
 ])
 def test_verdict_says_which_way_the_ensemble_goes(diffs, claim):
-    text = study.verdict(_paired(diffs))
+    text = study.verdict(paired_rows(diffs))
     assert text.startswith("paper bank, dynamic minus static") and claim in text
     assert "dynamic-N3 vs static-N3, every attack at L-inf 0.1: " in text and "McNemar" in text
 
@@ -66,26 +58,26 @@ def test_verdict_decides_by_mcnemar_holm_adjusted_over_the_budgets():
     0.125, so it is chance; two budgets at p = 0.03 each are not both significant once Holm-adjusted (0.06)."""
     assert study.holm([0.03, 0.03]) == [0.06, 0.06]
     assert study.holm([0.001, 0.04, 0.02]) == pytest.approx([0.003, 0.04, 0.04])
-    few = study.verdict(_paired([("ensemble", 0.02, 0.005, 0.04, 0.125)]))
+    few = study.verdict(paired_rows([("ensemble", 0.02, 0.005, 0.04, 0.125)]))
     assert "is not shown" in few and "McNemar p = 0.125, Holm p = 0.125" in few
-    two = study.verdict(_paired([("ensemble", 0.1, 0.05, 0.15, 0.03), ("ensemble", 0.1, 0.05, 0.15, 0.03)]))
+    two = study.verdict(paired_rows([("ensemble", 0.1, 0.05, 0.15, 0.03), ("ensemble", 0.1, 0.05, 0.15, 0.03)]))
     assert "is not shown" in two and two.count("Holm p = 0.060") == 2
-    cells = study.verdict(_paired([("ensemble", -0.1, -0.15, -0.05), ("bpda-pgd", 0.02, 0.005, 0.04, 0.125),
+    cells = study.verdict(paired_rows([("ensemble", -0.1, -0.15, -0.05), ("bpda-pgd", 0.02, 0.005, 0.04, 0.125),
                                    ("eot-bpda-pgd", -0.2, -0.3, -0.1)]))
     assert "above static in 0 of 2 cells, below in 1, within chance in 1" in cells
-    inconclusive_only = _paired([("ensemble", -0.1, -0.15, -0.05)]).assign(inconclusive=True)
+    inconclusive_only = paired_rows([("ensemble", -0.1, -0.15, -0.05)]).assign(inconclusive=True)
     assert "cannot be judged here" in study.verdict(inconclusive_only)
 
 
 def test_verdict_names_the_attacks_only_the_dynamic_side_faced():
-    t = _paired([("ensemble", -0.1, -0.15, -0.05)]).assign(
+    t = paired_rows([("ensemble", -0.1, -0.15, -0.05)]).assign(
         attacks_a="clean;bpda-pgd", attacks_b="clean;bpda-pgd;expected-bpda-pgd;transfer-static-pgd")
     assert "; dynamic also under expected-bpda-pgd, transfer-static-pgd)" in study.verdict(t)
     assert "also under" not in study.verdict(t.assign(attacks_b="clean;bpda-pgd"))
 
 
 def test_verdict_skips_inconclusive_and_clean_rows_and_needs_columns():
-    t = _paired([("ensemble", -0.1, -0.15, -0.05), ("clean", 0.5, 0.4, 0.6), ("square", 0.5, 0.4, 0.6)])
+    t = paired_rows([("ensemble", -0.1, -0.15, -0.05), ("clean", 0.5, 0.4, 0.6), ("square", 0.5, 0.4, 0.6)])
     t.loc[2, "inconclusive"] = True
     text = study.verdict(pd.concat([t, t.assign(bank="quick")]))
     assert "in 0 of 0 cells" in text and text.count("does not hold") == 2 and "quick bank" in text
@@ -114,7 +106,8 @@ def test_side_by_side_joins_each_banks_summary_table():
 def test_mechanism_summary_and_its_sentence():
     cos = pd.DataFrame([dict(defense=d, metric=m, value=v, lo=v - 0.1, hi=v + 0.1)
                         for d, v in (("static-N3", 0.9), ("dynamic-N3", 0.4)) for m in ("cross-draw", "same-draw")]
-                       + [dict(defense="dynamic-N3 - static-N3", metric="cross-draw-diff", value=-0.5, lo=-0.6, hi=-0.4)])
+                       + [dict(defense="dynamic-N3 - static-N3", metric="cross-draw-diff", value=-0.5, lo=-0.6,
+                               hi=-0.4)])
     eot = pd.DataFrame([dict(defense="dynamic-N3", metric="alignment", k=k, value=0.5 + k / 100, lo=0.4, hi=0.7)
                         for k in (1, 4)])
     nums = study.mechanism_summary({"paper": {"gradient_cosine": cos, "eot_alignment": eot}})
@@ -127,20 +120,6 @@ def test_mechanism_summary_and_its_sentence():
     assert text.startswith("paper bank, cosine") and "  dynamic-N3             0.400 [0.300, 0.500]" in text
     assert "paired on the same images" in text and "dynamic-N3 - static-N3 -0.500 [-0.600, -0.400]" in text
     assert "one draw's gradient against the mean of many" in text and "0.510 [0.400, 0.700]" in text
-
-
-def test_paired_figure_draws_both_banks():
-    from cnr.reporting.figures import MissingRows, paired_figure
-
-    t = pd.concat([_paired([("ensemble", -0.1, -0.15, -0.05), ("bpda-pgd", 0.0, -0.1, 0.1)]),
-                   _paired([("ensemble", -0.2, -0.25, -0.15)], bank="quick")])
-    fig = paired_figure(t)
-    assert len(fig.axes[0].get_yticklabels()) == 2 and fig.axes[0].get_legend() is not None
-    two_pairs = pd.concat([t, t.assign(defense_a="static-N1", defense_b="dynamic-N1")])
-    labels = [x.get_text() for x in paired_figure(two_pairs).axes[0].get_yticklabels()]
-    assert len(labels) == 4 and labels[0].startswith("dynamic-N1 vs static-N1: ")
-    with pytest.raises(MissingRows):
-        paired_figure(pd.DataFrame())
 
 
 def test_bank_restoration_rows_per_bank_and_qf():

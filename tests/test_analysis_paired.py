@@ -1,72 +1,13 @@
-"""Per-image outcomes, the ensemble rule and the paired static-vs-dynamic comparison, on outcomes made up here."""
+"""cnr.analysis.paired (and the ensemble rule it builds on): the paired static-vs-dynamic comparison, on
+per-image outcomes made up here."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
+from helpers import outcome_table
 
 from cnr.analysis.ensemble import ensemble
 from cnr.analysis.paired import default_pairs, paired_difference, paired_table
-from cnr.eval.outcomes import load_outcomes, save_outcomes
-
-
-def _row(defense: str, mode: str, attack: str, kind: str, budget: float, acc: float) -> dict:
-    return dict(dataset="d", classifier="c", defense=defense, attack=attack, norm="linf", budget=budget, params="{}",
-                seed=0, mode=mode, n_iter=3, random_qf=True, kind=kind, accuracy=acc, worst_accuracy=acc, n=8,
-                inconclusive=False)
-
-
-def _table(tmp_path, cells: dict[tuple[str, str, str, float], list[list[int]]]) -> tuple[pd.DataFrame, str]:
-    """A results table whose rows carry outcomes: cells[(defense, mode, attack, budget)] = correct (draws x n)."""
-    csv = str(tmp_path / "robustness.csv")
-    rows = []
-    for (defense, mode, attack, budget), correct in cells.items():
-        c = torch.tensor(correct, dtype=torch.bool)
-        r = _row(defense, mode, attack, "clean" if attack == "clean" else "adaptive", budget, c.float().mean().item())
-        r["outcomes"] = save_outcomes(csv, r, c, ~c.all(0), torch.full((c.shape[1],), budget))
-        rows.append(r)
-    return pd.DataFrame(rows), csv
-
-
-def test_outcomes_round_trip(tmp_path):
-    df, csv = _table(tmp_path, {("s", "static", "pgd", 0.1): [[1, 0, 1, 1, 0, 1, 1, 1, 0], [1, 1, 0, 1, 0, 1, 1, 1, 1]]})
-    o = load_outcomes(csv, df.iloc[0])
-    assert o.correct.tolist() == [[True, False, True, True, False, True, True, True, False],
-                                  [True, True, False, True, False, True, True, True, True]]
-    assert o.success.tolist() == [False, True, True, False, True, False, False, False, True]
-
-
-def test_outcomes_of_a_row_read_back_from_the_csv(tmp_path):
-    """robustness.csv keeps 4 decimals of a budget (2/255 becomes 0.0078): the row's own `outcomes` column still finds
-    its file, and a name that is not one the grid writes is refused, not opened."""
-    from cnr.errors import InputError
-    from cnr.eval.rows import read_table
-
-    df, csv = _table(tmp_path, {("s", "static", "pgd", 2 / 255): [[1, 0, 1, 1]]})
-    df.to_csv(csv, index=False, float_format="%.4f")
-    row = read_table(csv).iloc[0]
-    assert row["budget"] != 2 / 255
-    assert load_outcomes(csv, row).correct.tolist() == [[True, False, True, True]]
-    with pytest.raises(InputError, match="not a file the grid writes"):
-        load_outcomes(csv, {**row.to_dict(), "outcomes": "../../robustness.csv"})
-
-
-def test_the_committed_tables_find_every_rows_outcomes():
-    """Every row of the committed grids' robustness.csv that names outcomes can load them (the imagenet budgets are
-    fractions of 255, the case the key's hash alone misses)."""
-    from cnr.eval.rows import read_table
-    from cnr.paths import REPO_ROOT
-
-    tables = [REPO_ROOT / "results" / run / "tables" / "robustness.csv"
-              for run in ("quick", "imagenet", "study+bank.preset=quick", "study")]
-    loaded = 0
-    for csv in tables:
-        df = read_table(csv)
-        for _, row in df[df["outcomes"].notna()].iterrows():
-            assert load_outcomes(csv, row).correct.shape[1] == row["n"]
-            loaded += 1
-    assert loaded > 100
 
 
 def test_paired_difference_mcnemar_and_interval():
@@ -90,7 +31,7 @@ def test_ensemble_and_paired_table_take_every_attack_and_draw(tmp_path):
         ("dynamic-N3", "dynamic", "pgd", 0.1): [[1, 0, 0, 0, 0, 0, 0, 1], [1, 1, 0, 0, 0, 0, 0, 1]],
         ("dynamic-N3", "dynamic", "eot", 0.1): [[1, 1, 0, 0, 0, 0, 0, 1], [1, 1, 0, 0, 0, 0, 0, 1]],
     }
-    df, csv = _table(tmp_path, cells)
+    df, csv = outcome_table(tmp_path, cells)
     ens = ensemble(df, csv).set_index("defense")
     assert ens.loc["static-N3", "robust_accuracy"] == 3 / 8  # images 0-2 survive both attacks
     assert ens.loc["dynamic-N3", "robust_accuracy"] == 1 / 8  # image 0 (image 1 falls in a draw, 7 clean)
@@ -111,7 +52,7 @@ def test_paired_ensemble_takes_the_attacks_aimed_at_the_dynamic_bank_alone(tmp_p
         ("dynamic-N3", "dynamic", "other", 0.1): [[0] * 8],  # a dynamic-only cell of another view: not added
         ("dynamic-N3", "dynamic", "transfer", 0.2): [[0] * 8],  # no shared attack at this budget: no ensemble row
     }
-    df, csv = _table(tmp_path, cells)
+    df, csv = outcome_table(tmp_path, cells)
     df["view"] = df["attack"].map({"expected": "expected", "transfer": "transfer-static"}).fillna("bpda")
     t = paired_table(df, csv)
     ens = t[t["attack"] == "ensemble"].set_index("budget")

@@ -1,26 +1,20 @@
-"""CompressRestore: modes, seeded per-image QF draws, the three backward passes, its contract; the defense registry."""
+"""cnr.defenses.compress_restore: modes, seeded per-image QF draws, the three backward passes (and the expected
+restorer's), its contract, and Defended in front of a classifier."""
 from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from cnr.argan import RestorerBank, build_generator
+from cnr.classifiers import load_classifier
 from cnr.data import load_fmnist
 from cnr.defenses import (
-    BUILDERS,
-    FAMILIES,
     CompressRestore,
     Defended,
-    DefenseSpec,
-    defense_by_name,
-    grid_defenses,
-    register_defense,
-    unregister_defense,
 )
 from cnr.errors import InputError
 from cnr.jpeg import jpeg_roundtrip
-from cnr.profiles import PROFILES
+from cnr.paths import WEIGHTS_DIR
 
 
 @pytest.fixture(scope="module")
@@ -165,81 +159,68 @@ def test_defended_ignores_draw_for_a_deterministic_defense(bank, images):
     assert not any(p.requires_grad for p in clf.parameters())
 
 
-# --- the registry ------------------------------------------------------------------------------------------
-
-def test_grid_defenses_of_a_profile_with_roles_and_columns():
-    specs = {d.name: d for d in grid_defenses(PROFILES["smoke"])}
-    assert list(specs) == ["none", "jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1", "dynamic-N3",
-                           "dynamic-N5", "dynamic-N3-qf40"]
-    assert specs["dynamic-N3"].roles == {"main"} and specs["static-N5"].roles == {"ablation", "n-sweep"}
-    assert specs["dynamic-N3-qf40"].qf_range == (40, 40) and specs["dynamic-N3-qf40"].roles == {"ablation", "fixed-qf"}
-    assert specs["static-N3"].columns() == dict(defense="static-N3", mode="static", n_iter=3, qf_lo=20, qf_hi=60,
-                                                random_qf=True, roles="main")
-    assert specs["none"].columns() == dict(defense="none", mode="none", n_iter=0, qf_lo=None, qf_hi=None,
-                                           random_qf=False, roles="main")
-    assert specs["dynamic-N3-qf40"].columns()["random_qf"] is False
-    assert [d.needs_bank for d in specs.values()] == [False, False] + [True] * 7
-    full = {d.name for d in grid_defenses(PROFILES["full"])}
-    assert "dynamic-N1" in full and {d.name for d in grid_defenses(PROFILES["full"]) if "main" in d.roles} >= {
-        "dynamic-N1", "dynamic-N3", "dynamic-N5"}  # full sweeps every N
+FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
 
 
-def test_specs_build_the_modules_they_describe(bank, images):
-    specs = {d.name: d for d in grid_defenses(PROFILES["smoke"])}
-    assert specs["none"].build(bank) is None
-    d = specs["static-N5"].build(bank, grad="surrogate", seed=3)
-    assert isinstance(d, CompressRestore) and (d.mode, d.n_iter, d.qf_range, d.grad, d.seed) == (
-        "static", 5, (20, 60), "surrogate", 3)
-    jpeg = specs["jpeg"].build(bank)
-    assert jpeg.bank is None and jpeg.mode == "jpeg"
-    with pytest.raises(InputError, match="unknown defense builder 'nope'"):
-        DefenseSpec("x", "nope").build(bank)
+@pytest.fixture(scope="module")
+def models():
+    from cnr import CompressRestore, RestorerBank, load_classifier
+
+    bank = RestorerBank.load(FMNIST_BANK)
+    return bank, load_classifier("fmnist-cnn"), CompressRestore(bank, (20, 60), 1)
 
 
-def test_defense_by_name_builds_variants_and_names_the_valid_ones():
-    p = PROFILES["smoke"]
-    assert defense_by_name(p, "dynamic-N3") == next(d for d in grid_defenses(p) if d.name == "dynamic-N3")
-    v = defense_by_name(p, "static-N4")
-    assert (v.mode, v.n_iter, v.qf_range, v.builder) == ("static", 4, (20, 60), "compress-restore")
-    for bad in ("magic", "static-N0", "dynamic-Nx"):
-        with pytest.raises(InputError, match=f"unknown defense '{bad}'; valid defenses: dynamic-N1"):
-            defense_by_name(p, bad)
+def test_gray_bank_in_front_of_an_rgb_classifier(models):
+    from cnr import Defended, load_classifier
+
+    with pytest.raises(InputError, match="1-channel.*3-channel"):
+        Defended(models[2], load_classifier("cifar10-keras"))
 
 
-@pytest.fixture()
-def toy_defense():
-    """A registered toy: a 3x3 blur, in the grid as 'blur' with the ablation role."""
-    def build(spec, bank, grad, seed):
-        blur = nn.Conv2d(1, 1, 3, padding=1, bias=False, padding_mode="replicate")
-        nn.init.constant_(blur.weight, 1 / 9)
-        return blur.requires_grad_(False)
+def test_expected_restorer_forward_is_the_drawn_generator_backward_the_static_one():
+    bank = RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick", dataset="fmnist")
+    x, _ = load_fmnist("test", limit=4)
+    dyn = CompressRestore(bank, (20, 60), 1, mode="dynamic", grad="expected")
+    stat = CompressRestore(bank, (20, 60), 1, mode="static", grad="bpda")
+    exact = CompressRestore(bank, (20, 60), 1, mode="dynamic", grad="bpda")
+    outs, grads = {}, {}
+    for name, d in (("expected", dyn), ("static", stat), ("bpda", exact)):
+        xi = x.clone().requires_grad_(True)
+        out = d(xi, draw=7)
+        out.square().sum().backward()
+        outs[name], grads[name] = out.detach(), xi.grad
+    assert torch.equal(outs["expected"], outs["bpda"])  # same draw, same forward
+    assert not torch.allclose(grads["expected"], grads["bpda"])  # a different backward
+    # the backward is the static generator's Jacobian applied at the same point, with the drawn output upstream
+    xi = x.clone().requires_grad_(True)
+    q = exact.draw_qfs(xi, 7)[0]
+    from cnr.jpeg import jpeg_bpda
 
-    register_defense("blur", build, lambda p: [DefenseSpec("blur", "blur", "blur", 1, None, frozenset({"main"}))])
-    yield
-    unregister_defense("blur")
-
-
-def test_a_registered_defense_joins_every_grid(toy_defense, images):
-    from cnr.cells.groups import build_grid
-
-    spec = defense_by_name(PROFILES["smoke"], "blur")
-    assert spec.columns()["mode"] == "blur" and not spec.needs_bank
-    out = spec.build(None)(images)
-    assert out.shape == images.shape and not torch.equal(out, images)
-    labels = {c.attack.label for c in build_grid(PROFILES["smoke"]) if c.defense.name == "blur"}
-    assert {"clean", "bpda-pgd", "oblivious-pgd", "square", "cw"} <= labels
-    unregister_defense("blur")
-    assert "blur" not in BUILDERS and "blur" not in FAMILIES
-    assert all(c.defense.name != "blur" for c in build_grid(PROFILES["smoke"]))
+    j = jpeg_bpda(xi, q)
+    (bank.static(j) * (2 * outs["bpda"])).sum().backward()
+    assert torch.allclose(grads["expected"], xi.grad, atol=1e-5)
 
 
-def test_defense_names_must_be_unique_and_builders_callable():
-    register_defense("twin", lambda *a: None, lambda p: [DefenseSpec("jpeg", "twin")])
-    try:
-        with pytest.raises(InputError, match="share the name\\(s\\) jpeg"):
-            grid_defenses(PROFILES["smoke"])
-    finally:
-        unregister_defense("twin")
-    assert len(grid_defenses(PROFILES["smoke"])) == 9
-    with pytest.raises(InputError, match="must be callable"):
-        register_defense("broken", "not a function")
+def test_under_bf16_autocast_the_defense_runs_and_its_restorations_stay_float32():
+    from cnr import CompressRestore, Defended
+
+    bank = RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick")
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert bank.generator_for(40)(x).dtype == torch.float32
+        logits = Defended(CompressRestore(bank, (20, 60), 3), load_classifier("fmnist-cnn"))(x, draw=1)
+    assert logits.shape == (4, 10) and torch.isfinite(logits.float()).all()
+
+
+@pytest.mark.parametrize("name, value, shown", [("qf_range", "20,60x", "'60x'"), ("seed", "abc", "'abc'"),
+                                               ("n_iter", True, "True"), ("n_iter", 0, r"\b0\b")])
+def test_compress_restore_refuses_a_bad_argument_by_name(bank, name, value, shown):
+    with pytest.raises(InputError, match=rf"^{name}\b.*{shown}"):
+        CompressRestore(bank, **{"qf_range": (20, 60), name: value})
+
+
+def test_compress_restore_takes_a_bank_and_an_integer_draw(bank, images):
+    with pytest.raises(InputError, match=r"bank\b.*RestorerBank.*got Linear"):
+        CompressRestore(torch.nn.Linear(2, 2), (20, 60), 3)
+    with pytest.raises(InputError, match=r"draw\b.*got 'x'"):
+        CompressRestore(bank, (20, 60), 1)(images, draw="x")

@@ -114,7 +114,8 @@ def test_rejects_wrong_input_shapes(in_cache):
 
 
 def test_bicubic_resize_is_opt_in(samples):
-    default, bilinear = load_foolbox_samples("imagenet", size=64)[0], load_foolbox_samples("imagenet", 64, "bilinear")[0]
+    default = load_foolbox_samples("imagenet", size=64)[0]
+    bilinear = load_foolbox_samples("imagenet", 64, "bilinear")[0]
     assert torch.equal(default, bilinear)  # other users' default is unchanged
     assert not torch.equal(bilinear, load_foolbox_samples("imagenet", size=64, interpolation="bicubic")[0])
     assert torch.equal(load_dataset("foolbox-imagenet", interpolation="bicubic")[0], samples[0])

@@ -108,7 +108,8 @@ def test_generator_divergence_matrix(tables):
 def test_smoothing_of_the_identity_is_one(tables):
     df = tables["smoothing"]
     none = df[df["defense"] == "none"].set_index(["delta", "metric"])["value"]
-    assert none["gaussian", "ratio"] == pytest.approx(1, abs=1e-5) and none["pgd", "ratio"] == pytest.approx(1, abs=1e-5)
+    assert none["gaussian", "ratio"] == pytest.approx(1, abs=1e-5)
+    assert none["pgd", "ratio"] == pytest.approx(1, abs=1e-5)
     flips = df[df["metric"] == "flip"]["value"]
     assert flips.between(0, 1).all() and none["pgd", "flip"] > none["gaussian", "flip"]
 
@@ -148,7 +149,8 @@ def test_figures_are_written_and_drawn(tables, tmp_path):
 
     for key, table in tables.items():  # every figure shows data, not just empty axes
         fig = FIGURES[key](table)
-        points = sum(len(line.get_xdata()) for ax in fig.axes for line in ax.lines) + sum(len(ax.images) for ax in fig.axes)
+        points = sum(len(line.get_xdata()) for ax in fig.axes for line in ax.lines)
+        points += sum(len(ax.images) for ax in fig.axes)
         assert points > 0, key
         plt.close(fig)
     paths = save_mechanism_figures(tables, tmp_path)
@@ -176,7 +178,7 @@ def test_run_mechanism_writes_every_measurement_and_reads_it_back(tmp_path):
     assert again["eot_alignment"]["value"].tolist() == pytest.approx(values, abs=5e-5)  # the CSV keeps 4 decimals
     from cnr.errors import InputError as Err
 
-    with pytest.raises(Err, match="mechanism.draws: expected an integer >= 2, got 1"):
+    with pytest.raises(Err, match=r"mechanism\.draws\b.*\b1$"):
         resolve_run("smoke", {"mechanism_draws": 1})
 
 

@@ -1,0 +1,80 @@
+"""cnr.eval.scoring: accuracy over fresh, pinned draws of a random defense; mean, worst case and majority vote."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnr.defenses import Defended, defense_by_name
+from cnr.eval.evaluator import make_evaluator
+from cnr.eval.scoring import EVAL_DRAW_BASE, score, summarize
+from cnr.prediction import predict
+from cnr.profiles import PROFILES
+from cnr.run import resolve_run
+from cnr.stats import wilson_interval
+
+SMOKE = PROFILES["smoke"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def ev(run):
+    return make_evaluator(run)
+
+
+class _Scripted(torch.nn.Module):
+    """A 'random model' whose prediction per draw is scripted: logits one-hot on preds[draw % len][i]."""
+
+    is_random = True
+
+    def __init__(self, preds: list[list[int]], classes: int = 4):
+        super().__init__()
+        self.preds, self.classes = preds, classes
+
+    def forward(self, x: torch.Tensor, draw: int = 0) -> torch.Tensor:
+        from cnr.eval.scoring import EVAL_DRAW_BASE
+
+        p = torch.tensor(self.preds[(draw - EVAL_DRAW_BASE) % len(self.preds)])[: len(x)]
+        return torch.nn.functional.one_hot(p, self.classes).float()
+
+
+def test_summarize_mean_worst_and_intervals():
+    correct = torch.tensor([[1, 1, 0, 1], [1, 0, 0, 1]], dtype=torch.bool)  # 2 draws x 4 images
+    s = summarize(correct)
+    assert s["n"] == 4 and s["draws"] == 2
+    assert s["accuracy"] == pytest.approx(5 / 8) and s["worst_accuracy"] == pytest.approx(2 / 4)
+    # the mean's interval is Wilson at k = round(2.5) = 2 of 4; the worst case's at 2 of 4 (published values)
+    assert (s["acc_lo"], s["acc_hi"]) == (pytest.approx(0.1500, abs=5e-5), pytest.approx(0.8500, abs=5e-5))
+    assert (s["worst_lo"], s["worst_hi"]) == (pytest.approx(0.1500, abs=5e-5), pytest.approx(0.8500, abs=5e-5))
+    assert s["draw_std"] == pytest.approx(0.1767767, abs=1e-6)  # per-draw 3/4 and 2/4, sample std
+    one = summarize(torch.tensor([[True] * 7 + [False] * 3]))
+    assert one["accuracy"] == one["worst_accuracy"] == pytest.approx(0.7) and one["draw_std"] == 0.0
+    assert (one["acc_lo"], one["acc_hi"]) == pytest.approx(wilson_interval(7, 10))
+
+
+def test_score_uses_fresh_pinned_draws_of_a_random_defense(ev):
+    model = Defended(defense_by_name(SMOKE, "dynamic-N3").build(ev.bank), ev.classifier)
+    x, y = ev.x[:16], ev.y[:16]
+    a = score(model, x, y, 3)
+    assert a.shape == (3, 16) and torch.equal(a, score(model, x, y, 3))  # pinned: re-scoring gives the same matrix
+    assert model.defense.calls == 0  # scoring never advances the attack's draw counter
+    for j in range(3):  # draw j of the scoring is draw EVAL_DRAW_BASE + j of the defense, never one an attack saw
+        assert torch.equal(a[j], predict(model, x, draw=EVAL_DRAW_BASE + j) == y.cpu())
+    bare = score(ev.classifier, x, y, 1)
+    assert bare.shape == (1, 16) and bare.all()  # the shipped classifier gets the first 16 images right
+
+
+def test_majority_vote_counts_a_tie_with_the_true_class_as_fooled():
+    from cnr.eval.scoring import majority_vote
+
+    # image 0: 2 votes for class 1 (true), 2 for class 3 -> tie -> fooled, named class 3
+    # image 1: 3 votes for 2 (true), 1 for 0 -> kept; image 2: 3 votes for 0, true 1 -> fooled
+    model = _Scripted([[1, 2, 0], [3, 2, 0], [1, 2, 0], [3, 0, 1]])
+    x, y = torch.zeros(3, 1, 2, 2), torch.tensor([1, 2, 1])
+    labels, votes = majority_vote(model, x, 4, y)
+    assert labels.tolist() == [3, 2, 0] and votes.tolist() == [2, 3, 3]
+    labels, _ = majority_vote(model, x, 4)  # without labels: the plain plurality (lowest class on a tie)
+    assert labels.tolist() == [1, 2, 0]

@@ -1,0 +1,82 @@
+"""cnr.reporting.tables: the tables the figures notebook writes, rebuilt from the committed quick run's results table,
+and the wide summary's rows and columns."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cnr.eval.rows import read_plain_table
+from cnr.reporting import tables as T
+from cnr.reporting.style import ordered
+from cnr.reporting.summaries import load_ensemble, load_results
+from cnr.run import resolve_run
+
+QUICK = resolve_run("quick")  # results/quick: the committed run, read only
+
+
+@pytest.fixture(scope="module")
+def results() -> pd.DataFrame:
+    return load_results(QUICK, seed=0)
+
+
+@pytest.mark.parametrize("name", ["ablation", "bpda", "minimal_perturbation", "blackbox"])
+def test_each_table_rebuilds_the_committed_one_from_the_committed_results(results, tmp_path, name):
+    """What notebooks/04_figures.ipynb writes, from results/quick/tables/robustness.csv: the committed file, byte
+    for byte (a change to a table's code must come with the tables it writes)."""
+    grid = QUICK.profile.grid
+    args = (grid.ref_linf, grid.ref_l2) if name == "ablation" else ()
+    T.save_output("table", name, getattr(T, f"{name}_table"), results, *args, out_dir=tmp_path)
+    assert (tmp_path / f"{name}.csv").read_text() == (QUICK.tables_dir / f"{name}.csv").read_text()
+
+
+def test_restoration_summary_rebuilds_the_committed_one(tmp_path):
+    T.save_output("table", "restoration_summary", T.restoration_summary, read_plain_table(QUICK.restoration_csv),
+                  out_dir=tmp_path)
+    committed = QUICK.tables_dir / "restoration_summary.csv"
+    assert (tmp_path / "restoration_summary.csv").read_text() == committed.read_text()
+
+
+def test_summary_has_a_row_per_cell_a_column_per_defense_and_the_ensemble_first(results):
+    ensemble = load_ensemble(QUICK)
+    plain = T.summary_table(results)
+    keys = results[["attack", "norm", "budget"]].drop_duplicates()
+    assert len(plain) == len(keys)
+    assert list(plain.columns) == ["attack", "norm", "budget", *ordered(results["defense"].unique())]
+    row = results[(results["defense"] == "dynamic-N3") & (results["attack"] == "bpda-pgd")
+                  & (results["norm"] == "linf") & (results["budget"] == 0.1)].iloc[0]
+    cell = plain[(plain["attack"] == "bpda-pgd") & (plain["norm"] == "linf") & (plain["budget"] == 0.1)]
+    assert cell["dynamic-N3"].iloc[0].startswith(f"{row['accuracy']:.3f} / {row['worst_accuracy']:.3f}")
+    quoted = T.summary_table(results, ensemble=ensemble)
+    n_ens = len(ensemble[["norm", "budget"]].drop_duplicates())
+    assert len(quoted) == len(plain) + n_ens
+    assert (quoted["attack"].iloc[:n_ens] == "ensemble (quote this)").all()  # quoted first
+    assert not (quoted["attack"].iloc[n_ens:] == "ensemble (quote this)").any()
+    ens = ensemble[(ensemble["defense"] == "dynamic-N3") & (ensemble["norm"] == "linf")
+                   & (ensemble["budget"] == 0.1)].iloc[0]
+    first = quoted[(quoted["attack"] == "ensemble (quote this)") & (quoted["norm"] == "linf")
+                   & (quoted["budget"] == 0.1)]
+    assert first["dynamic-N3"].iloc[0] == (f"{ens['robust_accuracy']:.3f} [{ens['robust_lo']:.3f}, "
+                                          f"{ens['robust_hi']:.3f}]")
+
+
+def test_minimal_perturbation_table_has_a_row_per_minimal_attack_and_defense(results):
+    table = T.minimal_perturbation_table(results)
+    minimal = results[results["kind"] == "minimal"]
+    assert len(table) == len(minimal) and set(table["attack"]) == set(minimal["attack"])
+    assert list(table.columns) == ["attack", "defense", "n", "accuracy", "worst_accuracy", "median_l2_pert"]
+
+
+def test_saved_tables_are_whole_files_readable_like_any_other(tmp_path):
+    """save_table writes each file atomically (no temporary left behind) with the umask's mode, not mkstemp's 0600."""
+    import os
+
+    import pandas as pd
+
+    from cnr.reporting.tables import save_table
+
+    paths = save_table(pd.DataFrame({"defense": ["jpeg"], "value": [0.12345]}), tmp_path / "t", "demo")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert [p.name for p in sorted((tmp_path / "t").iterdir())] == ["demo.csv", "demo.md", "demo.tex"]
+    assert paths[0].read_text() == "defense,value\njpeg,0.1235\n"
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in paths)

@@ -1,0 +1,48 @@
+"""cnr.reproduce: the parameters a notebook receives rebuild its run, and a failing notebook is named with its
+cell."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from cnr.reproduce import NotebookFailed, run_notebook
+from cnr.run import resolve_run
+
+
+def test_notebook_parameters_rebuild_the_same_run(tmp_path):
+    """Papermill passes overrides as JSON, so tuples arrive as lists: the notebook must resolve the same run."""
+    from cnr.reproduce import notebook_parameters
+
+    over = {"grid.l2_budgets": (0.05,), "bank.pretrain_steps_by_qf": ((60, 30),), "attacks.cw.steps": 3}
+    run = resolve_run("smoke", over, results_root=tmp_path)
+    params = json.loads(json.dumps(notebook_parameters(run)))
+    assert params["overrides"]["grid.l2_budgets"] == [0.05]
+    inside = resolve_run(params["profile"], params["overrides"], seed=params["seed"], results_root=tmp_path)
+    assert inside.profile == run.profile and inside.name == run.name and inside.out_dir == run.out_dir
+
+
+def test_failing_notebook_names_notebook_and_cell(tmp_path):
+    """Also: the `cnr` kernel is this interpreter (the venv's), with cnr importable and passive OpenMP waiting."""
+    import sys
+
+    show_kernel = "import os, sys, cnr\nprint(sys.executable, os.environ['OMP_WAIT_POLICY'])"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(show_kernel),
+                                         nbformat.v4.new_code_cell("# a comment\nraise ValueError('boom')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "99_boom.ipynb"
+    nbformat.write(nb, str(path))
+    with pytest.raises(NotebookFailed) as info:
+        run_notebook(path, tmp_path / "out", {})
+    msg = str(info.value)
+    for part in ("99_boom.ipynb", "cell 1", "ValueError", "boom", "raise ValueError('boom')", str(tmp_path / "out")):
+        assert part in msg, (part, msg)
+    executed = nbformat.read(str(tmp_path / "out" / "99_boom.ipynb"), as_version=4)
+    first = next(c for c in executed.cells if c.cell_type == "code")  # papermill puts an error banner on top
+    from cnr.paths import REPO_ROOT
+
+    # the kernel is this venv's interpreter, and the executed copy names no absolute path of the checkout
+    text = first.outputs[0].text.strip()
+    assert text.endswith("python PASSIVE") and str(REPO_ROOT) not in text
+    assert sys.executable.replace(str(REPO_ROOT) + "/", "") in text
