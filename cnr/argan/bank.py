@@ -35,7 +35,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
     """Build a generator from a weights file's architecture metadata and load it (eval mode, float32).
 
     `channels_last`: its convolutions' memory layout (None: channels_last on CPU, where oneDNN runs them faster,
-    NCHW elsewhere); outputs agree within float rounding either way (tests/test_layout.py)."""
+    NCHW elsewhere); outputs agree within float rounding either way (tests/test_argan.py)."""
     device = resolve_device(device, flag="device")  # a bad or absent device fails before the file is read
     meta = read_metadata(path, regenerate)
     if meta.get("kind") != "argan-generator" or not isinstance(meta.get("architecture"), dict):

@@ -81,7 +81,7 @@ def load_classifier(name: str, device: str | torch.device = "cpu", weights: str 
 
     `channels_last` puts its convolutions in the channels_last memory layout: faster on CPU (fmnist-cnn about
     1.4x, EfficientNet-Lite0 about 1.2x: benchmarks/bench_layout_precision.py), logits equal within float rounding
-    (tests/test_layout.py). Off by default: the committed tables were computed in NCHW, and rounding differences
+    (tests/test_classifiers.py). Off by default: the committed tables were computed in NCHW, and rounding differences
     can move an attack's path."""
     if not isinstance(name, str) or name not in CLASSIFIERS:
         raise unknown_name("classifier", name, CLASSIFIERS)
