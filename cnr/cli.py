@@ -45,7 +45,10 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     from cnr.data import check_sample_size, load_dataset
     from cnr.stats import format_accuracy
 
+    from cnr.preflight import check_pairing
+
     torch.manual_seed(args.seed)
+    check_pairing(args.classifier, args.dataset, f"--classifier {args.classifier} and --dataset {args.dataset}")
     if args.limit is not None:
         check_sample_size(args.dataset, args.limit, "--limit")
     device = resolve_device(args.device)

@@ -10,14 +10,32 @@ IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()  # a clone of the reposit
 # Shipped weights are inputs the kit reads and never writes by default: package data, so that `pip install .`
 # users have them too; retraining writes under results/<run>/models.
 WEIGHTS_DIR = PACKAGE_DIR / "shipped"
-DATA_DIR = Path(os.environ.get("CNR_DATA", REPO_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data"))
+DATA_DIR = Path(os.environ.get("CNR_DATA", REPO_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data")).expanduser()
 RESULTS_DIR = REPO_ROOT / "results" if IN_CHECKOUT else Path.cwd() / "results"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
 
+def env_folder(var: str, default: Path | None = None) -> Path | None:
+    """A folder from an environment variable, parsed like an argument: ~ expanded, a file or a blank refused.
+
+    Unset: `default`. A shell expands ~ only in an unquoted word, so CNR_RESULTS='~/out' would otherwise make a
+    folder named "~" in the working directory."""
+    from cnr.errors import InputError
+
+    text = os.environ.get(var)
+    if text is None:
+        return default
+    if not text.strip():
+        raise InputError(f"environment variable {var} is set but empty; unset it or give a folder path")
+    folder = Path(text).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"environment variable {var}={text} is not a folder; point it at a folder")
+    return folder
+
+
 def cache_dir() -> Path:
     """Where converted third-party weights and downscaled photos are cached ($CNR_CACHE, else ~/.cache/cnr)."""
-    return Path(os.environ.get("CNR_CACHE", Path.home() / ".cache" / "cnr"))
+    return env_folder("CNR_CACHE", Path.home() / ".cache" / "cnr")
 
 
 def relative(path: str | os.PathLike) -> str:

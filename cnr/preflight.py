@@ -35,6 +35,22 @@ def _check_data(p: Profile) -> None:
         raise InputError(f"profile setting data.dataset: {unknown_name('dataset', dataset, DATASETS)}")
     if classifier not in CLASSIFIERS:
         raise InputError(f"profile setting data.classifier: {unknown_name('classifier', classifier, CLASSIFIERS)}")
+    check_pairing(classifier, dataset, f"profile settings data.classifier={classifier!r} and data.dataset={dataset!r}")
+    for what, n in (("samples.eval", p.samples.eval), ("samples.costly", p.samples.costly),
+                    ("samples.blackbox", p.samples.blackbox)):
+        if n is not None:
+            check_sample_size(dataset, n, f"profile setting {what}")
+    check_sample_size("fmnist", p.samples.restoration,
+                      "profile setting samples.restoration (Fashion-MNIST test images)")
+
+
+def check_pairing(classifier: str, dataset: str, what: str) -> None:
+    """A registered classifier that reads the dataset's images and predicts its labels (else its accuracy there
+    would print as a measurement, chance or zero, while it measures nothing); `what` names the two settings."""
+    if dataset not in DATASETS:
+        raise unknown_name("dataset", dataset, DATASETS)
+    if classifier not in CLASSIFIERS:
+        raise unknown_name("classifier", classifier, CLASSIFIERS)
     data, clf = DATASETS[dataset], CLASSIFIERS[classifier]
     misfit = None
     if clf.channels != data.channels:
@@ -42,18 +58,10 @@ def _check_data(p: Profile) -> None:
     elif clf.size is not None and clf.size != data.image_size:
         misfit = f"the classifier expects {clf.size} px images, the dataset has {data.image_size} px ones"
     elif clf.dataset != data.labels:
-        # its accuracy there would print as a measurement (chance or zero) while it measures nothing
         misfit = (f"the classifier predicts {clf.dataset} labels ({clf.num_classes} classes), the dataset has "
                   f"{data.labels} labels ({data.num_classes} classes)")
     if misfit:
-        raise InputError(f"profile settings data.classifier={classifier!r} and data.dataset={dataset!r} do not fit: "
-                         f"{misfit}")
-    for what, n in (("samples.eval", p.samples.eval), ("samples.costly", p.samples.costly),
-                    ("samples.blackbox", p.samples.blackbox)):
-        if n is not None:
-            check_sample_size(dataset, n, f"profile setting {what}")
-    check_sample_size("fmnist", p.samples.restoration,
-                      "profile setting samples.restoration (Fashion-MNIST test images)")
+        raise InputError(f"{what} do not fit: {misfit}")
 
 
 def _check_attacks(p: Profile) -> None:

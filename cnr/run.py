@@ -13,7 +13,7 @@ from cnr.checks import resolve_device
 from cnr.config import PROFILES, Profile, as_tuples, canonical, get_profile, with_settings
 from cnr.errors import InputError
 from cnr.parsing import parse_bool
-from cnr.paths import RESULTS_DIR, WEIGHTS_DIR
+from cnr.paths import RESULTS_DIR, WEIGHTS_DIR, env_folder
 from cnr.preflight import preflight
 
 SHIPPED_CLASSIFIER_WEIGHTS = {"fmnist-cnn": "fmnist-cnn.safetensors"}  # the zoo's others come from packages
@@ -164,19 +164,16 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
 
 def _results_root(results_root: Any) -> Path:
     """The folder results go under: the argument, else $CNR_RESULTS (e.g. a scratch folder), else results/."""
-    what = "results_root"
     if results_root is None:
-        if not os.environ.get("CNR_RESULTS"):
-            return Path(RESULTS_DIR)
-        results_root, what = os.environ["CNR_RESULTS"], "CNR_RESULTS"
+        return env_folder("CNR_RESULTS", Path(RESULTS_DIR))
     if isinstance(results_root, bool) or not isinstance(results_root, (str, os.PathLike)):
         raise InputError(f"results_root must be a folder path (str or Path), got {type(results_root).__name__} "
                          f"{results_root!r}")
     if not str(results_root).strip():
         raise InputError("results_root is empty; give a folder path (or None for results/)")
-    root = Path(results_root)
+    root = Path(results_root).expanduser()
     if root.exists() and not root.is_dir():
-        raise InputError(f"{what} {root} is a file, not a folder; point it at a folder")
+        raise InputError(f"results_root {root} is a file, not a folder; point it at a folder")
     return root
 
 

@@ -28,13 +28,14 @@ from cnr.argan.sources import ImageSource, draw_qfs
 from cnr.checks import check_output_file, resolve_device  # one device check for the whole kit
 from cnr.config.training import TrainSettings
 from cnr.errors import InputError
+from cnr.parsing import check_int
 from cnr.schedule import warmup_cosine
 from cnr.weights import load_checkpoint, read_metadata, save_checkpoint, save_weights
 
 
 def _init_distributed(device: torch.device) -> tuple[int, int, bool]:
     """Join the process group torchrun describes; returns (rank, world, whether we created it)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = check_int(os.environ.get("WORLD_SIZE", "1"), "environment variable WORLD_SIZE", 1, text=True)
     if world <= 1:
         return 0, 1, False
     created = not dist.is_initialized()

@@ -35,6 +35,12 @@ class CountingModel(nn.Module):
             from cnr.errors import InputError
 
             raise InputError(f"the attacked model must return a logits tensor, got {type(out).__name__}")
+        if not torch.isfinite(out).all():  # argmax of NaN logits would score an image as fooled
+            from cnr.errors import InputError
+
+            bad = (~torch.isfinite(out)).flatten(1).any(1).nonzero().flatten().tolist()
+            raise InputError(f"the attacked model returned NaN or Inf logits for image(s) {bad[:5]} of a batch of "
+                             f"{len(out)}: no attack result would mean anything; check the model and its inputs")
         n = int(x.shape[0])
         self.n_forward += n
         if out.requires_grad:

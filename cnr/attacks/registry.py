@@ -36,6 +36,16 @@ class AttackDef:
     kind: str = "white-box"  # white-box | black-box | minimal (minimal-perturbation, reports pert_norm)
     doc: str = ""
     limits: dict[str, Limit] = field(default_factory=dict)  # param -> allowed values, checked once in attack_params
+    # rules across parameters: each takes the effective params and returns what contradicts, or None
+    rules: tuple[Callable[[dict[str, Any]], str | None], ...] = ()
+
+
+def _hsj_rule(p: dict[str, Any]) -> str | None:
+    """HopSkipJump grows its gradient-estimate count from the initial one up to the maximum."""
+    if p["max_gradient_eval_steps"] < p["initial_gradient_eval_steps"]:
+        return (f"max_gradient_eval_steps={p['max_gradient_eval_steps']} is below initial_gradient_eval_steps="
+                f"{p['initial_gradient_eval_steps']}; raise the maximum or lower the initial count")
+    return None
 
 
 QUERY_BUDGET = Limit("int", lo=2, optional=True)  # model queries per image, first and final checks included
@@ -64,7 +74,7 @@ ATTACKS: dict[str, AttackDef] = {
                                  max_gradient_eval_steps=count_limit(), gamma=POSITIVE,
                                  stepsize_search=choice_limit("geometric_progression", "grid_search"),
                                  init_steps=count_limit(), init_directions=count_limit(),
-                                 max_queries=QUERY_BUDGET)),
+                                 max_queries=QUERY_BUDGET), rules=(_hsj_rule,)),
     "square": AttackDef(square, dict(n_queries=1000, p_init=0.8, n_restarts=1, loss="margin", resc_schedule=True),
                         kind="black-box", doc="pyautoattack SquareAttack (score-based)",
                         limits=dict(n_queries=count_limit(), p_init=number_limit(0, 1, lo_open=True),
@@ -87,6 +97,9 @@ def register_attack(name: str, attack: AttackDef) -> None:
     """Add an attack to the registry (then a cell group in cnr.cells.groups puts it in the grid)."""
     if not isinstance(attack, AttackDef):
         raise InputError(f"register_attack({name!r}) takes an AttackDef, got {type(attack).__name__}")
+    if not callable(attack.fn) or not all(callable(r) for r in attack.rules):
+        raise InputError(f"register_attack({name!r}): the attack's fn and rules must be callable, got fn "
+                         f"{type(attack.fn).__name__} {attack.fn!r:.60}")
     stray = sorted(set(attack.limits) - set(attack.defaults))
     if stray:
         raise InputError(f"register_attack({name!r}): limits for parameter(s) {', '.join(stray)} that have no default")
@@ -104,4 +117,9 @@ def attack_params(name: str, **params: Any) -> dict[str, Any]:
         raise InputError(f"unknown parameter(s) {', '.join(map(repr, bad))} for attack {name!r}; "
                          f"valid parameters: {', '.join(sorted(valid))}")
     attack = ATTACKS[name]
-    return check_limits({**valid, **params}, {**COMMON_LIMITS, **attack.limits}, f"attack {name!r} parameter")
+    eff = check_limits({**valid, **params}, {**COMMON_LIMITS, **attack.limits}, f"attack {name!r} parameter")
+    for rule in attack.rules:
+        clash = rule(eff)
+        if clash:
+            raise InputError(f"attack {name!r} parameters contradict each other: {clash}")
+    return eff

@@ -54,6 +54,9 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
     budget = float(budget)
     if math.isnan(budget) or budget < 0:
         raise InputError(f"budget must be >= 0 (inf: unbounded), got {budget!r}")
+    if norm == "linf" and 1 < budget < math.inf:  # it would run as 1 (the [0, 1] box) and be recorded as given
+        raise InputError(f"budget {budget:g} is past the Linf range of [0, 1] pixels: pass at most 1 "
+                         f"(or inf for unbounded); for 8/255 pass {8 / 255:.4f}")
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(x, name="attack images")

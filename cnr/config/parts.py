@@ -6,11 +6,12 @@ from typing import Any
 
 from cnr.config.schema import Part, setting
 from cnr.config.training import TRAIN_LIMITS
-from cnr.parsing import FLAG, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
+from cnr.parsing import FLAG, N_MAX, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
 
 COUNT = count_limit(1)
 COUNT0 = count_limit(0)
 QF = Limit("int", lo=QF_MIN, hi=QF_MAX)
+N = Limit("int", lo=1, hi=N_MAX)  # (Compress and Restore)^N iterations
 LINF = number_limit(0, 1)  # pixels of [0, 1] images: more than 1 means nothing more than 1
 BUDGET = number_limit(0)
 SEED = Limit("int", lo=0, hi=SEED_MAX)
@@ -119,8 +120,8 @@ class Grid(Part):
 
     section = "grid"
     qf_range: tuple[int, int] = setting((20, 60), QF)  # the authors' 40 +- 20
-    ns: tuple[int, ...] = setting((1, 3, 5), COUNT, unique=True, nonempty=True)  # N of the grid's defenses
-    sweep_ns: tuple[int, ...] = setting((3,), COUNT, unique=True, nonempty=True)  # N swept over every budget
+    ns: tuple[int, ...] = setting((1, 3, 5), N, unique=True, nonempty=True)  # N of the grid's defenses
+    sweep_ns: tuple[int, ...] = setting((3,), N, unique=True, nonempty=True)  # N swept over every budget
     fixed_qf: int | None = setting(40, QF)  # the fixed-QF dynamic defense of the ablation (None: none)
     linf_budgets: tuple[float, ...] = setting((0.05, 0.1, 0.2, 0.3), LINF, unique=True)
     l2_budgets: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.5), BUDGET, unique=True)  # ||x'-x|| / ||x||
@@ -149,6 +150,6 @@ class Mechanism(Part):
 
     section = "mechanism"
     n: int = setting(64, COUNT)
-    ns: tuple[int, ...] = setting((1, 3, 5), COUNT, unique=True, nonempty=True)
+    ns: tuple[int, ...] = setting((1, 3, 5), N, unique=True, nonempty=True)
     draws: int = setting(8, count_limit(2))  # the cosine between two independent draws needs two
     reference: int = setting(32, COUNT)

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from cnr.errors import DataNotFoundError, InputError, unknown_name
-from cnr.paths import DATA_DIR
+from cnr.paths import DATA_DIR, env_folder
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -157,7 +157,7 @@ def _read_labels(path: Path, num_classes: int) -> dict[str, int]:
 
 def imagenet_val_dir() -> Path:
     """Where the ImageNet-val folder is looked for: $CNR_IMAGENET, else data/imagenet/val."""
-    return Path(os.environ.get("CNR_IMAGENET", DATA_DIR / "imagenet" / "val"))
+    return env_folder("CNR_IMAGENET", DATA_DIR / "imagenet" / "val")
 
 
 def load_imagenet_val(limit: int | None, interpolation: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:

@@ -149,6 +149,8 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
 
     info = dataset_info(name)
     limit = check_int(limit, "limit", 1, optional=True)
+    if limit is not None:
+        check_sample_size(name, limit, "limit")
     if not isinstance(interpolation, str) or interpolation not in IMAGENET_INTERPOLATIONS:
         # checked for every dataset, so a typo fails here even where this dataset would not resize
         raise unknown_name("interpolation", str(interpolation), IMAGENET_INTERPOLATIONS)

@@ -6,12 +6,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from cnr.checks import check_count, check_images, check_one_device, images_checked
+from cnr.checks import check_images, check_one_device, images_checked
 from cnr.config import Grid
 from cnr.defenses.registry import DefenseSpec
 from cnr.errors import InputError
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
-from cnr.parsing import parse_qf_range, parse_seed
+from cnr.parsing import N_MAX, check_int, parse_qf_range, parse_seed
 
 MODES = ("dynamic", "static", "jpeg")
 # bpda: JPEG is the identity backward, restorers exact; surrogate: JPEG through kornia's differentiable codec;
@@ -20,6 +20,7 @@ MODES = ("dynamic", "static", "jpeg")
 GRADS = ("bpda", "surrogate", "identity", "expected")
 
 _MASK = (1 << 62) - 1
+DRAW_MAX = _MASK  # seed * 1_000_003 + draw stays inside int64 for every seed
 
 
 def _mix(h: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,7 @@ class CompressRestore(nn.Module):
         if mode != "jpeg" and not is_bank:
             raise InputError(f"bank must be a cnr RestorerBank (load one with RestorerBank.load(folder)), got "
                              f"{type(bank).__name__}")
-        n_iter = check_count(n_iter, "n_iter")
+        n_iter = check_int(n_iter, "n_iter", 1, N_MAX)
         lo, hi = parse_qf_range(qf_range, "qf_range")
         seed = parse_seed(seed, "seed")
         self.bank = bank if mode != "jpeg" else None
@@ -117,8 +118,7 @@ class CompressRestore(nn.Module):
         """Purify x; its values are checked here once (not inside run_attack, which checked them), and the N
         iterations inside check structure only (cnr.checks.images_checked)."""
         check_images(x, min_size=8, name="defense input")
-        if draw is not None and (isinstance(draw, bool) or not isinstance(draw, int) or draw < 0):
-            raise InputError(f"draw must be an integer >= 0 (which fresh draw of the random QFs), got {draw!r}")
+        check_int(draw, "draw (which fresh draw of the random QFs)", 0, DRAW_MAX, optional=True)
         if draw is None:
             draw, self.calls = self.calls, self.calls + 1
         qfs = self.draw_qfs(x, draw).to(x.device)
@@ -198,5 +198,6 @@ def parse_variant(name: str, g: Grid) -> DefenseSpec | None:
     """'static-N4' / 'dynamic-N2' with the profile's QF range, for `cnr attack --defense` beyond the grid's Ns."""
     mode, _, rest = name.partition("-N")
     if mode in ("static", "dynamic") and rest.isdigit() and int(rest) >= 1:
+        check_int(int(rest), f"defense {name!r}: N", 1, N_MAX)
         return DefenseSpec(name, "compress-restore", mode, int(rest), tuple(g.qf_range), frozenset({"main"}))
     return None

@@ -6,6 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnr.parsing import check_int
 from cnr.prediction import predict
 from cnr.stats import wilson_interval
 
@@ -14,6 +15,7 @@ EVAL_DRAW_BASE = 1_000_000_000  # scoring draws never coincide with the draws an
 
 def score(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, draws: int, batch_size: int = 500) -> torch.Tensor:
     """(draws, n) bool matrix of correct predictions over fresh draws of a random model."""
+    draws = check_int(draws, "draws", 1)
     random = hasattr(model, "is_random")  # a Defended model takes draw=
     rows = [predict(model, x_adv, batch_size, draw=EVAL_DRAW_BASE + j if random else None) == y.cpu()
             for j in range(draws)]
@@ -27,6 +29,7 @@ def majority_vote(model: nn.Module, x: torch.Tensor, draws: int, y: torch.Tensor
 
     With labels `y`, the true class wins only if it has strictly more votes than every other class (a tie is
     counted as fooled), so that "fooled" and the caption naming the defended prediction always agree."""
+    draws = check_int(draws, "draws", 1)
     random = hasattr(model, "is_random")
     preds = torch.stack([predict(model, x, batch_size, draw=EVAL_DRAW_BASE + j if random else None)
                          for j in range(draws)])

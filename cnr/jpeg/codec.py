@@ -141,6 +141,10 @@ def _check_structure(x: torch.Tensor) -> None:
     if not ok:
         check_images(x, channels=(1, 3), min_size=MIN_SIZE, dtypes=FLOAT_DTYPES)
         raise InputError(f"images must be float NCHW with 1 or 3 channels, got {type(x).__name__}")  # unreachable
+    side = -(-max(x.shape[2], x.shape[3]) // 8) * 8  # padded to whole 8x8 blocks, as the codec codes it
+    if side > JPEG_MAX_SIDE:
+        raise InputError(f"images of {x.shape[2]}x{x.shape[3]} px are past libjpeg's largest side of "
+                         f"{JPEG_MAX_SIDE:,} px (after padding to 8-px blocks, {side:,}); resize them first")
 
 
 def codec_roundtrip(x: torch.Tensor, qf: int | list[int], backend: str) -> torch.Tensor:
