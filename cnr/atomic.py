@@ -8,11 +8,14 @@ results folder out.
 """
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from cnr.errors import CnrError, path_error
 
 TEMP_SUFFIX = ".tmp"  # never a data suffix, so a crashed write's leftover is not globbed as a table or weights file
 
@@ -39,8 +42,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     error it is removed and `path` keeps its old content. Creates `path`'s folder if needed. (np.savez appends
     ".npz" to a name that lacks it: give it an open file, or use write_bytes on a BytesIO's bytes.)"""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_temp(path)
+    try:
+        if path.is_dir():  # os.replace would say only "Is a directory" after the work
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _create_temp(path)
+    except OSError as e:
+        raise path_error(path, e, "write") from None
     try:
         mode = tmp.stat().st_mode & 0o7777
         yield tmp
@@ -48,8 +56,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.chmod(tmp, mode)
         _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, CnrError):  # a full disk, a quota: said as the kit's error
+            raise path_error(path, e, "write") from None
         raise
 
 

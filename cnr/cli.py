@@ -43,9 +43,8 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     from cnr.checks import check_images, resolve_device
     from cnr.classifiers import load_classifier, predict
     from cnr.data import check_sample_size, load_dataset
-    from cnr.stats import format_accuracy
-
     from cnr.preflight import check_pairing
+    from cnr.stats import format_accuracy
 
     torch.manual_seed(args.seed)
     check_pairing(args.classifier, args.dataset, f"--classifier {args.classifier} and --dataset {args.dataset}")

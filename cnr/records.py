@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnr import atomic
-from cnr.errors import InputError
+from cnr.errors import InputError, path_error
 from cnr.run import Run
 
 
@@ -44,7 +44,17 @@ def record(run: Run, notebook: str, **numbers: Any) -> Path:
 def read_record(run: Run, notebook: str) -> dict[str, Any]:
     """The numbers a notebook recorded with `record` (an InputError says which notebook to run if missing)."""
     path = run.record_path(notebook)
+    again = f"run notebooks/{Path(notebook).stem}.ipynb (cnr reproduce --profile {run.profile.name})"
     if not path.is_file():
-        raise InputError(f"{path} is missing: run notebooks/{Path(notebook).stem}.ipynb "
-                         f"(cnr reproduce --profile {run.profile.name})")
-    return json.loads(path.read_text())
+        raise InputError(f"{path} is {'a folder, not a file' if path.is_dir() else 'missing'}: {again}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise path_error(path, e, "read the record") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        why = str(e).splitlines()[0][:80]
+        raise InputError(f"record {path} is damaged ({why}): {again} to write it again") from None
+    if not isinstance(data, dict):
+        raise InputError(f"record {path} is damaged (a JSON {type(data).__name__}, not an object): {again} to write "
+                         f"it again")
+    return data

@@ -80,3 +80,19 @@ def test_compare_refuses_bad_tables():
     with pytest.raises(InputError, match=r"alpha\b.*\b5\b"):
         compare_tables(ref, ref, alpha=5)
     assert issubclass(InputError, CnrError)
+
+
+def test_compare_unreadable_table_is_one_line_naming_it(capsys, tmp_path, monkeypatch):
+    """A table the user cannot read: the kit's one-line error naming it, not a PermissionError traceback."""
+    cand = tmp_path / "candidate.csv"
+    cand.write_bytes(QUICK_TABLE.read_bytes())
+    real = Path.read_bytes
+
+    def denied(self):
+        if self.name == "candidate.csv":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    code, text = run_cli(capsys, "compare", str(QUICK_TABLE), str(cand))
+    assert code == 2 and "candidate.csv" in text and "Permission denied" in text and "Traceback" not in text, text

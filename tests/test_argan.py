@@ -508,3 +508,13 @@ def test_bank_restore_takes_integer_qfs():
     bank = RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick")
     with pytest.raises(InputError, match=r"QFs.*torch\.bool"):
         bank.restore(torch.rand(2, 1, 28, 28), torch.tensor([True, True]))
+
+
+@pytest.mark.parametrize("world", ["two", "0", "1.5"])
+def test_world_size_parsed_like_an_argument(monkeypatch, world):
+    """WORLD_SIZE comes from the launcher; a bad one is the kit's error naming it, not int()'s traceback."""
+    from cnr.argan.train import _init_distributed
+
+    monkeypatch.setenv("WORLD_SIZE", world)
+    with pytest.raises(InputError, match=rf"WORLD_SIZE.*{world}"):
+        _init_distributed(torch.device("cpu"))

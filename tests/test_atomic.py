@@ -67,3 +67,23 @@ def test_a_failed_flush_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     with pytest.raises(OSError, match="No space left"):
         atomic.write_bytes(path, b"new")
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["outcomes.npz"]
+
+
+def test_file_system_failures_are_the_kits_error_naming_the_path(tmp_path, monkeypatch):
+    """A folder in the way, a file where a folder goes, a write refused mid-way: PathError (an OSError too)."""
+    from cnr.errors import PathError
+
+    (tmp_path / "dir.csv").mkdir()
+    with pytest.raises(PathError, match=r"dir\.csv.*folder is in the way"):
+        atomic.write_text(tmp_path / "dir.csv", "x")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PathError, match=r"file/sub/t\.csv.*a file is in the way"):
+        atomic.write_text(tmp_path / "file" / "sub" / "t.csv", "x")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_fsync", full)
+    with pytest.raises(PathError, match=r"t\.csv.*disk is full"):
+        atomic.write_text(tmp_path / "t.csv", "x")
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary is gone

@@ -574,3 +574,52 @@ def test_run_attack_refuses_bad_arguments_and_nan_logits(net, data):
         run_attack("pgd", net, x, y, 0.1, random_start="maybe", steps=1)
     with pytest.raises(InputError, match="NaN or Inf logits"):
         run_attack("pgd", torch.nn.Sequential(torch.nn.Flatten(), _NaNLogits()), x, y, 0.1, steps=1)
+
+
+def _tiny() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    return model, torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
+
+
+@pytest.mark.parametrize("budget", [5.0, 1.5])
+def test_linf_budget_past_one_refused(budget):
+    """A Linf budget of 5 would run as 1 (the [0, 1] box) and be recorded as 5; 1 and inf are fine."""
+    model, x, y = _tiny()
+    with pytest.raises(InputError, match=rf"budget {budget:g}.*Linf"):
+        run_attack("fgsm", model, x, y, budget)
+    assert run_attack("fgsm", model, x, y, 1.0).budget == 1.0
+    assert run_attack("fgsm", model, x, y, budget, norm="l2").budget == budget  # normalized L2: no such cap
+
+
+class _NanPast0(nn.Module):
+    """Finite logits on image 0, NaN on the others (the probe sees only image 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3 * 8 * 8, 10)
+
+    def forward(self, x):
+        out = self.lin(x.flatten(1))
+        return torch.cat([out[:1], out[1:] * float("nan")])
+
+
+def test_nan_logits_past_the_first_image_refused():
+    """argmax of NaN logits would score the image as fooled: NaN on any image is the kit's error."""
+    _, x, y = _tiny()
+    with pytest.raises(InputError, match=r"NaN.*\[1, 2, 3\]"):
+        run_attack("pgd", _NanPast0(), x, y, 0.1, steps=2)
+
+
+def test_hsj_contradicting_params_refused():
+    """HopSkipJump's maximum gradient-estimate count below its initial one (the CLI: tests/test_cli.py)."""
+    with pytest.raises(InputError, match=r"max_gradient_eval_steps=10.*initial_gradient_eval_steps=100"):
+        attack_params("hsj", initial_gradient_eval_steps=100, max_gradient_eval_steps=10)
+    assert attack_params("hsj", initial_gradient_eval_steps=10, max_gradient_eval_steps=10)["steps"] == 10
+
+
+@pytest.mark.parametrize("attack", [AttackDef(5, {}), AttackDef(lambda *a, **k: None, {}, rules=("x",))])
+def test_register_attack_refuses_a_non_callable(attack):
+    with pytest.raises(InputError, match="'toy-attack'.*callable"):
+        register_attack("toy-attack", attack)
+    assert "toy-attack" not in ATTACKS

@@ -177,3 +177,15 @@ def test_cli_info_and_module_entry_point():
     from cnr.paths import relative
 
     assert f" files in {relative(WEIGHTS_DIR)}: " in out.stdout.split("shipped weights:")[1].splitlines()[0]
+
+
+@pytest.mark.parametrize("argv, needle", [  # settings that contradict each other or run past a bound
+    (["accuracy", "--classifier", "fmnist-cnn", "--dataset", "foolbox-mnist"],
+     ("fmnist-cnn", "foolbox-mnist", "labels")),
+    (["attack", "--defense", "dynamic-N99999", "--n-images", "2"], ("dynamic-N99999", "99999", "100")),
+    (["attack", "--budget", "5", "--n-images", "2"], ("budget 5", "Linf")),
+    (["attack", "--attack", "hsj", "--norm", "l2", "--param", "max_gradient_eval_steps=5", "--n-images", "2"],
+     ("max_gradient_eval_steps=5", "initial_gradient_eval_steps")),
+])
+def test_cli_semantics(capsys, tmp_path, argv, needle):
+    assert_cli_refuses(capsys, tmp_path, argv, needle)

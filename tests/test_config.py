@@ -227,3 +227,14 @@ def test_imagenet_profile_fields_refuse_nonsense(setting, value, message):
 
     with pytest.raises(InputError, match=message):
         resolve_run("imagenet", {setting: value})
+
+
+@pytest.mark.parametrize("setting, value, needle", [
+    ("grid.ns", (1000,), ("grid.ns", "[1, 100]", "1000")),
+    ("mechanism.ns", (1, 101), ("mechanism.ns", "101")),
+    ("grid.qf_range", (20,), ("grid.qf_range", "(20,)")),
+])
+def test_bounds_of_defense_settings(setting, value, needle):
+    with pytest.raises(InputError) as e:
+        get_profile("smoke", **{setting: value})
+    assert mentions(str(e.value), needle), e.value

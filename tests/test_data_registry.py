@@ -74,3 +74,9 @@ def test_registration_and_loading_check_the_record(toy):
     register_dataset(toy, good)
     with pytest.raises(InputError, match=r"dataset imagenet\b.*classifier"):
         load_dataset("imagenet", limit=2)
+
+
+def test_load_dataset_limit_above_the_data_refused():
+    """A limit past the dataset's size would return fewer images silently."""
+    with pytest.raises(InputError, match=r"limit 1000000.*10,000"):
+        load_dataset("fmnist", limit=1_000_000)

@@ -224,3 +224,30 @@ def test_compress_restore_takes_a_bank_and_an_integer_draw(bank, images):
         CompressRestore(torch.nn.Linear(2, 2), (20, 60), 3)
     with pytest.raises(InputError, match=r"draw\b.*got 'x'"):
         CompressRestore(bank, (20, 60), 1)(images, draw="x")
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(qf_range=(20,)), r"qf_range.*\(20,\)"),
+    (dict(n_iter=101), r"n_iter.*\[1, 100\].*101"),
+])
+def test_defense_bounds(kwargs, needle):
+    """A 1-tuple QF range is refused (not run as a fixed QF), and N is bounded (N=99999 would run until killed)."""
+    with pytest.raises(InputError, match=needle):
+        CompressRestore(None, **{"qf_range": (20, 60), "n_iter": 1, **kwargs}, mode="jpeg")
+
+
+@pytest.mark.parametrize("draw", [2**63, -1, 1.0])
+def test_draw_bounds(draw):
+    """A draw is an integer the QF hash can hold: 2**63 overflows int64, so it is the kit's error."""
+    defense = CompressRestore(None, (20, 60), 1, mode="jpeg")
+    with pytest.raises(InputError, match=r"draw.*" + str(draw).replace(".", r"\.")):
+        defense(torch.rand(2, 1, 8, 8), draw=draw)
+
+
+def test_variant_n_bounded():
+    from cnr.config import Grid
+    from cnr.defenses.compress_restore import parse_variant
+
+    assert parse_variant("dynamic-N100", Grid()).n_iter == 100
+    with pytest.raises(InputError, match=r"dynamic-N99999.*99999"):
+        parse_variant("dynamic-N99999", Grid())

@@ -211,3 +211,17 @@ def test_read_table_detects_truncation(tmp_path):
         read_table(folder / "nope.csv")
     # the shipped table, with no sidecar, passes the structural checks
     assert len(read_table(QUICK_TABLE)) == len(src)
+
+
+def test_unreadable_table_is_the_kits_error_naming_the_path(tmp_path, monkeypatch):
+    from cnr.errors import PathError
+
+    path = tmp_path / "robustness.csv"
+    path.write_text("a\n1\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(PathError, match=r"robustness\.csv.*Permission denied"):
+        read_table(path)

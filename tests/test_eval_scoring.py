@@ -78,3 +78,16 @@ def test_majority_vote_counts_a_tie_with_the_true_class_as_fooled():
     assert labels.tolist() == [3, 2, 0] and votes.tolist() == [2, 3, 3]
     labels, _ = majority_vote(model, x, 4)  # without labels: the plain plurality (lowest class on a tie)
     assert labels.tolist() == [1, 2, 0]
+
+
+@pytest.mark.parametrize("draws", [0, -1, 1.5])
+def test_score_draws_refused(draws):
+    """No draw scores nothing: torch.stack of no rows would be a traceback."""
+    from cnr.errors import InputError
+    from cnr.eval.scoring import majority_vote
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    x, y = torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
+    for fn in (score, majority_vote):
+        with pytest.raises(InputError, match=rf"draws.*{draws}"):
+            fn(model, x, y, draws) if fn is score else fn(model, x, draws, y)

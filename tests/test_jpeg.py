@@ -394,3 +394,10 @@ def test_values_within_check_tolerance_are_accepted():
     x[1, 0, 0, 0] = -1e-7
     y = jpeg_roundtrip(x, 90)
     assert 0 <= y.min() and y.max() <= 1
+
+
+def test_past_libjpegs_largest_side_refused():
+    """65,497 px pads to 65,504 > 65,500: refused before coding, naming the limit (not libjpeg's own error)."""
+    with pytest.raises(InputError, match=r"65497x8.*65,500"):
+        jpeg_roundtrip(torch.rand(1, 1, 65497, 8), 50)
+    assert jpeg_roundtrip(torch.rand(1, 1, 65496, 8), 50).shape == (1, 1, 65496, 8)

@@ -8,3 +8,19 @@ def test_relative_paths_inside_and_outside_the_repository(tmp_path):
     assert relative(WEIGHTS_DIR / "fmnist-cnn.safetensors") == "cnr/shipped/fmnist-cnn.safetensors"
     assert relative(REPO_ROOT) == "."
     assert relative(tmp_path) == str(tmp_path.resolve())
+
+
+def test_env_folder_is_parsed_like_an_argument(tmp_path, monkeypatch):
+    """~ expanded (a quoted '~/out' would otherwise make a folder named "~"), a file or a blank refused."""
+    import pytest
+
+    from cnr.errors import InputError
+    from cnr.paths import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CNR_CACHE", "~/cache")
+    assert cache_dir() == tmp_path / "cache"
+    for value, needle in (("/dev/null", "CNR_CACHE=/dev/null.*not a folder"), ("  ", "CNR_CACHE.*empty")):
+        monkeypatch.setenv("CNR_CACHE", value)
+        with pytest.raises(InputError, match=needle):
+            cache_dir()

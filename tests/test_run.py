@@ -143,3 +143,18 @@ def test_paper_run_resolves_the_natural_bank(tmp_path):
 def test_resolve_run_takes_overrides_as_a_dict():
     with pytest.raises(InputError, match=r"overrides\b.*got str 'n_eval=5'"):
         resolve_run("quick", "n_eval=5")
+
+
+def test_cnr_results_expands_home(tmp_path, monkeypatch, capsys):
+    """CNR_RESULTS='~/out' is the home folder's out, not a folder named "~" in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CNR_RESULTS", "~/out")
+    assert resolve_run("smoke").results_root == str(tmp_path / "out")
+    monkeypatch.setenv("CNR_RESULTS", "/dev/null")
+    code, text = run_cli(capsys, "attack", "--n-images", "2")
+    assert code == 2 and mentions(text, ("CNR_RESULTS", "/dev/null")) and "Traceback" not in text, text
+
+
+def test_with_overrides_unknown_setting():
+    with pytest.raises(InputError, match="'bogus'"):
+        with_overrides(resolve_run("smoke"), bogus=1)

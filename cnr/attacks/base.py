@@ -73,6 +73,22 @@ def max_radius(x: torch.Tensor, norm: str) -> float:
     return 1.0 if norm == "linf" else math.sqrt(x[0].numel())
 
 
+def check_budget(budget: float, norm: str) -> float:
+    """A budget that means what it says in its norm: >= 0 (inf: unbounded), and at most 1 for Linf, where a larger
+    one would run as 1 (the [0, 1] box) and be recorded as given."""
+    from cnr.errors import InputError
+
+    if isinstance(budget, (bool, str)) or not isinstance(budget, (int, float)):
+        raise InputError(f"budget must be a number >= 0 (inf: unbounded), got {type(budget).__name__} {budget!r}")
+    budget = float(budget)
+    if math.isnan(budget) or budget < 0:
+        raise InputError(f"budget must be >= 0 (inf: unbounded), got {budget!r}")
+    if norm == "linf" and 1 < budget < math.inf:
+        raise InputError(f"budget {budget:g} is past the Linf range of [0, 1] pixels: pass at most 1 "
+                         f"(or inf for unbounded); for 8/255 pass {8 / 255:.4f}")
+    return budget
+
+
 def budget_eps(x: torch.Tensor, budget: float, norm: str) -> torch.Tensor:
     """Absolute per-image radius (N,): budget (Linf) or budget * ||x_i|| (normalized L2), capped at the box."""
     cap = max_radius(x, norm)

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnr.attacks.base import NORMS, CountingModel, budget_eps, unit
+from cnr.attacks.base import NORMS, CountingModel, budget_eps, check_budget, unit
 from cnr.attacks.registry import ATTACKS, AttackDef, attack_params
 from cnr.checks import check_images, check_labels, check_one_device, images_checked
 from cnr.errors import InputError, unknown_name
@@ -49,14 +49,7 @@ def _check_inputs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str,
         raise unknown_name("norm", norm, NORMS)
     if norm not in attack.norms:
         raise InputError(f"attack {name!r} supports norm(s) {', '.join(attack.norms)}, not {norm!r}")
-    if isinstance(budget, (bool, str)) or not isinstance(budget, (int, float)):
-        raise InputError(f"budget must be a number >= 0 (inf: unbounded), got {type(budget).__name__} {budget!r}")
-    budget = float(budget)
-    if math.isnan(budget) or budget < 0:
-        raise InputError(f"budget must be >= 0 (inf: unbounded), got {budget!r}")
-    if norm == "linf" and 1 < budget < math.inf:  # it would run as 1 (the [0, 1] box) and be recorded as given
-        raise InputError(f"budget {budget:g} is past the Linf range of [0, 1] pixels: pass at most 1 "
-                         f"(or inf for unbounded); for 8/255 pass {8 / 255:.4f}")
+    check_budget(budget, norm)
     if not isinstance(model, nn.Module):
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_images(x, name="attack images")

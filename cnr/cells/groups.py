@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cnr.attacks import attack_params
+from cnr.attacks.base import check_budget
 from cnr.cells.specs import KINDS, SAMPLES, VIEWS, AttackSpec, Cell
 from cnr.config import Profile
 from cnr.defenses.registry import DefenseSpec, grid_defenses
@@ -131,6 +132,7 @@ def attack_spec(p: Profile, attack: str | None, group: str | None, norm: str, bu
         base, label, view, sample, kind = dict(p.attacks.get(attack, {})), attack, view or "bpda", "eval", "adaptive"
     if view not in VIEWS:
         raise unknown_name("gradient view", view, VIEWS)
+    budget = check_budget(budget, norm)
     given = parse_params(params or [], attack_params(attack))
     merged = {**base, **given}
     attack_params(attack, **merged)

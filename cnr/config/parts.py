@@ -6,7 +6,18 @@ from typing import Any
 
 from cnr.config.schema import Part, setting
 from cnr.config.training import TRAIN_LIMITS
-from cnr.parsing import FLAG, N_MAX, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
+from cnr.parsing import (
+    FLAG,
+    N_MAX,
+    QF_MAX,
+    QF_MIN,
+    SEED_MAX,
+    Limit,
+    check_limits,
+    choice_limit,
+    count_limit,
+    number_limit,
+)
 
 COUNT = count_limit(1)
 COUNT0 = count_limit(0)

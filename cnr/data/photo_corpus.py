@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from cnr import atomic
-from cnr.errors import DataNotFoundError, InputError, unknown_name
+from cnr.errors import DataNotFoundError, InputError, PathError, unknown_name
 from cnr.parsing import check_int
 from cnr.paths import cache_dir
 
@@ -129,8 +129,12 @@ def corpus_photos(split: str, max_side: int = 512) -> list[torch.Tensor]:
             Image.fromarray(a).save(buf, format="PNG")
             atomic.write_bytes(png, buf.getvalue())
         else:
-            with Image.open(png) as im:
-                a = np.asarray(im.convert("RGB")).copy()
+            try:
+                with Image.open(png) as im:
+                    a = np.asarray(im.convert("RGB")).copy()
+            except OSError as e:  # PIL's own "cannot identify image file" is an OSError too
+                raise PathError(f"cannot read the cached photo {png} ({e.strerror or e}); delete it (it is made "
+                                f"again) or fix the cache folder's permissions") from None
         out.append(torch.from_numpy(a).permute(2, 0, 1).float().div_(255.0))
     return out
 

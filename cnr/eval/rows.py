@@ -23,7 +23,7 @@ import pandas as pd
 
 from cnr import atomic
 from cnr.config.schema import conforms, type_name
-from cnr.errors import CnrError, DataNotFoundError, InputError
+from cnr.errors import CnrError, DataNotFoundError, InputError, path_error
 
 KEY_COLUMNS = ["dataset", "classifier", "defense", "attack", "norm", "budget", "params", "seed"]
 
@@ -246,7 +246,10 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS, h
     if not path.is_file():
         what = "is a folder, not a CSV file" if path.is_dir() else "does not exist"
         raise DataNotFoundError(f"results table {path} {what}; {hint}")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise path_error(path, e, "read results table") from None
     fail = lambda why: TableError(f"results table {path} {why}; {hint}")  # noqa: E731
     if not data.strip():
         raise fail("is empty")
