@@ -24,7 +24,6 @@ from cnr.errors import InputError, unknown_name
 T = TypeVar("T")
 
 QF_MIN, QF_MAX = 1, 100  # libjpeg's quality factors
-N_MAX = 100  # (Compress and Restore)^N iterations: past the paper's few, each only adds run time
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding takes 32 bits; torch takes more, but one range for all
 
 _TRUE = ("true", "yes", "1", "on")
@@ -164,14 +163,11 @@ def parse_qf_range(value: str | int | tuple[int, int] | list[int], name: str | N
         parts = [t.strip() for t in body.split(",")] if body else []
     elif isinstance(value, (tuple, list)):
         parts = list(value)
-        if len(parts) != 2:  # a 1-tuple is a pair with a value missing, not a fixed QF (pass the int for that)
-            raise InputError(f"{_who(name)}expected a (lo, hi) pair of QFs or one int, got {len(parts)} values in "
-                             f"{value!r}" + (f"; pass {parts[0]!r} for a fixed QF" if len(parts) == 1 else ""))
     elif _is_int(value):
         parts = [value]
     else:
         raise InputError(f"{_who(name)}expected {what}, got {type(value).__name__} {value!r}")
-    if len(parts) not in (1, 2):
+    if len(parts) not in ((2,) if isinstance(value, (tuple, list)) else (1, 2)):  # (20,): a pair missing an end
         raise InputError(f"{_who(name)}expected {what}, got {len(parts)} values in {value!r}")
     lo, hi = (check_qf(q, name, text=text) for q in (parts[0], parts[-1]))
     if lo > hi:

@@ -222,7 +222,7 @@ def test_compress_restore_refuses_a_bad_argument_by_name(bank, name, value, show
 def test_compress_restore_takes_a_bank_and_an_integer_draw(bank, images):
     with pytest.raises(InputError, match=r"bank\b.*RestorerBank.*got Linear"):
         CompressRestore(torch.nn.Linear(2, 2), (20, 60), 3)
-    with pytest.raises(InputError, match=r"draw\b.*got 'x'"):
+    with pytest.raises(InputError, match=r"draw\b.*'x'"):
         CompressRestore(bank, (20, 60), 1)(images, draw="x")
 
 

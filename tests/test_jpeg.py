@@ -127,7 +127,7 @@ def test_gray_mosaic_is_bit_identical_to_coding_each_image_alone(gray, size, mon
     qf[: len(x) // 2] = 50  # one large QF group and many small ones
     want = _simplejpeg_one_by_one(x, qf.tolist())
     assert torch.equal(jpeg_roundtrip(x, qf), want)
-    monkeypatch.setattr(codec, "JPEG_MAX_SIDE", 3 * 8 * -(-size[0] // 8))  # at most 3 images per mosaic
+    monkeypatch.setattr(codec, "MOSAIC_MAX_HEIGHT", 3 * 8 * -(-size[0] // 8))  # at most 3 images per mosaic
     assert torch.equal(jpeg_roundtrip(x, qf), want)
 
 

@@ -6,23 +6,13 @@ from typing import Any
 
 from cnr.config.schema import Part, setting
 from cnr.config.training import TRAIN_LIMITS
-from cnr.parsing import (
-    FLAG,
-    N_MAX,
-    QF_MAX,
-    QF_MIN,
-    SEED_MAX,
-    Limit,
-    check_limits,
-    choice_limit,
-    count_limit,
-    number_limit,
-)
+from cnr.parsing import FLAG, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
 
 COUNT = count_limit(1)
 COUNT0 = count_limit(0)
 QF = Limit("int", lo=QF_MIN, hi=QF_MAX)
-N = Limit("int", lo=1, hi=N_MAX)  # (Compress and Restore)^N iterations
+N_MAX = 100  # (Compress and Restore)^N iterations: past the paper's few, each only adds run time
+N = Limit("int", lo=1, hi=N_MAX)
 LINF = number_limit(0, 1)  # pixels of [0, 1] images: more than 1 means nothing more than 1
 BUDGET = number_limit(0)
 SEED = Limit("int", lo=0, hi=SEED_MAX)

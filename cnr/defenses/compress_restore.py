@@ -8,10 +8,11 @@ from torch import nn
 
 from cnr.checks import check_images, check_one_device, images_checked
 from cnr.config import Grid
+from cnr.config.parts import N_MAX
 from cnr.defenses.registry import DefenseSpec
 from cnr.errors import InputError
 from cnr.jpeg import jpeg_bpda, jpeg_roundtrip, jpeg_surrogate
-from cnr.parsing import N_MAX, check_int, parse_qf_range, parse_seed
+from cnr.parsing import check_int, parse_qf_range, parse_seed
 
 MODES = ("dynamic", "static", "jpeg")
 # bpda: JPEG is the identity backward, restorers exact; surrogate: JPEG through kornia's differentiable codec;

@@ -30,6 +30,7 @@ PILLOW_EXACT_FROM_QF = 96
 PILLOW_MAX_BATCH_MEAN_ABS = 1.5 / 255  # a batch of natural images, any QF
 PILLOW_MAX_IMAGE_MEAN_ABS = 10 / 255  # any one natural image of >= 16x16 px, any QF
 JPEG_MAX_SIDE = 65500  # libjpeg(-turbo)'s JPEG_MAX_DIMENSION: the largest side it will code
+MOSAIC_MAX_HEIGHT = JPEG_MAX_SIDE  # a gray mosaic is one JPEG
 
 
 def _gray_mosaic_codec(src: np.ndarray, dst: np.ndarray, qfs: list[int]) -> None:
@@ -46,7 +47,7 @@ def _gray_mosaic_codec(src: np.ndarray, dst: np.ndarray, qfs: list[int]) -> None
     if (h8, w8) != (h, w):
         cells = np.pad(cells, ((0, 0), (0, h8 - h), (0, w8 - w)), mode="edge")
     qarr = np.asarray(qfs)
-    per_mosaic = max(1, JPEG_MAX_SIDE // h8)
+    per_mosaic = max(1, MOSAIC_MAX_HEIGHT // h8)
     for q in np.unique(qarr).tolist():
         idx = np.flatnonzero(qarr == q)
         for start in range(0, len(idx), per_mosaic):
