@@ -29,7 +29,7 @@ def env_folder(var: str, default: Path | None = None) -> Path | None:
         raise InputError(f"environment variable {var} is set but empty; unset it or give a folder path")
     folder = Path(text).expanduser()
     if folder.exists() and not folder.is_dir():
-        raise InputError(f"environment variable {var}={text} is not a folder; point it at a folder")
+        raise InputError(f"environment variable {var}={text} is a file, not a folder; point it at a folder")
     return folder
 
 
