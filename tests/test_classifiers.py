@@ -198,7 +198,7 @@ def test_cli_errors_are_one_line_with_valid_choices(capsys):
     assert "'nope'" in err and "fmnist-cnn" in err and "Traceback" not in err
     assert cli.main(["accuracy", "--classifier", "cifar10-keras", "--dataset", "foolbox-mnist"]) == 2
     err = capsys.readouterr().err  # refused before any forward pass, in one line that says what to do
-    assert mentions(err, ("foolbox-mnist", "cifar10-keras", "1 channel")) and "Traceback" not in err
+    assert mentions(err, ("foolbox-mnist", "cifar10-keras", "1-channel")) and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert cli.main(["train-classifier", "--profile", "smoke", "--set", "clf_epochs=many"]) == 2
     assert mentions(capsys.readouterr().err, ("clf.epochs", "'many'"))
