@@ -80,3 +80,13 @@ def test_load_dataset_limit_above_the_data_refused():
     """A limit past the dataset's size would return fewer images silently."""
     with pytest.raises(InputError, match=r"limit 1000000.*10,000"):
         load_dataset("fmnist", limit=1_000_000)
+
+
+def test_load_dataset_of_no_declared_size_says_when_fewer():
+    register_dataset("toy-unsized", DatasetInfo("6 images, size not declared", mirrored_fashion, "fmnist", 10, 1, 28,
+                                                "fmnist"))
+    try:
+        with pytest.warns(UserWarning, match=r"toy-unsized holds 6 images.*limit=50"):
+            assert len(load_dataset("toy-unsized", limit=50)[0]) == 6
+    finally:
+        DATASETS.pop("toy-unsized")

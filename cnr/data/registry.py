@@ -2,6 +2,7 @@
 of the kit that needs to know a dataset, so that a new dataset is one loader plus one `register_dataset` call."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -161,6 +162,9 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
         x, y = info.load(limit, interpolation, classifier=classifier, device=device, seed=seed)
     else:
         x, y = info.load(limit, interpolation)
+    if limit is not None and len(x) < limit and not info.needs_classifier:  # a dataset of no declared size
+        warnings.warn(f"dataset {name} holds {len(x)} images, fewer than limit={limit}: all {len(x)} are used",
+                      stacklevel=2)
     if len(x):  # a selecting protocol may keep none; it warns about that itself
         check_images(x, channels=info.channels, size=info.image_size, name=f"dataset {name}'s images")
     check_labels(y, len(x), info.num_classes)
