@@ -281,7 +281,8 @@ def test_a_file_without_a_record_loads_only_with_a_warning_or_an_opt_in(tmp_path
 
 
 @pytest.mark.parametrize("record, problem", [
-    ("", "has no integrity record"), ("tensors", "has an integrity record that covers its tensors but not its metadata")])
+    ("", "has no integrity record"),
+    ("tensors", "has an integrity record that covers its tensors but not its metadata")])
 def test_shipped_weights_without_a_full_record_are_refused(tmp_path, monkeypatch, record, problem):
     import cnr.weights
 
