@@ -107,9 +107,10 @@ def check_coverage(files: BankFiles, expected: Iterable[int], allow_missing: boo
                                f"draws from QFs {list(expected)}, and a neighbour's generator would serve it "
                                f"silently.{hint}")
     usable = [q for q in present if q in expected] or list(present)
-    for q in missing:
-        warnings.warn(f"AR-GAN bank {files.folder} has no {qf_filename(q)}: QF {q} is served by "
-                      f"{qf_filename(_nearest(q, usable))}", stacklevel=4)
+    if missing:  # allowed: one warning naming every substitution
+        served = ", ".join(f"QF {q} is served by {qf_filename(_nearest(q, usable))}" for q in missing)
+        warnings.warn(f"AR-GAN bank {files.folder} has no {', '.join(qf_filename(q) for q in missing)}: {served}",
+                      stacklevel=4)
     extra = [q for q in present if q not in expected]
     if extra and len(usable) < len(present):
         warnings.warn(f"AR-GAN bank {files.folder}: left out {', '.join(qf_filename(q) for q in extra)}, outside "
