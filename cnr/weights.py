@@ -56,11 +56,7 @@ def add_integrity_record(path: str | os.PathLike) -> bool:
     """Re-save a file whose record is missing or covers only its tensors with one that covers tensors and metadata,
     both untouched (bit for bit); False: it had a full record already."""
     path = _existing(path, "")
-    header = _header(path, "")
-    try:
-        tensors = load_file(str(path))  # as stored: no dtype conversion, so the bytes stay the same
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e})") from e
+    header, tensors = _header(path, ""), _stored(path, "")
     if _check_tensors(path, tensors, header, "") == "verified":
         return False
     rest = {k: v for k, v in header.items() if k != _INTEGRITY_KEY}
@@ -93,6 +89,14 @@ def tensor_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
+
+
+def _stored(path: Path, regenerate: str) -> dict[str, torch.Tensor]:
+    """The tensors as stored (no dtype conversion, so their bytes are the ones the record covers)."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e}).{_hint(regenerate)}") from e
 
 
 def _header(path: Path, regenerate: str) -> dict[str, str]:
@@ -166,6 +170,12 @@ def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapp
     return status
 
 
+def is_verified(path: str | os.PathLike) -> bool:
+    """Whether a file carries a record that vouches for its tensors and metadata (a damaged one: WeightsError)."""
+    path = _existing(path, "")
+    return _check_tensors(path, _stored(path, ""), _header(path, ""), "") == "verified"
+
+
 def is_shipped(path: Path) -> bool:
     """Whether a path (however spelled) lies among the kit's shipped weights."""
     return path.resolve().is_relative_to(WEIGHTS_DIR.resolve())
@@ -206,10 +216,7 @@ def load_weights(
             raise WeightsError(
                 f"{path} was made for {key}={got!r}, but {key}={want!r} is needed.{_hint(regenerate)}"
             )
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e}).{_hint(regenerate)}") from e
+    tensors = _stored(path, regenerate)
     _vouch(path, _check_tensors(path, tensors, _header(path, regenerate), regenerate), allow_unverified, regenerate)
     if dtype is not None:
         tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items()}

@@ -317,3 +317,14 @@ def test_add_integrity_record_upgrades_a_tensor_only_record_bit_for_bit(tmp_path
     _edit_header(path, lambda m: m.update(arch="u"))
     with pytest.raises(WeightsError, match="checksum mismatch"):
         add_integrity_record(path)
+
+
+def test_is_verified_tells_a_full_record_from_an_older_or_missing_one(tmp_path):
+    from cnr.weights import is_verified
+
+    path = save_weights(tmp_path / "w.safetensors", _net().state_dict(), {"arch": "t"})
+    assert is_verified(path)
+    _edit_header(path, record="tensors")
+    assert not is_verified(path)
+    _edit_header(path, record="")
+    assert not is_verified(path)
