@@ -144,3 +144,15 @@ def test_a_runs_bank_is_checked_against_its_profiles_qfs(folder, monkeypatch):
     assert 20 in run.profile.bank.qfs
     with pytest.raises(WeightsError, match=r"QF 20 \(qf20\.safetensors; found QF20\.safetensors.*cnr train-argan"):
         load_bank(run, "fmnist")
+
+
+def test_the_cli_names_the_missing_generator_in_one_line(folder, monkeypatch, capsys):
+    from cnr import cli
+    from cnr.run import Run
+
+    (folder / "qf20.safetensors").rename(folder / "qf20.safetensor")
+    monkeypatch.setattr(Run, "bank_dir", lambda self, family: folder)
+    assert cli.main(["attack", "--profile", "smoke", "--defense", "dynamic-N3", "--n-images", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error: AR-GAN bank" in err and "QF 20 (qf20.safetensors; found qf20.safetensor: rename it" in err
