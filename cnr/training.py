@@ -91,7 +91,8 @@ def train_bank(run: Run, dataset: str = "fmnist", out_dir: str | Path | None = N
         train_argan(qf, out_path=path, device=run.device, progress=progress,
                     command=train_command(dataset, qf, run, preset), **s)
     return RestorerBank.load(out_dir, dataset=dataset, in_channels=default_channels(dataset),
-                             regenerate=train_command(dataset, "all", run, preset))
+                             regenerate=train_command(dataset, "all", run, preset), qfs=qfs or run.profile.bank.qfs,
+                             allow_missing=qfs is not None)  # a subset asked for: the rest of the set is named
 
 
 def train_argan_cli(run: Run, dataset: str = "fmnist", qf: str = "all", preset: str | None = None,
@@ -121,10 +122,11 @@ def train_argan_cli(run: Run, dataset: str = "fmnist", qf: str = "all", preset: 
 
 
 def load_bank(run: Run, family: str) -> RestorerBank:
-    """The run's bank of a family ('fmnist' or 'natural'), with the command that regenerates it in any error."""
+    """The run's bank of a family ('fmnist' or 'natural'), holding every QF of the profile's bank (checked), with the
+    command that regenerates it in any error."""
     folder = run.bank_dir(family)
     hint = f"cnr train-argan --dataset {family} --qf all --profile {run.profile.name} --out {folder}"
-    return RestorerBank.load(folder, device=run.device, dataset=family, regenerate=hint)
+    return RestorerBank.load(folder, device=run.device, dataset=family, regenerate=hint, qfs=run.profile.bank.qfs)
 
 
 def retrain_banks(run: Run, families: tuple[str, ...] = ("fmnist", "natural")) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,17 @@ from safetensors.torch import load_file, save_file
 
 from cnr.atomic import atomic_path
 from cnr.errors import WeightsError
+from cnr.paths import WEIGHTS_DIR
 from cnr.version import __version__
 
 _META_KEY = "cnr"
-_INTEGRITY_KEY = "cnr.integrity"  # {"sha256": ..., "dtypes": {name: dtype}}: beside the metadata, not in it
+# {"sha256": ..., "dtypes": {name: dtype}} beside the metadata; the sha256 covers the tensors AND every other header
+# entry (record_checksum), so an edited architecture is caught like an edited tensor
+_INTEGRITY_KEY = "cnr.integrity"
+
+
+class UnverifiedWeightsWarning(UserWarning):
+    """A weights file loaded without a record that covers its tensors and metadata (nothing vouches for it)."""
 
 
 def save_weights(
@@ -38,30 +46,35 @@ def save_weights(
                                    f"save {path} in float32 (dtype=None)")
             v = w
         out[k] = v
-    meta = {"code_version": __version__, **metadata}
-    integrity = {"sha256": tensor_checksum(out), "dtypes": {k: _dtype_name(v.dtype) for k, v in sorted(out.items())}}
+    header = {_META_KEY: json.dumps({"code_version": __version__, **metadata}, sort_keys=True, default=str)}
     with atomic_path(path) as tmp:
-        save_file(out, str(tmp), metadata={_META_KEY: json.dumps(meta, sort_keys=True, default=str),
-                                           _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
+        save_file(out, str(tmp), metadata={**header, _INTEGRITY_KEY: _integrity_record(out, header)})
     return path
 
 
 def add_integrity_record(path: str | os.PathLike) -> bool:
-    """Re-save a file made without a checksum record WITH one, tensors and metadata untouched; False: had one."""
+    """Re-save a file whose record is missing or covers only its tensors with one that covers tensors and metadata,
+    both untouched (bit for bit); False: it had a full record already."""
     path = _existing(path, "")
-    header = _header(path, "")
-    if _INTEGRITY_KEY in header:
+    header, tensors = _header(path, ""), _stored(path, "")
+    if _check_tensors(path, tensors, header, "") == "verified":
         return False
-    try:
-        tensors = load_file(str(path))  # as stored: no dtype conversion, so the bytes stay the same
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e})") from e
-    _check_tensors(path, tensors, header, "")
-    dtypes = {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}
-    integrity = {"sha256": tensor_checksum(tensors), "dtypes": dtypes}
+    rest = {k: v for k, v in header.items() if k != _INTEGRITY_KEY}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={**header, _INTEGRITY_KEY: json.dumps(integrity, sort_keys=True)})
+        save_file(tensors, str(tmp), metadata={**rest, _INTEGRITY_KEY: _integrity_record(tensors, rest)})
     return True
+
+
+def record_checksum(tensors: Mapping[str, torch.Tensor], header: Mapping[str, str]) -> str:
+    """sha256 over the tensors (as tensor_checksum) and every header entry but the record: what the record holds."""
+    h = hashlib.sha256(tensor_checksum(tensors).encode())
+    h.update(json.dumps({k: v for k, v in header.items() if k != _INTEGRITY_KEY}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _integrity_record(tensors: Mapping[str, torch.Tensor], header: Mapping[str, str]) -> str:
+    dtypes = {k: _dtype_name(v.dtype) for k, v in sorted(tensors.items())}
+    return json.dumps({"sha256": record_checksum(tensors, header), "dtypes": dtypes}, sort_keys=True)
 
 
 def tensor_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
@@ -76,6 +89,14 @@ def tensor_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
 
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
+
+
+def _stored(path: Path, regenerate: str) -> dict[str, torch.Tensor]:
+    """The tensors as stored (no dtype conversion, so their bytes are the ones the record covers)."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e}).{_hint(regenerate)}") from e
 
 
 def _header(path: Path, regenerate: str) -> dict[str, str]:
@@ -105,9 +126,14 @@ def read_metadata(path: str | os.PathLike, regenerate: str = "") -> dict[str, An
     return meta
 
 
-def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapping[str, str], regenerate: str) -> None:
-    """Checksum (when the file has one), recorded dtypes, and finiteness of every floating tensor."""
+def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapping[str, str], regenerate: str
+                   ) -> str:
+    """Checksum (when the file has one), recorded dtypes, and finiteness of every floating tensor.
+
+    Returns what vouches for the file: "verified" (tensors and metadata), "tensors" (a record from before the
+    metadata was covered) or "none" (no record)."""
     raw = header.get(_INTEGRITY_KEY)
+    status = "none"
     if raw is not None:
         try:
             integrity = json.loads(raw)
@@ -125,7 +151,14 @@ def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapp
         if wrong:
             raise WeightsError(f"{path}: tensor dtypes differ from those saved ({'; '.join(wrong[:3])}); "
                                f"the file is damaged.{_hint(regenerate)}")
-        if tensor_checksum(tensors) != want_sum:
+        if record_checksum(tensors, header) == want_sum:
+            status = "verified"
+        elif tensor_checksum(tensors) == want_sum:
+            status = "tensors"
+        elif _META_KEY in header:
+            raise WeightsError(f"{path}: checksum mismatch (its tensors or its metadata are not what was saved); "
+                               f"the file is damaged or was edited.{_hint(regenerate)}")
+        else:
             raise WeightsError(f"{path}: checksum mismatch (the tensor data is not what was saved); "
                                f"the file is damaged.{_hint(regenerate)}")
     for k in sorted(tensors):
@@ -134,6 +167,34 @@ def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapp
             bad = int((~torch.isfinite(v)).sum())
             raise WeightsError(f"{path}: tensor {k!r} has {bad} of {v.numel()} values NaN or Inf (training diverged "
                                f"or the file is damaged).{_hint(regenerate)}")
+    return status
+
+
+def is_verified(path: str | os.PathLike) -> bool:
+    """Whether a file carries a record that vouches for its tensors and metadata (a damaged one: WeightsError)."""
+    path = _existing(path, "")
+    return _check_tensors(path, _stored(path, ""), _header(path, ""), "") == "verified"
+
+
+def is_shipped(path: Path) -> bool:
+    """Whether a path (however spelled) lies among the kit's shipped weights."""
+    return path.resolve().is_relative_to(WEIGHTS_DIR.resolve())
+
+
+def _vouch(path: Path, status: str, allow_unverified: bool, regenerate: str) -> None:
+    """Shipped files must carry a full record; other files without one load with a warning unless opted in."""
+    if status == "verified":
+        return
+    what = ("has no integrity record" if status == "none"
+            else "has an integrity record that covers its tensors but not its metadata")
+    fix = f"re-save it with cnr.weights.add_integrity_record({str(path)!r}) if you trust it"
+    if is_shipped(path):
+        raise WeightsError(f"shipped weights {path} {what}; a shipped file must carry a valid one: restore it "
+                           f"with git checkout, or {fix}.{_hint(regenerate)}")
+    if not allow_unverified:
+        warnings.warn(f"{path} {what}, so nothing vouches that its tensors and metadata are what was trained "
+                      f"(a damaged file can restore NaN or classify at chance); {fix}, or pass "
+                      f"allow_unverified=True", UnverifiedWeightsWarning, stacklevel=3)
 
 
 def load_weights(
@@ -141,8 +202,12 @@ def load_weights(
     expect: Mapping[str, Any] | None = None,
     regenerate: str = "",
     dtype: torch.dtype | None = torch.float32,
+    allow_unverified: bool = False,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load tensors and metadata, checking metadata fields against `expect` (architecture, QF, dataset...)."""
+    """Load tensors and metadata, checking metadata fields against `expect` (architecture, QF, dataset...).
+
+    A file without a record covering tensors and metadata is refused among the shipped weights and loads with an
+    UnverifiedWeightsWarning elsewhere (`allow_unverified`: silently)."""
     path = _existing(path, regenerate)
     meta = read_metadata(path, regenerate)
     for key, want in (expect or {}).items():
@@ -151,21 +216,19 @@ def load_weights(
             raise WeightsError(
                 f"{path} was made for {key}={got!r}, but {key}={want!r} is needed.{_hint(regenerate)}"
             )
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{path} is corrupted or not a safetensors file ({e}).{_hint(regenerate)}") from e
-    _check_tensors(path, tensors, _header(path, regenerate), regenerate)
+    tensors = _stored(path, regenerate)
+    _vouch(path, _check_tensors(path, tensors, _header(path, regenerate), regenerate), allow_unverified, regenerate)
     if dtype is not None:
         tensors = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in tensors.items()}
     return tensors, meta
 
 
 def load_state_into(
-    module: torch.nn.Module, path: str | os.PathLike, expect: Mapping[str, Any] | None = None, regenerate: str = ""
+    module: torch.nn.Module, path: str | os.PathLike, expect: Mapping[str, Any] | None = None, regenerate: str = "",
+    allow_unverified: bool = False,
 ) -> dict[str, Any]:
     """Load a weights file into a module, turning shape/key mismatches into a WeightsError."""
-    tensors, meta = load_weights(path, expect=expect, regenerate=regenerate)
+    tensors, meta = load_weights(path, expect=expect, regenerate=regenerate, allow_unverified=allow_unverified)
     check_fits(module, tensors, f"{path} does not fit {type(module).__name__}", regenerate)
     try:
         module.load_state_dict(tensors, strict=True)

@@ -164,12 +164,15 @@ def test_weights_checksum_is_stored_and_verified(tmp_path):
         load_weights(path, regenerate="make w")
 
 
-def test_old_files_without_a_checksum_still_load(tmp_path):
+def test_old_files_without_a_checksum_still_load_with_a_warning(tmp_path):
     from cnr.weights import load_state_into
 
     path = tmp_path / "old.safetensors"
     save_file(_net().state_dict(), str(path), metadata={"cnr": json.dumps({"arch": "t"})})
-    assert load_state_into(_net(), path) == {"arch": "t"}
+    from cnr.weights import UnverifiedWeightsWarning
+
+    with pytest.warns(UnverifiedWeightsWarning, match="old.safetensors"):
+        assert load_state_into(_net(), path) == {"arch": "t"}
 
 
 def test_non_finite_weights_are_refused(tmp_path):
@@ -184,6 +187,7 @@ def test_non_finite_weights_are_refused(tmp_path):
             load_weights(path, regenerate="cnr train-classifier")
 
 
+@pytest.mark.filterwarnings("ignore::cnr.weights.UnverifiedWeightsWarning")  # its old-format file warns too
 def test_float_stored_as_int32_is_caught(tmp_path):
     from cnr.weights import load_state_into, save_weights
 
@@ -214,3 +218,113 @@ def test_fp16_overflow_is_refused_at_save(tmp_path):
 
     with pytest.raises(WeightsError, match="overflows torch.float16"):
         save_weights(tmp_path / "w.safetensors", {"a": torch.tensor([1e6])}, {}, dtype=torch.float16)
+
+
+# --- the integrity record covers the metadata; files without one warn, shipped files must carry one -----------
+
+def _edit_header(path, edit_meta=None, record=None) -> None:
+    """Rewrite a file's header in place, tensors as stored: `edit_meta` changes the cnr metadata, `record` (None:
+    keep, "" drop, "tensors": the older record over the tensors only) the integrity record."""
+    from safetensors import safe_open
+
+    from cnr.weights import tensor_checksum
+
+    tensors = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        header = dict(f.metadata())
+    if edit_meta is not None:
+        meta = json.loads(header["cnr"])
+        edit_meta(meta)
+        header["cnr"] = json.dumps(meta, sort_keys=True)
+    if record == "":
+        header.pop("cnr.integrity")
+    elif record == "tensors":
+        old = {**json.loads(header["cnr.integrity"]), "sha256": tensor_checksum(tensors)}
+        header["cnr.integrity"] = json.dumps(old)
+    save_file(tensors, str(path), metadata=header)
+
+
+def test_edited_metadata_under_a_valid_record_is_refused(tmp_path):
+    import shutil
+
+    from cnr.argan.bank import load_generator
+
+    path = tmp_path / "qf20.safetensors"
+    shutil.copy(WEIGHTS_DIR / "argan-fmnist-quick" / "qf20.safetensors", path)
+    _edit_header(path, lambda m: m["architecture"].update(residual=True))  # the file's record left as it was
+    with pytest.raises(WeightsError, match=r"qf20\.safetensors: checksum mismatch \(its tensors or its metadata"):
+        load_generator(path)
+    with pytest.raises(WeightsError, match=r"qf20\.safetensors: checksum mismatch"):
+        load_weights(path)
+
+
+def test_a_file_without_a_record_loads_only_with_a_warning_or_an_opt_in(tmp_path):
+    import warnings
+
+    from cnr.weights import UnverifiedWeightsWarning
+
+    sd = _net().state_dict()
+    sd["0.weight"] = sd["0.weight"][torch.randperm(2)]  # scrambled: nothing in the file can tell
+    path = tmp_path / "scrambled.safetensors"
+    save_file(sd, str(path), metadata={"cnr": json.dumps({"arch": "t"})})
+    with pytest.warns(UnverifiedWeightsWarning, match=r"scrambled\.safetensors has no integrity record.*"
+                                                      r"add_integrity_record.*allow_unverified=True"):
+        load_state_into(_net(), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_state_into(_net(), path, allow_unverified=True) == {"arch": "t"}
+    # an older record over the tensors only vouches for nothing in the metadata
+    save_weights(path, sd, {"arch": "t"})
+    _edit_header(path, record="tensors")
+    with pytest.warns(UnverifiedWeightsWarning, match="covers its tensors but not its metadata"):
+        load_weights(path)
+
+
+@pytest.mark.parametrize("record, problem", [
+    ("", "has no integrity record"),
+    ("tensors", "has an integrity record that covers its tensors but not its metadata")])
+def test_shipped_weights_without_a_full_record_are_refused(tmp_path, monkeypatch, record, problem):
+    import cnr.weights
+
+    shipped = tmp_path / "shipped"
+    (shipped / "bank").mkdir(parents=True)
+    path = save_weights(shipped / "bank" / "qf20.safetensors", _net().state_dict(), {"arch": "t"})
+    _edit_header(path, record=record)
+    monkeypatch.setattr(cnr.weights, "WEIGHTS_DIR", shipped)
+    for spelling in (path, tmp_path / "elsewhere" / ".." / "shipped" / "bank" / "qf20.safetensors"):
+        (tmp_path / "elsewhere").mkdir(exist_ok=True)
+        with pytest.raises(WeightsError, match=rf"shipped weights .*qf20\.safetensors {problem}.*git checkout"):
+            load_weights(spelling, allow_unverified=True)  # no opt-in for shipped files
+
+
+def test_every_shipped_file_carries_a_record_over_tensors_and_metadata():
+    from cnr.weights import _check_tensors, _header
+
+    files = sorted(WEIGHTS_DIR.rglob("*.safetensors"))
+    assert len(files) >= 22
+    for f in files:
+        assert _check_tensors(f, load_file(str(f)), _header(f, ""), "") == "verified", f
+
+
+def test_add_integrity_record_upgrades_a_tensor_only_record_bit_for_bit(tmp_path):
+    from cnr.weights import add_integrity_record, tensor_checksum
+
+    path = save_weights(tmp_path / "w.safetensors", _net().state_dict(), {"arch": "t"}, dtype=torch.float16)
+    _edit_header(path, record="tensors")
+    before, size = tensor_checksum(load_file(str(path))), path.stat().st_size
+    assert add_integrity_record(path) and not add_integrity_record(path)
+    assert tensor_checksum(load_file(str(path))) == before and path.stat().st_size == size
+    _edit_header(path, lambda m: m.update(arch="u"))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        add_integrity_record(path)
+
+
+def test_is_verified_tells_a_full_record_from_an_older_or_missing_one(tmp_path):
+    from cnr.weights import is_verified
+
+    path = save_weights(tmp_path / "w.safetensors", _net().state_dict(), {"arch": "t"})
+    assert is_verified(path)
+    _edit_header(path, record="tensors")
+    assert not is_verified(path)
+    _edit_header(path, record="")
+    assert not is_verified(path)

@@ -7,8 +7,6 @@ naming the file, what was expected and what was found; weights are read at const
 from __future__ import annotations
 
 import os
-import re
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,22 +14,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnr.argan.bank_files import STATIC, check_coverage, qf_filename, scan_bank, trained_qf_set
 from cnr.argan.generator import Generator, generator_from_architecture
 from cnr.checks import check_images, resolve_device, values_checked
 from cnr.errors import InputError, WeightsError
+from cnr.parsing import check_qf
 from cnr.weights import load_state_into, read_metadata, save_weights
 
-STATIC = "static"
-
-
-def qf_filename(qf: int | str) -> str:
-    """`qf05.safetensors` for QF 5, `static.safetensors` for the static generator."""
-    return f"{STATIC}.safetensors" if qf == STATIC else f"qf{int(qf):02d}.safetensors"
+__all__ = ["STATIC", "RestorerBank", "load_generator", "qf_filename"]
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
                    expect: Mapping[str, Any] | None = None, regenerate: str = "",
-                   channels_last: bool | None = None) -> Generator:
+                   channels_last: bool | None = None, allow_unverified: bool = False) -> Generator:
     """Build a generator from a weights file's architecture metadata and load it (eval mode, float32).
 
     `channels_last`: its convolutions' memory layout (None: channels_last on CPU, where oneDNN runs them faster,
@@ -51,7 +46,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu",
         gen = generator_from_architecture(meta["architecture"])
     except InputError as e:
         raise WeightsError(f"{path}: {e}") from e
-    load_state_into(gen, path, regenerate=regenerate)
+    load_state_into(gen, path, regenerate=regenerate, allow_unverified=allow_unverified)
     gen.meta = meta  # kept so that bank.save() writes the same provenance back
     gen = gen.to(device).eval()
     if channels_last is None:
@@ -66,8 +61,15 @@ class RestorerBank(nn.Module):
 
     def __init__(self, generators: Mapping[int, Generator], static: Generator | None = None):
         super().__init__()
-        if not generators:
-            raise InputError("a RestorerBank needs at least one per-QF generator")
+        if not isinstance(generators, Mapping) or not generators:
+            raise InputError(f"a RestorerBank needs a mapping of QF -> Generator with at least one entry, got "
+                             f"{type(generators).__name__} {generators!r:.80}")
+        for q, g in generators.items():
+            check_qf(q, f"RestorerBank key {q!r}")
+            if not isinstance(g, Generator):
+                raise InputError(f"RestorerBank generator for QF {q} must be a cnr Generator, got {type(g).__name__}")
+        if static is not None and not isinstance(static, Generator):
+            raise InputError(f"RestorerBank static must be a cnr Generator or None, got {type(static).__name__}")
         chans = {g.in_channels for g in [*generators.values(), *([static] if static is not None else [])]}
         if len(chans) != 1:
             raise InputError(f"bank generators disagree on input channels: {sorted(chans)}")
@@ -143,29 +145,32 @@ class RestorerBank(nn.Module):
     # --- files -------------------------------------------------------------------------------------
     @classmethod
     def load(cls, folder: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None,
-             in_channels: int | None = None, regenerate: str = "", channels_last: bool | None = None
+             in_channels: int | None = None, regenerate: str = "", channels_last: bool | None = None,
+             qfs: tuple[int, ...] | None = None, allow_missing: bool = False, allow_unverified: bool = False
              ) -> RestorerBank:
-        """Load every `qfNN.safetensors` (and `static.safetensors` if present) in a folder, checking metadata.
+        """Load a folder's `qfNN.safetensors` (and `static.safetensors` if present), checking names and metadata.
 
+        The bank must hold every QF of `qfs` (the profile's) and of the set its static generator was trained on;
+        a missing one is a WeightsError (`allow_missing`: a warning naming the generator that stands in).
         `channels_last`: the generators' memory layout (see load_generator; None: channels_last on CPU)."""
         if isinstance(folder, bool) or not isinstance(folder, (str, os.PathLike)):
             raise InputError(f"RestorerBank.load takes a folder path (str or Path), got {type(folder).__name__} "
                              f"{folder!r}")
         folder = Path(folder)
         device = resolve_device(device, flag="device")
+        expected = tuple(check_qf(q, "bank qfs") for q in (qfs or ()))
         if folder.exists() and not folder.is_dir():
             raise WeightsError(f"AR-GAN bank {folder} is a file; pass the folder that holds qfNN.safetensors")
-        files = _bank_files(folder) if folder.is_dir() else []
-        if not files:
+        if not folder.is_dir():
             hint = f" Train it with: {regenerate}" if regenerate else ""
-            raise WeightsError(f"no AR-GAN weights (qfNN.safetensors) in {folder}.{hint}")
-        gens: dict[int, Generator] = {}
+            raise WeightsError(f"no AR-GAN weights (qfNN.safetensors) in {folder}: no such folder.{hint}")
+        files = scan_bank(folder)
+        use = check_coverage(files, {*expected, *trained_qf_set(files)}, allow_missing, regenerate)
         ref: dict[str, Any] = {}
-        for qf, f in files:
-            gens[qf] = _load_checked(f, device, dict(qf=qf), dataset, in_channels, ref, regenerate, channels_last)
-        static_path = folder / qf_filename(STATIC)
-        static = (_load_checked(static_path, device, dict(qf=STATIC), dataset, in_channels, ref, regenerate,
-                                channels_last) if static_path.is_file() else None)
+        load = dict(device=device, dataset=dataset, in_channels=in_channels, ref=ref, regenerate=regenerate,
+                    channels_last=channels_last, allow_unverified=allow_unverified)
+        gens = {qf: _load_checked(files.per_qf[qf], expect=dict(qf=qf), **load) for qf in use}
+        static = _load_checked(files.static, expect=dict(qf=STATIC), **load) if files.static else None
         return cls(gens, static).to(device).eval()
 
     def save(self, folder: str | os.PathLike) -> Path:
@@ -182,35 +187,9 @@ class RestorerBank(nn.Module):
         return folder
 
 
-_QF_FILE = re.compile(r"qf([0-9]+)\.safetensors")
-
-
-def _bank_files(folder: Path) -> list[tuple[int, Path]]:
-    """The bank's (QF, file) pairs; other qf* files (qf5x, qfabc, checkpoints) are left out with one warning."""
-    found, stray = [], []
-    for f in sorted(folder.glob("qf*.safetensors")):
-        m = _QF_FILE.fullmatch(f.name)
-        if f.name.endswith(".ckpt.safetensors"):
-            continue  # a training checkpoint, not a finished generator
-        if m is None:
-            stray.append(f.name)
-            continue
-        qf = int(m.group(1))
-        if not 1 <= qf <= 100:
-            raise WeightsError(f"{f}: QF {qf} is not a JPEG quality factor (1..100); rename or remove the file")
-        if any(q == qf for q, _ in found):
-            other = next(p for q, p in found if q == qf)
-            raise WeightsError(f"{folder} holds two generators for QF {qf} ({other.name} and {f.name}); keep one")
-        found.append((qf, f))
-    if stray:
-        warnings.warn(f"{folder}: ignored {len(stray)} file(s) whose names are not qfNN.safetensors "
-                      f"({', '.join(stray[:5])}); rename them (e.g. qf05.safetensors) to use them", stacklevel=3)
-    return found
-
-
 def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any], dataset: str | None,
                   in_channels: int | None, ref: dict[str, Any], regenerate: str,
-                  channels_last: bool | None = None) -> Generator:
+                  channels_last: bool | None = None, allow_unverified: bool = False) -> Generator:
     """Load one bank file, checking QF, dataset and channels (against the caller or the bank's first file)."""
     if dataset is None and "dataset" in ref:
         dataset = ref["dataset"]
@@ -220,7 +199,7 @@ def _load_checked(path: Path, device: str | torch.device, expect: dict[str, Any]
         expect["dataset"] = dataset
     if in_channels is not None:
         expect["in_channels"] = in_channels
-    gen = load_generator(path, device, expect, regenerate, channels_last)
+    gen = load_generator(path, device, expect, regenerate, channels_last, allow_unverified)
     ref.setdefault("dataset", gen.meta.get("dataset"))
     ref.setdefault("in_channels", gen.in_channels)
     return gen

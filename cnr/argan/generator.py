@@ -21,6 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnr.errors import InputError, unknown_name
+from cnr.parsing import check_int
+
+# Architecture bounds, checked before anything is allocated: far above the paper's 64 channels and 16 blocks, far
+# below what a mistyped or edited metadata field could ask for (10^6 channels would allocate terabytes).
+MAX_IN_CHANNELS, MAX_CHANNELS, MAX_BLOCKS = 4, 256, 64
+JPEG_BLOCK_SIDES = (0, 2, 4, 8, 16)  # space-to-depth factors: off, or a power of two up to twice a JPEG block
 
 PRESETS: dict[str, dict[str, int]] = {
     "paper": dict(channels=64, blocks=16),
@@ -80,8 +86,7 @@ class Generator(nn.Module):
     def __init__(self, in_channels: int = 3, channels: int = 64, blocks: int = 16, residual: bool = False,
                  batchnorm: bool = True, pool: bool = True, block: int = 0):
         super().__init__()
-        if in_channels < 1 or channels < 1 or blocks < 0 or block < 0:
-            raise InputError(f"bad generator shape: in_channels={in_channels}, channels={channels}, blocks={blocks}")
+        in_channels, channels, blocks, block = _checked_sizes(in_channels, channels, blocks, block)
         self.in_channels, self.channels, self.blocks, self.residual = in_channels, channels, blocks, bool(residual)
         self.batchnorm, self.pool, self.block = bool(batchnorm), bool(pool), int(block)
         bn = self.batchnorm
@@ -118,6 +123,10 @@ class Generator(nn.Module):
             raise InputError(f"generator input must be NCHW (4 dims), got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_channels:
             raise InputError(f"generator trained for {self.in_channels} channel(s), got {x.shape[1]}")
+        if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):  # the weights' floats, not float64/uint8
+            fix = "x.float() / 255" if x.dtype == torch.uint8 else "x.float()"
+            raise InputError(f"generator input must be a float32 tensor in [0, 1], got dtype "
+                             f"{str(x.dtype).replace('torch.', '')}; convert with {fix}")
         h, w = x.shape[-2:]
         m = self.block or (2 if self.pool else 1)
         pad_h, pad_w = -h % m, -w % m  # bottom/right only: the JPEG grid stays where it was
@@ -130,6 +139,16 @@ class Generator(nn.Module):
             return (x + y[..., :h, :w] / 2).clamp(0, 1).to(x.dtype)
         y = torch.tanh(y)[..., :h, :w]
         return ((y + 1) / 2).to(x.dtype)
+
+
+def _checked_sizes(in_channels: Any, channels: Any, blocks: Any, block: Any) -> tuple[int, int, int, int]:
+    """The generator's sizes as ints within bounds (InputError otherwise), before any layer is built."""
+    sizes = (check_int(in_channels, "generator in_channels", 1, MAX_IN_CHANNELS),
+             check_int(channels, "generator channels", 1, MAX_CHANNELS),
+             check_int(blocks, "generator blocks", 0, MAX_BLOCKS), check_int(block, "generator block", 0, 16))
+    if sizes[3] not in JPEG_BLOCK_SIDES:
+        raise InputError(f"generator block must be one of {JPEG_BLOCK_SIDES}, got {sizes[3]}")
+    return sizes
 
 
 def architecture_of(in_channels: int, channels: int, blocks: int, residual: bool = False, batchnorm: bool = True,
@@ -159,11 +178,14 @@ def build_generator(preset: str = "quick", in_channels: int = 3, **overrides: in
 
 
 def generator_from_architecture(arch: dict[str, Any]) -> Generator:
-    """Rebuild a generator from the `architecture` dict of a weights file."""
-    try:
-        return Generator(in_channels=int(arch["in_channels"]), channels=int(arch["channels"]),
-                         blocks=int(arch["blocks"]), residual=bool(arch.get("residual", False)),
-                         batchnorm=bool(arch.get("batchnorm", True)), pool=bool(arch.get("pool", True)),
-                         block=int(arch.get("block", 0)))
-    except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"not a generator architecture: {arch!r}") from e
+    """Rebuild a generator from the `architecture` dict of a weights file (types and sizes checked first)."""
+    if not isinstance(arch, dict) or not {"in_channels", "channels", "blocks"} <= set(arch):
+        raise InputError(f"not a generator architecture (in_channels, channels and blocks are needed): {arch!r}")
+    flags = {}
+    for name, default in (("residual", False), ("batchnorm", True), ("pool", True)):
+        value = arch.get(name, default)
+        if not isinstance(value, bool) and value not in (0, 1):  # bool("false") would be True
+            raise InputError(f"generator architecture field {name} must be true or false, got {value!r}")
+        flags[name] = bool(value)
+    return Generator(in_channels=arch["in_channels"], channels=arch["channels"], blocks=arch["blocks"],
+                     block=arch.get("block", 0), **flags)

