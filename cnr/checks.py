@@ -219,6 +219,9 @@ def check_writable(folder: str | os.PathLike) -> Path:
         folder = Path(folder)
     except TypeError:
         raise InputError(f"output folder must be a path, got {type(folder).__name__} {folder!r}") from None
+    from cnr.paths import refuse_shipped
+
+    refuse_shipped(folder, "output folder")
     if folder.exists() and not folder.is_dir():
         raise InputError(f"output folder {folder} is a file, not a folder; pass a folder path or remove the file")
     try:

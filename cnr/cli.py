@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,13 @@ def _run(args: argparse.Namespace, **kw):
         return Run.from_json(text)
     overrides = dict(parse_override(item) for item in args.set or [])
     return resolve_run(args.profile, overrides, seed=args.seed, device=args.device, **kw)
+
+
+def _shipped_guard(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Writes into the shipped weights allowed only with --overwrite-shipped (they are inputs, not outputs)."""
+    from cnr.paths import shipped_writes_allowed
+
+    return shipped_writes_allowed() if args.overwrite_shipped else contextlib.nullcontext()
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -69,12 +77,13 @@ def _cmd_train_classifier(args: argparse.Namespace) -> int:
     run = _run(args)
     p = run.profile
     out = Path(args.out) if args.out is not None else run.models_dir / "fmnist-cnn.safetensors"
-    check_writable(out.parent)
-    meta = train_fmnist_cnn(
-        out_path=out, epochs=args.epochs or p.clf.epochs, batch_size=p.clf.batch, seed=p.seed,
-        train_limit=p.clf.train_limit, eval_limit=p.clf.eval_limit, device=run.device,
-        command=f"cnr train-classifier --profile {p.name}{run.cli_options()} --out {out}",
-    )
+    with _shipped_guard(args):
+        check_writable(out.parent)
+        meta = train_fmnist_cnn(
+            out_path=out, epochs=args.epochs or p.clf.epochs, batch_size=p.clf.batch, seed=p.seed,
+            train_limit=p.clf.train_limit, eval_limit=p.clf.eval_limit, device=run.device,
+            command=f"cnr train-classifier --profile {p.name}{run.cli_options()} --out {out}",
+        )
     print(f"test accuracy {meta['test_accuracy']:.4f} (n={meta['test_n']}), trained in {meta['train_seconds']:.0f} s"
           f" -> {out}")
     return 0
@@ -135,9 +144,10 @@ def _cmd_train_argan(args: argparse.Namespace) -> int:
     from cnr.training import train_argan_cli
 
     run = _run(args)
-    check_writable(args.out if args.out is not None else run.models_dir)
-    summary = train_argan_cli(run, args.dataset, args.qf, preset=args.preset, out=args.out, steps=args.steps,
-                              gan_steps=args.gan_steps)
+    with _shipped_guard(args):
+        check_writable(args.out if args.out is not None else run.models_dir)
+        summary = train_argan_cli(run, args.dataset, args.qf, preset=args.preset, out=args.out, steps=args.steps,
+                                  gan_steps=args.gan_steps)
     for qf, val in summary.items():
         print(f"{args.dataset} QF {qf}: validation {val}")
     return 0
@@ -213,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=argtype(positive_int), default=None)
     p.add_argument("--out", default=None, help="weights path (default: results/<run>/models/fmnist-cnn.safetensors;"
                                                " never the shipped cnr/shipped/)")
+    p.add_argument("--overwrite-shipped", action="store_true", help="allow --out to replace shipped weights")
     p.set_defaults(func=_cmd_train_classifier)
 
     p = sub.add_parser("grid", help="run a profile's attack grid into results/<run>/tables/robustness.csv")
@@ -257,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qf", default="all", help="a quality factor, 'static', or 'all' (the whole bank)")
     p.add_argument("--preset", default=None, help="generator preset (default: the profile's)")
     p.add_argument("--out", default=None, help="bank folder (default: results/<run>/models/argan-<dataset>-<preset>)")
+    p.add_argument("--overwrite-shipped", action="store_true", help="allow --out to replace shipped weights")
     p.add_argument("--steps", type=argtype(positive_int), default=None,
                    help="pixel pre-training steps (default: the profile's)")
     p.add_argument("--gan-steps", type=argtype(nonnegative_int), default=None, help="0: pixel loss only")

@@ -1,7 +1,10 @@
 """The one place that knows the repository layout: shipped inputs (weights, data) apart from outputs (results)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,3 +45,32 @@ def relative(path: str | os.PathLike) -> str:
     """A path as printed and recorded: relative to the repository when inside it, absolute otherwise."""
     p = Path(path).resolve()
     return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p)
+
+
+# True inside `shipped_writes_allowed()`: the one way to write into the shipped weights (`--overwrite-shipped`)
+_SHIPPED_WRITABLE: contextvars.ContextVar[bool] = contextvars.ContextVar("cnr_shipped_writable", default=False)
+
+
+@contextlib.contextmanager
+def shipped_writes_allowed() -> Iterator[None]:
+    """Within this block the shipped weights may be written (a maintainer refreshing them on purpose)."""
+    token = _SHIPPED_WRITABLE.set(True)
+    try:
+        yield
+    finally:
+        _SHIPPED_WRITABLE.reset(token)
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    """Whether `path`, however spelled (.., symlinks, relative), lies in the shipped weights folder."""
+    return Path(path).expanduser().resolve().is_relative_to(WEIGHTS_DIR.resolve())
+
+
+def refuse_shipped(path: str | os.PathLike, what: str = "output") -> None:
+    """Refuse a write into the shipped weights unless inside `shipped_writes_allowed()`: they are inputs, not outputs."""
+    from cnr.errors import InputError
+
+    if is_shipped(path) and not _SHIPPED_WRITABLE.get():
+        raise InputError(f"{what} {path} is inside the shipped weights ({relative(WEIGHTS_DIR)}), which no command "
+                         f"overwrites by default; write elsewhere (the default is results/<run>/models/), or pass "
+                         f"--overwrite-shipped if you really mean to replace them")

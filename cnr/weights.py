@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from cnr.atomic import atomic_path
 from cnr.errors import WeightsError
-from cnr.paths import WEIGHTS_DIR
+from cnr.paths import WEIGHTS_DIR, refuse_shipped
 from cnr.version import __version__
 
 _META_KEY = "cnr"
@@ -36,6 +36,7 @@ def save_weights(
 ) -> Path:
     """Save tensors and JSON metadata atomically; `dtype` (e.g. fp16) shrinks floating tensors for git."""
     path = Path(path)
+    refuse_shipped(path, "weights file")
     out = {}
     for k, v in tensors.items():
         v = v.detach().cpu().contiguous()
