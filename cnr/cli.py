@@ -128,7 +128,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 def _cmd_sanity(args: argparse.Namespace) -> int:
     from cnr.analysis.sanity import run_sanity
-    from cnr.eval.rows import load_table
+    from cnr.eval.merge import load_table
 
     run = _run(args)
     df = load_table(run.robustness_csv)

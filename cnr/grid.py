@@ -16,8 +16,9 @@ from cnr.cells.groups import build_grid
 from cnr.cells.specs import Cell
 from cnr.errors import CnrError, InputError
 from cnr.eval.evaluator import Evaluator, make_evaluator
+from cnr.eval.merge import DoneKeys, check_row_store, merged_rows, write_merged
 from cnr.eval.outcomes import has_outcomes
-from cnr.eval.rows import KEY_COLUMNS, append_row, read_rows, rows_path, write_table
+from cnr.eval.rows import append_row, rows_path
 from cnr.paths import REPO_ROOT, relative
 from cnr.run import Run
 
@@ -46,13 +47,10 @@ def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLik
     out_csv = Path(out_csv)
     i, k = shard
     mine = [c for idx, c in enumerate(cells) if idx % k == i - 1]
-    done = read_rows(out_csv) if resume else pd.DataFrame()
-    done_keys = set()
-    if not done.empty:
-        done_keys = {tuple(r) for r in done[KEY_COLUMNS].astype(str).itertuples(index=False)}
-    todo = [c for c in mine if tuple(str(v) for v in c.key(evaluator.dataset, evaluator.classifier_name,
-                                                           evaluator.seed).values()) not in done_keys
-            or not has_outcomes(out_csv, c.key(evaluator.dataset, evaluator.classifier_name, evaluator.seed))]
+    check_row_store(out_csv, shard)
+    done = merged_rows(out_csv)[1] if resume else DoneKeys(pd.DataFrame())
+    keys = [c.key(evaluator.dataset, evaluator.classifier_name, evaluator.seed) for c in mine]
+    todo = [c for c, key in zip(mine, keys) if key not in done or not has_outcomes(out_csv, key)]
     path = rows_path(out_csv, shard)
     bar = tqdm(todo, desc=f"grid {i}/{k}", unit="cell")
     for cell in bar:
@@ -68,9 +66,10 @@ def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
     from cnr.analysis.paired import paired_table
     from cnr.table_files import save_table
 
-    df = mark_inconclusive(read_rows(out_csv))
+    merged, done = merged_rows(out_csv)
+    df = mark_inconclusive(merged)
     if not df.empty:
-        write_table(df, out_csv)
+        write_merged(df, done, out_csv)
         ens = ensemble(df, out_csv)
         if not ens.empty:
             save_table(ens, Path(out_csv).parent, "ensemble", floatfmt=".3f")

@@ -67,7 +67,7 @@ def is_shipped(path: str | os.PathLike) -> bool:
 
 
 def refuse_shipped(path: str | os.PathLike, what: str = "output") -> None:
-    """Refuse a write into the shipped weights unless inside `shipped_writes_allowed()`: they are inputs, not outputs."""
+    """Refuse a write into the shipped weights outside `shipped_writes_allowed()`: they are inputs, not outputs."""
     from cnr.errors import InputError
 
     if is_shipped(path) and not _SHIPPED_WRITABLE.get():

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import re
+import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 from cnr import atomic
-from cnr.errors import DataNotFoundError, InputError
+from cnr.errors import CnrError, DataNotFoundError, InputError
 from cnr.eval.rows import KEY_COLUMNS
 
 FOLDER = "outcomes"
@@ -74,7 +76,12 @@ def save_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any], correct: t
     np.savez_compressed(buf, correct=np.packbits(o.correct, axis=1), shape=np.array(o.correct.shape),
                         success=np.packbits(o.success), pert=o.pert.astype(np.float16))
     name = outcome_name(row)
-    atomic.write_bytes(outcomes_dir(out_csv) / name, buf.getvalue())
+    path = outcomes_dir(out_csv) / name
+    try:
+        atomic.write_bytes(path, buf.getvalue())
+    except OSError as e:
+        raise CnrError(f"cannot write the outcomes file {path} ({e.strerror or e}); fix the folder's permissions "
+                       f"and rerun the grid (finished rows are kept)") from None
     return name
 
 
@@ -91,5 +98,19 @@ def load_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any]) -> Outcome
         return Outcomes(correct, success, z["pert"].astype(np.float32))
 
 
+class OutcomesWarning(UserWarning):
+    """An outcomes file that cannot be read: its row is recomputed."""
+
+
 def has_outcomes(out_csv: str | os.PathLike, row: Mapping[str, Any]) -> bool:
-    return (outcomes_dir(out_csv) / outcome_name(row)).is_file()
+    """Whether a row's outcomes are there and readable; a damaged file is warned about so its row is recomputed."""
+    path = outcomes_dir(out_csv) / outcome_name(row)
+    if not path.is_file():
+        return False
+    try:
+        load_outcomes(out_csv, {**row, "outcomes": path.name})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, InputError) as e:
+        warnings.warn(f"{path} is damaged ({type(e).__name__}: {str(e)[:80]}); its row {row['defense']} / "
+                      f"{row['attack']} {row['norm']} {row['budget']} is recomputed", OutcomesWarning, stacklevel=2)
+        return False
+    return True

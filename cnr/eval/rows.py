@@ -187,6 +187,14 @@ def append_row(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
     problem = row_problem(json.loads(line))
     if problem:
         raise InputError(f"refusing to write a row to {path}: {problem} (a row needs {', '.join(ROW_SCHEMA)})")
+    try:
+        _append_line(path, line)
+    except OSError as e:
+        raise TableError(f"cannot append a row to {path} ({e.strerror or e}); fix its permissions and rerun "
+                         f"`cnr grid` (finished rows are kept)") from None
+
+
+def _append_line(path: Path, line: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = ""
     if path.is_file() and path.stat().st_size:
@@ -216,12 +224,16 @@ def _sidecar(csv_path: Path) -> Path:
     return csv_path.with_name(csv_path.name + SIDECAR_SUFFIX)
 
 
-def write_table(df: pd.DataFrame, out_csv: str | os.PathLike) -> Path:
-    """Write the merged table atomically, with a sidecar (row count, sha256) that lets read_table spot truncation."""
+def write_table(df: pd.DataFrame, out_csv: str | os.PathLike, exact_budgets: bool = True) -> Path:
+    """Write the merged table atomically, with a sidecar (row count, sha256) that lets read_table spot truncation;
+    budgets in full precision (they are part of the key), the other numbers at 4 decimals."""
     out_csv = Path(out_csv)
+    if "budget" in df:
+        df = df.assign(budget=[repr(float(b)) for b in df["budget"]])
     data = df.to_csv(index=False, float_format="%.4f").encode()
     atomic.write_bytes(out_csv, data)
-    meta = {"rows": len(df), "columns": len(df.columns), "sha256": hashlib.sha256(data).hexdigest()}
+    meta = {"rows": len(df), "columns": len(df.columns), "sha256": hashlib.sha256(data).hexdigest(),
+            **({"budgets": "exact"} if exact_budgets else {})}
     atomic.write_text(_sidecar(out_csv), json.dumps(meta, sort_keys=True) + "\n")
     return out_csv
 
@@ -329,14 +341,6 @@ def _cell(v: Any, numeric: bool) -> Any:
         return v
     item = getattr(v, "item", None)
     return item() if callable(item) else v
-
-
-def load_table(out_csv: str | os.PathLike) -> pd.DataFrame:
-    """A results table to report from: its shards' rows merged when there are any, else the checked CSV, else empty."""
-    df = read_rows(out_csv)
-    if df.empty and Path(out_csv).is_file():
-        df = read_table(out_csv)
-    return df
 
 
 def read_plain_table(path: str | os.PathLike, hint: str | None = None) -> pd.DataFrame:

@@ -75,7 +75,7 @@ def bank_summary(folder: str | Path) -> pd.DataFrame:
 def load_results(run: Run, seed: int | None = None) -> pd.DataFrame:
     """The run's robustness table (finished rows, shards merged), optionally one seed; empty if none yet."""
     from cnr.analysis.ensemble import mark_inconclusive
-    from cnr.eval.rows import load_table
+    from cnr.eval.merge import load_table
 
     df = mark_inconclusive(load_table(run.robustness_csv))
     if seed is not None and not df.empty and "seed" in df:
