@@ -189,3 +189,18 @@ def test_cli_info_and_module_entry_point():
 ])
 def test_cli_semantics(capsys, tmp_path, argv, needle):
     assert_cli_refuses(capsys, tmp_path, argv, needle)
+
+
+@pytest.mark.parametrize("argv", [
+    ["train-classifier", "--epochs", "1", "--out", "cnr/shipped/fmnist-cnn.safetensors"],
+    ["train-classifier", "--epochs", "1", "--out", "results/../cnr/shipped/fmnist-cnn.safetensors"],
+    ["train-argan", "--qf", "20", "--out", "cnr/shipped/argan-fmnist-quick"],
+    ["train-argan", "--qf", "20", "--out", "results/../cnr/shipped/argan-fmnist-quick"],
+])
+def test_cli_refuses_to_overwrite_shipped_weights(capsys, tmp_path, monkeypatch, argv):
+    from cnr.paths import REPO_ROOT
+
+    monkeypatch.chdir(REPO_ROOT)
+    before = {p: p.stat().st_mtime_ns for p in WEIGHTS_DIR.rglob("*")}
+    assert_cli_refuses(capsys, tmp_path, argv, ("shipped", "--overwrite-shipped"))
+    assert {p: p.stat().st_mtime_ns for p in WEIGHTS_DIR.rglob("*")} == before

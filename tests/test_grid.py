@@ -194,3 +194,108 @@ def test_smoke_grid_accuracies_are_the_measured_ones(smoke_table):
     # the intervals are Wilson's at the row's own counts (k of n for one draw)
     r = df.loc[("static-N3", "clean", "linf", 0.0)]
     assert (r["worst_lo"], r["worst_hi"]) == pytest.approx(wilson_interval(round(r["worst_accuracy"] * 16), 16))
+
+
+def _calls(ev, monkeypatch):
+    """The cells the evaluator is asked to run."""
+    calls = []
+    real = ev.run_cell
+    monkeypatch.setattr(ev, "run_cell", lambda c, *a, **k: calls.append(c) or real(c, *a, **k))
+    return calls
+
+
+def test_a_shard_adds_to_a_table_that_has_no_row_files(ev, tmp_path, monkeypatch):
+    out = tmp_path / "c.csv"
+    cells = [Cell(NONE, _pgd(b)) for b in (0.05, 0.1, 0.2)]
+    first = run_cells(ev, cells[:2], out)
+    for p in tmp_path.glob("c.rows-*.jsonl"):  # a committed table: the CSV and its outcomes, no row files
+        p.unlink()
+    calls = _calls(ev, monkeypatch)
+    merged = run_cells(ev, cells, out, shard=(3, 3))
+    assert [c.attack.budget for c in calls] == [0.2]
+    assert sorted(merged["budget"]) == [0.05, 0.1, 0.2] and len(pd.read_csv(out)) == 3
+    again = run_cells(ev, cells, out, shard=(1, 3))  # its cell is in the table: nothing runs, nothing is lost
+    assert len(calls) == 1 and len(again) == 3
+    kept = merged.set_index("budget").loc[[0.05, 0.1], "accuracy"].tolist()
+    assert kept == first.set_index("budget").loc[[0.05, 0.1], "accuracy"].tolist()
+
+
+def test_budgets_apart_past_four_decimals_are_two_keys(ev, tmp_path, monkeypatch):
+    out = tmp_path / "b.csv"
+    cells = [Cell(NONE, _pgd(b)) for b in (0.1, 0.10000001)]
+    run_cells(ev, cells, out)
+    for p in tmp_path.glob("b.rows-*.jsonl"):
+        p.unlink()
+    calls = _calls(ev, monkeypatch)
+    df = run_cells(ev, cells, out)
+    assert calls == [] and sorted(df["budget"]) == [0.1, 0.10000001]
+    assert sorted(pd.read_csv(out)["budget"]) == [0.1, 0.10000001] and not df.duplicated(KEY_COLUMNS).any()
+
+
+def test_a_four_decimal_table_counts_its_rounded_budgets_as_done(ev, tmp_path, monkeypatch):
+    out = tmp_path / "r.csv"
+    cells = [Cell(NONE, _pgd(8 / 255))]
+    run_cells(ev, cells, out)
+    for p in tmp_path.glob("r.rows-*.jsonl"):
+        p.unlink()
+    old = pd.read_csv(out).assign(budget=0.0314)  # as a table of 4-decimal budgets stored it
+    old.to_csv(out, index=False)
+    Path(str(out) + ".meta.json").unlink()
+    calls = _calls(ev, monkeypatch)
+    assert len(run_cells(ev, cells, out)) == 1 and calls == []
+
+
+@pytest.mark.parametrize("blocker", ["outcomes", "r.rows-1-of-1.jsonl"])
+def test_a_row_store_that_cannot_be_written_is_refused_before_any_cell(ev, tmp_path, monkeypatch, blocker):
+    out = tmp_path / "r.csv"
+    place = tmp_path / blocker
+    place.mkdir() if blocker.endswith(".jsonl") else place.write_text("a file where the folder goes")
+    calls = _calls(ev, monkeypatch)
+    with pytest.raises(InputError, match=blocker.replace(".", r"\.")):
+        run_cells(ev, [Cell(NONE, _pgd(0.1))], out)
+    assert calls == []
+
+
+def test_a_row_file_without_write_permission_is_refused_before_any_cell(ev, tmp_path, monkeypatch):
+    import os
+
+    out = tmp_path / "p.csv"
+    rows = tmp_path / "p.rows-1-of-1.jsonl"
+    rows.write_text("")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == rows else real(p, mode))
+    calls = _calls(ev, monkeypatch)
+    with pytest.raises(InputError, match="p.rows-1-of-1.jsonl"):
+        run_cells(ev, [Cell(NONE, _pgd(0.1))], out)
+    assert calls == []
+
+
+def test_a_damaged_outcomes_file_recomputes_its_row_only(ev, tmp_path, monkeypatch):
+    from cnr.eval.outcomes import OutcomesWarning, outcome_name, outcomes_dir
+
+    out = tmp_path / "d.csv"
+    cells = [Cell(NONE, _pgd(b)) for b in (0.05, 0.1)]
+    run_cells(ev, cells, out)
+    key = cells[1].key(ev.dataset, ev.classifier_name, ev.seed)
+    (outcomes_dir(out) / outcome_name(key)).write_bytes(b"PK\x03\x04 not a zip")
+    calls = _calls(ev, monkeypatch)
+    with pytest.warns(OutcomesWarning, match=outcome_name(key)):
+        df = run_cells(ev, cells, out)
+    assert [c.attack.budget for c in calls] == [0.1] and len(df) == 2
+
+
+def test_cli_shard_of_the_quick_grid_keeps_the_committed_table(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from cnr.paths import REPO_ROOT, RESULTS_DIR
+
+    shutil.copytree(RESULTS_DIR / "quick" / "tables", tmp_path / "quick" / "tables")
+    before = pd.read_csv(tmp_path / "quick" / "tables" / "robustness.csv")
+    env = {**__import__("os").environ, "CNR_RESULTS": str(tmp_path), "TQDM_DISABLE": "1"}
+    res = subprocess.run([sys.executable, "-m", "cnr", "grid", "--profile", "quick", "--shard", "1/151",
+                          "--workers", "1"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    after = pd.read_csv(tmp_path / "quick" / "tables" / "robustness.csv")
+    assert len(after) == len(before) == 151
+    assert after[KEY_COLUMNS].equals(before[KEY_COLUMNS]) and after["accuracy"].equals(before["accuracy"])

@@ -24,3 +24,21 @@ def test_env_folder_is_parsed_like_an_argument(tmp_path, monkeypatch):
         monkeypatch.setenv("CNR_CACHE", value)
         with pytest.raises(InputError, match=needle):
             cache_dir()
+
+
+def test_shipped_weights_are_refused_as_an_output_whatever_the_spelling(tmp_path, monkeypatch):
+    import pytest
+
+    from cnr.errors import InputError
+    from cnr.paths import REPO_ROOT, WEIGHTS_DIR, refuse_shipped, shipped_writes_allowed
+
+    monkeypatch.chdir(REPO_ROOT)
+    link = tmp_path / "link"
+    link.symlink_to(WEIGHTS_DIR)
+    for spelling in ("cnr/shipped/fmnist-cnn.safetensors", "results/../cnr/shipped/argan-fmnist-quick",
+                     "./cnr//shipped", str(link / "fmnist-cnn.safetensors")):
+        with pytest.raises(InputError, match="--overwrite-shipped"):
+            refuse_shipped(spelling)
+    refuse_shipped("results/quick/models/fmnist-cnn.safetensors")  # outputs elsewhere are fine
+    with shipped_writes_allowed():
+        refuse_shipped("cnr/shipped/fmnist-cnn.safetensors")

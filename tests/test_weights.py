@@ -328,3 +328,14 @@ def test_is_verified_tells_a_full_record_from_an_older_or_missing_one(tmp_path):
     assert not is_verified(path)
     _edit_header(path, record="")
     assert not is_verified(path)
+
+
+def test_save_weights_refuses_the_shipped_folder_through_any_path(tmp_path):
+    from cnr.errors import InputError
+    from cnr.paths import WEIGHTS_DIR
+
+    target = WEIGHTS_DIR.parent.parent / "results" / ".." / "cnr" / "shipped" / "fmnist-cnn.safetensors"
+    before = (WEIGHTS_DIR / "fmnist-cnn.safetensors").stat().st_mtime_ns
+    with pytest.raises(InputError, match="--overwrite-shipped"):
+        save_weights(target, {"w": torch.zeros(1)}, {})
+    assert (WEIGHTS_DIR / "fmnist-cnn.safetensors").stat().st_mtime_ns == before
