@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from cnr.cells.groups import build_grid
 from cnr.cells.specs import Cell
 from cnr.errors import CnrError, InputError
 from cnr.eval.evaluator import Evaluator, make_evaluator
+from cnr.eval.identity import check_own_rows, run_identity
 from cnr.eval.merge import DoneKeys, check_row_store, merged_rows, write_merged
 from cnr.eval.outcomes import has_outcomes
 from cnr.eval.rows import append_row, rows_path
@@ -48,7 +50,9 @@ def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLik
     i, k = shard
     mine = [c for idx, c in enumerate(cells) if idx % k == i - 1]
     check_row_store(out_csv, shard)
-    done = merged_rows(out_csv)[1] if resume else DoneKeys(pd.DataFrame())
+    merged, done = merged_rows(out_csv)
+    check_own_rows(merged, evaluator.run, out_csv)
+    done = done if resume else DoneKeys(pd.DataFrame())
     keys = [c.key(evaluator.dataset, evaluator.classifier_name, evaluator.seed) for c in mine]
     todo = [c for c, key in zip(mine, keys) if key not in done or not has_outcomes(out_csv, key)]
     path = rows_path(out_csv, shard)
@@ -56,26 +60,39 @@ def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLik
     for cell in bar:
         bar.set_postfix_str(f"{cell.defense.name} / {cell.attack.label} {cell.attack.norm} {cell.attack.budget:g}")
         append_row(path, evaluator.run_cell(cell, out_csv))
-    return write_results(out_csv)
+    return write_results(out_csv, evaluator.run, cells)
 
 
-def write_results(out_csv: str | os.PathLike) -> pd.DataFrame:
+def write_results(out_csv: str | os.PathLike, run: Run | None = None, cells: list[Cell] | None = None
+                  ) -> pd.DataFrame:
     """Merge the shards' rows into the table (weak attacks marked); write the per-image ensemble and the paired
-    static-vs-dynamic comparison beside it."""
+    static-vs-dynamic comparison beside it, both carrying the run's identity (profile, overrides, seed).
+
+    With the run, rows of another run are refused and rows of a defense its grid never runs are set apart (left in
+    their row file, not merged)."""
     from cnr.analysis.ensemble import ensemble, mark_inconclusive
     from cnr.analysis.paired import paired_table
     from cnr.table_files import save_table
 
     merged, done = merged_rows(out_csv)
+    identity = {}
+    if run is not None:
+        check_own_rows(merged, run, out_csv)
+        identity = run_identity(run)
+        defenses = {c.defense.name for c in (cells if cells is not None else build_grid(run.profile))}
+        stray = ~merged["defense"].isin(defenses) if not merged.empty else pd.Series(dtype=bool)
+        if stray.any():
+            warnings.warn(f"{out_csv}: {int(stray.sum())} row(s) of defense(s) "
+                          f"{', '.join(sorted(set(merged.loc[stray, 'defense'])))} that this grid never runs are "
+                          f"left out of the table", UserWarning, stacklevel=2)
+            merged = merged[~stray].reset_index(drop=True)
     df = mark_inconclusive(merged)
     if not df.empty:
         write_merged(df, done, out_csv)
-        ens = ensemble(df, out_csv)
-        if not ens.empty:
-            save_table(ens, Path(out_csv).parent, "ensemble", floatfmt=".3f")
-        paired = paired_table(df, out_csv)
-        if not paired.empty:
-            save_table(paired, Path(out_csv).parent, "paired", floatfmt=".3f")
+        for name, table in (("ensemble", ensemble(df, out_csv)), ("paired", paired_table(df, out_csv))):
+            if not table.empty:
+                table = pd.concat([pd.DataFrame({k: [v] * len(table) for k, v in identity.items()}), table], axis=1)
+                save_table(table, Path(out_csv).parent, name, floatfmt=".3f")
     return df
 
 
@@ -131,7 +148,7 @@ def run_grid(run: Run, shard: str | None = None, resume: bool = True, workers: i
     check_writable(run.tables_dir)
     if workers > 1 and shard is None:
         run_workers(run, workers, resume)
-        df = write_results(out_csv)
+        df = write_results(out_csv, run, cells)
         print(f"grid ({run.name}, {workers} workers): {len(df)} rows in {relative(out_csv)}, "
               f"{time.perf_counter() - t0:.0f} s")
         return df

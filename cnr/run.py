@@ -35,8 +35,9 @@ class Run:
 
     @property
     def name(self) -> str:
-        """The results folder's name: the profile's, plus the overrides (other than seed) when there are any."""
-        shown = [(k, v) for k, v in self.overrides if k != "seed"]
+        """The results folder's name: the profile's, plus the overrides when there are any (the seed among them when
+        it is not the profile's own), so runs of another seed or setting never share a folder."""
+        shown = [(k, v) for k, v in self.overrides if k != "seed" or v != PROFILES[self.profile.name].seed]
         if not shown:
             return self.profile.name
         text = ",".join(f"{k}={_compact(v)}" for k, v in shown)

@@ -75,3 +75,20 @@ def test_cli_sanity_runs_the_direct_checks_on_the_runs_table(smoke_table, monkey
     monkeypatch.setenv("CNR_RESULTS", str(grid_run.results_root) + "-empty")
     assert cli.main(["sanity", "--profile", "smoke"]) == 2
     assert "no results in" in capsys.readouterr().err
+
+
+def test_sanity_reads_a_table_without_the_mode_and_kind_columns():
+    df = _shipped_table()
+    older = df.drop(columns=["mode", "kind"])
+    assert sanity_report(older).equals(sanity_report(df))
+
+
+@pytest.mark.usefixtures("scratch_results")
+def test_cli_sanity_refuses_rows_of_another_seed(capsys, tmp_path):
+    tables = tmp_path / "results" / "quick" / "tables"
+    tables.mkdir(parents=True)
+    df = _shipped_table()
+    df.loc[3, "seed"] = 1  # a row written by `--seed 1` into the seed-0 folder
+    df.to_csv(tables / "robustness.csv", index=False)
+    code, text = run_cli(capsys, "sanity")
+    assert code == 2 and mentions(text, ("robustness.csv", "another run", "seed 1", "--profile quick --seed 1")), text

@@ -299,3 +299,41 @@ def test_cli_shard_of_the_quick_grid_keeps_the_committed_table(tmp_path, monkeyp
     after = pd.read_csv(tmp_path / "quick" / "tables" / "robustness.csv")
     assert len(after) == len(before) == 151
     assert after[KEY_COLUMNS].equals(before[KEY_COLUMNS]) and after["accuracy"].equals(before["accuracy"])
+
+
+def _with_row(out, **changes):
+    """Append a copy of the row store's first row, changed, as another writer would have."""
+    rows = sorted(out.parent.glob(f"{out.stem}.rows-*.jsonl"))[0]
+    row = json.loads(rows.read_text().splitlines()[0])
+    with open(rows, "a") as f:
+        f.write(json.dumps({**row, **changes}) + "\n")
+
+
+def test_rows_of_another_seed_in_the_table_are_refused(ev, tmp_path, monkeypatch):
+    out = tmp_path / "m.csv"
+    cells = [Cell(NONE, _pgd(0.1))]
+    run_cells(ev, cells, out)
+    _with_row(out, seed=ev.seed + 5)
+    calls = _calls(ev, monkeypatch)
+    with pytest.raises(InputError, match=rf"m\.csv.*seed {ev.seed + 5}.*--seed {ev.seed + 5}"):
+        run_cells(ev, cells, out)
+    assert calls == []
+
+
+def test_a_row_of_a_defense_the_grid_never_runs_is_left_out(ev, tmp_path):
+    out = tmp_path / "x.csv"
+    cells = [Cell(NONE, _pgd(0.1))]
+    run_cells(ev, cells, out)
+    _with_row(out, defense="static-N99", mode="static")
+    with pytest.warns(UserWarning, match="static-N99"):
+        df = run_cells(ev, cells, out)
+    assert list(df["defense"]) == ["none"] and list(pd.read_csv(out)["defense"]) == ["none"]
+
+
+def test_derived_tables_carry_the_runs_identity(smoke_table):
+    df, grid_run = smoke_table
+    for name in ("ensemble", "paired"):
+        table = pd.read_csv(grid_run.tables_dir / f"{name}.csv")
+        assert list(table.columns[:3]) == ["profile", "overrides", "seed"], name
+        assert set(table["profile"]) == {"smoke"} and set(table["seed"]) == {grid_run.seed}
+        assert set(table["overrides"]) == {grid_run.describe()["overrides"]}

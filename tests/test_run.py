@@ -16,7 +16,7 @@ from cnr.run import Run, resolve_run, with_overrides
 def test_run_names_its_folder_after_profile_and_overrides(tmp_path, monkeypatch):
     monkeypatch.delenv("CNR_RESULTS", raising=False)
     run = resolve_run("smoke", {"samples.eval": 4, "grid.linf_budgets": (0.1, 0.3)}, seed=2, results_root=tmp_path)
-    assert run.name == "smoke+grid.linf_budgets=0.1-0.3,samples.eval=4"  # sorted paths; the seed is a column
+    assert run.name == "smoke+grid.linf_budgets=0.1-0.3,samples.eval=4,seed=2"  # sorted paths, another seed too
     assert run.profile.samples.eval == 4 and run.seed == 2 and run.device == "cpu"
     assert run.overrides == (("grid.linf_budgets", (0.1, 0.3)), ("samples.eval", 4), ("seed", 2))
     # an older name is stored by its path: the same run, the same folder
@@ -29,7 +29,7 @@ def test_run_names_its_folder_after_profile_and_overrides(tmp_path, monkeypatch)
     assert run.record_path("03_robustness.ipynb") == out / "notebooks" / "03_robustness.json"
     assert run.describe() == {"profile": "smoke",  # the seed is a key column of the rows, not an override there
                               "overrides": '{"grid.linf_budgets": [0.1, 0.3], "samples.eval": 4}'}
-    assert resolve_run("smoke", seed=3).name == "smoke" and resolve_run("smoke").results_root == str(RESULTS_DIR)
+    assert resolve_run("smoke").results_root == str(RESULTS_DIR)
     long = resolve_run("smoke", {"grid.linf_budgets": tuple(i / 100 for i in range(1, 30))})
     assert long.name.startswith("smoke+") and len(long.name) == len("smoke+") + 10  # hashed, still a folder name
     assert not list(tmp_path.iterdir())  # resolving writes nothing
@@ -158,3 +158,29 @@ def test_cnr_results_expands_home(tmp_path, monkeypatch, capsys):
 def test_with_overrides_unknown_setting():
     with pytest.raises(InputError, match="'bogus'"):
         with_overrides(resolve_run("smoke"), bogus=1)
+
+
+def test_a_seed_other_than_the_profiles_is_a_run_of_its_own(tmp_path):
+    default = PROFILES["quick"].seed
+    assert resolve_run("quick", seed=default, results_root=tmp_path).name == "quick"
+    other = resolve_run("quick", seed=default + 1, results_root=tmp_path)
+    assert other.name == f"quick+seed={default + 1}" and other.out_dir == tmp_path / f"quick+seed={default + 1}"
+    assert resolve_run("quick", {"seed": default + 1}, results_root=tmp_path) == other
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("argv, needle", [
+    (["grid", "--profile", "smoke", "--set", "seed=1", "--seed", "2"], ("seed", "twice")),
+])
+def test_cli_refuses_a_setting_given_twice(capsys, tmp_path, argv, needle):
+    code, text = run_cli(capsys, *argv)
+    assert code == 2 and mentions(text, needle) and not (tmp_path / "results").exists(), text
+
+
+@pytest.mark.usefixtures("scratch_results")
+def test_cli_refuses_a_run_json_whose_overrides_disagree_with_its_profile(capsys, tmp_path):
+    d = json.loads(resolve_run("smoke", {"samples.eval": 5}).to_json())
+    d["overrides"] = [["samples.eval", 7]]
+    (tmp_path / "run.json").write_text(json.dumps(d))
+    code, text = run_cli(capsys, "grid", "--run-json", str(tmp_path / "run.json"), "--workers", "1")
+    assert code == 2 and mentions(text, ("overrides", "smoke")) and not (tmp_path / "results").exists(), text

@@ -101,6 +101,9 @@ def attacks_conclusive(df: pd.DataFrame) -> dict[str, Any]:
 
 def sanity_report(df: pd.DataFrame, ev: Evaluator | None = None) -> pd.DataFrame:
     """All checks as a table (check, passed, detail); the direct ones only when an Evaluator is given."""
+    from cnr.eval.identity import fill_older_columns
+
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind from its defenses and attacks
     rows = [monotone_in_budget(df), *white_beats_black(df), worst_below_mean(df), attacks_conclusive(df)]
     if ev is not None:
         rows += direct_checks(ev)
@@ -108,7 +111,9 @@ def sanity_report(df: pd.DataFrame, ev: Evaluator | None = None) -> pd.DataFrame
 
 
 def run_sanity(run: Run, df: pd.DataFrame) -> pd.DataFrame:
-    """The sanity report of a run's table, with the direct attacks on its own images and models."""
+    """The sanity report of a run's table (its own rows only), with the direct attacks on its images and models."""
     from cnr.eval.evaluator import make_evaluator
+    from cnr.eval.identity import check_own_rows
 
+    check_own_rows(df, run, run.robustness_csv)
     return sanity_report(df, make_evaluator(run))
