@@ -99,3 +99,15 @@ def test_paired_figure_draws_both_banks():
     assert len(labels) == 4 and labels[0].startswith("dynamic-N1 vs static-N1: ")
     with pytest.raises(MissingRows):
         paired_figure(pd.DataFrame())
+
+
+@pytest.mark.parametrize("draw", ["bpda_figure", "minimal_perturbation_figure", "blackbox_figure", "ablation_figure"])
+def test_figures_draw_a_table_without_the_mode_and_kind_columns(draw):
+    import pandas as pd
+
+    from cnr.paths import RESULTS_DIR
+
+    df = pd.read_csv(RESULTS_DIR / "quick" / "tables" / "robustness.csv").drop(columns=["mode", "kind"])
+    fig = getattr(F, draw)(df, *((0.1, 0.3) if draw == "ablation_figure" else ()))
+    assert fig.axes
+    plt.close(fig)

@@ -80,3 +80,14 @@ def test_saved_tables_are_whole_files_readable_like_any_other(tmp_path):
     assert [p.name for p in sorted((tmp_path / "t").iterdir())] == ["demo.csv", "demo.md", "demo.tex"]
     assert paths[0].read_text() == "defense,value\njpeg,0.1235\n"
     assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in paths)
+
+
+@pytest.mark.parametrize("build", ["summary_table", "minimal_perturbation_table", "blackbox_table", "bpda_table",
+                                   "ablation_table"])
+def test_tables_read_a_table_without_the_mode_and_kind_columns(build):
+    from cnr.paths import RESULTS_DIR
+
+    df = pd.read_csv(RESULTS_DIR / "quick" / "tables" / "robustness.csv")
+    args = (0.1, 0.3) if build == "ablation_table" else ()
+    older = getattr(T, build)(df.drop(columns=["mode", "kind"]), *args)
+    assert older.equals(getattr(T, build)(df, *args))

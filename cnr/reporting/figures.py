@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from cnr.eval.identity import fill_older_columns
 from cnr.reporting.restoration_figures import (  # noqa: F401
     argan_training_figure,
     bank_restoration_figure,
@@ -22,6 +23,7 @@ def accuracy_vs_budget(df: pd.DataFrame, attacks: list[str], title: str = "", wo
 
     Random defenses are drawn at their worst case over the scoring draws (solid) and their mean (faint).
     """
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     setup_style()
     sub = df[df["attack"].isin(attacks)]
     panels = list(dict.fromkeys(zip(sub["attack"], sub["norm"])))
@@ -60,6 +62,7 @@ def accuracy_vs_budget(df: pd.DataFrame, attacks: list[str], title: str = "", wo
 def ablation_figure(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> plt.Figure:
     """Accuracy against N at the reference budgets: static vs dynamic AR-GAN (lines), JPEG alone and no defense
     (horizontal lines), a fixed-QF dynamic defense (hollow marker); one panel per (attack, norm)."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     setup_style()
     sub = rows_of(df, "ablation", ablation=True)
     refs = [(norm, b) for norm, b in (("linf", ref_linf), ("l2", ref_l2)) if not at_budget(sub, norm, b).empty]
@@ -115,6 +118,7 @@ def bpda_figure(df: pd.DataFrame) -> plt.Figure:
 
     An attack not run on the undefended model (EOT over a deterministic model is plain PGD) borrows the undefended
     curve of the adaptive attack that was."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     sub = rows_of(df, "adaptive attacks", kinds=("adaptive",))
     attacks = swept_attacks(sub)
     if not attacks:
@@ -153,6 +157,7 @@ def _grouped_bars(ax: plt.Axes, table: pd.DataFrame, group: str, value: str, err
 
 def minimal_perturbation_figure(df: pd.DataFrame) -> plt.Figure:
     """Minimal-perturbation attacks: accuracy on their final adversarials (left) and the median perturbation size."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     setup_style()
     sub = rows_of(df, "minimal perturbation", kinds=("minimal",))
     col = pert_column(sub)
@@ -170,6 +175,7 @@ def minimal_perturbation_figure(df: pd.DataFrame) -> plt.Figure:
 def blackbox_figure(df: pd.DataFrame) -> plt.Figure:
     """Black-box attacks on the full defended model: accuracy vs budget if several budgets were run, else bars per
     defense at the reference budget, clean accuracy beside them."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     setup_style()
     sub = rows_of(df, "black-box", kinds=("black-box",))
     if swept_attacks(sub):

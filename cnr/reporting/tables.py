@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cnr.eval.identity import fill_older_columns
 from cnr.paths import relative
 from cnr.reporting.select import GRADIENT_KINDS, at_budget, attack_labels, rows_of
 from cnr.reporting.style import MissingRows, ordered, save_figure
@@ -18,6 +19,7 @@ def summary_table(df: pd.DataFrame, attacks: list[str] | None = None, ensemble: 
 
     Rows of an inconclusive attack (too weak on the undefended model) are marked "(inconclusive)"; with `ensemble`,
     rows "ensemble (quote this)" come first per budget: per-image robust accuracy over every attack and draw."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     sub = df if attacks is None else df[df["attack"].isin(attacks)]
     weak = sub["inconclusive"].astype(bool) if "inconclusive" in sub else pd.Series(False, index=sub.index)
     sub = sub.assign(cell=[f"{m:.3f} / {w:.3f}" + (" (inconclusive)" if x else "")
@@ -50,6 +52,7 @@ def restoration_summary(rest: pd.DataFrame) -> pd.DataFrame:
 def ablation_table(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> pd.DataFrame:
     """Worst-case accuracy at the reference budgets of every defense (JPEG, static/dynamic, N, fixed QF) under the
     ablation groups: rows (attack, norm, budget), one column per defense, cells 'mean / worst'."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     sub = rows_of(df, "ablation", ablation=True)
     sub = pd.concat([at_budget(sub, "linf", ref_linf), at_budget(sub, "l2", ref_l2)])
     if sub.empty:
@@ -60,6 +63,7 @@ def ablation_table(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> pd.DataF
 def minimal_perturbation_table(df: pd.DataFrame) -> pd.DataFrame:
     """Minimal-perturbation attacks (C&W, DeepFool) per defense: accuracy on the final adversarials (mean / worst
     over draws) and the median normalized L2 size of the perturbation they needed."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     sub = rows_of(df, "minimal perturbation", kinds=("minimal",))
     col = pert_column(sub)
     out = sub[["attack", "defense", "n", "accuracy", "worst_accuracy", col]].rename(columns={col: "median_l2_pert"})
@@ -70,6 +74,7 @@ def minimal_perturbation_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def blackbox_table(df: pd.DataFrame) -> pd.DataFrame:
     """The black-box attacks (Square, Nattack, HopSkipJump, ...) and clean accuracy: 'mean / worst' per defense."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     sub = rows_of(df, "black-box", kinds=("black-box",))
     return summary_table(df, ["clean"] + attack_labels(sub))
 
@@ -88,6 +93,7 @@ def save_output(kind: str, name: str, build, *args, out_dir: str | Path, **kwarg
 
 def bpda_table(df: pd.DataFrame) -> pd.DataFrame:
     """The gradient-based attacks: adaptive ones through the defense (BPDA, EOT, ...) and oblivious white-box ones."""
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     return summary_table(rows_of(df, "gradient attacks", kinds=GRADIENT_KINDS))
 
 
