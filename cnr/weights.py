@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from cnr.atomic import atomic_path
 from cnr.errors import WeightsError
-from cnr.paths import WEIGHTS_DIR, refuse_shipped
+from cnr.paths import is_shipped, refuse_shipped
 from cnr.version import __version__
 
 _META_KEY = "cnr"
@@ -175,11 +175,6 @@ def is_verified(path: str | os.PathLike) -> bool:
     """Whether a file carries a record that vouches for its tensors and metadata (a damaged one: WeightsError)."""
     path = _existing(path, "")
     return _check_tensors(path, _stored(path, ""), _header(path, ""), "") == "verified"
-
-
-def is_shipped(path: Path) -> bool:
-    """Whether a path (however spelled) lies among the kit's shipped weights."""
-    return path.resolve().is_relative_to(WEIGHTS_DIR.resolve())
 
 
 def _vouch(path: Path, status: str, allow_unverified: bool, regenerate: str) -> None:
