@@ -171,10 +171,16 @@ def _check_tensors(path: Path, tensors: Mapping[str, torch.Tensor], header: Mapp
     return status
 
 
+def record_status(path: str | os.PathLike) -> str:
+    """'verified' (a record over tensors and metadata), 'tensors' (an older kit's record over the tensors only) or
+    'none' (no record: not written by the kit); a damaged file is a WeightsError."""
+    path = _existing(path, "")
+    return _check_tensors(path, _stored(path, ""), _header(path, ""), "")
+
+
 def is_verified(path: str | os.PathLike) -> bool:
     """Whether a file carries a record that vouches for its tensors and metadata (a damaged one: WeightsError)."""
-    path = _existing(path, "")
-    return _check_tensors(path, _stored(path, ""), _header(path, ""), "") == "verified"
+    return record_status(path) == "verified"
 
 
 def _vouch(path: Path, status: str, allow_unverified: bool, regenerate: str) -> None:

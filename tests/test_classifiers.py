@@ -215,7 +215,7 @@ def test_cli_train_classifier_defaults_to_the_runs_models_folder(tmp_path, monke
     monkeypatch.setattr(tc, "train_fmnist_cnn", fake_train)
     assert cli.main(["train-classifier", "--profile", "smoke", "--set", "clf_batch=32", "--seed", "2"]) == 0
     out, kw = calls[0]
-    assert out == tmp_path / "smoke+clf.batch=32" / "models" / "fmnist-cnn.safetensors"
+    assert out == tmp_path / "smoke+clf.batch=32,seed=2" / "models" / "fmnist-cnn.safetensors"
     assert kw["batch_size"] == 32 and kw["seed"] == 2 and kw["epochs"] == 1 and kw["train_limit"] == 2000
     assert kw["command"].startswith("cnr ")  # (built from sys.argv, i.e. pytest's here, not from argv)
     assert "test accuracy 0.5000 (n=10)" in capsys.readouterr().out

