@@ -111,8 +111,9 @@ def test_generator_architecture_records_are_checked():
     ({"20": "G"}, None, r"RestorerBank key '20'.*expected an integer in \[1, 100\]"),
     ({True: "G"}, None, r"RestorerBank key True"),
     ({0: "G"}, None, r"RestorerBank key 0.*got 0"),
-    ({20: "G"}, None, r"generator for QF 20 must be a torch module.*got str"),
-    ({20: torch.nn.Identity()}, "G", r"static must be a torch module.*got str"),
+    ({20: "a restorer"}, None, r"generator for QF 20 must be a torch module.*got str"),
+    ({20: "G"}, "a restorer", r"static must be a torch module.*got str"),
+    ({20: torch.nn.Identity()}, None, r"generator for QF 20.*in_channels"),
     ([], None, r"mapping of QF -> Generator"),
 ])
 def test_a_hand_built_bank_with_bad_keys_or_values_is_refused(generators, static, problem):

@@ -72,7 +72,13 @@ class RestorerBank(nn.Module):
         if static is not None and not isinstance(static, nn.Module):
             raise InputError(f"RestorerBank static must be a torch module (a cnr Generator) or None, got "
                              f"{type(static).__name__}")
-        chans = {g.in_channels for g in [*generators.values(), *([static] if static is not None else [])]}
+        named = {**{f"generator for QF {q}": g for q, g in generators.items()},
+                 **({"static generator": static} if static is not None else {})}
+        blind = [k for k, g in named.items() if not isinstance(getattr(g, "in_channels", None), int)]
+        if blind:
+            raise InputError(f"RestorerBank {blind[0]} ({type(named[blind[0]]).__name__}) must say the channels it "
+                             f"restores: an int in_channels attribute, as a cnr Generator has")
+        chans = {g.in_channels for g in named.values()}
         if len(chans) != 1:
             raise InputError(f"bank generators disagree on input channels: {sorted(chans)}")
         self.in_channels = chans.pop()
