@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnr.checks import resolve_device
-from cnr.config import PROFILES, Profile, as_tuples, canonical, get_profile, with_settings
+from cnr.config import PROFILES, Profile, as_tuples, canonical_overrides, get_profile, with_settings
 from cnr.errors import InputError
 from cnr.parsing import parse_bool
 from cnr.paths import RESULTS_DIR, WEIGHTS_DIR, env_folder
@@ -125,7 +125,7 @@ class Run:
                                                            for o in d["overrides"]):
             raise InputError(f"a run's JSON overrides must be [field, value] pairs, got {str(d['overrides'])[:80]}")
         profile = preflight(Profile.from_dict(d["profile"]))
-        over = _canonical_overrides(dict((k, as_tuples(v)) for k, v in d["overrides"]))
+        over = canonical_overrides(dict((k, as_tuples(v)) for k, v in d["overrides"]))
         if with_settings(PROFILES[profile.name], over) != profile:
             raise InputError(f"a run's JSON holds a profile that its overrides do not make from profile "
                              f"{profile.name!r}; write it with Run.to_json")
@@ -152,7 +152,7 @@ def resolve_run(profile: str = "quick", overrides: dict[str, Any] | None = None,
     if overrides is not None and not isinstance(overrides, dict):
         raise InputError(f"overrides must be a dict of profile settings by path, e.g. {{'samples.eval': 100}}; got "
                          f"{type(overrides).__name__} {overrides!r}")
-    over = _canonical_overrides({k: as_tuples(v) for k, v in (overrides or {}).items()})  # JSON lists as tuples
+    over = canonical_overrides({k: as_tuples(v) for k, v in (overrides or {}).items()})  # JSON lists as tuples
     if seed is not None:
         if "seed" in over and over["seed"] != seed:
             raise InputError(f"the seed is given twice, {over['seed']!r} in the overrides and {seed!r}; give it once")
@@ -180,7 +180,7 @@ def _results_root(results_root: Any) -> Path:
 
 def with_overrides(run: Run, **overrides: Any) -> Run:
     """The same run with more fields overridden (what the notebooks' `overrides` parameter does)."""
-    new = _canonical_overrides({k: as_tuples(v) for k, v in overrides.items()})
+    new = canonical_overrides({k: as_tuples(v) for k, v in overrides.items()})
     over = {**dict(run.overrides), **new}
     return replace(run, profile=preflight(with_settings(run.profile, new)), overrides=tuple(sorted(over.items())))
 
@@ -196,14 +196,3 @@ def _literal(v: Any) -> str:
 
 def _compact(v: Any) -> str:
     return "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
-
-
-def _canonical_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overrides by setting path (an older name becomes the path, or paths, it stands for)."""
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        for path in canonical(key):
-            if path in out and out[path] != value:
-                raise InputError(f"setting {path} is given twice with different values ({out[path]!r}, {value!r})")
-            out[path] = value
-    return out

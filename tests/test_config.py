@@ -14,6 +14,7 @@ from cnr.cells.groups import GROUPS, attack_spec, build_grid
 from cnr.cli import _run, build_parser
 from cnr.config import ALIASES, PROFILES, Profile, canonical, get_profile, parse_override, with_settings
 from cnr.errors import InputError
+from cnr.eval.identity import check_own_rows
 from cnr.paths import RESULTS_DIR
 from cnr.run import resolve_run
 
@@ -94,6 +95,7 @@ def test_committed_overrides_resolve_to_their_run_folder(table):
     for row in runs.itertuples():
         run = resolve_run(row.profile, json.loads(row.overrides), results_root=RESULTS_DIR)
         assert run.out_dir == table.parent.parent and run.robustness_csv == table
+        check_own_rows(pd.read_csv(table), run, table)  # older setting names are the same run's, not another's
 
 
 def _set(text: str) -> Profile:

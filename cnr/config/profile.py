@@ -138,6 +138,17 @@ def canonical(key: str) -> tuple[str, ...]:
     raise unknown_name("profile setting", key, setting_paths() + ["attacks.<attack>.<parameter>"])
 
 
+def canonical_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides by setting path (an older name becomes the path, or paths, it stands for)."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        for path in canonical(key):
+            if path in out and out[path] != value:
+                raise InputError(f"setting {path} is given twice with different values ({out[path]!r}, {value!r})")
+            out[path] = value
+    return out
+
+
 def with_settings(profile: Profile, settings: dict[str, Any]) -> Profile:
     """A checked copy of the profile with settings replaced by path (`{'bank.patch': 64, 'attacks.pgd.steps': 9}`)."""
     parts: dict[str, dict[str, Any]] = {}

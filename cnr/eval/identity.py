@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from cnr.config import canonical_overrides
 from cnr.errors import InputError
 
 IDENTITY_COLUMNS = ("profile", "overrides", "seed")
@@ -27,10 +28,10 @@ def _same(value: Any, want: Any) -> bool:
             return int(value) == want
         except (TypeError, ValueError):
             return False
-    if isinstance(want, str) and want.startswith("{"):
+    if isinstance(want, str) and want.startswith("{"):  # overrides: older tables name settings by older names
         try:
-            return json.loads(value) == json.loads(want)
-        except (TypeError, ValueError):
+            return canonical_overrides(json.loads(value)) == canonical_overrides(json.loads(want))
+        except (TypeError, ValueError, InputError):
             return False
     return str(value) == str(want)
 
