@@ -27,8 +27,12 @@ def rows_of(df: pd.DataFrame, what: str, kinds: Sequence[str] | None = None, abl
     return sub
 
 
+BUDGET_TOLERANCE = 5e-5  # half the last digit tables of earlier kits kept (4 decimals: 4/255 stored as 0.0157)
+
+
 def at_budget(df: pd.DataFrame, norm: str, budget: float) -> pd.DataFrame:
-    return df[(df["norm"] == norm) & ((df["budget"] - budget).abs() < 1e-9)]
+    """The rows at one budget of one norm, whether the table stored the budget exactly or to 4 decimals."""
+    return df[(df["norm"] == norm) & ((df["budget"] - budget).abs() < BUDGET_TOLERANCE)]
 
 
 def attack_labels(df: pd.DataFrame) -> list[str]:
