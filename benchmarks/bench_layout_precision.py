@@ -20,10 +20,10 @@ import contextlib
 import copy
 import os
 import sys
-import time
 from collections.abc import Callable
 
 import torch
+from timing import images_per_cpu_second
 from torch import nn
 
 from cnr.eval.grid import WORKER_ENV
@@ -77,17 +77,9 @@ def autocast(variant: str) -> contextlib.AbstractContextManager:
 
 @torch.no_grad()
 def speed(fn: Callable, x: torch.Tensor, variant: str, rounds: int, min_s: float = 0.3) -> float:
-    """Images per CPU second of fn(x), best of `rounds`."""
-    best = float("inf")
+    """Images per CPU second of fn(x) under the variant's precision, best of `rounds`."""
     with autocast(variant):
-        fn(x)
-        for _ in range(rounds):
-            reps, t0 = 0, time.process_time()
-            while (dt := time.process_time() - t0) < min_s or reps == 0:
-                fn(x)
-                reps += 1
-            best = min(best, dt / reps)
-    return len(x) / best
+        return images_per_cpu_second(fn, x, rounds, min_s)
 
 
 @torch.no_grad()
@@ -121,7 +113,7 @@ def measure(label: str, profile: str, n: int, batch: int, args: argparse.Namespa
 
     s = load_setting(label, profile, n)
     run = resolve_run(profile)
-    clf_cl = load_classifier(run.profile.classifier, weights=run.classifier_weights(), channels_last=True)
+    clf_cl = load_classifier(run.profile.data.classifier, weights=run.classifier_weights(), channels_last=True)
     gen = s.bank.generator_for(40)
     table = variants(s.classifier, clf_cl, gen, s.bank, s.qf_range, s.seed)
     xb = s.x[:batch] if len(s.x) >= batch else s.x.repeat(batch // len(s.x) + 1, 1, 1, 1)[:batch]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from timing import images_per_cpu_second
 from torch import nn
 
 from cnr.eval.grid import WORKER_ENV
@@ -62,37 +63,20 @@ class Setting:
 
 
 def load_setting(label: str, profile: str, n: int) -> Setting:
-    """The evaluator's classifier, bank and images for `profile` (cnr.eval.evaluator.make_evaluator's recipe)."""
-    from cnr.argan.pipeline import load_bank
-    from cnr.classifiers import load_classifier
-    from cnr.data import BANK_FAMILY, load_dataset
-    from cnr.eval.protocol import imagenet_cpu_images
+    """The evaluator's classifier, bank and first `n` images for `profile` (cnr.eval.evaluator.make_evaluator)."""
+    from cnr.eval.evaluator import make_evaluator
     from cnr.run import resolve_run
 
     run = resolve_run(profile)
-    p = run.profile
-    clf = load_classifier(p.classifier, device="cpu", weights=run.classifier_weights())
-    resize = clf.cnr_input.interpolation
-    if p.dataset == "imagenet-cpu":
-        x, y, _ = imagenet_cpu_images(clf, n, interpolation=resize, seed=p.seed)
-    else:
-        x, y = load_dataset(p.dataset, limit=n, interpolation=resize)
-    bank = load_bank(run, BANK_FAMILY.get(p.dataset, p.dataset))
-    return Setting(label, clf, bank, x, y, tuple(p.qf_range), p.seed, p.ref_linf, p.ref_l2)
+    ev, p = make_evaluator(run, n=n), run.profile
+    return Setting(label, ev.classifier, ev.bank, ev.x[:n], ev.y[:n], tuple(p.grid.qf_range), p.seed,
+                   p.grid.ref_linf, p.grid.ref_l2)
 
 
 def forward_qps(model: nn.Module, x: torch.Tensor, rounds: int, min_s: float = 0.3) -> float:
     """Images per CPU second of one batched forward pass of `model` on `x`, best of `rounds`."""
-    best = float("inf")
     with torch.no_grad():
-        model(x)  # warm up
-        for _ in range(rounds):
-            reps, t0 = 0, time.process_time()
-            while (dt := time.process_time() - t0) < min_s or reps == 0:
-                model(x)
-                reps += 1
-            best = min(best, dt / reps)
-    return len(x) / best
+        return images_per_cpu_second(model, x, rounds, min_s)
 
 
 def batch_of(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -101,7 +101,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
-    from cnr.attacks import attack_params
+    from cnr.attacks import ATTACKS
     from cnr.cells.groups import attack_spec
     from cnr.cells.specs import SAMPLES, Cell
     from cnr.data import check_sample_size
@@ -115,7 +115,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
     attack = attack_spec(run.profile, args.attack, args.group, args.norm, args.budget, args.view, args.param)
     print(f"{attack.attack} ({'group ' + attack.label if args.group else 'the profile settings of ' + attack.attack}) "
           f"on {spec.name}, {attack.norm} {attack.budget:g}, {attack.view} gradients: "
-          f"{attack_params(attack.attack, **dict(attack.params))}", flush=True)
+          f"{ {**ATTACKS[attack.attack].defaults, **dict(attack.params)} }", flush=True)  # checked by attack_spec
     # that many images loaded: the profile's samples.eval would cap it silently
     ev = make_evaluator(run, n=args.n_images)
     if args.n_images:

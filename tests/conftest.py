@@ -88,3 +88,19 @@ def smoke_table(tmp_path_factory):
         mp.setattr(tempfile, "tempdir", str(root))  # the run's JSON for the workers goes here too
         df = run_grid(grid_run)
     return df, grid_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The smoke run, writing into a fresh temporary results folder (never the repository's results/)."""
+    from cnr.run import resolve_run
+
+    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
+
+
+@pytest.fixture(scope="module")
+def ev(run):
+    """The smoke run's evaluator (its images, classifier and bank), loaded once per test module."""
+    from cnr.eval.evaluator import make_evaluator
+
+    return make_evaluator(run)

@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
+from cnr.argan import RestorerBank, build_generator
+from cnr.cells.specs import AttackSpec
 from cnr.cli import main
+from cnr.defenses.registry import DefenseSpec
 from cnr.eval.outcomes import save_outcomes
 
 
@@ -94,3 +97,27 @@ def corpus_or_skip():
 
     if not all(Path(p.path).is_file() for p in INVENTORY):
         pytest.skip("the photo corpus is not installed (make data): natural patches come from it")
+
+
+UNDEFENDED = DefenseSpec("none", "none")
+
+
+def pgd_spec(budget: float, steps: int = 2, norm: str = "linf", **kw) -> AttackSpec:
+    """A BPDA-PGD cell spec of a few steps, for tests that run one cell on the smoke evaluator."""
+    return AttackSpec("bpda-pgd", "pgd", norm, budget, params=(("steps", steps),), **kw)
+
+
+def toy_bank() -> RestorerBank:
+    """An untrained gray bank (QF 10/20/40/60 and static), seeded: fast, for the defense's mechanics."""
+    torch.manual_seed(0)
+    gens = {qf: build_generator("quick", in_channels=1).eval() for qf in (10, 20, 40, 60)}
+    return RestorerBank(gens, static=build_generator("quick", in_channels=1).eval()).eval()
+
+
+def shipped_fmnist_models() -> tuple[RestorerBank, torch.nn.Module, torch.nn.Module]:
+    """The shipped quick Fashion-MNIST bank, classifier, and the defense N = 1 on QF 20-60 built from them."""
+    from cnr import CompressRestore, load_classifier
+    from cnr.paths import WEIGHTS_DIR
+
+    bank = RestorerBank.load(WEIGHTS_DIR / "argan-fmnist-quick")
+    return bank, load_classifier("fmnist-cnn"), CompressRestore(bank, (20, 60), 1)

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 import torch
-from helpers import mentions, run_cli
+from helpers import mentions, run_cli, shipped_fmnist_models
 from torch import nn
 
 from cnr.attacks import ATTACKS, AttackDef, AttackResult, attack_params, register_attack, run_attack
@@ -14,7 +14,6 @@ from cnr.attacks.base import CountingModel
 from cnr.defenses import CompressRestore, Defended
 from cnr.errors import InputError
 from cnr.parsing import parse_params
-from cnr.paths import WEIGHTS_DIR
 
 N, SIZE, CLASSES = 8, 16, 10
 BUDGETS = {"linf": 0.03, "l2": 0.05}
@@ -493,15 +492,9 @@ def test_hsj_with_a_query_budget_stops_an_image_at_its_first_adversarial_query_i
     assert torch.equal(early.extra["queries"][~fooled], full.extra["queries"][~fooled])
 
 
-FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
-
-
 @pytest.fixture(scope="module")
 def models():
-    from cnr import CompressRestore, RestorerBank, load_classifier
-
-    bank = RestorerBank.load(FMNIST_BANK)
-    return bank, load_classifier("fmnist-cnn"), CompressRestore(bank, (20, 60), 1)
+    return shipped_fmnist_models()
 
 
 X = torch.rand(2, 1, 28, 28)

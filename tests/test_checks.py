@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from helpers import mentions
+from helpers import mentions, shipped_fmnist_models
 
 from cnr.checks import (
     check_count,
@@ -98,15 +98,9 @@ def test_queries_inside_run_attack_check_structure_only(defense, image_passes):
     assert image_passes == [(3, 1, 28, 28)]  # run_attack's own entry check, none per query
 
 
-FMNIST_BANK = WEIGHTS_DIR / "argan-fmnist-quick"
-
-
 @pytest.fixture(scope="module")
 def models():
-    from cnr import CompressRestore, RestorerBank, load_classifier
-
-    bank = RestorerBank.load(FMNIST_BANK)
-    return bank, load_classifier("fmnist-cnn"), CompressRestore(bank, (20, 60), 1)
+    return shipped_fmnist_models()
 
 
 X = torch.rand(2, 1, 28, 28)

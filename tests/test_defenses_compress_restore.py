@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import toy_bank
 
-from cnr.argan import RestorerBank, build_generator
+from cnr.argan import RestorerBank
 from cnr.classifiers import load_classifier
 from cnr.data import load_fmnist
 from cnr.defenses import (
@@ -19,9 +20,7 @@ from cnr.paths import WEIGHTS_DIR
 
 @pytest.fixture(scope="module")
 def bank() -> RestorerBank:
-    torch.manual_seed(0)
-    gens = {qf: build_generator("quick", in_channels=1).eval() for qf in (10, 20, 40, 60)}
-    return RestorerBank(gens, static=build_generator("quick", in_channels=1).eval()).eval()
+    return toy_bank()
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import toy_bank
 from torch import nn
 
 from cnr.analysis.sanity import sanity_report
-from cnr.argan import RestorerBank, build_generator
+from cnr.argan import RestorerBank
 from cnr.attacks import ATTACKS, AttackDef, register_attack
 from cnr.cells.groups import CellGroup, build_grid, register_group, select, unregister_group
 from cnr.data import load_fmnist
@@ -86,9 +87,7 @@ def toys():
 
 @pytest.fixture(scope="module")
 def bank() -> RestorerBank:
-    torch.manual_seed(0)
-    gens = {qf: build_generator("quick", in_channels=1).eval() for qf in (10, 20, 40, 60)}
-    return RestorerBank(gens, static=build_generator("quick", in_channels=1).eval()).eval()
+    return toy_bank()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import SMOKE_PINNED
+from helpers import SMOKE_PINNED, UNDEFENDED, pgd_spec
 
 from cnr.defenses import DefenseSpec, defense_by_name
 from cnr.eval.evaluator import make_evaluator
@@ -15,23 +15,6 @@ from cnr.profiles import PROFILES
 from cnr.run import resolve_run
 
 SMOKE = PROFILES["smoke"]
-
-
-NONE = DefenseSpec("none", "none")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
-
-
-@pytest.fixture(scope="module")
-def ev(run):
-    return make_evaluator(run)
-
-
-def _pgd(budget, steps=2, norm="linf", **kw):
-    return AttackSpec("bpda-pgd", "pgd", norm, budget, params=(("steps", steps),), **kw)
 
 
 @pytest.mark.parametrize("defense", ["none", "dynamic-N3"])
@@ -62,15 +45,15 @@ def test_evaluator_holds_the_runs_images_and_models(run):
 
 
 def test_zero_budget_is_clean_accuracy(ev):
-    clean = ev.run_cell(Cell(NONE, AttackSpec("clean", "clean", "linf", 0.0, kind="clean")))
-    zero = ev.run_cell(Cell(NONE, _pgd(0.0)))
+    clean = ev.run_cell(Cell(UNDEFENDED, AttackSpec("clean", "clean", "linf", 0.0, kind="clean")))
+    zero = ev.run_cell(Cell(UNDEFENDED, pgd_spec(0.0)))
     assert zero["accuracy"] == clean["accuracy"] == 1.0 and zero["n_forward"] == 0 and clean["n"] == 16
     assert clean["pert_linf_max"] == 0.0 and clean["kind"] == "clean" and zero["kind"] == "adaptive"
 
 
 def test_a_pgd_cell_on_16_images_is_pinned(ev):
     # the grid's bpda-pgd cell of dynamic-N3 at Linf 0.1, run directly: the same numbers as in the table (SMOKE_PINNED)
-    pgd = _pgd(0.1, steps=SMOKE.attacks["pgd"]["steps"], ablation=True)
+    pgd = pgd_spec(0.1, steps=SMOKE.attacks["pgd"]["steps"], ablation=True)
     row = ev.run_cell(Cell(defense_by_name(SMOKE, "dynamic-N3"), pgd))
     mean, worst = SMOKE_PINNED[("dynamic-N3", "bpda-pgd", "linf", 0.1)]
     assert row["accuracy"] == pytest.approx(mean, abs=1 / 16)
@@ -91,9 +74,9 @@ def test_oblivious_cells_reuse_the_undefended_attack(monkeypatch, run):
     calls = []
     real = attacks.run_attack
     monkeypatch.setattr(attacks, "run_attack", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
-    pgd = _pgd(0.1, steps=3)
+    pgd = pgd_spec(0.1, steps=3)
     oblivious = AttackSpec("oblivious-pgd", "pgd", "linf", 0.1, view="oblivious", params=(("steps", 3),))
-    none = ev.run_cell(Cell(NONE, pgd))
+    none = ev.run_cell(Cell(UNDEFENDED, pgd))
     for name in ("jpeg", "static-N1"):
         row = ev.run_cell(Cell(defense_by_name(SMOKE, name), oblivious))
         assert row["n_forward"] == none["n_forward"] and row["pert_l2_median"] == none["pert_l2_median"]

@@ -5,24 +5,12 @@ import pytest
 import torch
 
 from cnr.defenses import Defended, defense_by_name
-from cnr.eval.evaluator import make_evaluator
 from cnr.eval.scoring import EVAL_DRAW_BASE, score, summarize
 from cnr.prediction import predict
 from cnr.profiles import PROFILES
-from cnr.run import resolve_run
 from cnr.stats import wilson_interval
 
 SMOKE = PROFILES["smoke"]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
-
-
-@pytest.fixture(scope="module")
-def ev(run):
-    return make_evaluator(run)
 
 
 class _Scripted(torch.nn.Module):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import GRID_ATTACKS, SMOKE_GRID_OVERRIDE, SMOKE_PINNED
+from helpers import GRID_ATTACKS, SMOKE_GRID_OVERRIDE, SMOKE_PINNED, UNDEFENDED, pgd_spec
 
 from cnr.cells.groups import GROUPS, build_grid
-from cnr.cells.specs import SAMPLES, AttackSpec, Cell
+from cnr.cells.specs import SAMPLES, Cell
 from cnr.data.foolbox_samples import foolbox_sample_files
-from cnr.defenses import DefenseSpec, defense_by_name
+from cnr.defenses import defense_by_name
 from cnr.errors import InputError
 from cnr.eval.evaluator import make_evaluator
 from cnr.eval.rows import KEY_COLUMNS, read_rows
@@ -48,23 +48,6 @@ def imagenet_val(tmp_path, monkeypatch):
     monkeypatch.setenv("CNR_IMAGENET", str(folder))
     monkeypatch.delenv("CNR_IMAGENET_LABELS", raising=False)
     return folder
-
-
-NONE = DefenseSpec("none", "none")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
-
-
-@pytest.fixture(scope="module")
-def ev(run):
-    return make_evaluator(run)
-
-
-def _pgd(budget, steps=2, norm="linf", **kw):
-    return AttackSpec("bpda-pgd", "pgd", norm, budget, params=(("steps", steps),), **kw)
 
 
 SMOKE = PROFILES["smoke"]
@@ -117,7 +100,7 @@ def test_resume_skips_finished_rows_and_a_torn_line_is_ignored(ev, tmp_path):
     from cnr.eval.rows import RowStoreWarning
 
     out = tmp_path / "t.csv"
-    cells = [Cell(NONE, _pgd(b)) for b in (0.05, 0.1)]
+    cells = [Cell(UNDEFENDED, pgd_spec(b)) for b in (0.05, 0.1)]
     df = run_cells(ev, cells, out)
     assert len(df) == 2 and out.is_file() and sorted(df["budget"]) == [0.05, 0.1]
     rows = tmp_path / "t.rows-1-of-1.jsonl"
@@ -129,7 +112,7 @@ def test_resume_skips_finished_rows_and_a_torn_line_is_ignored(ev, tmp_path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RowStoreWarning)  # the torn line is reported, then dropped
-            df2 = run_cells(ev, cells + [Cell(NONE, _pgd(0.2))], out)
+            df2 = run_cells(ev, cells + [Cell(UNDEFENDED, pgd_spec(0.2))], out)
     finally:
         del ev.run_cell
     assert len(calls) == 1 and calls[0].attack.budget == 0.2  # only the unfinished cell ran
@@ -141,7 +124,7 @@ def test_resume_skips_finished_rows_and_a_torn_line_is_ignored(ev, tmp_path):
 
 def test_shards_split_the_cells_and_merge_by_key(ev, tmp_path):
     out = tmp_path / "s.csv"
-    cells = [Cell(NONE, _pgd(b)) for b in (0.05, 0.1, 0.2)]
+    cells = [Cell(UNDEFENDED, pgd_spec(b)) for b in (0.05, 0.1, 0.2)]
     a = run_cells(ev, cells, out, shard=(1, 2))
     assert sorted(a["budget"]) == [0.05, 0.2]  # cells 1 and 3
     merged = run_cells(ev, cells, out, shard=(2, 2))
@@ -206,7 +189,7 @@ def _calls(ev, monkeypatch):
 
 def test_a_shard_adds_to_a_table_that_has_no_row_files(ev, tmp_path, monkeypatch):
     out = tmp_path / "c.csv"
-    cells = [Cell(NONE, _pgd(b)) for b in (0.05, 0.1, 0.2)]
+    cells = [Cell(UNDEFENDED, pgd_spec(b)) for b in (0.05, 0.1, 0.2)]
     first = run_cells(ev, cells[:2], out)
     for p in tmp_path.glob("c.rows-*.jsonl"):  # a committed table: the CSV and its outcomes, no row files
         p.unlink()
@@ -222,7 +205,7 @@ def test_a_shard_adds_to_a_table_that_has_no_row_files(ev, tmp_path, monkeypatch
 
 def test_budgets_apart_past_four_decimals_are_two_keys(ev, tmp_path, monkeypatch):
     out = tmp_path / "b.csv"
-    cells = [Cell(NONE, _pgd(b)) for b in (0.1, 0.10000001)]
+    cells = [Cell(UNDEFENDED, pgd_spec(b)) for b in (0.1, 0.10000001)]
     run_cells(ev, cells, out)
     for p in tmp_path.glob("b.rows-*.jsonl"):
         p.unlink()
@@ -234,7 +217,7 @@ def test_budgets_apart_past_four_decimals_are_two_keys(ev, tmp_path, monkeypatch
 
 def test_a_four_decimal_table_counts_its_rounded_budgets_as_done(ev, tmp_path, monkeypatch):
     out = tmp_path / "r.csv"
-    cells = [Cell(NONE, _pgd(8 / 255))]
+    cells = [Cell(UNDEFENDED, pgd_spec(8 / 255))]
     run_cells(ev, cells, out)
     for p in tmp_path.glob("r.rows-*.jsonl"):
         p.unlink()
@@ -252,7 +235,7 @@ def test_a_row_store_that_cannot_be_written_is_refused_before_any_cell(ev, tmp_p
     place.mkdir() if blocker.endswith(".jsonl") else place.write_text("a file where the folder goes")
     calls = _calls(ev, monkeypatch)
     with pytest.raises(InputError, match=blocker.replace(".", r"\.")):
-        run_cells(ev, [Cell(NONE, _pgd(0.1))], out)
+        run_cells(ev, [Cell(UNDEFENDED, pgd_spec(0.1))], out)
     assert calls == []
 
 
@@ -266,7 +249,7 @@ def test_a_row_file_without_write_permission_is_refused_before_any_cell(ev, tmp_
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == rows else real(p, mode))
     calls = _calls(ev, monkeypatch)
     with pytest.raises(InputError, match="p.rows-1-of-1.jsonl"):
-        run_cells(ev, [Cell(NONE, _pgd(0.1))], out)
+        run_cells(ev, [Cell(UNDEFENDED, pgd_spec(0.1))], out)
     assert calls == []
 
 
@@ -274,7 +257,7 @@ def test_a_damaged_outcomes_file_recomputes_its_row_only(ev, tmp_path, monkeypat
     from cnr.eval.outcomes import OutcomesWarning, outcome_name, outcomes_dir
 
     out = tmp_path / "d.csv"
-    cells = [Cell(NONE, _pgd(b)) for b in (0.05, 0.1)]
+    cells = [Cell(UNDEFENDED, pgd_spec(b)) for b in (0.05, 0.1)]
     run_cells(ev, cells, out)
     key = cells[1].key(ev.dataset, ev.classifier_name, ev.seed)
     (outcomes_dir(out) / outcome_name(key)).write_bytes(b"PK\x03\x04 not a zip")
@@ -311,7 +294,7 @@ def _with_row(out, **changes):
 
 def test_rows_of_another_seed_in_the_table_are_refused(ev, tmp_path, monkeypatch):
     out = tmp_path / "m.csv"
-    cells = [Cell(NONE, _pgd(0.1))]
+    cells = [Cell(UNDEFENDED, pgd_spec(0.1))]
     run_cells(ev, cells, out)
     _with_row(out, seed=ev.seed + 5)
     calls = _calls(ev, monkeypatch)
@@ -322,7 +305,7 @@ def test_rows_of_another_seed_in_the_table_are_refused(ev, tmp_path, monkeypatch
 
 def test_a_row_of_a_defense_the_grid_never_runs_is_left_out(ev, tmp_path):
     out = tmp_path / "x.csv"
-    cells = [Cell(NONE, _pgd(0.1))]
+    cells = [Cell(UNDEFENDED, pgd_spec(0.1))]
     run_cells(ev, cells, out)
     _with_row(out, defense="static-N99", mode="static")
     with pytest.warns(UserWarning, match="static-N99"):

@@ -55,12 +55,6 @@ def test_figures_notebook_on_empty_tables_skips_and_never_crashes(tmp_path):
 # --- slow: every notebook under Papermill, smoke profile -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The smoke run, writing into a fresh temporary results folder (never the repository's results/)."""
-    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
-
-
-@pytest.fixture(scope="module")
 def smoke_run(run) -> dict[str, float]:
     """Fresh smoke outputs: `cnr reproduce --profile smoke`, timed per notebook."""
     return dict(reproduce(run))

@@ -7,12 +7,6 @@ from cnr.records import read_record, record
 from cnr.run import resolve_run
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """The smoke run, writing into a fresh temporary results folder (never the repository's results/)."""
-    return resolve_run("smoke", results_root=tmp_path_factory.mktemp("results"))
-
-
 def test_record_round_trip(tmp_path):
     import numpy as np
     import torch
