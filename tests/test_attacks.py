@@ -616,3 +616,19 @@ def test_register_attack_refuses_a_non_callable(attack):
     with pytest.raises(InputError, match="'toy-attack'.*callable"):
         register_attack("toy-attack", attack)
     assert "toy-attack" not in ATTACKS
+
+
+def test_nattack_in_pixel_space_reaches_the_black_background_that_tanh_space_cannot():
+    """A classifier that reads only the black half of the image: the authors' tanh space cannot move a pixel at 0."""
+    x = torch.rand(4, 1, SIZE, SIZE, generator=torch.Generator().manual_seed(2)) * 0.6 + 0.2
+    x[:, :, : SIZE // 2] = 0.0
+    net = TinyNet().eval()
+    with torch.no_grad():
+        net.fc.weight.zero_()
+        net.fc.weight[1].view(SIZE, SIZE)[: SIZE // 2] = 100.0  # class 1 grows with the background's brightness
+        net.fc.bias.copy_(torch.eye(CLASSES)[0])  # class 0 wins while the background stays black
+    y = torch.zeros(4, dtype=torch.long)
+    tanh = run_attack("nattack", net, x, y, 0.03, **FAST["nattack"])
+    pixel = run_attack("nattack", net, x, y, 0.03, space="pixel", **FAST["nattack"])
+    assert not tanh.success.any() and pixel.success.all()
+    assert_valid(pixel, x, "linf", 0.03)

@@ -82,3 +82,22 @@ def test_a_registered_group_joins_the_grid():
         register_group(CellGroup("x", "fgsm", "white-box", refs, select(("main",)), view="exact"))
     with pytest.raises(InputError, match="cell group 'x'.*sample.*'big'"):
         register_group(CellGroup("x", "fgsm", "white-box", refs, select(("main",)), sample="big"))
+
+
+def test_the_conclusive_profile_runs_the_papers_settings_and_can_judge_every_attack_it_runs():
+    """Every query or minimal attack of the conclusive grid meets, on the bare model, a white-box PGD cell of its
+    budget (or is unbounded), so the kit's rule can tell whether it is conclusive; its efforts are the paper's."""
+    from cnr.config.profiles import PAPER_ATTACKS
+
+    p = resolve_run("conclusive").profile
+    cells = [c for c in build_grid(p) if c.defense.name == "none"]
+    white = {(c.attack.norm, c.attack.budget) for c in cells if c.attack.kind == "adaptive"}
+    judged = [c for c in cells if c.attack.kind in ("black-box", "minimal")]
+    assert {c.attack.label for c in judged} == {"cw", "deepfool", "square", "nattack", "hsj"}
+    assert all(c.attack.budget == float("inf") or (c.attack.norm, c.attack.budget) in white for c in judged)
+    params = {c.attack.label: dict(c.attack.params) for c in judged}
+    for name in ("cw", "deepfool", "square"):
+        assert params[name] == PAPER_ATTACKS[name]
+    assert params["hsj"]["max_queries"] == 5000 and params["hsj"]["steps"] == PAPER_ATTACKS["hsj"]["steps"]
+    assert (params["nattack"]["population"], params["nattack"]["iterations"]) == (300, 400)
+    assert {d.name for d in {c.defense for c in build_grid(p)}} == {"none", "jpeg", "static-N3", "dynamic-N3"}

@@ -87,24 +87,34 @@ def direct_checks(ev: Evaluator, n: int = 100) -> list[dict[str, Any]]:
     return out
 
 
-def attacks_conclusive(df: pd.DataFrame) -> dict[str, Any]:
-    """Every attack must break the undefended model about as well as white-box PGD, or its rows say nothing."""
+def attacks_conclusive(df: pd.DataFrame, elsewhere: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Every attack must break the undefended model about as well as white-box PGD, or its rows say nothing; a weak
+    row passes only when `elsewhere` (cnr.analysis.conclusive.conclusive_rows) has the attack's conclusive number."""
+    from cnr.analysis.conclusive import pointer
     from cnr.analysis.ensemble import INCONCLUSIVE_GAP, mark_inconclusive
 
     m = mark_inconclusive(df)
     weak = m[(m["mode"] == "none") & m["inconclusive"].astype(bool)]
-    detail = "; ".join(f"{r.attack} {r.norm} {r.budget:g}: undefended {r.undefended_accuracy:.3f} vs white-box "
-                       f"{r.reference_accuracy:.3f}" for r in weak.itertuples())
-    return _check(f"every attack conclusive (undefended within {INCONCLUSIVE_GAP:.0%} of white-box PGD)", weak.empty,
-                  f"inconclusive, excluded from the ensemble: {detail}" if detail else "all attacks conclusive")
+    notes, unresolved = [], 0
+    for _, r in weak.iterrows():
+        where = pointer(r, elsewhere) if elsewhere is not None else None
+        unresolved += where is None
+        notes.append(f"{r['attack']} {r['norm']} {r['budget']:g}: undefended {r['undefended_accuracy']:.3f} vs "
+                     f"white-box {r['reference_accuracy']:.3f}; " + (where or "no conclusive run of it"))
+    detail = ("rows marked inconclusive, excluded from the ensemble: " + "; ".join(notes)) if notes else \
+        "all attacks conclusive"
+    return _check(f"every attack conclusive (undefended within {INCONCLUSIVE_GAP:.0%} of white-box PGD)",
+                  unresolved == 0, detail)
 
 
-def sanity_report(df: pd.DataFrame, ev: Evaluator | None = None) -> pd.DataFrame:
-    """All checks as a table (check, passed, detail); the direct ones only when an Evaluator is given."""
+def sanity_report(df: pd.DataFrame, ev: Evaluator | None = None, elsewhere: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
+    """All checks as a table (check, passed, detail); the direct ones only when an Evaluator is given; weak attacks
+    pass when `elsewhere` holds their conclusive numbers."""
     from cnr.eval.identity import fill_older_columns
 
     df = fill_older_columns(df)  # a table of an older kit: mode and kind from its defenses and attacks
-    rows = [monotone_in_budget(df), *white_beats_black(df), worst_below_mean(df), attacks_conclusive(df)]
+    rows = [monotone_in_budget(df), *white_beats_black(df), worst_below_mean(df), attacks_conclusive(df, elsewhere)]
     if ev is not None:
         rows += direct_checks(ev)
     return pd.DataFrame(rows)
@@ -112,8 +122,10 @@ def sanity_report(df: pd.DataFrame, ev: Evaluator | None = None) -> pd.DataFrame
 
 def run_sanity(run: Run, df: pd.DataFrame) -> pd.DataFrame:
     """The sanity report of a run's table (its own rows only), with the direct attacks on its images and models."""
+    from cnr.analysis.conclusive import conclusive_rows
     from cnr.eval.evaluator import make_evaluator
     from cnr.eval.identity import check_own_rows
 
     check_own_rows(df, run, run.robustness_csv)
-    return sanity_report(df, make_evaluator(run))
+    elsewhere = conclusive_rows(run.results_root, exclude=run.name)
+    return sanity_report(df, make_evaluator(run), elsewhere)

@@ -12,6 +12,10 @@ soon as it is misclassified. As in the paper's ImageNet setup, the search runs a
 
 Defaults are the authors' CIFAR code's sigma 0.1 and lr 0.02 with 100 iterations and population
 100 (the paper, via DeepRobust: population 300, 400 iterations; the profiles set these).
+
+`space="pixel"` searches z in pixel space instead, x' = proj_S(x)(clip(x + z, 0, 1)): in tanh space a pixel at
+exactly 0 or 1 sits at atanh(+-0.999999) = +-7.25, where no z of the search's scale moves it, so on images with a
+flat black background (Fashion-MNIST) the authors' parametrization leaves most of the image out of reach.
 """
 from __future__ import annotations
 
@@ -22,16 +26,20 @@ from torch import nn
 from cnr.attacks.base import margin, project
 
 
-def _to_image(xt: torch.Tensor, z: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """0.5 * (tanh(atanh(2x - 1) + z) + 1), with z upsampled to the image size when searched smaller."""
+def _to_image(xt: torch.Tensor, z: torch.Tensor, size: tuple[int, int], space: str) -> torch.Tensor:
+    """0.5 * (tanh(atanh(2x - 1) + z) + 1) in tanh space, clip(x + z, 0, 1) in pixel space; z upsampled to the
+    image size when searched smaller."""
     if z.shape[-2:] != size:
         z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)
+    if space == "pixel":
+        return (xt + z).clamp(0, 1)
     return 0.5 * (torch.tanh(xt + z) + 1)
 
 
 def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *,
             batch_size: int, iterations: int = 100, population: int = 100, sigma: float = 0.1, lr: float = 0.02,
-            search_size: int = 32, max_queries: int | None = None, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
+            search_size: int = 32, max_queries: int | None = None, space: str = "tanh",
+            **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Per-image NES in tanh space; `batch_size` also bounds how many candidates go through the model at once.
 
     extra["queries"]: each image's model queries (its checks included). `max_queries` (None: `iterations` decide)
@@ -39,7 +47,8 @@ def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
     """
     n, c, h, w = x.shape
     sh, sw = min(h, search_size), min(w, search_size)
-    xt = torch.atanh((2 * x - 1) * (1 - 1e-6))  # the authors' 0.999999 keeps atanh finite at 0 and 1
+    # the authors' 0.999999 keeps atanh finite at 0 and 1
+    xt = x if space == "pixel" else torch.atanh((2 * x - 1) * (1 - 1e-6))
     mu = torch.randn(n, c, sh, sw, device=x.device, dtype=x.dtype) * 1e-3
     x_adv, done = x.clone(), torch.zeros(n, dtype=torch.bool, device=x.device)
     spent = torch.zeros(n, dtype=torch.int64, device=x.device)
@@ -50,7 +59,7 @@ def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
         """Score the mean's candidate of these images; keep it as their current result."""
         if len(idx) == 0:
             return idx
-        cand = project(_to_image(xt[idx], mu[idx], (h, w)), x[idx], eps[idx], norm)
+        cand = project(_to_image(xt[idx], mu[idx], (h, w), space), x[idx], eps[idx], norm)
         with torch.no_grad():
             wrong = model(cand).argmax(1) != y[idx]
         spent[idx] += 1
@@ -70,7 +79,7 @@ def nattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tenso
             noise = torch.randn(k, population, c, sh, sw, device=x.device, dtype=x.dtype)
             z = (mu[idx, None] + sigma * noise).flatten(0, 1)
             rep = idx.repeat_interleave(population)
-            cand = project(_to_image(xt[rep], z, (h, w)), x[rep], eps[rep], norm)
+            cand = project(_to_image(xt[rep], z, (h, w), space), x[rep], eps[rep], norm)
             with torch.no_grad():
                 loss = margin(model(cand), y[rep]).clamp(0, 1000).view(k, population)
             reward = -(loss - loss.mean(1, keepdim=True)) / (loss.std(1, unbiased=False, keepdim=True) + 1e-7)

@@ -80,11 +80,13 @@ ATTACKS: dict[str, AttackDef] = {
                         limits=dict(n_queries=count_limit(), p_init=number_limit(0, 1, lo_open=True),
                                     n_restarts=count_limit(), loss=choice_limit("margin", "ce"), resc_schedule=FLAG)),
     "nattack": AttackDef(nattack, dict(iterations=100, population=100, sigma=0.1, lr=0.02, search_size=32,
-                                       max_queries=None),
-                         kind="black-box", doc="NATTACK, NES in tanh space (score-based); max_queries: per-image "
-                                               "query budget (None: iterations decide)",
+                                       max_queries=None, space="tanh"),
+                         kind="black-box", doc="NATTACK, NES in tanh space (the authors') or pixel space "
+                                               "(score-based); max_queries: per-image query budget (None: "
+                                               "iterations decide)",
                          limits=dict(iterations=count_limit(), population=count_limit(2), sigma=POSITIVE, lr=POSITIVE,
-                                     search_size=count_limit(), max_queries=QUERY_BUDGET)),
+                                     search_size=count_limit(), max_queries=QUERY_BUDGET,
+                                     space=choice_limit("tanh", "pixel"))),
     "autoattack_rand": AttackDef(autoattack_rand, dict(n_iter=100, eot_iter=20),
                                  doc="pyautoattack AutoAttack version='rand' (APGD-CE, APGD-DLR with EOT)",
                                  limits=dict(n_iter=count_limit(), eot_iter=count_limit())),
