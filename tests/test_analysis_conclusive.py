@@ -47,8 +47,8 @@ def test_a_conclusive_run_of_another_norm_or_attack_is_no_pointer(tmp_path):
         check["detail"]
 
 
-def test_the_committed_quick_rows_point_to_the_committed_conclusive_run():
-    if not (RESULTS_DIR / "conclusive" / "tables" / "robustness.csv").is_file():
-        return  # the conclusive run is committed with its results; before that there is nothing to point to
-    check = attacks_conclusive(_quick(), conclusive_rows(RESULTS_DIR, exclude="quick"))
-    assert check["passed"] and "conclusive in results/conclusive" in check["detail"], check["detail"]
+def test_the_committed_quick_and_imagenet_rows_point_to_the_committed_conclusive_run():
+    for run in ("quick", "imagenet"):
+        df = pd.read_csv(RESULTS_DIR / run / "tables" / "robustness.csv")
+        check = attacks_conclusive(df, conclusive_rows(RESULTS_DIR, exclude=run))
+        assert check["passed"] and "conclusive in results/conclusive" in check["detail"], (run, check["detail"])

@@ -38,7 +38,7 @@ def test_the_committed_tables_find_every_rows_outcomes():
     from cnr.paths import REPO_ROOT
 
     tables = [REPO_ROOT / "results" / run / "tables" / "robustness.csv"
-              for run in ("quick", "imagenet", "study+bank.preset=quick", "study")]
+              for run in ("quick", "imagenet", "study+bank.preset=quick", "study", "conclusive")]
     loaded = 0
     for csv in tables:
         df = read_table(csv)
