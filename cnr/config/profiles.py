@@ -117,7 +117,7 @@ PROFILES: dict[str, Profile] = {
         attacks=PAPER_ATTACKS,
     ),
     # --- legacy protocol ---------------------------------------------------------------------------------------
-    # The authors' black-box study (the legacy table, data/legacy_blackbox.csv): none, JPEG at QF 40, dynamic N=3
+    # The authors' black-box study (the legacy table, cnr/shipped/legacy_blackbox.csv): none, JPEG at QF 40, dynamic N=3
     # with QF from [20, 60] (the kit's full bank and, on Fashion-MNIST, the legacy 20/40/60 nearest-restorer layout);
     # HopSkipJump once per image, 5,000 queries, no budget (cnr.analysis.budget_curve reads every budget off its
     # smallest adversarials); Square L2, 5,000 queries, at each budget; notebook 06 (`make legacy`) runs the
