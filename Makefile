@@ -8,7 +8,7 @@ PROFILES ?= quick imagenet
 export GIT_PYTHON_REFRESH := quiet
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data reproduce study conclusive test lab clean-results
+.PHONY: setup data reproduce study conclusive legacy test lab clean-results
 
 setup: $(STAMP) data
 
@@ -64,6 +64,11 @@ study: setup
 # the conclusive rows of tables 5 and 6 that the quick and imagenet profiles' weak rows point to.
 conclusive: setup
 	$(PY) -m cnr reproduce --profile conclusive
+
+# The paper's own black-box protocol (notebook 06_paper_protocol): the Fashion-MNIST quick and paper banks, then the
+# ImageNet CPU track; every grid resumes cell by cell, so an interrupted run continues where it stopped.
+legacy: setup
+	$(PY) -m cnr reproduce --profile legacy
 
 test: setup
 	$(PY) -m pytest

@@ -214,7 +214,7 @@ def test_imagenet_profile_is_the_measured_cut():
     assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label == "hsj"} == {("l2", 0.05)}
     assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 10}
     assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]
-    assert len(notebooks()) == 6
+    assert len(notebooks()) == 7
 
 
 @pytest.mark.parametrize("setting, value, message", [

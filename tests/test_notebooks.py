@@ -17,7 +17,8 @@ from cnr.reproduce import notebooks, reproduce, run_notebook
 from cnr.run import resolve_run
 
 SMOKE = resolve_run("smoke").profile
-NAMES = ["00_tour", "01_classifier", "02_argan", "03_attacks", "04_figures", "05_dynamic_vs_static"]
+NAMES = ["00_tour", "01_classifier", "02_argan", "03_attacks", "04_figures", "05_dynamic_vs_static",
+         "06_paper_protocol"]
 FIGURES = ["teaser", "restoration", "ablation", "bpda", "minimal_perturbation", "blackbox", "ensemble"]
 TABLES = ["restoration", "restoration_summary", "ablation", "bpda", "minimal_perturbation", "blackbox", "summary"]
 
@@ -31,7 +32,8 @@ def test_notebooks_in_order_and_committed_without_outputs():
         nbformat.validate(nb)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell is not `parameters`"
-        default = "study" if path.stem == "05_dynamic_vs_static" else "quick"  # 05 is the study profile's notebook
+        # 05 and 06 are the study and legacy profiles' notebooks
+        default = {"05_dynamic_vs_static": "study", "06_paper_protocol": "legacy"}.get(path.stem, "quick")
         assert f'profile = "{default}"' in code[0].source and "seed = 0" in code[0].source
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs committed"
         assert nb.metadata["kernelspec"]["name"] == "cnr"  # the kit's kernel: passive OpenMP waiting
@@ -181,3 +183,29 @@ def test_study_notebook_numbers(smoke_run, run):
     assert (run.figures_dir / "study_restoration.png").is_file()
 
 
+
+
+@pytest.mark.slow
+def test_paper_protocol_notebook_numbers(smoke_run, run):
+    """06 in miniature: the smoke profile's one legacy track (legacy-smoke: 8 images, 100 queries), its side-by-side
+    table and figure, and the re-scored and attacker's-view numbers."""
+    rec = read_record(run, "06_paper_protocol")
+    assert rec["tracks"] == ["smoke quick bank"] and rec["runs"] == {"smoke quick bank": "legacy-smoke"}
+    side = pd.read_csv(run.tables_dir / "legacy_side_by_side.csv")
+    # 4 defenses x (HSJ at clean + the 6 published budgets, Square at clean; smoke's Square budgets 0.1 / 0.3 are
+    # not in the legacy table)
+    assert len(side) == rec["cells"] == 32 and (run.figures_dir / "legacy_side_by_side.png").is_file()
+    assert set(side["defense"]) == {"none", "jpeg-qf40", "dynamic-N3", "dynamic-N3-bank20-40-60"}
+    assert (side["kit_lo"] <= side["kit"] + 1e-9).all() and (side["kit"] <= side["kit_hi"] + 1e-9).all()
+    kit = {(r["attack"], r["defense"], r["budget"]): r["kit"] for r in rec["side"]}
+    view = {(r["defense"], r["budget"]): r["attack_view_accuracy"] for r in rec["hsj_attack_view"]}
+    # measured on the smoke run (n = 8, 2 draws, seed 0); one image either way allowed for another CPU's rounding
+    one = 1 / 8
+    assert kit[("Square (L2)", "none", 0.0)] == 1.0 and kit[("HopSkipJump", "jpeg-qf40", 0.0)] == pytest.approx(
+        0.875, abs=one)
+    assert kit[("HopSkipJump", "dynamic-N3-bank20-40-60", 0.05)] == pytest.approx(0.9375, abs=one)
+    assert rec["within_chance"] == pytest.approx(26, abs=3)
+    # 100 queries leave HopSkipJump's adversarials large: it believes it fooled half the bare images by L2 0.3
+    assert view[("none", 0.3)] == pytest.approx(0.5, abs=one) and view[("jpeg-qf40", 0.3)] == pytest.approx(0.375,
+                                                                                                          abs=one)
+    assert view[("dynamic-N3-bank20-40-60", 0.3)] == pytest.approx(0.875, abs=one)

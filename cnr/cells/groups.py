@@ -187,3 +187,24 @@ for _g in (
     CellGroup("margin-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, fixed=(("loss", "margin"),), default=False),
 ):
     register_group(_g)
+
+
+def legacy_defenses(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
+    """The legacy protocol's defenses (profiles `legacy*`): none, the main dynamic ones (the kit's full bank) and the
+    legacy layouts (cnr.defenses.legacy)."""
+    return [d for d in specs if d.mode == "none" or "legacy" in d.roles or (d.mode == "dynamic" and "main" in d.roles)]
+
+
+def legacy_l2(p: Profile) -> list[tuple[str, float]]:
+    """Every normalized L2 budget of the profile (Square runs once per budget)."""
+    return [("l2", b) for b in p.grid.l2_budgets]
+
+
+# The authors' black-box table: clean accuracy, HopSkipJump run once per image without a budget (its smallest
+# adversarial serves every budget: cnr.analysis.budget_curve) and Square at each L2 budget; opt-in.
+for _g in (
+    CellGroup("legacy-clean", "clean", "clean", lambda p: [("linf", 0.0)], legacy_defenses, default=False),
+    CellGroup("legacy-hsj", "hsj", "minimal", unbounded_l2, legacy_defenses, sample="blackbox", default=False),
+    CellGroup("legacy-square", "square", "black-box", legacy_l2, legacy_defenses, sample="blackbox", default=False),
+):
+    register_group(_g)

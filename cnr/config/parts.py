@@ -124,6 +124,10 @@ class Grid(Part):
     ns: tuple[int, ...] = setting((1, 3, 5), N, unique=True, nonempty=True)  # N of the grid's defenses
     sweep_ns: tuple[int, ...] = setting((3,), N, unique=True, nonempty=True)  # N swept over every budget
     fixed_qf: int | None = setting(40, QF)  # the fixed-QF dynamic defense of the ablation (None: none)
+    # the legacy code's layout (cnr.defenses.legacy): JPEG alone at one fixed QF, and dynamic defenses whose drawn QF
+    # is served by the nearest of only these QFs' restorers (each None / empty: no such defense)
+    jpeg_fixed_qf: int | None = setting(None, QF)
+    nearest_bank: tuple[int, ...] = setting((), QF, unique=True)
     linf_budgets: tuple[float, ...] = setting((0.05, 0.1, 0.2, 0.3), LINF, unique=True)
     l2_budgets: tuple[float, ...] = setting((0.1, 0.2, 0.3, 0.5), BUDGET, unique=True)  # ||x'-x|| / ||x||
     ref_linf: float = setting(0.1, LINF)  # the single-budget cells (black-box, AutoAttack, N ablation)

@@ -116,6 +116,29 @@ PROFILES: dict[str, Profile] = {
         grid=Grid(workers=1, sweep_ns=(1, 3, 5), **IMAGENET_BUDGETS),
         attacks=PAPER_ATTACKS,
     ),
+    # --- legacy protocol ---------------------------------------------------------------------------------------
+    # The authors' black-box study (the legacy table, cnr/shipped/legacy_blackbox.csv): none, JPEG at QF 40, dynamic N=3
+    # with QF from [20, 60] (the kit's full bank and, on Fashion-MNIST, the legacy 20/40/60 nearest-restorer layout);
+    # HopSkipJump once per image, 5,000 queries, no budget (cnr.analysis.budget_curve reads every budget off its
+    # smallest adversarials); Square L2, 5,000 queries, at each budget; notebook 06 (`make legacy`) runs the
+    # Fashion-MNIST quick and paper banks (`bank.preset=paper`) and `legacy-imagenet`, resumable cell by cell.
+    # HopSkipJump's 20 steps would take about 6,700 queries (10 took 2,488 on fmnist-cnn), so the 5,000-query budget
+    # ends each image. legacy-imagenet: the kit's full natural bank only (the white-box grid's dynamic-N3; the
+    # 20/40/60 layout doubles the defended cells: --set 'grid.nearest_bank=(20, 40, 60)'), in batches of 2 images
+    # (HopSkipJump's gradient estimate holds up to ~450 copies of each 224 px image of a batch, 4 times over).
+    **{name: Profile(
+        name=name, notebooks=("06",), data=data, samples=Samples(eval=n, costly=n, blackbox=n, draws=draws),
+        grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, jpeg_fixed_qf=40, nearest_bank=bank3, linf_budgets=(),
+                  l2_budgets=budgets, groups=("legacy-clean", "legacy-hsj", "legacy-square"), workers=workers),
+        attacks={"legacy-hsj": {"max_queries": queries, "steps": steps, "initial_gradient_eval_steps": evals,
+                                "batch_size": batch},
+                 "legacy-square": {"n_queries": queries, "batch_size": batch}})
+       for name, data, n, draws, bank3, budgets, queries, steps, evals, batch, workers in (
+           ("legacy", Data(), 200, 5, (20, 40, 60), (0.01, 0.03, 0.05, 0.08), 5000, 20, 100, 250, 2),
+           ("legacy-imagenet", Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"), 20, 3, (),
+            (0.01, 0.03, 0.05, 0.08), 5000, 20, 100, 2, 2),
+           ("legacy-smoke", Data(), 8, 2, (20, 40, 60), (0.1, 0.3), 100, 4, 10, 250, 1),
+       )},
 }
 
 

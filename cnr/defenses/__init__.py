@@ -6,6 +6,7 @@ from cnr.defenses.compress_restore import (
     compress_restore_family,
     parse_variant,
 )
+from cnr.defenses.legacy import build_legacy, legacy_family
 from cnr.defenses.registry import (
     BUILDERS,
     FAMILIES,
@@ -24,6 +25,7 @@ def _undefended(p) -> list[DefenseSpec]:
 
 register_defense("none", lambda spec, bank, grad, seed: None, _undefended)
 register_defense("compress-restore", build_compress_restore, compress_restore_family, parse_variant)
+register_defense("legacy", build_legacy, legacy_family)
 
 __all__ = ["BUILDERS", "FAMILIES", "VARIANTS", "CompressRestore", "Defended", "DefenseSpec", "defense_by_name",
            "grid_defenses", "register_defense", "unregister_defense"]
