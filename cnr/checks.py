@@ -59,6 +59,9 @@ def check_images(
     if x.ndim != 4:
         hint = "; add the batch dim with x.unsqueeze(0)" if x.ndim == 3 else ""
         raise InputError(f"{name} must be NCHW (4 dims), got shape {tuple(x.shape)}{hint}")
+    if x.shape[1] > 4 and x.shape[3] in (1, 3, 4):  # no image has >4 channels and a width of 1, 3 or 4 px
+        raise InputError(f"{name} look channels last (N, H, W, C), got shape {tuple(x.shape)}; the kit takes "
+                         f"NCHW: permute with x.permute(0, 3, 1, 2)")
     if x.shape[0] == 0:
         raise InputError(f"{name} is an empty batch (shape {tuple(x.shape)}); pass at least one image")
     if x.dtype not in dtypes:

@@ -91,6 +91,12 @@ class Run:
 
     def bank_dir(self, family: str) -> Path:
         """The AR-GAN bank of a family: cnr/shipped/argan-<family>-<preset>, or this run's models/ when retraining."""
+        from cnr.data.registry import BANK_FAMILIES
+
+        if family not in BANK_FAMILIES:
+            shipped = ", ".join(sorted(p.name for p in WEIGHTS_DIR.glob("argan-*") if p.is_dir()))
+            raise InputError(f"unknown bank family {family!r}; families: 'fmnist' (gray Fashion-MNIST) and 'natural' "
+                             f"(RGB photos); shipped banks: {shipped or 'none'}")
         root = self.models_dir if self.retrain else WEIGHTS_DIR
         return root / f"argan-{family}-{self.bank_preset(family)}"
 

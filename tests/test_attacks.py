@@ -264,6 +264,15 @@ def test_bad_inputs_fail_clearly(net, data):
         run_attack("pgd", meta, x, y, 0.1)
 
 
+def test_a_linf_budget_in_8_bit_steps_is_refused_with_its_0_1_value(net, data):
+    x, y = data
+    for budget in (8, 8.0):  # meant as 8/255: past the [0, 1] box, it would run as budget 1
+        with pytest.raises(InputError, match=r"budget 8 is past the Linf range.*for 8/255 pass 0\.0314"):
+            run_attack("pgd", net, x, y, budget, norm="linf")
+    with pytest.raises(InputError, match=r"look channels last.*x\.permute\(0, 3, 1, 2\)"):
+        run_attack("pgd", net, x.permute(0, 2, 3, 1), y, 0.1)
+
+
 def test_training_mode_model_is_switched_to_eval_with_a_warning(data):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Dropout(0.5), TinyNet())

@@ -3,6 +3,7 @@ clear InputError; image values once at the entry, structure everywhere."""
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -59,6 +60,17 @@ def test_values_are_skipped_inside_only_and_structure_is_always_checked():
     assert not values_checked()
     with pytest.raises(InputError, match="lie in"):
         check_images(bad.nan_to_num(2.0))
+
+
+@pytest.mark.parametrize("shape", [(2, 32, 32, 3), (2, 28, 28, 1), (2, 224, 224, 4)])
+def test_channels_last_images_are_refused_with_the_permute_that_fixes_them(shape, defense):
+    x = torch.rand(shape)
+    shown = re.escape(str(shape))
+    with pytest.raises(InputError, match=rf"look channels last \(N, H, W, C\), got shape {shown}.*permute"):
+        check_images(x)
+    with pytest.raises(InputError, match=r"defense input look channels last.*x\.permute\(0, 3, 1, 2\)"):
+        defense(x)
+    assert check_images(x.permute(0, 3, 1, 2).contiguous()) is not None  # the fix it names goes through
 
 
 def test_the_flag_is_reset_after_an_error():

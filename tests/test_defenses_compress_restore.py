@@ -235,6 +235,18 @@ def test_defense_bounds(kwargs, needle):
         CompressRestore(None, **{"qf_range": (20, 60), "n_iter": 1, **kwargs}, mode="jpeg")
 
 
+def test_a_qf_range_past_the_banks_qfs_is_refused_at_the_edge(bank):
+    assert bank.qfs == (10, 20, 40, 60)
+    with pytest.raises(InputError, match=r"qf_range \(5, 95\) goes past the bank's QFs \(10, 20, 40, 60\): every QF "
+                                         r"beyond 60 .*QF-60 generator.*within \(10, 60\)"):
+        CompressRestore(bank, (5, 95), 1, mode="dynamic")
+    with pytest.raises(InputError, match=r"beyond 10 .*QF-10 generator"):
+        CompressRestore(bank, (5, 60), 1, mode="dynamic")
+    for mode in ("static", "jpeg"):  # JPEG at any QF is real; the static generator is not per QF
+        assert CompressRestore(bank, (5, 95), 1, mode=mode).qf_range == (5, 95)
+    assert CompressRestore(bank, (10, 60), 1, mode="dynamic").qf_range == (10, 60)
+
+
 @pytest.mark.parametrize("draw", [2**63, -1, 1.0])
 def test_draw_bounds(draw):
     """A draw is an integer the QF hash can hold: 2**63 overflows int64, so it is the kit's error."""

@@ -57,6 +57,9 @@ def test_run_reads_shipped_weights_unless_retraining(tmp_path):
     assert re.classifier_weights() == tmp_path / "smoke" / "models" / "fmnist-cnn.safetensors"
     full = resolve_run("full", device="cpu", results_root=tmp_path)
     assert full.bank_dir("natural") == WEIGHTS_DIR / "argan-natural-paper"
+    with pytest.raises(InputError, match=r"unknown bank family 'rgb'.*'natural' \(RGB photos\).*shipped banks: .*"
+                                         r"argan-natural-quick-residual"):
+        run.bank_dir("rgb")
 
 
 def test_run_round_trips_through_json_with_its_overrides(tmp_path):

@@ -66,6 +66,12 @@ class CompressRestore(nn.Module):
                              "folder); modes 'dynamic' and 'jpeg' run without one")
         n_iter = check_int(n_iter, "n_iter", 1, N_MAX)
         lo, hi = parse_qf_range(qf_range, "qf_range")
+        trained = tuple(getattr(bank, "qfs", ())) if mode == "dynamic" else ()
+        if trained and (lo < min(trained) or hi > max(trained)):
+            edge = max(trained) if hi > max(trained) else min(trained)
+            raise InputError(f"qf_range {(lo, hi)} goes past the bank's QFs {trained}: every QF beyond {edge} would "
+                             f"be restored by the QF-{edge} generator, trained on other artifacts; pass a range within "
+                             f"({min(trained)}, {max(trained)}), or train generators for those QFs")
         seed = parse_seed(seed, "seed")
         self.bank = bank if mode != "jpeg" else None
         self.qf_range, self.n_iter, self.mode, self.grad, self.seed = (lo, hi), n_iter, mode, grad, seed
