@@ -79,3 +79,40 @@ def test_score_draws_refused(draws):
     for fn in (score, majority_vote):
         with pytest.raises(InputError, match=rf"draws.*{draws}"):
             fn(model, x, y, draws) if fn is score else fn(model, x, draws, y)
+
+
+def test_evaluate_gives_mean_worst_case_and_majority_vote_over_fresh_draws():
+    import cnr
+    from cnr.eval.scoring import evaluate
+
+    assert cnr.evaluate is evaluate
+    # 3 images, 4 draws: image 0 right in 2 (a tie with class 3: fooled by the vote), image 1 in 3, image 2 in 1
+    model = _Scripted([[1, 2, 0], [3, 2, 0], [1, 2, 0], [3, 0, 1]])
+    x, y = torch.zeros(3, 1, 2, 2), torch.tensor([1, 2, 1])
+    e = evaluate(model, x, y, draws=4)
+    assert (e.n, e.draws) == (3, 4) and e.correct.shape == (4, 3)
+    assert e.accuracy == pytest.approx(6 / 12) and e.worst_accuracy == 0.0 and e.vote_accuracy == pytest.approx(1 / 3)
+    assert e.vote_ci == pytest.approx(wilson_interval(1, 3)) and e.worst_ci == pytest.approx(wilson_interval(0, 3))
+    assert e.acc_ci == pytest.approx(wilson_interval(round(6 / 4), 3))  # the mean's count, rounded, as the grid's
+    assert str(e).startswith("mean 0.500 [") and "worst case 0.000 [" in str(e) and "majority vote 0.333 [" in str(e)
+    assert "(n=3, 4 fresh draws, 95% Wilson intervals)" in str(e)
+    again = evaluate(model, x, y, draws=4)
+    assert torch.equal(again.correct, e.correct)  # pinned draws: re-scoring gives the same numbers
+
+
+def test_evaluate_scores_a_deterministic_model_once_and_refuses_an_attack_result():
+    from cnr.attacks import run_attack
+    from cnr.errors import InputError
+    from cnr.eval.scoring import evaluate
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)).eval()
+    x = torch.rand(6, 1, 8, 8)
+    y = model(x).argmax(1)
+    e = evaluate(model, x, y, draws=5)
+    assert e.draws == 1 and e.accuracy == e.worst_accuracy == e.vote_accuracy == 1.0
+    result = run_attack("pgd", model, x, y, 0.5, steps=2)
+    with pytest.raises(InputError, match=r"evaluate\(model, result\.x_adv, y\)"):
+        evaluate(model, result, y)
+    with pytest.raises(InputError, match=r"labels must have shape \(6,\)"):
+        evaluate(model, result.x_adv, y[:2])
