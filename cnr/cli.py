@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -101,26 +102,37 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
-    from cnr.attacks import ATTACKS
     from cnr.cells.groups import attack_spec
     from cnr.cells.specs import SAMPLES, Cell
     from cnr.data import check_sample_size
     from cnr.defenses import defense_by_name
     from cnr.eval.evaluator import make_evaluator
+    from cnr.eval.preview import (
+        describe_cell,
+        describe_cost,
+        effective_params,
+        estimate_cost,
+        forward_progress,
+        scoring_draws,
+    )
 
     run = _run(args)
     if args.n_images:
         check_sample_size(run.profile.data.dataset, args.n_images, "--n-images")
     spec = defense_by_name(run.profile, args.defense)
     attack = attack_spec(run.profile, args.attack, args.group, args.norm, args.budget, args.view, args.param)
-    print(f"{attack.attack} ({'group ' + attack.label if args.group else 'the profile settings of ' + attack.attack}) "
-          f"on {spec.name}, {attack.norm} {attack.budget:g}, {attack.view} gradients: "
-          f"{ {**ATTACKS[attack.attack].defaults, **dict(attack.params)} }", flush=True)  # checked by attack_spec
-    # that many images loaded: the profile's samples.eval would cap it silently
-    ev = make_evaluator(run, n=args.n_images)
-    if args.n_images:
-        ev.sizes = dict.fromkeys(SAMPLES, args.n_images)
-    row = ev.run_cell(Cell(spec, attack))
+    cell = Cell(spec, attack)
+    n = args.n_images or run.profile.sample_sizes()[attack.sample]
+    draws = scoring_draws(cell, run.profile.samples.draws)
+    origin = (f"group {attack.label}, as the grid runs it" if args.group
+              else f"the profile's settings of {attack.attack}")
+    estimate = estimate_cost(run, cell, n, draws)
+    print("\n".join([*describe_cell(cell, n, draws, origin), describe_cost(estimate)]), flush=True)
+    ev = make_evaluator(run, n=n)  # that many images loaded: no more than the cell uses
+    ev.sizes = dict.fromkeys(SAMPLES, n)
+    with forward_progress(ev.classifier, estimate.forward if estimate else None):
+        row = ev.run_cell(cell)
+    row["effective_params"] = json.dumps(effective_params(cell), sort_keys=True)  # the registry defaults included
     for k, v in row.items():
         print(f"{k:>20}: {v}")
     return 0

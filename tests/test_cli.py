@@ -2,6 +2,7 @@
 code 2, never a traceback, and nothing is written; `cnr attack` runs one cell."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 from helpers import assert_cli_refuses, mentions, run_cli
 
 from cnr import cli
+from cnr.attacks import ATTACKS
 from cnr.paths import WEIGHTS_DIR
 
 pytestmark = pytest.mark.usefixtures("scratch_results")  # a command that writes, writes into tmp_path
@@ -147,9 +149,15 @@ def test_n_images_above_the_profile_sample_is_not_cut_silently(capsys):
 def test_cli_attack_one_cell_and_unknown_names(capsys):
     assert cli.main(["attack", "--profile", "smoke", "--set", "draws=3", "--defense", "jpeg", "--attack", "pgd",
                      "--budget", "0.1", "--n-images", "8", "--param", "steps=2"]) == 0
-    out = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in capsys.readouterr().out.splitlines()}
+    text = capsys.readouterr().out
+    out = {ln.split(":", 1)[0].strip(): ln.split(":", 1)[1].strip() for ln in text.splitlines() if ":" in ln}
     assert out["n"] == "8" and out["draws"] == "3" and out["defense"] == "jpeg" and out["params"] == '{"steps": 2}'
     assert out["n_forward"] == str(1 + 3 * 8) and out["overrides"] == '{"samples.draws": 3}'
+    # before it starts: the cell, every effective parameter, the images and draws; the row repeats the parameters
+    assert out["cell"].startswith("pgd (the profile's settings of pgd) on jpeg, linf 0.1, bpda gradients")
+    assert mentions(" ".join(text.split()), ("eot=1,", "steps=2", "images: 8 (sample 'eval'), scored on 3 fresh draws"))
+    assert json.loads(out["effective_params"]) == {**ATTACKS["pgd"].defaults, "steps": 2, "batch_size": 250}
+    assert max(map(len, text.split("\n             dataset:")[0].splitlines())) <= 100
     assert float(out["accuracy"]) == pytest.approx(0.0, abs=1 / 8)  # BPDA PGD at Linf 0.1 breaks JPEG (pinned: 0/8)
     assert cli.main(["attack", "--profile", "smoke", "--defense", "magic"]) == 2
     assert mentions(capsys.readouterr().err, ("'magic'", "dynamic-N1"))  # and the valid names

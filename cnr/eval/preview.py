@@ -1,0 +1,117 @@
+"""What one cell will run and cost, said before it runs (`cnr attack`), and its progress while it runs."""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from cnr.cells.specs import Cell
+from cnr.run import Run
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A cell's expected cost, scaled from a row of a results table that ran the same attack settings."""
+
+    wall_s: float
+    forward: int  # images through the classifier: the attack's queries and the scoring draws
+    source: str  # which row it was scaled from, said beside the number
+
+
+def effective_params(cell: Cell) -> dict[str, object]:
+    """The attack's parameters as it runs them: its registry defaults, then what the profile and the user set."""
+    from cnr.attacks import attack_params
+
+    return attack_params(cell.attack.attack, **dict(cell.attack.params))
+
+
+def scoring_draws(cell: Cell, draws: int) -> int:
+    """How many draws the evaluator scores a cell on: the profile's for a random defense, else one."""
+    return draws if cell.defense.columns()["random_qf"] else 1
+
+
+def describe_cell(cell: Cell, n: int, draws: int, origin: str) -> list[str]:
+    """The lines `cnr attack` prints before it starts: attack, defense, budget, every parameter, images, and the
+    draws it is scored on (`scoring_draws`)."""
+    a = cell.attack
+    params = ", ".join(f"{k}={v}" for k, v in sorted(effective_params(cell).items()))
+    scoring = (f"scored on {draws} fresh draws of the defense (mean and worst case)" if draws > 1
+               else "scored once")
+    lines = [f"cell: {a.attack} ({origin}) on {cell.defense.name}, {a.norm} {a.budget:g}, {a.view} gradients",
+             f"parameters (registry defaults, then the profile's and yours): {params}",
+             f"images: {n} (sample '{a.sample}'), {scoring}"]
+    return [wrap(line) for line in lines]
+
+
+def wrap(line: str, width: int = 100) -> str:
+    """A printed line wrapped to `width` columns, its continuation lines indented."""
+    return textwrap.fill(line, width, subsequent_indent="    ", break_on_hyphens=False)
+
+
+def _tables(run: Run) -> list[Path]:
+    """The run's own table, then its profile's (the committed one for a run with overrides)."""
+    own = run.robustness_csv
+    base = Path(run.results_root) / run.profile.name / "tables" / "robustness.csv"
+    return list(dict.fromkeys(p for p in (own, base) if p.is_file()))
+
+
+def estimate_cost(run: Run, cell: Cell, n: int, draws: int) -> Estimate | None:
+    """The cell's wall time and forward passes, scaled by n from the table row with the same defense, attack
+    label and parameters (the same budget if there is one: the cost hardly depends on it); None without one."""
+    from cnr.eval.merge import load_table
+    from cnr.paths import relative
+
+    a = cell.attack
+    params = json.dumps(dict(a.params), sort_keys=True)
+    for table in _tables(run):
+        df = load_table(table)
+        if df.empty or "n_forward" not in df:
+            continue
+        same = df[(df["defense"] == cell.defense.name) & (df["attack"] == a.label) & (df["norm"] == a.norm)
+                  & (df["params"].map(lambda v: json.dumps(json.loads(v), sort_keys=True)) == params)]
+        at_budget = same[(same["budget"] - a.budget).abs() < 5e-5]
+        rows = at_budget if len(at_budget) else same
+        if rows.empty:
+            continue
+        r = rows.iloc[0]
+        scale = n / int(r["n"])
+        attack_forward = int(r["n_forward"]) if math.isfinite(float(r["n_forward"])) else 0
+        probe = min(attack_forward, 1)  # run_attack's one-image probe of the model does not scale with n
+        forward = probe + round((attack_forward - probe) * scale) + draws * n
+        where = "this cell" if len(at_budget) else f"the same cell at {a.norm} {float(r['budget']):g}"
+        source = (f"{where} in {relative(table)}: {float(r['wall_s']):.1f} s for {int(r['n'])} images on the machine "
+                  f"that made it, scaled by n; a smaller n costs more per image")
+        return Estimate(float(r["wall_s"]) * scale, forward, source)
+    return None
+
+
+def describe_cost(estimate: Estimate | None) -> str:
+    """The expected-cost line, saying where the number comes from."""
+    if estimate is None:
+        return wrap("expected cost: no table row ran these settings, so no estimate; progress counts forward passes")
+    return wrap(f"expected cost: about {estimate.wall_s:,.0f} s and {estimate.forward:,} images through the "
+                f"classifier ({estimate.source})")
+
+
+@contextlib.contextmanager
+def forward_progress(classifier: nn.Module, total: int | None) -> Iterator[None]:
+    """A tqdm bar of the images through the classifier (every attack query and scoring pass goes through it)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="img", desc="forward passes", dynamic_ncols=True, mininterval=1.0)
+
+    def count(module: nn.Module, inputs: tuple, output: object) -> None:  # None: the output stays as it is
+        bar.update(int(inputs[0].shape[0]))
+
+    handle = classifier.register_forward_hook(count)
+    try:
+        yield
+    finally:
+        handle.remove()
+        bar.close()
