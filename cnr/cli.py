@@ -139,7 +139,7 @@ def _cmd_attack(args: argparse.Namespace) -> int:
 
 
 def _cmd_sanity(args: argparse.Namespace) -> int:
-    from cnr.analysis.sanity import run_sanity
+    from cnr.analysis.sanity import exit_status, report_lines, run_sanity
     from cnr.eval.merge import load_table
 
     run = _run(args)
@@ -147,8 +147,8 @@ def _cmd_sanity(args: argparse.Namespace) -> int:
     if df.empty:
         raise CnrError(f"no results in {run.robustness_csv}: run `cnr grid --profile {run.profile.name}` first")
     report = run_sanity(run, df)
-    print(report.to_string(index=False))
-    return 0 if report["passed"].all() else 1
+    print("\n".join(report_lines(report)))
+    return exit_status(report)
 
 
 def _cmd_train_argan(args: argparse.Namespace) -> int:

@@ -19,8 +19,16 @@ class NotebookFailed(CnrError):
 def notebooks(start: str | None = None, only: tuple[str, ...] = ()) -> list[Path]:
     """The notebooks in run order, optionally from a prefix such as '03', and only those of `only`'s prefixes."""
     books = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not books:
+        raise CnrError(f"no notebooks in {NOTEBOOK_DIR}: `cnr reproduce` runs the kit's notebooks, which an installed "
+                       "package does not carry. Clone the kit's source repository (notebooks/, results/ with the "
+                       "committed tables a run is compared with, data/, the Makefile) and run `make reproduce` or "
+                       "`cnr reproduce` in the clone; from this install, `cnr grid --profile <profile>` runs a grid "
+                       "into ./results/<run>/tables/")
     if only:
         books = [b for b in books if b.name[:2] in only]
+        if not books:
+            raise InputError(f"none of the profile's notebooks {', '.join(only)} is in {NOTEBOOK_DIR}")
     if start is not None:
         names = [b.name for b in books]
         match = [i for i, b in enumerate(names) if b.startswith(start)]
@@ -104,6 +112,7 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
     it, statistically the same on another CPU."""
     from cnr.checks import check_writable
 
+    books = notebooks(start, run.profile.notebooks)  # before any folder is made: nothing to run is an error
     for folder in (run.notebooks_dir, run.tables_dir, run.figures_dir):
         check_writable(folder)
     out_dir = run.notebooks_dir
@@ -111,7 +120,7 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
     reference = _keep_reference(run) if compare else None
     timings = []
     total = time.perf_counter()
-    for nb in notebooks(start, run.profile.notebooks):
+    for nb in books:
         t0 = time.perf_counter()
         run_notebook(nb, out_dir, params, log_output=log_output)
         dt = time.perf_counter() - t0

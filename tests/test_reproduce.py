@@ -46,3 +46,16 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     text = first.outputs[0].text.strip()
     assert text.endswith("python PASSIVE") and str(REPO_ROOT) not in text
     assert sys.executable.replace(str(REPO_ROOT) + "/", "") in text
+
+
+def test_an_install_without_notebooks_says_what_to_clone_and_makes_nothing(tmp_path, monkeypatch, capsys):
+    """A pip-installed kit has no notebooks/: reproduce fails naming what to clone, before making any folder."""
+    import cnr.reproduce as reproduce_module
+    from cnr import cli
+
+    monkeypatch.setattr(reproduce_module, "NOTEBOOK_DIR", tmp_path / "site-packages" / "notebooks")
+    monkeypatch.setenv("CNR_RESULTS", str(tmp_path / "results"))
+    assert cli.main(["reproduce", "--profile", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "no notebooks in" in err and "Clone the kit's source repository" in err and "make reproduce" in err
+    assert "total" not in err and not (tmp_path / "results").exists()
