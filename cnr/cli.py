@@ -42,7 +42,7 @@ def _shipped_guard(args: argparse.Namespace) -> contextlib.AbstractContextManage
 def _cmd_info(args: argparse.Namespace) -> int:
     from cnr.info import environment_report
 
-    print(environment_report())
+    print(environment_report(_run(args)))
     return 0
 
 
@@ -55,18 +55,21 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     from cnr.preflight import check_pairing
     from cnr.stats import format_accuracy
 
-    torch.manual_seed(args.seed)
-    check_pairing(args.classifier, args.dataset, f"--classifier {args.classifier} and --dataset {args.dataset}")
+    run = _run(args)
+    classifier, dataset = args.classifier or run.profile.data.classifier, args.dataset or run.profile.data.dataset
+    torch.manual_seed(run.seed)
+    check_pairing(classifier, dataset, f"--classifier {classifier} and --dataset {dataset}")
     if args.limit is not None:
-        check_sample_size(args.dataset, args.limit, "--limit")
-    device = resolve_device(args.device)
-    model = load_classifier(args.classifier, device=device)
+        check_sample_size(dataset, args.limit, "--limit")
+    device = resolve_device(run.device)
+    model = load_classifier(classifier, device=device, weights=run.classifier_weights(classifier))
     info = model.cnr_input
-    x, y = load_dataset(args.dataset, limit=args.limit, interpolation=info.interpolation)
-    check_images(x, channels=info.channels, size=info.size, name=f"{args.dataset} images for {args.classifier}")
+    x, y = load_dataset(dataset, limit=args.limit, interpolation=info.interpolation, classifier=model, device=device,
+                        seed=run.seed)
+    check_images(x, channels=info.channels, size=info.size, name=f"{dataset} images for {classifier}")
     t0 = time.perf_counter()
     correct = int((predict(model, x, batch_size=args.batch_size) == y).sum())
-    print(f"classifier {args.classifier} on {args.dataset}: accuracy {format_accuracy(correct, len(y))} "
+    print(f"classifier {classifier} on {dataset}: accuracy {format_accuracy(correct, len(y))} "
           f"n={len(y)} [{time.perf_counter() - t0:.1f} s]")
     return 0
 
@@ -185,8 +188,12 @@ def _cmd_restoration_table(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from cnr.analysis.compare import compare_tables, verdict
+    from cnr.errors import InputError
 
-    df = compare_tables(args.reference, args.candidate, alpha=args.alpha)
+    if len(args.tables) > 2:
+        raise InputError(f"compare takes one or two tables, got {len(args.tables)}: {' '.join(args.tables)}")
+    reference, candidate = args.tables if len(args.tables) == 2 else (_run(args).robustness_csv, args.tables[0])
+    df = compare_tables(reference, candidate, alpha=args.alpha)
     if args.rows:
         print(df.to_string(index=False))
     line = verdict(df)
@@ -218,16 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnr", description="(Compress and Restore)^N reproducibility kit")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("info", help="versions, device, and where datasets and weights were found")
+    p = sub.add_parser("info", help="versions, device, and every data set, package, weight file and cache the "
+                                    "profiles read, found or missing, with the command that installs each")
+    _run_options(p)
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("accuracy", help="clean accuracy of a classifier on a dataset, with n and a 95%% interval")
-    p.add_argument("--classifier", required=True)
-    p.add_argument("--dataset", required=True)
+    _run_options(p)
+    p.add_argument("--classifier", default=None, help="default: the profile's")
+    p.add_argument("--dataset", default=None, help="default: the profile's")
     p.add_argument("--limit", type=argtype(positive_int), default=None, help="first N images only")
     p.add_argument("--batch-size", type=argtype(positive_int), default=500)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=argtype(parse_seed), default=0)
     p.set_defaults(func=_cmd_accuracy)
 
     p = sub.add_parser("train-classifier", help="train fmnist-cnn (resumes from its checkpoint)")
@@ -288,8 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare",
                        help="do two results tables agree row by row, within chance? (a reproducibility check)")
-    p.add_argument("reference", help="e.g. the shipped results/quick/tables/robustness.csv")
-    p.add_argument("candidate", help="your table")
+    p.add_argument("tables", nargs="+", metavar="TABLE",
+                   help="[reference] candidate: with one table, the reference is the run's own "
+                        "(results/<run>/tables/robustness.csv of --profile and --set)")
+    _run_options(p)
     p.add_argument("--alpha", type=argtype(nonnegative_float), default=0.05, help="family-wise error rate (Holm)")
     p.add_argument("--rows", action="store_true", help="print every matched row, not only the verdict")
     p.set_defaults(func=_cmd_compare)

@@ -168,12 +168,30 @@ def test_cli_attack_one_cell_and_unknown_names(capsys):
 
 
 def test_cli_info_and_module_entry_point():
-    out = subprocess.run([sys.executable, "-m", "cnr", "info"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "cnr", "info", "--profile", "imagenet"], capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout
-    from cnr.paths import relative
+    assert "torch" in out.stdout and "Fashion-MNIST:" in out.stdout and "run imagenet (profile imagenet):" in out.stdout
+    assert "classifier efficientnet-lite0: from EfficientNet-Lite0 package" in out.stdout
+    assert max(map(len, out.stdout.splitlines())) <= 100
+    for folder in (p for p in WEIGHTS_DIR.iterdir() if p.is_dir()):  # every shipped bank, not the first only
+        assert f"shipped {folder.name}/:" in out.stdout, folder
 
-    assert f" files in {relative(WEIGHTS_DIR)}: " in out.stdout.split("shipped weights:")[1].splitlines()[0]
+
+def test_accuracy_and_compare_take_the_profile_like_every_command(capsys, tmp_path):
+    code, text = run_cli(capsys, "accuracy", "--profile", "smoke", "--limit", "20")
+    assert code == 0 and "classifier fmnist-cnn on fmnist: accuracy" in text and "n=20" in text, text
+    code, text = run_cli(capsys, "accuracy", "--profile", "imagenet", "--dataset", "foolbox-imagenet", "--limit", "4")
+    assert code == 0 and "classifier efficientnet-lite0 on foolbox-imagenet" in text, text
+    from cnr.paths import RESULTS_DIR
+
+    shipped = RESULTS_DIR / "quick" / "tables" / "robustness.csv"
+    (tmp_path / "results" / "quick" / "tables").mkdir(parents=True)
+    (tmp_path / "results" / "quick" / "tables" / "robustness.csv").write_bytes(shipped.read_bytes())
+    code, text = run_cli(capsys, "compare", str(shipped), "--profile", "quick")  # the run's own table as reference
+    assert code == 0 and "rows matched" in text and "bit-identical" in text, text
+    code, text = run_cli(capsys, "compare", str(shipped), str(shipped), str(shipped))
+    assert code == 2 and "one or two tables" in text, text
 
 
 @pytest.mark.parametrize("argv, needle", [  # settings that contradict each other or run past a bound
