@@ -93,7 +93,8 @@ def data_items() -> list[Item]:
     corpus = Item("photo corpus (cnr.photo_corpus)", have == len(INVENTORY),
                   f"{have} of {len(INVENTORY)} photos (train {by_split['train']}, test {by_split['test']}); "
                   f"downscaled copies cached in {corpus_cache_dir()}",
-                  "the natural bank's training, the restoration table, " + _profiles(lambda d: d.dataset == "imagenet-cpu"),
+                  "the natural bank's training, the restoration table, "
+                  + _profiles(lambda d: d.dataset == "imagenet-cpu"),
                   f"sudo apt-get install --no-install-recommends {' '.join(PACKAGES)}")
     ok, where = _try(foolbox_data_dir)
     foolbox = Item("Foolbox's labelled samples", ok, where, "the tour, foolbox-* data sets, "
@@ -179,8 +180,9 @@ def package_lines() -> list[str]:
 def environment_report(run: object | None = None) -> str:
     """The whole report; with a run, first what that run's profile needs."""
     cuda = torch.cuda.is_available()
+    device = "cuda: " + torch.cuda.get_device_name(0) if cuda else "cpu"
     lines = [f"cnr {__version__} on Python {platform.python_version()} ({platform.platform()})",
-             f"device: {'cuda: ' + torch.cuda.get_device_name(0) if cuda else 'cpu'} ({torch.get_num_threads()} threads)"]
+             f"device: {device} ({torch.get_num_threads()} threads)"]
     data, weights = data_items(), weight_items()
     if run is not None:
         lines += run_lines(run, data, weights)
