@@ -37,7 +37,12 @@ def test_the_estimate_is_the_committed_cell_scaled_by_n(quick):
     assert "this cell in results/quick/tables/robustness.csv" in est.source
     at_other = estimate_cost(quick, _cell(quick, budget=0.15), 200, draws)  # no row at 0.15: the same cell elsewhere
     assert at_other is not None and "the same cell at linf" in at_other.source
-    assert estimate_cost(quick, _cell(quick, params=["steps=3"]), 200, draws) is None
+    counted = estimate_cost(quick, _cell(quick, params=["steps=3"]), 200, draws)  # no row ran 3 steps: PGD's count
+    assert counted.forward == 1 + 200 * 4 * (3 + 1) + 5 * 200 and counted.wall_s != counted.wall_s  # NaN: no time
+    assert "no time" in describe_cost(counted) and "about" not in describe_cost(counted)
+    hsj = Cell(defense_by_name(quick.profile, "none"), attack_spec(quick.profile, None, "hsj", "l2", 0.2, None,
+                                                                   ["steps=2"]))
+    assert estimate_cost(quick, hsj, 10, 1) is None
     assert "no estimate" in describe_cost(None) and "about" in describe_cost(est)
 
 

@@ -19,7 +19,7 @@ from cnr.run import Run
 class Estimate:
     """A cell's expected cost, scaled from a row of a results table that ran the same attack settings."""
 
-    wall_s: float
+    wall_s: float  # NaN: no row to scale, a count only
     forward: int  # images through the classifier: the attack's queries and the scoring draws
     source: str  # which row it was scaled from, said beside the number
 
@@ -88,6 +88,11 @@ def estimate_cost(run: Run, cell: Cell, n: int, draws: int) -> Estimate | None:
         source = (f"{where} in {relative(table)}: {float(r['wall_s']):.1f} s for {int(r['n'])} images on the machine "
                   f"that made it, scaled by n; a smaller n costs more per image")
         return Estimate(float(r["wall_s"]) * scale, forward, source)
+    if a.attack == "pgd" and a.budget > 0:  # no row to scale (an install has no tables): PGD's own count
+        p = effective_params(cell)
+        forward = 1 + n * p["eot"] * (p["steps"] + 1) + draws * n
+        return Estimate(math.nan, forward, f"PGD's one-image probe, n x eot x (steps + 1) and {draws} scoring draws "
+                                           "of n; no table row ran these settings, so no time")
     return None
 
 
@@ -95,8 +100,8 @@ def describe_cost(estimate: Estimate | None) -> str:
     """The expected-cost line, saying where the number comes from."""
     if estimate is None:
         return wrap("expected cost: no table row ran these settings, so no estimate; progress counts forward passes")
-    return wrap(f"expected cost: about {estimate.wall_s:,.0f} s and {estimate.forward:,} images through the "
-                f"classifier ({estimate.source})")
+    time = "" if math.isnan(estimate.wall_s) else f"about {estimate.wall_s:,.0f} s and "
+    return wrap(f"expected cost: {time}{estimate.forward:,} images through the classifier ({estimate.source})")
 
 
 @contextlib.contextmanager
