@@ -54,6 +54,10 @@ def test_the_wheel_carries_the_shipped_weights_and_an_spdx_licence_without_warni
     assert not any(n.startswith(("notebooks/", "results/", "tests/")) for n in names)
     meta = zipfile.ZipFile(path).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: MIT" in meta
+    if (REPO_ROOT / ".git").exists():  # what the build leaves in the checkout is ignored, so `git status` stays clean
+        for left in ("build/", "dist/", "cnr.egg-info/"):
+            ignored = subprocess.run(["git", "-C", str(REPO_ROOT), "check-ignore", "-q", left], timeout=60)
+            assert ignored.returncode == 0, f"{left} is not in .gitignore"
 
 
 def test_installed_the_api_runs_as_the_readme_says_and_reproduce_names_what_to_clone(installed, tmp_path):
