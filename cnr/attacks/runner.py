@@ -22,7 +22,8 @@ from cnr.prediction import predict
 
 @dataclass
 class AttackResult:
-    """What an attack returns; `success` is the attack's own final view (the evaluator re-scores on fresh draws)."""
+    """What an attack returns; `success` is the attack's own final view (on a random defense, the last draw it saw):
+    score `x_adv` on fresh draws with `cnr.evaluate`, as the grid does."""
 
     x_adv: torch.Tensor
     success: torch.Tensor  # bool (N,)

@@ -17,7 +17,8 @@ from cnr.run import Run
 
 @dataclass(frozen=True)
 class Estimate:
-    """A cell's expected cost, scaled from a row of a results table that ran the same attack settings."""
+    """A cell's expected cost, scaled from a row of a results table that ran the same attack settings (or, for PGD
+    without such a row, its own count of forward passes)."""
 
     wall_s: float  # NaN: no row to scale, a count only
     forward: int  # images through the classifier: the attack's queries and the scoring draws
@@ -32,7 +33,7 @@ def effective_params(cell: Cell) -> dict[str, object]:
 
 
 def scoring_draws(cell: Cell, draws: int) -> int:
-    """How many draws the evaluator scores a cell on: the profile's for a random defense, else one."""
+    """How many draws the evaluator scores a cell on: the profile's for a defense with a random QF, else one."""
     return draws if cell.defense.columns()["random_qf"] else 1
 
 
