@@ -28,8 +28,8 @@ def takes_draw(model: nn.Module) -> bool:
 class DrawnQueries:
     """Asks the model about each point under k draws in one batched pass; queries cost k model images each."""
 
-    def __init__(self, model: nn.Module, k: int):
-        self.model, self.k = model, k
+    def __init__(self, model: nn.Module, k: int, first_draw: int = QUERY_DRAW_BASE):
+        self.model, self.k, self.first_draw = model, k, first_draw
         self.random = takes_draw(model)
         self.passes = 0  # fresh draw numbers for each pass
 
@@ -40,7 +40,7 @@ class DrawnQueries:
             return self.model(x)[:, None]
         rows = x.repeat_interleave(k, 0)
         if self.random:
-            first = QUERY_DRAW_BASE + self.passes * k
+            first = self.first_draw + self.passes * k
             draws = (first + torch.arange(k, dtype=torch.int64)).repeat(n)
             self.passes += 1
             out = self.model(rows, draw=draws)
