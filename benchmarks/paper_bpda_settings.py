@@ -18,6 +18,7 @@ from cnr.studies.paper_bpda import DEFENSES, paper_bpda
 
 COLUMNS = ["defense", "target", "iterations", "step_size", "n", "deeprobust_success", "deeprobust_l2_median",
            "deeprobust_accuracy", "kit_accuracy", "kit_acc_lo", "kit_acc_hi", "wall_s"]
+STEPS = (0.01, 0.03, 0.1, 0.3, 1.0, 10.0)
 CHOSEN = [dict(), dict(target="runner-up", iterations=10, step_size=0.1),
           dict(target="runner-up", iterations=50, step_size=0.03)]
 
@@ -30,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
     ev = make_evaluator(resolve_run(args.profile), n=args.n)
     rows = []
-    for target, iterations, step in itertools.product(("true", "runner-up"), (10, 50), (0.01, 0.03, 0.1, 0.3, 1.0)):
+    for target, iterations, step in itertools.product(("true", "runner-up"), (10, 50), STEPS):
         rows.append(paper_bpda(ev, defenses=("none",), n=args.n,
                                settings=dict(target=target, iterations=iterations, step_size=step)))
         print(rows[-1][COLUMNS].to_string(header=len(rows) == 1), flush=True)
