@@ -27,6 +27,7 @@ FAST = {
     "square": dict(n_queries=60),
     "nattack": dict(iterations=15, population=20),
     "autoattack_rand": dict(n_iter=5, eot_iter=2),
+    "deeprobust_bpda": dict(iterations=5, target="runner-up"),
 }
 GRADIENT_FREE = {"square", "nattack", "hsj"}
 CASES = [(name, norm) for name, spec in ATTACKS.items() for norm in spec.norms]

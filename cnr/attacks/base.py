@@ -29,8 +29,9 @@ class CountingModel(nn.Module):
         self.n_forward = 0
         self.n_backward = 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.model(x)
+    def forward(self, x: torch.Tensor, draw: torch.Tensor | int | None = None) -> torch.Tensor:
+        """The model's logits; `draw` (pinned draws of a random defense, cnr.attacks.draws) is passed on when given."""
+        out = self.model(x) if draw is None else self.model(x, draw=draw)
         if not isinstance(out, torch.Tensor):
             from cnr.errors import InputError
 

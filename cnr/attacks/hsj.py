@@ -9,9 +9,17 @@ random defense could flip), and counts each image's queries. With ``max_queries`
 spent its queries or (under a finite budget) once a query inside its budget came back adversarial, as a
 query-limited attacker stops; a stopped image's rows no longer reach the classifier (they answer "adversarial",
 which lets Foolbox's loops finish), and its result is the closest adversarial point it queried.
+
+Against a random model: with ``draws`` = k each question costs k queries (one batched pass, see
+cnr.attacks.draws) and is answered by the majority label. ``answer_cache=False`` drops the memory after the
+starting points: every later question gets a fresh answer, including Foolbox's re-checks of points it already
+accepted (its step-size search keeps re-asking until every image's proposal passes in the same round), and those
+re-checks' debug asserts are compiled out, as ``python -O`` runs them, so a flip does not abort the batch.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import warnings
 
@@ -22,6 +30,7 @@ import torch
 from torch import nn
 
 from cnr.attacks.base import flat_norm
+from cnr.attacks.draws import DrawnQueries
 from cnr.attacks.foolbox_attacks import _finish, _fmodel
 from cnr.errors import InputError
 
@@ -47,6 +56,9 @@ class AnswerCache:
         g = torch.Generator().manual_seed(0x5EED)
         self.weights = torch.randint(1, 1 << 62, (features,), generator=g, dtype=torch.int64).to(device)
         self.answers: dict[int, bool] = {}
+        self.frozen = False  # answers what it remembers but learns nothing new (every new point: a fresh answer)
+        self.rechecks = 0  # questions about a point already answered
+        self.flips = 0  # of those, how many a fresh answer would have answered the other way
 
     def keys(self, rows: torch.Tensor, labels: torch.Tensor) -> list[int]:
         bits = rows.detach().float().flatten(1).view(torch.int32).to(torch.int64)
@@ -54,8 +66,17 @@ class AnswerCache:
 
     def consistent(self, rows: torch.Tensor, labels: torch.Tensor, fresh: torch.Tensor) -> torch.Tensor:
         """`fresh` (this query's answers, bool per row) where the point is new, the remembered answer otherwise."""
-        answers = self.answers
-        out = [answers.setdefault(k, a) for k, a in zip(self.keys(rows, labels), fresh.tolist())]
+        answers, out = self.answers, []
+        for k, a in zip(self.keys(rows, labels), fresh.tolist()):
+            known = answers.get(k)
+            if known is None:
+                out.append(a)
+                if not self.frozen:
+                    answers[k] = a
+            else:
+                self.rechecks += 1
+                self.flips += known != a
+                out.append(known)
         return torch.tensor(out, dtype=torch.bool, device=fresh.device)
 
 
@@ -63,9 +84,10 @@ class DecisionModel(nn.Module):
     """The classifier as Foolbox sees it: two logits, "adversarial" winning, for rows that belong to `index`."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str,
-                 max_queries: int | None, stop_within_budget: bool):
+                 max_queries: int | None, stop_within_budget: bool, draws: int = 1):
         super().__init__()
         self.model, self.x, self.y, self.eps, self.norm = model, x, y, eps, norm
+        self.draws = DrawnQueries(model, draws)
         self.cache = AnswerCache(x[0].numel(), x.device)
         self.queries = torch.zeros(len(x), dtype=torch.int64, device=x.device)
         self.max_queries, self.stop_within_budget = max_queries, stop_within_budget
@@ -98,9 +120,9 @@ class DecisionModel(nn.Module):
         return answer
 
     def _ask(self, rows: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        fresh = self.model(rows).argmax(1) != self.y[idx]
+        fresh = self.draws.labels(rows) != self.y[idx]
         answer = self.cache.consistent(rows, self.y[idx], fresh)
-        self.queries[idx] += 1
+        self.queries[idx] += self.draws.k
         if self.max_queries is not None:
             self._keep_books(rows, idx, answer)
         return answer
@@ -111,7 +133,7 @@ class DecisionModel(nn.Module):
         closer = answer & (dist < self.best_dist[idx])
         self.best_dist[idx] = torch.where(closer, dist, self.best_dist[idx])
         self.best[idx[closer]] = rows[closer].to(self.best.dtype)
-        done = self.queries[idx] >= self.max_queries
+        done = self.queries[idx] + self.draws.k > self.max_queries  # the next question would not fit
         if self.stop_within_budget:
             done |= closer & (dist <= self.eps[idx])
         self.stopped[idx[done]] = True
@@ -121,10 +143,22 @@ class DecisionModel(nn.Module):
         return torch.stack([1 - adversarial, adversarial], 1)
 
 
+@functools.cache
+def _hsj_without_asserts() -> type:
+    """Foolbox's HopSkipJumpAttack compiled as ``python -O`` compiles it: the same code, its debug asserts removed."""
+    import foolbox.attacks.hop_skip_jump as module
+
+    code = compile(inspect.getsource(module), module.__file__, "exec", optimize=1)
+    namespace = {"__name__": module.__name__, "__package__": module.__package__, "__file__": module.__file__}
+    exec(code, namespace)  # noqa: S102 (the installed Foolbox's own source)
+    return namespace["HopSkipJumpAttack"]
+
+
 def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, norm: str, *, unbounded: bool,
         steps: int = 10, initial_gradient_eval_steps: int = 100, max_gradient_eval_steps: int = 10000,
         gamma: float = 1.0, stepsize_search: str = "geometric_progression", init_steps: int = 50,
-        init_directions: int = 1000, max_queries: int | None = None, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        init_directions: int = 1000, max_queries: int | None = None, draws: int = 1, answer_cache: bool = True,
+        **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """HopSkipJump (Chen et al.), decision-based: constraint "l2" or "linf" follows `norm`.
 
     Images the model already gets wrong are found at distance 0 and not attacked. Starting points come
@@ -132,10 +166,13 @@ def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
     turns up are left out (pert_norm inf, x_adv = x, counted in extra["init_failed"]) instead of failing
     the batch. success: a fresh forward pass on the (clipped) result; pert_norm: what HSJ itself held adversarial.
     extra["queries"]: each image's model queries, first and final checks included. `max_queries` (None: Foolbox's
-    full run) caps them and stops an image at its first adversarial query inside a finite budget.
+    full run) caps them and stops an image at its first adversarial query inside a finite budget. `draws`: model
+    queries per question (majority label); `answer_cache`: remember answers past the starting points.
+    extra["rechecks"] / extra["recheck_flips"]: questions about a point already answered, and how many of those a
+    fresh answer contradicted (the decision noise at the points the attack re-asks about).
     """
     spend = None if max_queries is None else max_queries - 1  # the final check's query is kept aside
-    decide = DecisionModel(model, x, y, eps, norm, spend, stop_within_budget=not unbounded)
+    decide = DecisionModel(model, x, y, eps, norm, spend, stop_within_budget=not unbounded, draws=draws)
     fmodel = _fmodel(decide, x)
     raw = x.clone()
     ok = decide.judge(x)  # already wrong: found at distance 0
@@ -152,12 +189,17 @@ def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
         idx, starts = todo[started], starts[started]
     if len(idx) and not decide.stopped[idx].all():  # (all stopped: nothing left to query)
         ok[idx] = True
-        attack = fb.attacks.HopSkipJumpAttack(steps=steps, initial_gradient_eval_steps=initial_gradient_eval_steps,
-                                              max_gradient_eval_steps=max_gradient_eval_steps, gamma=gamma,
-                                              stepsize_search=stepsize_search, constraint=norm)
-        crit = fb.criteria.Misclassification(torch.zeros(len(idx), dtype=torch.int64, device=x.device))
-        decide.rows_of(idx)
-        raw[idx] = attack.run(fmodel, x[idx], crit, starting_points=starts).detach()
+        decide.cache.frozen = not answer_cache
+        attack_class = fb.attacks.HopSkipJumpAttack if answer_cache else _hsj_without_asserts()
+        attack = attack_class(steps=steps, initial_gradient_eval_steps=initial_gradient_eval_steps,
+                              max_gradient_eval_steps=max_gradient_eval_steps, gamma=gamma,
+                              stepsize_search=stepsize_search, constraint=norm)
+        # without the memory, one image at a time: Foolbox's step-size search waits until every image of the
+        # batch passes in the same round, which fresh answers make rare for a batch and cheap for one image
+        for part in [torch.arange(len(idx))] if answer_cache else torch.arange(len(idx)).split(1):
+            crit = fb.criteria.Misclassification(torch.zeros(len(part), dtype=torch.int64, device=x.device))
+            decide.rows_of(idx[part])
+            raw[idx[part]] = attack.run(fmodel, x[idx[part]], crit, starting_points=starts[part]).detach()
     if max_queries is not None:  # stopped images: the closest adversarial point they queried, if any
         ok[idx] = True
         stopped = decide.stopped & ok
@@ -167,4 +209,5 @@ def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
     x_adv, success, extra = _finish(model, x, y, raw, ok, eps, norm, unbounded)
     extra["init_failed"] = int((~ok).sum())
     extra["queries"] = (decide.queries + 1).cpu()  # + the final check of _finish
+    extra["rechecks"], extra["recheck_flips"] = decide.cache.rechecks, decide.cache.flips
     return x_adv, success, extra

@@ -14,6 +14,7 @@ import torch
 
 from cnr.attacks.autoattack import autoattack_rand
 from cnr.attacks.base import NORMS
+from cnr.attacks.deeprobust_bpda import SPACES, TARGETS, deeprobust_bpda
 from cnr.attacks.foolbox_attacks import cw, deepfool
 from cnr.attacks.hsj import hsj
 from cnr.attacks.nattack import nattack
@@ -48,6 +49,13 @@ def _hsj_rule(p: dict[str, Any]) -> str | None:
     return None
 
 
+def _square_rule(p: dict[str, Any]) -> str | None:
+    """Square pays `draws` queries for every point it scores."""
+    if p["n_queries"] < p["draws"]:
+        return f"n_queries={p['n_queries']} cannot pay for one point under draws={p['draws']}; raise n_queries"
+    return None
+
+
 QUERY_BUDGET = Limit("int", lo=2, optional=True)  # model queries per image, first and final checks included
 POSITIVE = number_limit(0, lo_open=True)  # step sizes, constants, rates: > 0 and finite
 ATTACKS: dict[str, AttackDef] = {
@@ -67,18 +75,23 @@ ATTACKS: dict[str, AttackDef] = {
                                 confidence=number_limit(0), initial_const=POSITIVE, abort_early=FLAG)),
     "hsj": AttackDef(hsj, dict(steps=10, initial_gradient_eval_steps=100, max_gradient_eval_steps=10000, gamma=1.0,
                                stepsize_search="geometric_progression", init_steps=50, init_directions=1000,
-                               max_queries=None),
+                               max_queries=None, draws=1, answer_cache=True),
                      kind="minimal", doc="Foolbox HopSkipJumpAttack, decision-based; max_queries: per-image query "
-                                         "budget (None: the full run), stopping each image once adversarial",
+                                         "budget (None: the full run), stopping each image once adversarial; draws: "
+                                         "queries per question, majority label; answer_cache: remember answers",
                      limits=dict(steps=count_limit(), initial_gradient_eval_steps=count_limit(),
                                  max_gradient_eval_steps=count_limit(), gamma=POSITIVE,
                                  stepsize_search=choice_limit("geometric_progression", "grid_search"),
                                  init_steps=count_limit(), init_directions=count_limit(),
-                                 max_queries=QUERY_BUDGET), rules=(_hsj_rule,)),
-    "square": AttackDef(square, dict(n_queries=1000, p_init=0.8, n_restarts=1, loss="margin", resc_schedule=True),
-                        kind="black-box", doc="pyautoattack SquareAttack (score-based)",
+                                 max_queries=QUERY_BUDGET, draws=count_limit(), answer_cache=FLAG),
+                     rules=(_hsj_rule,)),
+    "square": AttackDef(square, dict(n_queries=1000, p_init=0.8, n_restarts=1, loss="margin", resc_schedule=True,
+                                     draws=1),
+                        kind="black-box", doc="pyautoattack SquareAttack (score-based); n_queries: model queries per "
+                                              "image; draws: queries per point, its loss averaged over them (EOT)",
                         limits=dict(n_queries=count_limit(), p_init=number_limit(0, 1, lo_open=True),
-                                    n_restarts=count_limit(), loss=choice_limit("margin", "ce"), resc_schedule=FLAG)),
+                                    n_restarts=count_limit(), loss=choice_limit("margin", "ce"), resc_schedule=FLAG,
+                                    draws=count_limit()), rules=(_square_rule,)),
     "nattack": AttackDef(nattack, dict(iterations=100, population=100, sigma=0.1, lr=0.02, search_size=32,
                                        max_queries=None, space="tanh"),
                          kind="black-box", doc="NATTACK, NES in tanh space (the authors') or pixel space "
@@ -87,6 +100,12 @@ ATTACKS: dict[str, AttackDef] = {
                          limits=dict(iterations=count_limit(), population=count_limit(2), sigma=POSITIVE, lr=POSITIVE,
                                      search_size=count_limit(), max_queries=QUERY_BUDGET,
                                      space=choice_limit("tanh", "pixel"))),
+    "deeprobust_bpda": AttackDef(deeprobust_bpda, dict(iterations=10, step_size=1.0, target="true", space="pixels"),
+                                 norms=("l2",), kind="minimal",
+                                 doc="DeepRobust's BPDA_attack as the paper ran it (L2, unbounded, no EOT): descends "
+                                     "the cross-entropy of the target label; reports the size of what it produced",
+                                 limits=dict(iterations=count_limit(), step_size=POSITIVE,
+                                             target=choice_limit(*TARGETS), space=choice_limit(*SPACES))),
     "autoattack_rand": AttackDef(autoattack_rand, dict(n_iter=100, eot_iter=20),
                                  doc="pyautoattack AutoAttack version='rand' (APGD-CE, APGD-DLR with EOT)",
                                  limits=dict(n_iter=count_limit(), eot_iter=count_limit())),

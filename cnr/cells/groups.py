@@ -208,3 +208,20 @@ for _g in (
     CellGroup("legacy-square", "square", "black-box", legacy_l2, legacy_defenses, sample="blackbox", default=False),
 ):
     register_group(_g)
+
+# Black-box attacks that account for a random defense (opt-in): k draws per question at the same per-image query
+# budget as the plain attack (a profile's entry for the group can raise it), and HopSkipJump without its memory;
+# and the paper's own white-box tool as it ran it (unbounded, through the whole defense as the identity backward).
+HSJ_BUDGET: Budgets = lambda p: [("l2", p.grid.ref_l2)]  # noqa: E731
+SQUARE_BUDGETS: Budgets = lambda p: [r for r in refs(p) if r[0] in p.grid.square_norms]  # noqa: E731
+for _g in (
+    *(CellGroup(f"hsj-vote{k}", "hsj", "black-box", HSJ_BUDGET, select(("main",)), fixed=(("draws", k),),
+                sample="blackbox", default=False) for k in (3, 9)),
+    CellGroup("deeprobust-bpda", "deeprobust_bpda", "minimal", unbounded_l2, select(("main",)), view="identity",
+              sample="costly", default=False),
+    CellGroup("hsj-fresh", "hsj", "black-box", HSJ_BUDGET, select(("main",)), fixed=(("answer_cache", False),),
+              sample="blackbox", default=False),
+    *(CellGroup(f"square-eot{k}", "square", "black-box", SQUARE_BUDGETS, select(("main",)), fixed=(("draws", k),),
+                sample="blackbox", default=False) for k in (3, 9)),
+):
+    register_group(_g)

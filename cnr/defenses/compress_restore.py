@@ -37,7 +37,8 @@ class CompressRestore(nn.Module):
 
     Randomness: each image's QF at iteration t is a hash of (seed, draw, t, the image's 8-bit content), so
     for a fixed seed and draw the output depends on neither batch size nor batch order, while every new
-    call (the draw counter advances) and every changed image gets fresh QFs. Pass `draw=` to pin a draw.
+    call (the draw counter advances) and every changed image gets fresh QFs. Pass `draw=` to pin a draw, or an int64
+    tensor of one draw per image (k copies of a point under k draws in one batched pass).
     """
 
     def __init__(
@@ -88,8 +89,9 @@ class CompressRestore(nn.Module):
     def extra_repr(self) -> str:
         return f"mode={self.mode}, n_iter={self.n_iter}, qf_range={self.qf_range}, grad={self.grad}, seed={self.seed}"
 
-    def draw_qfs(self, x: torch.Tensor, draw: int) -> torch.Tensor:
-        """(n_iter, N) QFs: a hash of seed, draw, iteration and each image's 8-bit content."""
+    def draw_qfs(self, x: torch.Tensor, draw: int | torch.Tensor) -> torch.Tensor:
+        """(n_iter, N) QFs: a hash of seed, draw (one for all images, or one per image), iteration and each image's
+        8-bit content."""
         lo, hi = self.qf_range
         if lo == hi:
             return torch.full((self.n_iter, x.shape[0]), lo, dtype=torch.int64)
@@ -98,7 +100,8 @@ class CompressRestore(nn.Module):
             g = torch.Generator().manual_seed(0xC0FFEE)
             w = torch.randint(1, 1 << 31, (q.shape[1],), generator=g, dtype=torch.int64)
             content = _mix((q * w).sum(1))
-        key = _mix(torch.tensor(self.seed * 1_000_003 + draw, dtype=torch.int64))
+        draw = draw.cpu() if isinstance(draw, torch.Tensor) else torch.tensor(draw, dtype=torch.int64)
+        key = _mix(self.seed * 1_000_003 + draw)
         rows = [(_mix(content ^ _mix(key + t + 1)) % (hi - lo + 1)) + lo for t in range(self.n_iter)]
         return torch.stack(rows)
 
@@ -125,11 +128,14 @@ class CompressRestore(nn.Module):
             x = self._restore(self._jpeg(x, qfs[t]), qfs[t])
         return x
 
-    def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, draw: int | torch.Tensor | None = None) -> torch.Tensor:
         """Purify x; its values are checked here once (not inside run_attack, which checked them), and the N
         iterations inside check structure only (cnr.checks.images_checked)."""
         check_images(x, min_size=8, name="defense input")
-        check_int(draw, "draw (which fresh draw of the random QFs)", 0, DRAW_MAX, optional=True)
+        if isinstance(draw, torch.Tensor):
+            _check_draws(draw, len(x))
+        else:
+            check_int(draw, "draw (which fresh draw of the random QFs)", 0, DRAW_MAX, optional=True)
         if draw is None:
             draw, self.calls = self.calls, self.calls + 1
         qfs = self.draw_qfs(x, draw).to(x.device)
@@ -142,6 +148,15 @@ class CompressRestore(nn.Module):
                 with torch.no_grad():
                     return self.purify(x, qfs)
             return self.purify(x, qfs)
+
+
+def _check_draws(draw: torch.Tensor, n: int) -> None:
+    """A per-image draw tensor: int64, one entry per image, each a valid draw."""
+    if draw.dtype != torch.int64 or draw.shape != (n,):
+        raise InputError(f"a per-image draw must be an int64 tensor of shape ({n},), got {draw.dtype} "
+                         f"{tuple(draw.shape)}")
+    if len(draw) and (int(draw.min()) < 0 or int(draw.max()) > DRAW_MAX):
+        raise InputError(f"per-image draws must lie in [0, {DRAW_MAX}], got [{int(draw.min())}, {int(draw.max())}]")
 
 
 def _check_channels(defense: nn.Module, classifier: nn.Module) -> None:
@@ -174,8 +189,9 @@ class Defended(nn.Module):
     def is_random(self) -> bool:
         return bool(getattr(self.defense, "is_random", False))
 
-    def forward(self, x: torch.Tensor, draw: int | None = None) -> torch.Tensor:
-        """`draw` pins the draw of a random defense (scoring); a deterministic defense ignores it."""
+    def forward(self, x: torch.Tensor, draw: int | torch.Tensor | None = None) -> torch.Tensor:
+        """`draw` pins the draw of a random defense (scoring), or one draw per image (an int64 tensor); a
+        deterministic defense ignores it."""
         if draw is None or not self.is_random:
             return self.classifier(self.defense(x))
         return self.classifier(self.defense(x, draw=draw))
