@@ -24,6 +24,7 @@ from cnr.eval.evaluator import make_evaluator
 from cnr.eval.merge import load_table
 from cnr.eval.outcomes import load_outcomes
 from cnr.eval.scoring import score
+from cnr.reporting.select import at_budget
 from cnr.run import resolve_run
 from cnr.stats import wilson_interval
 
@@ -63,8 +64,10 @@ def combine(args: argparse.Namespace, budget: float) -> None:
     n, draws = correct.shape[1], correct.shape[0]
     alone = correct.all(0)
     df = mark_inconclusive(load_table(run.robustness_csv))
-    cells = df[(df["defense"] == args.defense) & (df["norm"] == "linf") & ((df["budget"] - budget).abs() < 1e-6)
-               & ~df["inconclusive"].astype(bool) & df["outcomes"].notna()]
+    cells = at_budget(df[df["defense"] == args.defense], "linf", budget)
+    cells = cells[~cells["inconclusive"].astype(bool) & cells["outcomes"].notna()]
+    if cells.empty:
+        raise SystemExit(f"no conclusive {args.defense} rows at Linf {budget:g} in {run.robustness_csv}")
     suite = np.logical_and.reduce([load_outcomes(run.robustness_csv, r).correct[:, :n].all(0)
                                    for _, r in cells.iterrows()])
     clean = df[(df["defense"] == args.defense) & (df["kind"] == "clean")].iloc[0]
@@ -73,7 +76,7 @@ def combine(args: argparse.Namespace, budget: float) -> None:
                        ("ensemble with it", suite & alone)):
         lo, hi = wilson_interval(int(kept.sum()), n)
         print(f"{args.defense} Linf {budget:.4f} {name}: {kept.mean():.3f} [{lo:.3f}, {hi:.3f}] (n={n}, worst of "
-              f"{draws} draws, parts={k}, params={PARAMS})")
+              f"{draws} draws, seed 0, parts={k}, params={PARAMS}; suite: {', '.join(cells['attack'])})")
 
 
 def main() -> None:
