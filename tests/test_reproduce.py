@@ -46,3 +46,12 @@ def test_failing_notebook_names_notebook_and_cell(tmp_path):
     text = first.outputs[0].text.strip()
     assert text.endswith("python PASSIVE") and str(REPO_ROOT) not in text
     assert sys.executable.replace(str(REPO_ROOT) + "/", "") in text
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("start, needle", [("", "--from takes a notebook's prefix"), ("99", "matches no notebook")])
+def test_from_names_a_notebook_or_the_command_stops_before_any(capsys, start, needle):
+    from helpers import run_cli
+
+    code, text = run_cli(capsys, "reproduce", "--profile", "smoke", "--from", start)
+    assert code == 2 and needle in text and "Traceback" not in text, text

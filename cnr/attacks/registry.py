@@ -83,8 +83,8 @@ ATTACKS: dict[str, AttackDef] = {
                                        max_queries=None),
                          kind="black-box", doc="NATTACK, NES in tanh space (score-based); max_queries: per-image "
                                                "query budget (None: iterations decide)",
-                         limits=dict(iterations=count_limit(), population=count_limit(2), sigma=POSITIVE, lr=POSITIVE,
-                                     search_size=count_limit(), max_queries=QUERY_BUDGET)),
+                         limits=dict(iterations=count_limit(), population=count_limit(2, 10_000), sigma=POSITIVE,
+                                     lr=POSITIVE, search_size=count_limit(), max_queries=QUERY_BUDGET)),
     "autoattack_rand": AttackDef(autoattack_rand, dict(n_iter=100, eot_iter=20),
                                  doc="pyautoattack AutoAttack version='rand' (APGD-CE, APGD-DLR with EOT)",
                                  limits=dict(n_iter=count_limit(), eot_iter=count_limit())),

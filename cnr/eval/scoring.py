@@ -6,7 +6,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnr.parsing import check_int
+from cnr.checks import check_images, check_labels, declared_classes
+from cnr.errors import InputError
+from cnr.parsing import EFFORT_MAX, check_int
 from cnr.prediction import predict
 from cnr.stats import wilson_interval
 
@@ -15,7 +17,7 @@ EVAL_DRAW_BASE = 1_000_000_000  # scoring draws never coincide with the draws an
 
 def score(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, draws: int, batch_size: int = 500) -> torch.Tensor:
     """(draws, n) bool matrix of correct predictions over fresh draws of a random model."""
-    draws = check_int(draws, "draws", 1)
+    draws = _checked(model, x_adv, y, draws)
     random = hasattr(model, "is_random")  # a Defended model takes draw=
     rows = [predict(model, x_adv, batch_size, draw=EVAL_DRAW_BASE + j if random else None) == y.cpu()
             for j in range(draws)]
@@ -29,7 +31,7 @@ def majority_vote(model: nn.Module, x: torch.Tensor, draws: int, y: torch.Tensor
 
     With labels `y`, the true class wins only if it has strictly more votes than every other class (a tie is
     counted as fooled), so that "fooled" and the caption naming the defended prediction always agree."""
-    draws = check_int(draws, "draws", 1)
+    draws = _checked(model, x, y, draws)
     random = hasattr(model, "is_random")
     preds = torch.stack([predict(model, x, batch_size, draw=EVAL_DRAW_BASE + j if random else None)
                          for j in range(draws)])
@@ -42,8 +44,20 @@ def majority_vote(model: nn.Module, x: torch.Tensor, draws: int, y: torch.Tensor
     return labels, votes
 
 
+def _checked(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, draws: int) -> int:
+    """The scoring functions' boundary: images, labels one per image (in the model's classes) and a draw count."""
+    check_images(x, name="images to score")
+    if y is not None:
+        check_labels(y, len(x), declared_classes(model) if isinstance(model, nn.Module) else None)
+    return check_int(draws, "draws", 1, EFFORT_MAX)
+
+
 def summarize(correct: torch.Tensor) -> dict[str, Any]:
     """Mean accuracy over draws and the worst case (an image counts only if every draw is right), with intervals."""
+    if not isinstance(correct, torch.Tensor) or correct.dtype != torch.bool or correct.ndim != 2 or 0 in correct.shape:
+        raise InputError(f"summarize takes a (draws, n) bool tensor of correct predictions with draws, n >= 1, got "
+                         f"{type(correct).__name__} {getattr(correct, 'dtype', '')} "
+                         f"{tuple(getattr(correct, 'shape', ()))}")
     draws, n = correct.shape
     k_mean = correct.double().sum().item() / draws  # exact k for one draw (float32 means drift below k/n)
     k_worst = int(correct.all(0).sum())
