@@ -56,6 +56,8 @@ def check_images(
     """
     if not isinstance(x, torch.Tensor):
         raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}; convert with torch.as_tensor(...)")
+    if x.device.type == "meta":
+        raise InputError(f"{name} are on the meta device, which holds shapes but no values; pass real tensors")
     if x.ndim != 4:
         hint = "; add the batch dim with x.unsqueeze(0)" if x.ndim == 3 else ""
         raise InputError(f"{name} must be NCHW (4 dims), got shape {tuple(x.shape)}{hint}")
@@ -125,16 +127,24 @@ def _check_geometry(x: torch.Tensor, channels, size, min_size: int, name: str) -
 
 
 def check_labels(y: torch.Tensor, n: int, num_classes: int | None = None) -> torch.Tensor:
-    """Check labels: int64, one per image, in range."""
-    if not isinstance(y, torch.Tensor):
-        raise InputError(f"labels must be a torch.Tensor, got {type(y).__name__}")
+    """Check labels: int64, one per image, class indices (in [0, num_classes) when the model declares its classes)."""
+    if not isinstance(y, torch.Tensor) or y.device.type == "meta":
+        raise InputError(f"labels must be a torch.Tensor with values, got {type(y).__name__} "
+                         f"{'on the meta device' if isinstance(y, torch.Tensor) else ''}".rstrip())
     if y.dtype != torch.int64:
         raise InputError(f"labels must be int64, got {y.dtype}")
     if y.shape != (n,):
         raise InputError(f"labels must have shape ({n},) to match the images, got {tuple(y.shape)}")
-    if num_classes is not None and n and (y.min() < 0 or y.max() >= num_classes):
-        raise InputError(f"labels must lie in [0, {num_classes - 1}], got [{y.min().item()}, {y.max().item()}]")
+    top = "" if num_classes is None else f", {num_classes - 1}"
+    if n and (y.min() < 0 or (num_classes is not None and y.max() >= num_classes)):
+        raise InputError(f"labels must lie in [0{top or ', ...'}], got [{y.min().item()}, {y.max().item()}]")
     return y
+
+
+def declared_classes(model: torch.nn.Module) -> int | None:
+    """The number of classes a kit classifier inside `model` declares (its ClassifierInfo), None if none does."""
+    info = next((m.cnr_input for m in model.modules() if hasattr(m, "cnr_input")), None)
+    return getattr(info, "num_classes", None)
 
 
 # --- devices ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from cnr.environment import check_environment
 from cnr.errors import CnrError
 from cnr.parsing import argtype, nonnegative_float, nonnegative_int, parse_seed, positive_int
 
@@ -325,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
     try:
+        check_environment()  # a bad variable fails here, in one line, before any work
         return int(args.func(args) or 0)
     except CnrError as e:
         print(f"cnr {args.command}: error: {e}", file=sys.stderr)

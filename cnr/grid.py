@@ -32,12 +32,12 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1
 
 def parse_shard(text: str | None) -> tuple[int, int]:
     """'2/4' -> (2, 4): this process runs every 4th cell starting at cell 2 (1-based)."""
-    if not text:
+    if text is None:
         return (1, 1)
-    try:
-        i, k = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard must look like i/k (e.g. 1/4), got {text!r}") from None
+    parts = text.split("/") if isinstance(text, str) else ()
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+        raise InputError(f"--shard must look like i/k (e.g. 1/4), got {text!r}")
+    i, k = (int(p) for p in parts)
     if not 1 <= i <= k:
         raise InputError(f"--shard i/k needs 1 <= i <= k, got {text!r}")
     return (i, k)

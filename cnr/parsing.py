@@ -3,9 +3,8 @@
 Each takes the value (text or an already-typed Python value) and an optional `name`, and raises InputError naming
 the argument, the value and what is allowed. Every integer goes through `check_int` (QFs through `check_qf`).
 For argparse, wrap one with `argtype`, which raises argparse.ArgumentTypeError instead (one usage line,
-"argument --limit: ...", exit code 2)::
+"argument --budget: ...", exit code 2)::
 
-    p.add_argument("--limit", type=argtype(positive_int))
     p.add_argument("--budget", type=argtype(nonnegative_float, finite=False))
 """
 from __future__ import annotations
@@ -25,6 +24,7 @@ T = TypeVar("T")
 
 QF_MIN, QF_MAX = 1, 100  # libjpeg's quality factors
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding takes 32 bits; torch takes more, but one range for all
+EFFORT_MAX = 10**6  # steps, queries, draws, samples: more is a typo that would run for days or not fit in memory
 
 _TRUE = ("true", "yes", "1", "on")
 _FALSE = ("false", "no", "0", "off")
@@ -325,9 +325,9 @@ class Limit:
         return not (self.hi is not None and (x >= self.hi if self.hi_open else x > self.hi))
 
 
-def count_limit(minimum: int = 1) -> Limit:
-    """A whole number >= minimum (steps, queries, restarts)."""
-    return Limit("int", lo=minimum)
+def count_limit(minimum: int = 1, hi: int | None = EFFORT_MAX) -> Limit:
+    """A whole number in [minimum, hi] (steps, queries, draws, batches); hi None: open-ended (a row's own counts)."""
+    return Limit("int", lo=minimum, hi=hi)
 
 
 def number_limit(lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,

@@ -13,7 +13,7 @@ IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()  # a clone of the reposit
 # Shipped weights are inputs the kit reads and never writes by default: package data, so that `pip install .`
 # users have them too; retraining writes under results/<run>/models.
 WEIGHTS_DIR = PACKAGE_DIR / "shipped"
-DATA_DIR = Path(os.environ.get("CNR_DATA", REPO_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data")).expanduser()
+DATA_DIR = REPO_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data"  # unless $CNR_DATA says otherwise: data_dir()
 RESULTS_DIR = REPO_ROOT / "results" if IN_CHECKOUT else Path.cwd() / "results"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -34,6 +34,38 @@ def env_folder(var: str, default: Path | None = None) -> Path | None:
     if folder.exists() and not folder.is_dir():
         raise InputError(f"environment variable {var}={text} is a file, not a folder; point it at a folder")
     return folder
+
+
+def env_file(var: str, holds: str) -> Path | None:
+    """A file from an environment variable, parsed like an argument: ~ expanded; blank, missing, a folder, a device or
+    pipe, or an unreadable file refused in one line naming the variable, the path and what the file `holds`.
+
+    Unset: None. A pipe would block the first read for ever, and a folder or /dev/null would read as an empty file."""
+    from cnr.errors import InputError
+
+    text = os.environ.get(var)
+    if text is None:
+        return None
+    fix = f"point it at {holds}, or unset it"
+    if not text.strip():
+        raise InputError(f"environment variable {var} is set but empty; {fix}")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise InputError(f"environment variable {var}={text} is a folder, not a file; {fix}")
+    if not path.is_file():
+        what = "a device, pipe or socket, not a regular file" if path.exists() else "no such file"
+        raise InputError(f"environment variable {var}={text}: {what}; {fix}")
+    try:
+        with path.open("rb") as f:
+            f.read(1)
+    except OSError as e:
+        raise InputError(f"environment variable {var}={text} cannot be read ({e.strerror or e}); {fix}") from None
+    return path
+
+
+def data_dir() -> Path:
+    """Where the kit's data files are looked for and downloaded to ($CNR_DATA, else data/)."""
+    return env_folder("CNR_DATA", DATA_DIR)
 
 
 def cache_dir() -> Path:

@@ -30,6 +30,8 @@ def notebooks(start: str | None = None, only: tuple[str, ...] = ()) -> list[Path
         if not books:
             raise InputError(f"none of the profile's notebooks {', '.join(only)} is in {NOTEBOOK_DIR}")
     if start is not None:
+        if not isinstance(start, str) or not start.strip():  # '' would match every notebook: say which one
+            raise InputError(f"--from takes a notebook's prefix such as 03, got {start!r}")
         names = [b.name for b in books]
         match = [i for i, b in enumerate(names) if b.startswith(start)]
         if not match:

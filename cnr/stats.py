@@ -26,7 +26,11 @@ def wilson_interval(k: int, n: int) -> tuple[float, float]:
 
     `scipy.stats.binomtest(k, n).proportion_ci(0.95, "wilson")`; n == 0 (no images) gives (nan, nan).
     """
-    if n <= 0:
+    from cnr.parsing import check_int
+
+    n = check_int(n, "wilson_interval n (trials)", 0)
+    k = check_int(k, "wilson_interval k (successes)", 0, n)
+    if n == 0:
         return (float("nan"), float("nan"))
     from scipy.stats import binomtest
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from cnr.atomic import atomic_path
 from cnr.errors import WeightsError
+from cnr.metadata import weights_payload
 from cnr.paths import is_shipped, refuse_shipped
 from cnr.version import __version__
 
@@ -37,9 +38,11 @@ def save_weights(
     """Save tensors and JSON metadata atomically; `dtype` (e.g. fp16) shrinks floating tensors for git."""
     path = Path(path)
     refuse_shipped(path, "weights file")
+    meta_text = weights_payload(path, tensors, {"code_version": __version__, **metadata}
+                                if isinstance(metadata, Mapping) else metadata)
     out = {}
     for k, v in tensors.items():
-        v = v.detach().cpu().contiguous()
+        v = v.detach().cpu().contiguous().clone()  # clone: safetensors refuses tensors that share memory
         if dtype is not None and v.is_floating_point():
             w = v.to(dtype)
             if not torch.isfinite(w).all() and torch.isfinite(v).all():
@@ -47,7 +50,7 @@ def save_weights(
                                    f"save {path} in float32 (dtype=None)")
             v = w
         out[k] = v
-    header = {_META_KEY: json.dumps({"code_version": __version__, **metadata}, sort_keys=True, default=str)}
+    header = {_META_KEY: meta_text}
     with atomic_path(path) as tmp:
         save_file(out, str(tmp), metadata={**header, _INTEGRITY_KEY: _integrity_record(out, header)})
     return path
@@ -337,8 +340,9 @@ def _existing(path: str | os.PathLike, regenerate: str) -> Path:
     if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
         raise WeightsError(f"a weights path must be a str or Path, got {type(path).__name__} {path!r}")
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} is missing.{_hint(regenerate)}")
+    if not path.is_file():  # a folder, /dev/null or a pipe would read as a damaged file, or block
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else "missing"
+        raise WeightsError(f"weights file {path} is {what}.{_hint(regenerate)}")
     return path
 
 

@@ -157,3 +157,11 @@ def test_the_cli_names_the_missing_generator_in_one_line(folder, monkeypatch, ca
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "error: AR-GAN bank" in err and "QF 20 (qf20.safetensors; found qf20.safetensor: rename it" in err
+
+
+def test_a_bank_built_from_a_list_is_refused_in_one_line():
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        RestorerBank([build_generator("tiny", 1)])
+    assert "mapping of QF -> Generator" in str(e.value) and "\n" not in str(e.value)

@@ -148,3 +148,12 @@ def test_shipped_banks_are_up_to_date_for_the_profiles_that_use_them(profile):
     # and the check can fail: another batch is another training
     other = resolve_run(profile, {"argan_batch": 16})
     assert not any(_is_done(path, qf, s) for qf, path, s in bank_plan(other.profile, "fmnist", run.bank_dir("fmnist")))
+
+
+@pytest.mark.parametrize("qfs, needle", [([20, 20], "more than once"), ([], "non-empty"), (True, "bool"),
+                                         ([20, 101], r"\[1, 100\]"), ("20,40", "'static'")])
+def test_a_qf_set_that_says_two_things_is_refused(qfs, needle):
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match=needle):
+        training_recipe(qfs, TrainSettings())

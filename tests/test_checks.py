@@ -132,6 +132,7 @@ def _imgs(*shape, dtype=torch.float32):
         (torch.rand(2, 1, 28, 28) * 255, r"\[0, 1\]"),
         (torch.full((2, 1, 28, 28), float("nan")), "NaN"),
         (torch.rand(2, 2, 28, 28), "channels"),
+        (torch.rand(2, 1, 28, 28, device="meta"), "meta device"),
     ],
 )
 def test_check_images_names_the_problem(x, message):
@@ -147,6 +148,10 @@ def test_check_labels():
         check_labels(torch.tensor([0, 10]), 2, 10)
     with pytest.raises(InputError, match="shape"):
         check_labels(torch.tensor([0, 1, 2]), 2, 10)
+    with pytest.raises(InputError, match=r"\[0, \.\.\.\], got \[-1, 1\]"):  # no class count known: still >= 0
+        check_labels(torch.tensor([-1, 1]), 2)
+    with pytest.raises(InputError, match="meta device"):
+        check_labels(torch.tensor([0, 1], device="meta"), 2)
 
 
 @pytest.mark.parametrize("case, needle", [  # which input, and the dtype or range it was given

@@ -315,3 +315,13 @@ def test_a_channels_last_classifier_gives_the_nchw_logits_and_gradients(name):
 def test_a_weights_path_for_a_classifier_with_its_own_weights_is_refused():
     with pytest.raises(InputError, match=r"cifar10-keras.*weights='anything\.safetensors'"):
         load_classifier("cifar10-keras", weights="anything.safetensors")
+
+
+def test_loader_and_trainer_arguments_are_checked_before_any_work(tmp_path):
+    from cnr.classifiers.train_fmnist import train_fmnist_cnn
+
+    with pytest.raises(InputError, match="channels_last: expected a boolean"):
+        load_classifier("fmnist-cnn", channels_last="yes please")
+    with pytest.raises(InputError, match="train_limit 1000000000000 is more than the 60,000 images"):
+        train_fmnist_cnn(tmp_path / "w.safetensors", epochs=1, train_limit=10**12)
+    assert not list(tmp_path.iterdir())

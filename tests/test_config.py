@@ -235,8 +235,17 @@ def test_imagenet_profile_fields_refuse_nonsense(setting, value, message):
     ("grid.ns", (1000,), ("grid.ns", "[1, 100]", "1000")),
     ("mechanism.ns", (1, 101), ("mechanism.ns", "101")),
     ("grid.qf_range", (20,), ("grid.qf_range", "(20,)")),
+    ("samples.draws", 10**12, ("samples.draws", "[1, 1000000]")),  # sizes that run for days or allocate
+    ("bank.batch", 10**12, ("bank.batch", "[1, 1000000]")),
+    ("bank.patch", 10**9, ("bank.patch", "[4, 4096]")),
+    ("grid.workers", 10**9, ("grid.workers", "[1, 1000000]")),
 ])
 def test_bounds_of_defense_settings(setting, value, needle):
     with pytest.raises(InputError) as e:
         get_profile("smoke", **{setting: value})
     assert mentions(str(e.value), needle), e.value
+
+
+def test_with_settings_takes_a_mapping():
+    with pytest.raises(InputError, match="settings must be a mapping.*got str"):
+        with_settings(get_profile("smoke"), "samples.eval=3")

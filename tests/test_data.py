@@ -126,6 +126,10 @@ def test_registry_errors(monkeypatch, tmp_path):
         data.load_dataset("cifar10")
     with pytest.raises(InputError, match="limit"):
         data.load_dataset("foolbox-mnist", limit=0)
+    with pytest.raises(InputError, match="seed"):  # checked for every dataset, used by the selecting ones
+        data.load_dataset("foolbox-mnist", limit=2, seed=-1)
+    with pytest.raises(InputError, match="tpu"):
+        data.load_dataset("foolbox-mnist", limit=2, device="tpu")
     monkeypatch.setenv("CNR_IMAGENET", str(tmp_path / "nowhere"))
     with pytest.raises(DataNotFoundError, match="CNR_IMAGENET"):
         data.load_dataset("imagenet-val")

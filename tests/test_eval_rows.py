@@ -225,3 +225,12 @@ def test_unreadable_table_is_the_kits_error_naming_the_path(tmp_path, monkeypatc
     monkeypatch.setattr(Path, "read_bytes", denied)
     with pytest.raises(PathError, match=r"robustness\.csv.*Permission denied"):
         read_table(path)
+
+
+def test_what_is_no_results_table_or_row_is_not_written(tmp_path):
+    for frame in (pd.DataFrame(), pd.DataFrame({"defense": ["none"]})):
+        with pytest.raises(InputError, match="results table to write lacks the column"):
+            write_table(frame, tmp_path / "t.csv")
+    with pytest.raises(InputError, match="a row is a mapping"):
+        append_row(tmp_path / "r.jsonl", [("defense", "none")])
+    assert not list(tmp_path.iterdir())

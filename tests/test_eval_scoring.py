@@ -116,3 +116,23 @@ def test_evaluate_scores_a_deterministic_model_once_and_refuses_an_attack_result
         evaluate(model, result, y)
     with pytest.raises(InputError, match=r"labels must have shape \(6,\)"):
         evaluate(model, result.x_adv, y[:2])
+
+
+@pytest.mark.parametrize("call, needle", [  # shapes, dtypes, ranges and sizes of what scoring is given
+    (lambda m, x, y: score(m, x, y[:2], 1), "shape (4,)"),
+    (lambda m, x, y: score(m, x, y.float(), 1), "int64"),
+    (lambda m, x, y: score(m, x, y[:, None], 1), "shape (4,)"),
+    (lambda m, x, y: score(m, x, y - 1, 1), "got [-1"),
+    (lambda m, x, y: score(m, x, y, 10**9), "draws: expected an integer in [1, 1000000]"),
+    (lambda m, x, y: score(m, x.double(), y, 1), "float32"),
+    (lambda m, x, y: summarize(torch.ones(4, dtype=torch.bool)), "(draws, n) bool tensor"),
+    (lambda m, x, y: summarize(torch.zeros(0, 0, dtype=torch.bool)), "(draws, n) bool tensor"),
+    (lambda m, x, y: summarize(torch.rand(2, 4)), "(draws, n) bool tensor"),
+])
+def test_scoring_refuses_what_it_cannot_score(call, needle):
+    from cnr.errors import InputError
+
+    model, x, y = _Scripted([[0, 1, 2, 3]]), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
+    with pytest.raises(InputError) as e:
+        call(model, x, y)
+    assert needle in str(e.value)

@@ -131,7 +131,8 @@ def test_shards_split_the_cells_and_merge_by_key(ev, tmp_path):
     assert sorted(merged["budget"]) == [0.05, 0.1, 0.2]
     assert sorted(p.name for p in tmp_path.glob("s.rows-*.jsonl")) == ["s.rows-1-of-2.jsonl", "s.rows-2-of-2.jsonl"]
     assert parse_shard("2/4") == (2, 4) and parse_shard(None) == (1, 1)
-    for bad in ("0/2", "3/2", "x", "1-2"):
+    assert parse_shard(" 2 / 4 ") == (2, 4)
+    for bad in ("0/2", "3/2", "x", "1-2", "", " ", "１/2", "1.5/2", "1/2/3"):  # '' is not "no shard"
         with pytest.raises(InputError, match="shard"):
             parse_shard(bad)
 

@@ -75,7 +75,8 @@ def test_qf_range_from_python_values_refuses_text():
 
 
 def test_integer_limits_are_the_one_check():
-    assert count_limit(2).describe() == "an integer >= 2"
+    assert count_limit(2).describe() == "an integer in [2, 1000000]"
+    assert count_limit(2, None).describe() == "an integer >= 2"
     assert Limit("int", lo=0, hi=2**32 - 1).describe() == "an integer in [0, 4294967295]"
     assert Limit("int", lo=0, hi=10, lo_open=True, hi_open=True).describe() == "an integer in [1, 9]"
     assert Limit("int", lo=1, optional=True).check(None, "n") is None
@@ -168,3 +169,12 @@ def test_qf_range_takes_a_pair_or_one_int(value):
     with pytest.raises(InputError, match=r"qf_range.*values in " + re.escape(repr(value))):
         parse_qf_range(value, "qf_range", text=False)
     assert parse_qf_range(20, "qf_range", text=False) == (20, 20) and parse_qf_range("20", "qf_range") == (20, 20)
+
+
+def test_counts_of_work_have_an_upper_end_and_a_rows_own_counts_none():
+    from cnr.parsing import EFFORT_MAX, count_limit
+
+    assert count_limit().check(EFFORT_MAX, "steps") == EFFORT_MAX
+    with pytest.raises(InputError, match=r"steps: expected an integer in \[1, 1000000\], got 1000000000000"):
+        count_limit().check(10**12, "steps")  # would run for days: a typo, not a plan
+    assert count_limit(0, None).check(2**40, "n_forward") == 2**40

@@ -91,3 +91,53 @@ def test_tables_read_a_table_without_the_mode_and_kind_columns(build):
     args = (0.1, 0.3) if build == "ablation_table" else ()
     older = getattr(T, build)(df.drop(columns=["mode", "kind"]), *args)
     assert older.equals(getattr(T, build)(df, *args))
+
+
+@pytest.mark.parametrize("frame, needle", [
+    (pd.DataFrame(), "lacks the column(s) defense, attack, norm, budget, accuracy (it is empty)"),
+    (pd.DataFrame({"defense": ["none"], "attack": ["clean"]}), "lacks the column(s) norm, budget, accuracy"),
+    ("results.csv", "pandas DataFrame, got str"),
+])
+def test_a_frame_that_is_no_results_table_is_refused_in_one_line(frame, needle):
+    from cnr.analysis.ensemble import ensemble
+    from cnr.analysis.sanity import sanity_report
+    from cnr.errors import InputError
+    from cnr.reporting import figures as F
+
+    calls = [T.summary_table, T.blackbox_table, lambda f: F.accuracy_vs_budget(f, ["bpda-pgd"]), sanity_report]
+    if len(getattr(frame, "columns", ())):  # a frame of no columns at all is "no rows yet" to the grid's ensemble
+        calls.append(lambda f: ensemble(f, "unused.csv"))
+    for call in calls:
+        with pytest.raises(InputError) as e:
+            call(frame)
+        assert needle in str(e.value)
+
+
+def test_empty_selections_and_odd_arguments_are_the_kits_errors(results, tmp_path):
+    from cnr.errors import InputError
+    from cnr.reporting import figures as F
+    from cnr.table_files import save_table
+
+    no_rows = results.iloc[:0]
+    for call in (T.blackbox_table, F.ensemble_figure, F.paired_figure, lambda f: F.accuracy_vs_budget(f, ["x"])):
+        with pytest.raises(InputError):  # MissingRows is one of them
+            call(no_rows)
+    with pytest.raises(InputError, match="ref_linf"):
+        T.ablation_table(results, float("nan"), 0.2)
+    with pytest.raises(InputError, match="plain file name"):
+        save_table(results.head(1), tmp_path, "../escape")
+
+
+def test_an_older_table_without_mode_and_kind_gets_its_ensemble(results):
+    from cnr.analysis.ensemble import ensemble
+
+    older = results.drop(columns=["mode", "kind"])
+    assert ensemble(older, QUICK.robustness_csv).equals(ensemble(results, QUICK.robustness_csv))
+
+
+def test_a_frame_with_values_no_table_holds_is_refused(results):
+    from cnr.analysis.ensemble import mark_inconclusive
+    from cnr.errors import InputError
+
+    with pytest.raises(InputError, match="row 1 .*accuracy"):
+        mark_inconclusive(results.assign(accuracy=float("nan")))

@@ -59,3 +59,12 @@ def test_an_install_without_notebooks_says_what_to_clone_and_makes_nothing(tmp_p
     err = capsys.readouterr().err
     assert "no notebooks in" in err and "Clone the kit's source repository" in err and "make reproduce" in err
     assert "total" not in err and not (tmp_path / "results").exists()
+
+
+@pytest.mark.usefixtures("scratch_results")
+@pytest.mark.parametrize("start, needle", [("", "--from takes a notebook's prefix"), ("99", "matches no notebook")])
+def test_from_names_a_notebook_or_the_command_stops_before_any(capsys, start, needle):
+    from helpers import run_cli
+
+    code, text = run_cli(capsys, "reproduce", "--profile", "smoke", "--from", start)
+    assert code == 2 and needle in text and "Traceback" not in text, text

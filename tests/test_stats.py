@@ -139,3 +139,11 @@ def test_wilson_interval_values_and_edges():
     assert wilson_interval(20, 20) == (pytest.approx(0.8389, abs=5e-5), 1.0)
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
     assert format_accuracy(9, 10) == "0.9000 (9/10, 95% CI 0.5958-0.9821)"
+
+
+@pytest.mark.parametrize("k, n, needle", [(5, 3, r"k \(successes\): expected an integer in \[0, 3\]"),
+                                          (-1, 3, r"k \(successes\)"), (1, -2, r"n \(trials\)"),
+                                          (0.5, 3, "k")])
+def test_wilson_interval_refuses_impossible_counts(k, n, needle):
+    with pytest.raises(InputError, match=needle):
+        wilson_interval(k, n)

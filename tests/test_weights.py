@@ -339,3 +339,24 @@ def test_save_weights_refuses_the_shipped_folder_through_any_path(tmp_path):
     with pytest.raises(InputError, match="--overwrite-shipped"):
         save_weights(target, {"w": torch.zeros(1)}, {})
     assert (WEIGHTS_DIR / "fmnist-cnn.safetensors").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("tensors, metadata, needle", [
+    ({"a": "not a tensor"}, {}, "entry 'a' must be a str name -> torch.Tensor"),
+    ([torch.ones(2)], {}, "mappings"),
+    ({"a": torch.ones(2)}, {"k": object()}, "plain JSON"),
+    ({"a": torch.ones(2)}, {"k": float("nan")}, "plain JSON"),
+])
+def test_save_weights_refuses_what_it_could_not_read_back(tmp_path, tensors, metadata, needle):
+    with pytest.raises(InputError, match=needle):
+        save_weights(tmp_path / "w.safetensors", tensors, metadata)
+    assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_save_weights_takes_views_paths_and_numpy_numbers(tmp_path):
+    import numpy as np
+
+    t = torch.arange(4.0)
+    save_weights(tmp_path / "w.safetensors", {"a": t, "b": t[:2]}, {"p": tmp_path, "x": np.float32(0.5)})
+    tensors, meta = load_weights(tmp_path / "w.safetensors")
+    assert torch.equal(tensors["b"], t[:2]) and meta["p"] == str(tmp_path) and meta["x"] == 0.5

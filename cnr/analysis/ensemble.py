@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnr.errors import InputError
 from cnr.eval.outcomes import load_outcomes
 from cnr.stats import wilson_interval
 
@@ -29,7 +30,16 @@ WHITE_BOX_KINDS = ("white-box", "adaptive")
 
 def mark_inconclusive(df: pd.DataFrame, gap: float = INCONCLUSIVE_GAP) -> pd.DataFrame:
     """Add undefended_accuracy, reference_accuracy and inconclusive to every row of a results table."""
-    if df.empty or "kind" not in df:
+    from cnr.eval.identity import fill_older_columns
+    from cnr.eval.rows import table_problem
+
+    if df.empty and not len(df.columns):  # no rows yet
+        return df
+    df = fill_older_columns(df)  # a table of an older kit: mode and kind derived; a frame that is no table refused
+    problem = table_problem(df)  # a frame built by hand gets the checks read_table gives a file
+    if problem:
+        raise InputError(f"results table {problem}")
+    if df.empty:
         return df
     df = df.copy()
     none = df[df["mode"] == "none"]

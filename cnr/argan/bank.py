@@ -63,7 +63,8 @@ class RestorerBank(nn.Module):
         super().__init__()
         if not isinstance(generators, Mapping) or not generators:
             raise InputError(f"a RestorerBank needs a mapping of QF -> Generator with at least one entry, got "
-                             f"{type(generators).__name__} {generators!r:.80}")
+                             f"{type(generators).__name__}"
+                             + (f" of {len(generators)} item(s)" if hasattr(generators, "__len__") else ""))
         for q, g in generators.items():
             check_qf(q, f"RestorerBank key {q!r}")
             if not isinstance(g, nn.Module):  # a Generator, or any restorer module of one's own

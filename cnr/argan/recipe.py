@@ -17,6 +17,7 @@ from cnr.argan.sources import NATURAL_SOURCE, default_channels
 from cnr.config import QF_SET
 from cnr.config.training import TrainSettings
 from cnr.errors import InputError
+from cnr.parsing import check_qf
 
 # recorded only by some trainings (natural photos, warm starts): present on one side only means another training
 OPTIONAL_KEYS = ("source", "init_from")
@@ -32,12 +33,13 @@ def qf_label(qfs: int | str | Sequence[int]) -> tuple[int | str, tuple[int, ...]
         else:
             raise InputError(f"qf must be an integer 1..100 or 'static', got {qfs!r}")
     if isinstance(qfs, int):
-        if not 1 <= qfs <= 100:
-            raise InputError(f"JPEG quality factor must lie in 1..100, got {qfs}")
-        return qfs, (qfs,)
-    qset = tuple(sorted(int(q) for q in qfs))
-    if not qset or not all(1 <= q <= 100 for q in qset):
-        raise InputError(f"static QF set must be non-empty, values in 1..100; got {qfs!r}")
+        qf = check_qf(qfs, "JPEG quality factor")
+        return qf, (qf,)
+    if not isinstance(qfs, (list, tuple)) or not qfs:
+        raise InputError(f"qf must be an integer 1..100, 'static' or a non-empty list of them, got {qfs!r}")
+    qset = tuple(sorted(check_qf(q, "static QF set") for q in qfs))
+    if len(set(qset)) != len(qset):  # a repeated QF would be drawn twice as often, silently
+        raise InputError(f"static QF set names a QF more than once: {list(qfs)}; give each once")
     return "static", qset
 
 

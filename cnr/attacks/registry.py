@@ -97,8 +97,8 @@ ATTACKS: dict[str, AttackDef] = {
                          kind="black-box", doc="NATTACK, NES in tanh space (the authors') or pixel space "
                                                "(score-based); max_queries: per-image query budget (None: "
                                                "iterations decide)",
-                         limits=dict(iterations=count_limit(), population=count_limit(2), sigma=POSITIVE, lr=POSITIVE,
-                                     search_size=count_limit(), max_queries=QUERY_BUDGET,
+                         limits=dict(iterations=count_limit(), population=count_limit(2, 10_000), sigma=POSITIVE,
+                                     lr=POSITIVE, search_size=count_limit(), max_queries=QUERY_BUDGET,
                                      space=choice_limit("tanh", "pixel"))),
     "deeprobust_bpda": AttackDef(deeprobust_bpda, dict(iterations=10, step_size=1.0, target="true", space="pixels"),
                                  norms=("l2",), kind="minimal",

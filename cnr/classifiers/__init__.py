@@ -16,6 +16,7 @@ from cnr.checks import resolve_device
 from cnr.classifiers.fmnist_cnn import FMNIST_CNN_WEIGHTS, FashionCNN, build_fmnist_cnn
 from cnr.classifiers.torchvision_zoo import Normalized, torchvision_classifier
 from cnr.errors import InputError, unknown_name
+from cnr.parsing import parse_bool
 from cnr.prediction import predict
 
 
@@ -87,6 +88,7 @@ def load_classifier(name: str, device: str | torch.device = "cpu", weights: str 
         raise unknown_name("classifier", name, CLASSIFIERS)
     info = CLASSIFIERS[name]
     device = resolve_device(device, flag="device")  # before any weights are read or downloaded
+    channels_last = parse_bool(channels_last, "channels_last")
     if weights is not None and not info.takes_weights:
         raise InputError(f"classifier {name} loads its own pretrained weights (from its package or torchvision); "
                          f"weights={weights!r} would be ignored")

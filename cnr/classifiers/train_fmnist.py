@@ -54,11 +54,15 @@ def train_fmnist_cnn(
 ) -> dict:
     """Train FashionCNN, resuming from `<out>.ckpt.safetensors` if a matching one exists; returns the final metadata."""
     from cnr.checks import check_output_file, resolve_device
+    from cnr.data.registry import check_sample_size
     from cnr.parsing import check_limits, parse_seed
 
     args = check_limits(dict(epochs=epochs, batch_size=batch_size, lr=lr, train_limit=train_limit,
                              eval_limit=eval_limit), TRAIN_LIMITS, "train_fmnist_cnn argument")
     epochs, batch_size, lr = args["epochs"], args["batch_size"], args["lr"]
+    for dataset, limit, name in (("fmnist-train", train_limit, "train_limit"), ("fmnist", eval_limit, "eval_limit")):
+        if limit is not None:  # more images than the split holds: refused, not quietly fewer
+            check_sample_size(dataset, limit, name)
     seed, device = parse_seed(seed, "seed"), resolve_device(device, flag="device")
     out_path = check_output_file(out_path, ".safetensors", "out_path")  # before an hour of training, not after
     ckpt_path = out_path.with_suffix(".ckpt.safetensors")

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnr.config.schema import Part, setting
-from cnr.config.training import TRAIN_LIMITS
+from cnr.config.training import PATCH, TRAIN_LIMITS
 from cnr.parsing import FLAG, QF_MAX, QF_MIN, SEED_MAX, Limit, check_limits, choice_limit, count_limit, number_limit
 
 COUNT = count_limit(1)
@@ -93,7 +93,7 @@ class BankTraining(Part):
     # QF 60 needs a near-identity through the 2x2 pooling: more steps (benchmarks/NOTES.md)
     pretrain_steps_by_qf: tuple[tuple[int | str, int], ...] = ((60, 6000),)
     batch: int = setting(32, COUNT)
-    patch: int = setting(32, count_limit(4))  # natural-photo patches; Fashion-MNIST trains on whole 28x28 images
+    patch: int = setting(32, PATCH)  # natural-photo patches; Fashion-MNIST trains on whole 28x28 images
 
     def rule(self) -> str | None:
         problem = _steps_by_qf_problem(self.pretrain_steps_by_qf, self.qfs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import copy
 import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -151,6 +152,9 @@ def canonical_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 
 def with_settings(profile: Profile, settings: dict[str, Any]) -> Profile:
     """A checked copy of the profile with settings replaced by path (`{'bank.patch': 64, 'attacks.pgd.steps': 9}`)."""
+    if not isinstance(settings, Mapping):
+        raise InputError(f"settings must be a mapping of setting path -> value (e.g. {{'samples.eval': 100}}), got "
+                         f"{type(settings).__name__} {settings!r:.60}")
     parts: dict[str, dict[str, Any]] = {}
     top: dict[str, Any] = {}
     attacks = copy.deepcopy(profile.attacks)

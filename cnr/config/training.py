@@ -13,9 +13,11 @@ from typing import Any
 from cnr.errors import InputError, unknown_name
 from cnr.parsing import FLAG, Limit, choice_limit, count_limit, number_limit, parse_seed
 
+PATCH = count_limit(4, 4096)  # px of a square training crop: no photo the kit trains on is larger
+
 TRAIN_LIMITS: dict[str, Limit] = dict(
     in_channels=Limit("int", lo=1, optional=True), pretrain_steps=count_limit(0), gan_steps=count_limit(0),
-    batch=count_limit(), patch=count_limit(4), lr=number_limit(0, lo_open=True), pixel=choice_limit("l1", "l2"),
+    batch=count_limit(), patch=PATCH, lr=number_limit(0, lo_open=True), pixel=choice_limit("l1", "l2"),
     ssim_weight=number_limit(0), perceptual_weight=number_limit(0), adv_weight=number_limit(0),
     ckpt_every=count_limit(), val_every=count_limit(), n_val=count_limit(),
     stop_after=Limit("int", lo=1, optional=True), progress=FLAG, amp=FLAG)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from cnr.errors import DataNotFoundError, InputError
-from cnr.paths import DATA_DIR
+from cnr.paths import data_dir
 
 FMNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -23,7 +23,8 @@ _FMNIST_FILES = {
 
 def fmnist_dirs() -> list[Path]:
     """The places searched for the idx files, in order (Debian package, then the repo's data/)."""
-    return [FMNIST_SYSTEM_DIR, DATA_DIR / "fashion-mnist", DATA_DIR / "fashion-mnist" / "FashionMNIST" / "raw"]
+    data = data_dir()
+    return [FMNIST_SYSTEM_DIR, data / "fashion-mnist", data / "fashion-mnist" / "FashionMNIST" / "raw"]
 
 
 def find_fmnist(download: bool = True) -> Path:
@@ -36,9 +37,9 @@ def find_fmnist(download: bool = True) -> Path:
         try:
             from torchvision.datasets import FashionMNIST
 
-            FashionMNIST(str(DATA_DIR / "fashion-mnist"), train=True, download=True)
-            FashionMNIST(str(DATA_DIR / "fashion-mnist"), train=False, download=True)
-            d = DATA_DIR / "fashion-mnist" / "FashionMNIST" / "raw"
+            FashionMNIST(str(data_dir() / "fashion-mnist"), train=True, download=True)
+            FashionMNIST(str(data_dir() / "fashion-mnist"), train=False, download=True)
+            d = data_dir() / "fashion-mnist" / "FashionMNIST" / "raw"
             if all((d / n).is_file() for n in names):
                 return d
         except Exception as e:  # no network, or the mirror moved
@@ -50,7 +51,7 @@ def find_fmnist(download: bool = True) -> Path:
     raise DataNotFoundError(
         "Fashion-MNIST not found" + reason + ". Get it one of three ways: "
         f"(1) `sudo apt-get install dataset-fashion-mnist` (files in {FMNIST_SYSTEM_DIR}); "
-        f"(2) put the four *-ubyte.gz files in {DATA_DIR / 'fashion-mnist'}; "
+        f"(2) put the four *-ubyte.gz files in {data_dir() / 'fashion-mnist'}; "
         "(3) run once with internet so that torchvision downloads them."
     )
 

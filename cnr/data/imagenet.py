@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
+from cnr.environment import LABELS_VAR, imagenet_labels_file
 from cnr.errors import DataNotFoundError, InputError, unknown_name
-from cnr.paths import DATA_DIR, env_folder
+from cnr.paths import data_dir, env_folder
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -157,12 +158,26 @@ def _read_labels(path: Path, num_classes: int) -> dict[str, int]:
 
 def imagenet_val_dir() -> Path:
     """Where the ImageNet-val folder is looked for: $CNR_IMAGENET, else data/imagenet/val."""
-    return env_folder("CNR_IMAGENET", DATA_DIR / "imagenet" / "val")
+    return env_folder("CNR_IMAGENET", data_dir() / "imagenet" / "val")
+
+
+def open_imagenet_val(interpolation: str = "bilinear") -> ImageNetVal:
+    """The ImageNet-val folder the environment names ($CNR_IMAGENET, labels from $CNR_IMAGENET_LABELS if set).
+
+    A labels file it names that turns out unusable (wrong lines, labels out of range) is refused naming the
+    variable as well as the file, so the user knows which setting to fix."""
+    labels = imagenet_labels_file()
+    try:
+        return ImageNetVal(imagenet_val_dir(), labels_file=labels, interpolation=interpolation)
+    except (InputError, DataNotFoundError) as e:
+        if labels is None or str(labels) not in str(e):
+            raise
+        raise type(e)(f"{e} (the labels file set by {LABELS_VAR})") from None
 
 
 def load_imagenet_val(limit: int | None, interpolation: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
     """The `imagenet-val` dataset's loader: the first `limit` images of the folder (all of them when None)."""
-    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"), interpolation=interpolation)
+    ds = open_imagenet_val(interpolation)
     return stack_items(ds, range(len(ds) if limit is None else min(limit, len(ds))))
 
 

@@ -75,11 +75,9 @@ def select_protocol_images(
 def protocol_images(clf: torch.nn.Module, n: int, device: str | torch.device, interpolation: str = "bilinear"
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's images from ImageNet-val: one per class (more when n > 1000), each classified correctly."""
-    import os
+    from cnr.data.imagenet import open_imagenet_val, stack_items
 
-    from cnr.data.imagenet import ImageNetVal, imagenet_val_dir, stack_items
-
-    ds = ImageNetVal(imagenet_val_dir(), labels_file=os.environ.get("CNR_IMAGENET_LABELS"), interpolation=interpolation)
+    ds = open_imagenet_val(interpolation)
     idx = select_protocol_images(ds, clf, n_classes=1000, per_class=max(1, n // 1000), device=device)[:n]
     return stack_items(ds, idx)
 

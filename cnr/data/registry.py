@@ -146,9 +146,11 @@ def load_dataset(name: str, limit: int | None = None, interpolation: str = "bili
 
     `imagenet-val` loads images into memory (50,000 at 224 px are 30 GB): pass a limit.
     """
-    from cnr.checks import check_images, check_labels
+    from cnr.checks import check_images, check_labels, resolve_device
+    from cnr.parsing import parse_seed
 
     info = dataset_info(name)
+    device, seed = resolve_device(device, flag="device"), parse_seed(seed, "seed")
     limit = check_int(limit, "limit", 1, optional=True)
     if limit is not None:
         check_sample_size(name, limit, "limit")

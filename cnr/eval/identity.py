@@ -71,9 +71,25 @@ def _command(row: pd.Series, run: Any) -> str:
     return f"cnr grid --profile {profile}{sets}" + (f" --seed {int(seed)}" if seed == seed and seed is not None else "")
 
 
-def fill_older_columns(df: pd.DataFrame) -> pd.DataFrame:
+RESULT_COLUMNS = ("defense", "attack", "norm", "budget", "accuracy")  # what every reader of a results table uses
+
+
+def require_columns(df: Any, columns: tuple[str, ...], what: str = "results table") -> pd.DataFrame:
+    """Refuse what is not a DataFrame with these columns, in one line, before a reader fails with a KeyError."""
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a {what} as a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"the {what} lacks the column(s) {', '.join(missing)}"
+                         + (" (it is empty)" if not len(df.columns) else "")
+                         + "; pass the table the kit wrote (read it with cnr.eval.rows.read_table)")
+    return df
+
+
+def fill_older_columns(df: pd.DataFrame, required: tuple[str, ...] = RESULT_COLUMNS) -> pd.DataFrame:
     """A table of an older kit with the columns it lacks derived from its key: `mode` from the defense's name,
-    `kind` from the attack's cell group; what cannot be derived is named."""
+    `kind` from the attack's cell group; what cannot be derived is named, and so is a missing `required` column."""
+    require_columns(df, required)
     if df.empty or ("mode" in df and "kind" in df):
         return df
     from cnr.cells.groups import GROUPS

@@ -60,7 +60,7 @@ def merged_rows(out_csv: str | os.PathLike) -> tuple[pd.DataFrame, DoneKeys]:
     out_csv = Path(out_csv)
     rows = read_rows(out_csv)
     if not out_csv.is_file():
-        return fill_older_columns(rows), DoneKeys(rows)
+        return fill_older_columns(rows, required=()), DoneKeys(rows)
     table = read_table(out_csv)
     rounded = not exact_budgets(out_csv)
     if not rows.empty:
@@ -69,7 +69,7 @@ def merged_rows(out_csv: str | os.PathLike) -> tuple[pd.DataFrame, DoneKeys]:
         table = table[[row_key(r) not in new for r in table[KEY_COLUMNS].to_dict("records")]]
     flags = pd.Series([rounded] * len(table) + [False] * len(rows))
     df = pd.concat([table, rows], ignore_index=True) if not rows.empty else table.reset_index(drop=True)
-    return fill_older_columns(df), DoneKeys(df, flags)
+    return fill_older_columns(df, required=()), DoneKeys(df, flags)
 
 
 def load_table(out_csv: str | os.PathLike) -> pd.DataFrame:

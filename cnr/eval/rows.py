@@ -24,6 +24,7 @@ import pandas as pd
 from cnr import atomic
 from cnr.config.schema import conforms, type_name
 from cnr.errors import CnrError, DataNotFoundError, InputError, path_error
+from cnr.eval.identity import require_columns
 
 KEY_COLUMNS = ["dataset", "classifier", "defense", "attack", "norm", "budget", "params", "seed"]
 
@@ -55,10 +56,11 @@ def _value_ranges() -> dict[str, Any]:
 
     fraction = number_limit(0, 1)
     return {**{k: fraction for k in ("accuracy", "acc_lo", "acc_hi", "worst_accuracy", "worst_lo", "worst_hi")},
-            "norm": choice_limit(*NORMS), "n": count_limit(1), "draws": count_limit(1), "seed": count_limit(0),
+            "norm": choice_limit(*NORMS), "n": count_limit(1, None), "draws": count_limit(1, None),
+            "seed": count_limit(0, None),
             "budget": number_limit(0, allow_inf=True), "draw_std": number_limit(0),
-            "n_forward": count_limit(0), "n_backward": count_limit(0), "queries_median": number_limit(0),
-            "queries_max": count_limit(0)}
+            "n_forward": count_limit(0, None), "n_backward": count_limit(0, None), "queries_median": number_limit(0),
+            "queries_max": count_limit(0, None)}
 
 
 VALUE_RANGES = _value_ranges()
@@ -175,14 +177,14 @@ def read_rows(out_csv: str | os.PathLike) -> pd.DataFrame:
 def _json_default(o: Any) -> Any:
     """numpy / torch scalars keep their kind (an int stays an int); anything else numeric becomes a float."""
     item = getattr(o, "item", None)
-    if callable(item):
-        return item()
-    return float(o)
+    return item() if callable(item) else float(o)
 
 
 def append_row(path: str | os.PathLike, row: Mapping[str, Any]) -> None:
     """Append one finished row as a JSON line and fsync it; a row that breaks ROW_SCHEMA is refused, not written."""
     path = Path(path)
+    if not isinstance(row, Mapping):
+        raise InputError(f"a row is a mapping of column -> value, got {type(row).__name__}")
     line = json.dumps(dict(row), default=_json_default)
     problem = row_problem(json.loads(line))
     if problem:
@@ -227,9 +229,8 @@ def _sidecar(csv_path: Path) -> Path:
 def write_table(df: pd.DataFrame, out_csv: str | os.PathLike, exact_budgets: bool = True) -> Path:
     """Write the merged table atomically, with a sidecar (row count, sha256) that lets read_table spot truncation;
     budgets in full precision (they are part of the key), the other numbers at 4 decimals."""
-    out_csv = Path(out_csv)
-    if "budget" in df:
-        df = df.assign(budget=[repr(float(b)) for b in df["budget"]])
+    out_csv, df = Path(out_csv), require_columns(df, tuple(KEY_COLUMNS), "results table to write")
+    df = df.assign(budget=[repr(float(b)) for b in df["budget"]])
     data = df.to_csv(index=False, float_format="%.4f").encode()
     atomic.write_bytes(out_csv, data)
     meta = {"rows": len(df), "columns": len(df.columns), "sha256": hashlib.sha256(data).hexdigest(),

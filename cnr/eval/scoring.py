@@ -7,16 +7,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnr.parsing import check_int
+from cnr.checks import check_images, check_labels, declared_classes
+from cnr.errors import InputError
+from cnr.parsing import EFFORT_MAX, check_int
 from cnr.prediction import predict
 from cnr.stats import wilson_interval
 
 EVAL_DRAW_BASE = 1_000_000_000  # scoring draws never coincide with the draws an attack saw
 
 
-def draw_predictions(model: nn.Module, x: torch.Tensor, draws: int, batch_size: int = 500) -> torch.Tensor:
-    """(draws, n) predicted labels over fresh draws of a random model (the same pinned draws on every call)."""
-    draws = check_int(draws, "draws", 1)
+def draw_predictions(model: nn.Module, x: torch.Tensor, draws: int, batch_size: int = 500,
+                     y: torch.Tensor | None = None) -> torch.Tensor:
+    """(draws, n) predicted labels over fresh draws of a random model (the same pinned draws on every call); the
+    images, the labels `y` when given, and the draw count are checked here, once."""
+    draws = _checked(model, x, y, draws)
     random = hasattr(model, "is_random")  # a Defended model takes draw=
     return torch.stack([predict(model, x, batch_size, draw=EVAL_DRAW_BASE + j if random else None)
                         for j in range(draws)])
@@ -24,7 +28,7 @@ def draw_predictions(model: nn.Module, x: torch.Tensor, draws: int, batch_size: 
 
 def score(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, draws: int, batch_size: int = 500) -> torch.Tensor:
     """(draws, n) bool matrix of correct predictions over fresh draws of a random model."""
-    return draw_predictions(model, x_adv, draws, batch_size) == y.cpu()
+    return draw_predictions(model, x_adv, draws, batch_size, y) == y.cpu()
 
 
 def vote(preds: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,11 +49,23 @@ def vote(preds: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tens
 def majority_vote(model: nn.Module, x: torch.Tensor, draws: int, y: torch.Tensor | None = None,
                   batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     """The most-voted class over fresh draws (the scoring draws of `score`) and its vote count, per image (`vote`)."""
-    return vote(draw_predictions(model, x, draws, batch_size), y)
+    return vote(draw_predictions(model, x, draws, batch_size, y), y)
+
+
+def _checked(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, draws: int) -> int:
+    """The scoring functions' boundary: images, labels one per image (in the model's classes) and a draw count."""
+    check_images(x, name="images to score")
+    if y is not None:
+        check_labels(y, len(x), declared_classes(model) if isinstance(model, nn.Module) else None)
+    return check_int(draws, "draws", 1, EFFORT_MAX)
 
 
 def summarize(correct: torch.Tensor) -> dict[str, Any]:
     """Mean accuracy over draws and the worst case (an image counts only if every draw is right), with intervals."""
+    if not isinstance(correct, torch.Tensor) or correct.dtype != torch.bool or correct.ndim != 2 or 0 in correct.shape:
+        raise InputError(f"summarize takes a (draws, n) bool tensor of correct predictions with draws, n >= 1, got "
+                         f"{type(correct).__name__} {getattr(correct, 'dtype', '')} "
+                         f"{tuple(getattr(correct, 'shape', ()))}")
     draws, n = correct.shape
     k_mean = correct.double().sum().item() / draws  # exact k for one draw (float32 means drift below k/n)
     k_worst = int(correct.all(0).sum())
@@ -89,17 +105,13 @@ def evaluate(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor, draws: int 
     The draws are pinned and never ones an attack saw (`run_attack` starts each random defense at draw 0 and counts
     up; scoring uses draws from EVAL_DRAW_BASE), so re-scoring gives the same numbers. A deterministic model is
     scored once. Costs `draws` x n forward passes of the model."""
-    from cnr.checks import check_labels
-    from cnr.errors import InputError
-
     if hasattr(x_adv, "x_adv"):
         raise InputError("evaluate takes images; pass the attack result's images: evaluate(model, result.x_adv, y)")
-    draws = check_int(draws, "draws", 1)
+    draws = check_int(draws, "draws", 1, EFFORT_MAX)
     if not isinstance(x_adv, torch.Tensor):
         raise InputError(f"evaluate takes an image tensor, got {type(x_adv).__name__}")
-    check_labels(y, len(x_adv))
     random = bool(getattr(model, "is_random", False))
-    preds = draw_predictions(model, x_adv, draws if random else 1, batch_size)
+    preds = draw_predictions(model, x_adv, draws if random else 1, batch_size, y)
     truth = y.cpu()
     correct = preds == truth
     s = summarize(correct)

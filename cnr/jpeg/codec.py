@@ -18,9 +18,9 @@ import simplejpeg
 import torch
 
 from cnr.checks import FLOAT_DTYPES, check_images
+from cnr.environment import jpeg_threads
 from cnr.errors import InputError, unknown_name
 from cnr.jpeg.quality import check_qfs
-from cnr.parsing import positive_int
 
 MIN_SIZE = 8  # one JPEG block
 BACKENDS = ("simplejpeg", "pillow")
@@ -106,9 +106,9 @@ _pool_lock = threading.Lock()
 
 def num_threads() -> int:
     """Threads the codec spreads a batch over: $CNR_JPEG_THREADS, else the cores this process may use."""
-    env = os.environ.get("CNR_JPEG_THREADS")
-    if env:
-        return positive_int(env, "CNR_JPEG_THREADS")
+    threads = jpeg_threads()
+    if threads is not None:
+        return threads
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

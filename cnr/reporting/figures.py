@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cnr.eval.identity import fill_older_columns
+from cnr.eval.identity import fill_older_columns, require_columns
 from cnr.reporting.restoration_figures import (  # noqa: F401
     argan_training_figure,
     bank_restoration_figure,
@@ -250,7 +250,8 @@ def paired_figure(paired: pd.DataFrame) -> plt.Figure:
     """Dynamic minus static on the same images, with paired 95% intervals: one row per attack cell, one marker per
     bank; right of zero means switching generators helped."""
     setup_style()
-    if paired.empty:
+    if require_columns(paired, ("attack", "defense_a", "defense_b", "norm", "budget", "diff", "diff_lo", "diff_hi"),
+                       "paired table").empty:
         raise MissingRows("paired: no paired static-vs-dynamic rows (run the grid)")
     t = paired[paired["attack"] != "clean"].copy()
     several = t[["defense_a", "defense_b"]].drop_duplicates().shape[0] > 1  # e.g. N = 1, 3, 5: name each pair

@@ -37,14 +37,23 @@ def history_frame(meta: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(meta.get("history") or [])
 
 
+def _bank_files(folder: str | Path) -> list[Path]:
+    """The weights files of a bank folder; a folder that is missing or a file is refused, not read as empty."""
+    from cnr.errors import WeightsError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"AR-GAN bank {folder} {'is a file' if folder.exists() else 'does not exist'}; pass the "
+                           f"folder that holds qfNN.safetensors")
+    return sorted(f for f in folder.glob("*.safetensors") if not f.name.endswith(".ckpt.safetensors"))
+
+
 def bank_history(folder: str | Path, dataset: str | None = None) -> pd.DataFrame:
     """Every bank file's validation history (step, phase, PSNR/SSIM of JPEG and restored, losses), long format."""
     from cnr.weights import read_metadata
 
     frames = []
-    for f in sorted(Path(folder).glob("*.safetensors")):
-        if f.name.endswith(".ckpt.safetensors"):
-            continue
+    for f in _bank_files(folder):
         meta = read_metadata(f)
         h = history_frame(meta)
         if h.empty:
@@ -60,9 +69,7 @@ def bank_summary(folder: str | Path) -> pd.DataFrame:
     from cnr.weights import read_metadata
 
     rows = []
-    for f in sorted(Path(folder).glob("*.safetensors")):
-        if f.name.endswith(".ckpt.safetensors"):
-            continue
+    for f in _bank_files(folder):
         m = read_metadata(f)
         arch, val = m.get("architecture", {}), m.get("val") or {}
         rows.append(dict(file=f.name, qf=str(m.get("qf")), dataset=m.get("dataset"), preset=arch.get("preset"),
@@ -76,7 +83,9 @@ def load_results(run: Run, seed: int | None = None) -> pd.DataFrame:
     """The run's robustness table (finished rows, shards merged), optionally one seed; empty if none yet."""
     from cnr.analysis.ensemble import mark_inconclusive
     from cnr.eval.merge import load_table
+    from cnr.parsing import parse_seed
 
+    seed = None if seed is None else parse_seed(seed, "seed")
     df = mark_inconclusive(load_table(run.robustness_csv))
     if seed is not None and not df.empty and "seed" in df:
         df = df[df["seed"] == seed].reset_index(drop=True)

@@ -52,6 +52,9 @@ def restoration_summary(rest: pd.DataFrame) -> pd.DataFrame:
 def ablation_table(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> pd.DataFrame:
     """Worst-case accuracy at the reference budgets of every defense (JPEG, static/dynamic, N, fixed QF) under the
     ablation groups: rows (attack, norm, budget), one column per defense, cells 'mean / worst'."""
+    from cnr.parsing import nonnegative_float
+
+    ref_linf, ref_l2 = nonnegative_float(ref_linf, "ref_linf"), nonnegative_float(ref_l2, "ref_l2")
     df = fill_older_columns(df)  # a table of an older kit: mode and kind derived
     sub = rows_of(df, "ablation", ablation=True)
     sub = pd.concat([at_budget(sub, "linf", ref_linf), at_budget(sub, "l2", ref_l2)])
