@@ -99,7 +99,7 @@ def test_run_all_and_both_sliders_leave_the_repository_as_it_was(lab_url, tmp_pa
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        page.goto(url, timeout=300_000)  # a loaded machine serves JupyterLab's first page slowly
         page.locator(".jp-Notebook").wait_for(timeout=120_000)
         page.locator("#jp-main-statusbar >> text=Idle").first.wait_for(timeout=120_000)  # the cnr kernel is up
         page.get_by_role("menuitem", name="Run", exact=True).click()
