@@ -73,6 +73,8 @@ legacy: setup
 test: setup
 	$(PY) -m pytest
 
+# JupyterLab on copies of notebooks/ in results/interactive/notebooks/ (ignored by git; cnr/lab.py says why), so
+# autosave never dirties the committed notebooks; a session's outputs go to results/interactive/<run>/.
 # Jupyter refuses to run as root without --allow-root (containers, CI images): pass it only there.
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+	$(PY) -m cnr.lab $(LAB_ARGS) $$([ "$$(id -u)" = 0 ] && echo --allow-root)

