@@ -4,7 +4,7 @@ strongest single setting an outside check used) on the imagenet profile's own im
 Run the parts in parallel (one thread each), then combine:
     python benchmarks/imagenet_margin_check.py --defense dynamic-N3 --part 1/2 &
     python benchmarks/imagenet_margin_check.py --defense dynamic-N3 --part 2/2 &
-    python benchmarks/imagenet_margin_check.py --defense dynamic-N3 --combine
+    python benchmarks/imagenet_margin_check.py --defense static-N3,dynamic-N3 --combine
 Each part's per-image outcomes (correct under every scoring draw) go to --out, so a stopped run resumes by part.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.stats import binomtest
 
 from cnr.analysis.ensemble import mark_inconclusive
 from cnr.attacks import run_attack
@@ -55,33 +56,50 @@ def run_part(args: argparse.Namespace, budget: float) -> None:
     print(f"part {i}/{k}: {len(idx)} images, {time.perf_counter() - t0:.0f} s")
 
 
-def combine(args: argparse.Namespace, budget: float) -> None:
-    run = resolve_run("imagenet", {}, seed=0)
-    parts = [np.load(p) for p in sorted(args.out.glob(f"{args.defense}-linf{budget:.4f}-part*of*.npy"))]
-    k = len(parts)
+def kept_images(run, out: Path, defense: str, budget: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per image: robust under the committed suite (clean included), and under the suite plus the margin attack."""
+    parts = [np.load(p) for p in sorted(out.glob(f"{defense}-linf{budget:.4f}-part*of*.npy"))]
+    if not parts:
+        raise SystemExit(f"no parts for {defense} in {out}: run the --part commands first")
     order = np.concatenate([p[0] for p in parts])
     correct = np.concatenate([p[1:] for p in parts], axis=1)[:, np.argsort(order)].astype(bool)
-    n, draws = correct.shape[1], correct.shape[0]
-    alone = correct.all(0)
+    n = correct.shape[1]
     df = mark_inconclusive(load_table(run.robustness_csv))
-    cells = at_budget(df[df["defense"] == args.defense], "linf", budget)
+    cells = at_budget(df[df["defense"] == defense], "linf", budget)
     cells = cells[~cells["inconclusive"].astype(bool) & cells["outcomes"].notna()]
     if cells.empty:
-        raise SystemExit(f"no conclusive {args.defense} rows at Linf {budget:g} in {run.robustness_csv}")
+        raise SystemExit(f"no conclusive {defense} rows at Linf {budget:g} in {run.robustness_csv}")
     suite = np.logical_and.reduce([load_outcomes(run.robustness_csv, r).correct[:, :n].all(0)
                                    for _, r in cells.iterrows()])
-    clean = df[(df["defense"] == args.defense) & (df["kind"] == "clean")].iloc[0]
+    clean = df[(df["defense"] == defense) & (df["kind"] == "clean")].iloc[0]
     suite &= load_outcomes(run.robustness_csv, clean).correct[:, :n].all(0)
-    for name, kept in (("committed ensemble", suite), ("margin EOT-PGD 40 x 4 alone", alone),
-                       ("ensemble with it", suite & alone)):
-        lo, hi = wilson_interval(int(kept.sum()), n)
-        print(f"{args.defense} Linf {budget:.4f} {name}: {kept.mean():.3f} [{lo:.3f}, {hi:.3f}] (n={n}, worst of "
-              f"{draws} draws, seed 0, parts={k}, params={PARAMS}; suite: {', '.join(cells['attack'])})")
+    print(f"{defense}: suite {', '.join(cells['attack'])}; {correct.shape[0]} scoring draws, {len(parts)} parts")
+    return suite, suite & correct.all(0), correct.all(0).mean()
+
+
+def combine(args: argparse.Namespace, budget: float) -> None:
+    run = resolve_run("imagenet", {}, seed=0)
+    with_it = {}
+    for defense in args.defense.split(","):
+        suite, both, alone = kept_images(run, args.out, defense, budget)
+        with_it[defense] = both
+        n = len(suite)
+        for name, k in (("committed ensemble", int(suite.sum())), ("margin EOT-PGD 40 x 4 alone", round(alone * n)),
+                        ("ensemble with it", int(both.sum()))):
+            lo, hi = wilson_interval(k, n)
+            print(f"  Linf {budget:.4f} {name}: {k / n:.3f} [{lo:.3f}, {hi:.3f}] (n={n}, worst case over draws, "
+                  f"seed 0, {PARAMS})")
+    if len(with_it) == 2:
+        (a, ka), (b, kb) = with_it.items()
+        only_a, only_b = int((ka & ~kb).sum()), int((kb & ~ka).sum())
+        p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+        print(f"paired, ensemble with it: {a} {ka.mean():.3f}, {b} {kb.mean():.3f}; images kept only by {a}: "
+              f"{only_a}, only by {b}: {only_b}; McNemar exact p = {p:.3f}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--defense", default="dynamic-N3")
+    ap.add_argument("--defense", default="dynamic-N3", help="with --combine: one or two, comma-separated (paired)")
     ap.add_argument("--budget", type=float, default=4 / 255)
     ap.add_argument("--part", default="1/1")
     ap.add_argument("--combine", action="store_true")
