@@ -73,7 +73,8 @@ def _check_attacks(p: Profile) -> None:
     for key in p.attacks:
         if key in ATTACKS:
             attack_params(key, **p.attacks[key])
-    for group in GROUPS.values():
+    # the groups the grid runs, and any the profile sets: an opt-in group's inherited settings are checked where used
+    for group in dict.fromkeys([*grid_groups(p), *(GROUPS[k] for k in p.attacks if k in GROUPS)]):
         params = dict(group.params(p))
         if group.attack in ATTACKS:
             attack_params(group.attack, **params)
