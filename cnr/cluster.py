@@ -111,9 +111,15 @@ def _executor(run: Run, config: ClusterConfig):
     import submitit
 
     env = {**_STARTUP_ENV, "OMP_NUM_THREADS": str(config.cpus), "MKL_NUM_THREADS": str(config.cpus)}
-    executor = submitit.AutoExecutor(folder=jobs_dir(run) / "logs", cluster=config.engine)
+    try:
+        executor = submitit.AutoExecutor(folder=jobs_dir(run) / "logs", cluster=config.engine)
+    except RuntimeError as e:  # no srun on this machine
+        raise InputError(f"--cluster {config.engine}: {e} Submit from the cluster's login node, or use "
+                         f"--cluster local") from None
     params: dict[str, Any] = dict(name=f"cnr-{run.name}"[:64], timeout_min=config.timeout_min,
-                                  cpus_per_task=config.cpus, gpus_per_node=config.gpus, tasks_per_node=1, nodes=1)
+                                  cpus_per_task=config.cpus, tasks_per_node=1, nodes=1)
+    if config.gpus or config.engine == "local":  # the local executor hides the GPUs a job does not ask for
+        params["gpus_per_node"] = config.gpus
     params[f"{config.engine}_setup"] = [f"export {k}={v}" for k, v in env.items()]
     if config.mem_gb is not None:
         params["mem_gb"] = config.mem_gb

@@ -2,6 +2,8 @@
 code path as Slurm), the per-shard report of what is missing, and the checks of the job config."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import run_cli
 
@@ -86,3 +88,30 @@ def test_cli_refuses_cluster_options_without_an_engine_and_collects_an_empty_run
     assert code == 2 and "add --cluster" in text
     code, text = run_cli(capsys, "collect", "--profile", "smoke", "--set", "grid.groups=['clean']")
     assert code == 1 and "0 of 9 cells done, 9 missing" in text
+
+
+def test_a_slurm_submission_asks_for_the_configured_resources(tmp_path, monkeypatch):
+    """Through submitit's Slurm executor with stand-in `srun` and `sbatch` that record the batch script."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {tmp_path}/script.sh\necho "Submitted batch job 4242"\n')
+    for tool in ("srun", "sbatch"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    run = resolve_run("smoke", GROUPS, results_root=tmp_path / "results")
+    config = cluster_config("slurm", 3, ["partition=gpu", "gpus=2", "cpus=6", "timeout_min=90", "parallel=2"])
+    jobs = submit_grid(run, config, job_device(None, "auto", config))
+    script = (tmp_path / "script.sh").read_text()
+    for flag in ("--partition=gpu", "--gpus-per-node=2", "--cpus-per-task=6", "--time=90", "--array=0-2%2",
+                 "export OMP_NUM_THREADS=6"):
+        assert flag in script, flag
+    assert [j.job_id for j in jobs] == ["4242_0", "4242_1", "4242_2"]
+    assert list(read_manifest(run)["jobs"]) == ["1/3", "2/3", "3/3"]
+
+
+def test_slurm_without_slurm_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    run = resolve_run("smoke", GROUPS, results_root=tmp_path / "results")
+    with pytest.raises(InputError, match="--cluster local"):
+        submit_grid(run, cluster_config("slurm", 2), "auto")
