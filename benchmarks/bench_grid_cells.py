@@ -9,6 +9,8 @@ made `n_forward` / `n_backward` image passes through the model its attack sees (
     n_forward x fwd(attacked) + n_backward x (fwdbwd - fwd)(attacked) + draws x n x fwd(scored)
 
 with fwd = N x (JPEG + generator) + classifier (and the backward through what the gradient view differentiates).
+`ratio` prices each generator on the whole batch; `grouped` on the share of it that the drawn QFs give it (a
+dynamic bank runs each generator on its own images only).
 `model` repeats the prediction with the whole defended model timed alone: parts ~ model < cell puts the rest in the
 attack's loop, parts < model in the defense's own plumbing. Then it extrapolates each kind to the profile's sample
 size and sums over the grid. CPU seconds of one thread, so a loaded machine slows both sides alike. Each cell runs
@@ -82,8 +84,9 @@ class Parts:
             return fwd, fb
         return self._cached(("jpeg", qf_range, surrogate), measure)
 
-    def generator(self, mode: str, qf_range: tuple[int, int]) -> tuple[float, float]:
-        """(forward, forward+backward) of the restorer: the static one, or each drawn one weighted by its draws."""
+    def generator(self, mode: str, qf_range: tuple[int, int], grouped: bool) -> tuple[float, float]:
+        """(forward, forward+backward) of the restorer: the static one, or each drawn one weighted by its draws;
+        with `grouped`, each on the share of the batch its QFs draw (the dynamic bank's batches), else on all."""
         bank = self.ev.bank
 
         def measure() -> tuple[float, float]:
@@ -92,23 +95,24 @@ class Parts:
             else:
                 served = bank.nearest_tensor(torch.arange(qf_range[0], qf_range[1] + 1)).tolist()
                 gens = [(bank.generator_for(q), served.count(q) / len(served)) for q in sorted(set(served))]
-            fwd = sum(w * per_image(no_grad(g), self.x) for g, w in gens)
-            fb = sum(w * per_image(forward_backward(g), self.x) for g, w in gens)
+            xs = [self.x[:max(1, round(w * len(self.x)))] if grouped else self.x for _, w in gens]
+            fwd = sum(w * per_image(no_grad(g), x) for (g, w), x in zip(gens, xs))
+            fb = sum(w * per_image(forward_backward(g), x) for (g, w), x in zip(gens, xs))
             return fwd, fb
-        return self._cached(("gen", mode, qf_range), measure)
+        return self._cached(("gen", mode, qf_range, grouped), measure)
 
-    def defended(self, cell: Cell, attacked: bool) -> tuple[float, float]:
+    def defended(self, cell: Cell, attacked: bool, grouped: bool) -> tuple[float, float]:
         """(forward, forward+backward) per image of the model the cell attacks (or scores), from its parts."""
         d, view = cell.defense, cell.attack.view
         if d.mode == "none" or (attacked and view == "oblivious"):
             return self.clf
         mode = "static" if attacked and view == "transfer-static" else d.mode
         j, j_fb = self.jpeg(d.qf_range, surrogate=attacked and view == "surrogate")
-        g, g_fb = self.generator(mode, d.qf_range) if mode != "jpeg" else (0.0, 0.0)
+        g, g_fb = self.generator(mode, d.qf_range, grouped) if mode != "jpeg" else (0.0, 0.0)
         if attacked and view == "identity":  # generalized BPDA: the defense runs without a graph
             g_fb, j_fb = g, j
         if attacked and view == "expected" and mode == "dynamic":  # the drawn restorer, then the static one's graph
-            s, s_fb = self.generator("static", d.qf_range)
+            _, s_fb = self.generator("static", d.qf_range, grouped)
             g_fb = g + s_fb
         fwd = d.n_iter * (j + g) + self.clf[0]
         return fwd, d.n_iter * (j_fb + g_fb) + self.clf[1]
@@ -154,7 +158,7 @@ def main() -> None:
     print(f"profile {p.name}: {len(cells)} cells, {len(groups)} kinds; one cell of each kind on <= {args.n} images; "
           f"CPU seconds of one thread")
     print(f"{'attack':<22} {'defense':<12} {'n':>3} {'fwd':>7} {'bwd':>7} {'cold s':>7} {'cell s':>7} {'parts s':>7} "
-          f"{'ratio':>5} {'model':>5} {'cells':>5} {'total s':>8}")
+          f"{'ratio':>5} {'grouped':>7} {'model':>5} {'cells':>5} {'total s':>8}")
     total = 0.0
     for (label, dname), group in sorted(groups.items()):
         if (args.only and label not in args.only) or (args.defenses and dname not in args.defenses):
@@ -165,7 +169,8 @@ def main() -> None:
         x = ev.x[:row["n"]]
         part = parts.setdefault(row["n"], Parts(ev, x))
         draws = row["draws"]
-        by_parts = predicted(row, part.defended(cell, attacked=True), part.defended(cell, attacked=False)[0], draws)
+        by_parts, by_groups = (predicted(row, part.defended(cell, True, grouped),
+                                         part.defended(cell, False, grouped)[0], draws) for grouped in (False, True))
         _, target, attacked = ev.models(cell)
         target_fwd = per_image(no_grad(target), x)
         by_model = predicted(row, model_costs(attacked, x), target_fwd, draws)
@@ -174,7 +179,8 @@ def main() -> None:
         total += per_cell * len(group)
         print(f"{label:<22} {dname:<12} {row['n']:>3} {row['n_forward']:>7} {row['n_backward']:>7} {cold_s:>7.2f} "
               f"{cell_s:>7.2f} "
-              f"{by_parts:>7.2f} {cell_s / by_parts:>5.2f} {cell_s / by_model:>5.2f} {len(group):>5} "
+              f"{by_parts:>7.2f} {cell_s / by_parts:>5.2f} {cell_s / by_groups:>7.2f} {cell_s / by_model:>5.2f} "
+              f"{len(group):>5} "
               f"{per_cell * len(group):>8.0f}", flush=True)
     print(f"estimated grid time (one thread, CPU s): {total:.0f} s ({total / 60:.1f} min)")
 
