@@ -98,11 +98,35 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     from cnr.grid import run_grid
     from cnr.reporting.tables import summary_table
 
+    if args.cluster or args.jobs or args.job:
+        return _submit_grid(args)
     run = _run(args)
     df = run_grid(run, shard=args.shard, resume=not args.no_resume, workers=args.workers)
     if args.summary and not df.empty:
         print(summary_table(df).to_string(index=False))
     return 0
+
+
+def _submit_grid(args: argparse.Namespace) -> int:
+    from cnr.cluster import cluster_config, job_device, jobs_dir, submit_grid
+
+    clash = [flag for flag in ("shard", "workers", "no_resume", "run_json") if getattr(args, flag)]
+    config = cluster_config(args.cluster, args.jobs, args.job or (), clash=clash)
+    requested, args.device = args.device, "cpu"  # the jobs resolve their device on their node, not here
+    run = _run(args)
+    jobs = submit_grid(run, config, job_device(requested, run.profile.device, config))
+    print(f"grid ({run.name}): {len(jobs)} job(s) submitted to {config.engine} (logs in {jobs_dir(run)}); "
+          f"`cnr collect --profile {run.profile.name}{run.cli_options()}` merges and says what is missing"
+          if jobs else f"grid ({run.name}): every cell is done; nothing submitted")
+    return 0
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from cnr.cluster import collect, describe
+
+    _, report = collect(_run(args))
+    print(describe(report))
+    return 0 if not any(s.missing for s in report) else 1
 
 
 def _cmd_attack(args: argparse.Namespace) -> int:
@@ -255,7 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local processes of one thread each, splitting the grid (default: the profile's)")
     p.add_argument("--summary", action="store_true", help="print the accuracy table at the end")
     p.add_argument("--run-json", default=None, help=argparse.SUPPRESS)  # how grid workers receive their run
+    p.add_argument("--cluster", default=None, choices=["slurm", "local"], help="submit the grid as a job array")
+    p.add_argument("--jobs", type=argtype(positive_int), default=None, help="with --cluster: shards, one job each")
+    p.add_argument("--job", action="append", metavar="KEY=VALUE",
+                   help="with --cluster, per job (repeatable): partition, account, gpus, cpus, mem_gb, timeout_min, "
+                        "parallel")
     p.set_defaults(func=_cmd_grid)
+
+    p = sub.add_parser("collect", help="merge a grid's shards and say which cells are missing and which jobs failed")
+    _run_options(p)
+    p.set_defaults(func=_cmd_collect)
 
     p = sub.add_parser("attack", help="one cell: an attack on a defense, scored over fresh draws")
     _run_options(p)

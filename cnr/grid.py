@@ -43,18 +43,29 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return (i, k)
 
 
+def shard_cells(cells: list[Cell], shard: tuple[int, int]) -> list[Cell]:
+    """The cells shard i/k runs: every k-th from the i-th."""
+    i, k = shard
+    return [c for idx, c in enumerate(cells) if idx % k == i - 1]
+
+
+def unfinished(cells: list[Cell], run: Run, out_csv: str | os.PathLike, done: DoneKeys) -> list[Cell]:
+    """The cells whose row is not in the table yet or whose per-image outcomes are missing: what a grid still owes."""
+    p = run.profile
+    keys = [c.key(p.data.dataset, p.data.classifier, run.seed) for c in cells]
+    return [c for c, key in zip(cells, keys) if key not in done or not has_outcomes(out_csv, key)]
+
+
 def run_cells(evaluator: Evaluator, cells: list[Cell], out_csv: str | os.PathLike, shard: tuple[int, int] = (1, 1),
               resume: bool = True) -> pd.DataFrame:
     """Run this shard's cells that are not in the table yet; returns the merged table (written to out_csv)."""
     out_csv = Path(out_csv)
     i, k = shard
-    mine = [c for idx, c in enumerate(cells) if idx % k == i - 1]
     check_row_store(out_csv, shard)
     merged, done = merged_rows(out_csv)
     check_own_rows(merged, evaluator.run, out_csv)
     done = done if resume else DoneKeys(pd.DataFrame())
-    keys = [c.key(evaluator.dataset, evaluator.classifier_name, evaluator.seed) for c in mine]
-    todo = [c for c, key in zip(mine, keys) if key not in done or not has_outcomes(out_csv, key)]
+    todo = unfinished(shard_cells(cells, shard), evaluator.run, out_csv, done)
     path = rows_path(out_csv, shard)
     bar = tqdm(todo, desc=f"grid {i}/{k}", unit="cell")
     for cell in bar:

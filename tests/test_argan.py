@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from helpers import corpus_or_skip, mentions
 from safetensors.torch import load_file
 
@@ -107,6 +108,32 @@ def test_eval_mode_folds_batchnorm_exactly():
             torch.testing.assert_close(m(x), m.bn(m.conv(x)), atol=1e-5, rtol=1e-5)
     x = torch.rand(3, 1, 28, 28)
     torch.testing.assert_close(g(x), g(torch.cat([x, torch.rand(5, 1, 28, 28)]))[:3], atol=1e-5, rtol=1e-5)
+
+
+def _unfolded_each_call(m: ConvBN, x: torch.Tensor) -> torch.Tensor:
+    bn = m.bn
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    bias = (m.conv.bias - bn.running_mean) * scale + bn.bias
+    return F.conv2d(x, m.conv.weight * scale.view(-1, 1, 1, 1), bias, padding=m.conv.padding)
+
+
+def test_a_frozen_generator_reuses_its_folded_batchnorm_bit_for_bit_until_its_weights_change():
+    torch.manual_seed(0)
+    g = build_generator("quick", 1).eval().requires_grad_(False)
+    m = next(m for m in g.modules() if isinstance(m, ConvBN))
+    with torch.no_grad():
+        m.bn.running_var.uniform_(0.5, 2)
+    x = torch.rand(4, g.channels, 14, 14)
+    first, again = m(x), m(x)
+    assert m._folded is not None and torch.equal(first, again) and torch.equal(again, _unfolded_each_call(m, x))
+    with torch.no_grad():
+        m.conv.weight.mul_(2)  # in place: the folded copy must follow
+    assert torch.equal(m(x), _unfolded_each_call(m, x)) and not torch.equal(m(x), first)
+    m.bn.load_state_dict({**m.bn.state_dict(), "running_mean": torch.ones_like(m.bn.running_mean)})
+    assert torch.equal(m(x), _unfolded_each_call(m, x))
+    m.requires_grad_(True)  # a trainable conv in eval mode: the gradient reaches its weight through the fold
+    m(x).sum().backward()
+    assert m._folded is None and m.conv.weight.grad is not None and m.bn.weight.grad is not None
 
 
 # --- discriminator -----------------------------------------------------------------------------------

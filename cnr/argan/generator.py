@@ -57,16 +57,31 @@ class ConvBN(nn.Module):
         super().__init__()
         self.conv = _conv(cin, cout)
         self.bn = nn.BatchNorm2d(cout) if bn else None
+        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.bn is None:
             return self.conv(x)
         if self.training or not self.bn.track_running_stats:
             return self.bn(self.conv(x))
-        bn = self.bn
+        weight, bias = self.folded()
+        return F.conv2d(x, weight, bias, padding=self.conv.padding)
+
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The eval-mode conv weight and bias with BN folded in. A frozen restorer (an attack's many small batches)
+        reuses them until a tensor they come from changes; with a tensor that needs a gradient they are made anew,
+        so the graph runs through them."""
+        bn, conv = self.bn, self.conv
+        sources = (conv.weight, conv.bias, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        frozen = not any(t.requires_grad for t in sources)
+        key = (bn.eps, *((t.data_ptr(), t._version) for t in sources))
+        if frozen and self._folded is not None and self._folded[0] == key:
+            return self._folded[1], self._folded[2]
         scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
-        bias = (self.conv.bias - bn.running_mean) * scale + bn.bias
-        return F.conv2d(x, self.conv.weight * scale.view(-1, 1, 1, 1), bias, padding=self.conv.padding)
+        bias = (conv.bias - bn.running_mean) * scale + bn.bias
+        weight = conv.weight * scale.view(-1, 1, 1, 1)
+        self._folded = (key, weight, bias) if frozen else None
+        return weight, bias
 
 
 class ResidualBlock(nn.Module):

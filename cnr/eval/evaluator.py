@@ -36,13 +36,7 @@ class Evaluator:
         n = min(self.sizes[cell.attack.sample], len(self.x))
         x, y = self.x[:n], self.y[:n]
         view = cell.attack.view
-        grad = view if view in GRADS else "bpda"
-        defense = cell.defense.build(self.bank, grad=grad, seed=self.seed)
-        target = self.classifier if defense is None else Defended(defense, self.classifier)
-        attacked = self.classifier if view == "oblivious" else target
-        if view == "transfer-static" and cell.defense.mode in ("static", "dynamic"):
-            source = replace(cell.defense, name=f"static-N{cell.defense.n_iter}", mode="static")
-            attacked = Defended(source.build(self.bank, grad="bpda", seed=self.seed), self.classifier)
+        defense, target, attacked = self.models(cell)
         t0 = time.perf_counter()
         if cell.attack.attack == "clean" or cell.attack.budget == 0:
             x_adv, counts, extra, success = x, (0, 0), {}, torch.zeros(n, dtype=torch.bool)
@@ -82,6 +76,17 @@ class Evaluator:
             pn = pn[torch.isfinite(pn)]
             row["min_pert_l2_median"] = pn.median().item() if len(pn) else float("nan")
         return row
+
+    def models(self, cell: Cell) -> tuple[nn.Module | None, nn.Module, nn.Module]:
+        """The cell's defense (None: undefended), the model it is scored on, and the model its attack sees."""
+        view = cell.attack.view
+        defense = cell.defense.build(self.bank, grad=view if view in GRADS else "bpda", seed=self.seed)
+        target = self.classifier if defense is None else Defended(defense, self.classifier)
+        attacked = self.classifier if view == "oblivious" else target
+        if view == "transfer-static" and cell.defense.mode in ("static", "dynamic"):
+            source = replace(cell.defense, name=f"static-N{cell.defense.n_iter}", mode="static")
+            attacked = Defended(source.build(self.bank, grad="bpda", seed=self.seed), self.classifier)
+        return defense, target, attacked
 
 
 def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
