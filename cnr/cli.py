@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
-import time
 from pathlib import Path
 
 from cnr.environment import check_environment
@@ -48,30 +46,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_accuracy(args: argparse.Namespace) -> int:
-    import torch
+    from cnr.eval.accuracy import clean_accuracy
 
-    from cnr.checks import check_images, resolve_device
-    from cnr.classifiers import load_classifier, predict
-    from cnr.data import check_sample_size, load_dataset
-    from cnr.preflight import check_pairing
-    from cnr.stats import format_accuracy
-
-    run = _run(args)
-    classifier, dataset = args.classifier or run.profile.data.classifier, args.dataset or run.profile.data.dataset
-    torch.manual_seed(run.seed)
-    check_pairing(classifier, dataset, f"--classifier {classifier} and --dataset {dataset}")
-    if args.limit is not None:
-        check_sample_size(dataset, args.limit, "--limit")
-    device = resolve_device(run.device)
-    model = load_classifier(classifier, device=device, weights=run.classifier_weights(classifier))
-    info = model.cnr_input
-    x, y = load_dataset(dataset, limit=args.limit, interpolation=info.interpolation, classifier=model, device=device,
-                        seed=run.seed)
-    check_images(x, channels=info.channels, size=info.size, name=f"{dataset} images for {classifier}")
-    t0 = time.perf_counter()
-    correct = int((predict(model, x, batch_size=args.batch_size) == y).sum())
-    print(f"classifier {classifier} on {dataset}: accuracy {format_accuracy(correct, len(y))} "
-          f"n={len(y)} [{time.perf_counter() - t0:.1f} s]")
+    print(clean_accuracy(_run(args), args.classifier, args.dataset, args.limit, args.batch_size))
     return 0
 
 
@@ -131,36 +108,19 @@ def _cmd_collect(args: argparse.Namespace) -> int:
 
 def _cmd_attack(args: argparse.Namespace) -> int:
     from cnr.cells.groups import attack_spec
-    from cnr.cells.specs import SAMPLES, Cell
+    from cnr.cells.specs import Cell
     from cnr.data import check_sample_size
     from cnr.defenses import defense_by_name
-    from cnr.eval.evaluator import make_evaluator
-    from cnr.eval.preview import (
-        describe_cell,
-        describe_cost,
-        effective_params,
-        estimate_cost,
-        forward_progress,
-        scoring_draws,
-    )
+    from cnr.eval.preview import run_previewed
 
     run = _run(args)
     if args.n_images:
         check_sample_size(run.profile.data.dataset, args.n_images, "--n-images")
-    spec = defense_by_name(run.profile, args.defense)
     attack = attack_spec(run.profile, args.attack, args.group, args.norm, args.budget, args.view, args.param)
-    cell = Cell(spec, attack)
-    n = args.n_images or run.profile.sample_sizes()[attack.sample]
-    draws = scoring_draws(cell, run.profile.samples.draws)
+    cell = Cell(defense_by_name(run.profile, args.defense), attack)
     origin = (f"group {attack.label}, as the grid runs it" if args.group
               else f"the profile's settings of {attack.attack}")
-    estimate = estimate_cost(run, cell, n, draws)
-    print("\n".join([*describe_cell(cell, n, draws, origin), describe_cost(estimate)]), flush=True)
-    ev = make_evaluator(run, n=n)  # that many images loaded: no more than the cell uses
-    ev.sizes = dict.fromkeys(SAMPLES, n)
-    with forward_progress(ev.classifier, estimate.forward if estimate else None):
-        row = ev.run_cell(cell)
-    row["effective_params"] = json.dumps(effective_params(cell), sort_keys=True)  # the registry defaults included
+    row = run_previewed(run, cell, args.n_images or run.profile.sample_sizes()[attack.sample], origin)
     for k, v in row.items():
         print(f"{k:>20}: {v}")
     return 0

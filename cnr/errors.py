@@ -10,6 +10,10 @@ class InputError(CnrError, ValueError):
     """Images, labels or parameters that break a contract (shape, dtype, range, name)."""
 
 
+class MissingRows(InputError):
+    """The results table lacks the rows a figure or table needs (a partial or a smaller grid)."""
+
+
 class WeightsError(CnrError):
     """A weights file that is missing, corrupted, or made for another model."""
 

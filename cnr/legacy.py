@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from cnr.errors import InputError
+from cnr.notebook_run import start_from_committed
 from cnr.run import Run, resolve_run
 
 # profile -> its tracks: (label, profile of the track's run, overrides of that run); a profile that is not a key is
@@ -41,6 +42,7 @@ def legacy_runs(profile: str, overrides: dict[str, Any] | None = None, tracks: S
         if tracks is None or label in tracks:
             runs[label] = resolve_run(name, {**own, **(overrides or {})}, seed=seed, retrain=retrain,
                                       results_root=results_root)
+            start_from_committed(runs[label])  # a session's track starts from the committed rows (else: no-op)
     for label, run in runs.items():
         missing = [g for g in ("legacy-clean", *ATTACKS) if g not in run.profile.grid.groups]
         if missing:

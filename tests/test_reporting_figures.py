@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from helpers import paired_rows
 
+from cnr.errors import MissingRows
 from cnr.reporting import figures as F
-from cnr.reporting.style import MissingRows
 from cnr.reporting.summaries import load_ensemble, load_results
 from cnr.reporting.tables import save_output
 from cnr.run import resolve_run

@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
+from cnr.errors import MissingRows
 from cnr.reporting.legacy_table import legacy_sentences, load_published, side_by_side, side_by_side_figure
-from cnr.reporting.style import MissingRows
 
 
 def test_the_published_table_as_transcribed():

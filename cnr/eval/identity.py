@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from cnr.config import canonical_overrides
-from cnr.errors import InputError
+from cnr.errors import InputError, MissingRows
 
 IDENTITY_COLUMNS = ("profile", "overrides", "seed")
 MODES = ("none", "jpeg", "static", "dynamic")
@@ -75,12 +75,13 @@ RESULT_COLUMNS = ("defense", "attack", "norm", "budget", "accuracy")  # what eve
 
 
 def require_columns(df: Any, columns: tuple[str, ...], what: str = "results table") -> pd.DataFrame:
-    """Refuse what is not a DataFrame with these columns, in one line, before a reader fails with a KeyError."""
+    """Refuse what is not a DataFrame with these columns, in one line, before a reader fails with a KeyError; a
+    table without rows lacking them is MissingRows (a figure or table of it is skipped with a note)."""
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a {what} as a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise InputError(f"the {what} lacks the column(s) {', '.join(missing)}"
+        raise (MissingRows if df.empty else InputError)(f"the {what} lacks the column(s) {', '.join(missing)}"
                          + (" (it is empty)" if not len(df.columns) else "")
                          + "; pass the table the kit wrote (read it with cnr.eval.rows.read_table)")
     return df

@@ -121,3 +121,22 @@ def forward_progress(classifier: nn.Module, total: int | None) -> Iterator[None]
     finally:
         handle.remove()
         bar.close()
+
+
+def run_previewed(run: Run, cell: Cell, n: int, origin: str) -> dict[str, object]:
+    """What `cnr attack` does: say what the cell runs and costs before starting, run it on its first n images with
+    a progress bar, and return its row with the effective parameters (registry defaults included)."""
+    import json
+
+    from cnr.cells.specs import SAMPLES
+    from cnr.eval.evaluator import make_evaluator
+
+    draws = scoring_draws(cell, run.profile.samples.draws)
+    estimate = estimate_cost(run, cell, n, draws)
+    print("\n".join([*describe_cell(cell, n, draws, origin), describe_cost(estimate)]), flush=True)
+    ev = make_evaluator(run, n=n)  # that many images loaded: no more than the cell uses
+    ev.sizes = dict.fromkeys(SAMPLES, n)
+    with forward_progress(ev.classifier, estimate.forward if estimate else None):
+        row = ev.run_cell(cell)
+    row["effective_params"] = json.dumps(effective_params(cell), sort_keys=True)
+    return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from cnr.errors import MissingRows
 from cnr.eval.identity import fill_older_columns, require_columns
 from cnr.reporting.restoration_figures import (  # noqa: F401
     argan_training_figure,
@@ -14,7 +15,7 @@ from cnr.reporting.restoration_figures import (  # noqa: F401
     training_curves,
 )
 from cnr.reporting.select import at_budget, attack_labels, fixed_qf, rows_of, swept_attacks, swept_defenses
-from cnr.reporting.style import HATCHES, LINESTYLES, MARKERS, MissingRows, defense_style, ordered, setup_style
+from cnr.reporting.style import HATCHES, LINESTYLES, MARKERS, defense_style, ordered, setup_style
 from cnr.reporting.tables import pert_column
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import fisher_exact
 
+from cnr.errors import MissingRows
 from cnr.reporting.sentences import budget_text
-from cnr.reporting.style import MissingRows, defense_style, setup_style
+from cnr.reporting.style import defense_style, setup_style
 
 PUBLISHED_FILE = "legacy_blackbox.csv"  # cnr/shipped/: transcribed with its source column
 PUBLISHED_CLASSIFIER, PUBLISHED_DATA = "ResNet-50", "ImageNet val"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 # kit imports, in one block (these modules are moving into packages)
-from cnr.errors import unknown_name
-from cnr.reporting.style import MissingRows, defense_style, save_figure, setup_style
+from cnr.errors import MissingRows, unknown_name
+from cnr.reporting.style import defense_style, save_figure, setup_style
 
 # A marker and a dash pattern per mode, as well as a colour (the kit's styles of the N=3 defenses).
 MODE_STYLE = {"none": dict(marker="o", linestyle=":", color="black"), "jpeg": defense_style("jpeg"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from cnr.reporting.style import LINESTYLES, MARKERS, MissingRows, setup_style
+from cnr.errors import MissingRows
+from cnr.reporting.style import LINESTYLES, MARKERS, setup_style
 from cnr.reporting.tables import restoration_summary
 
 

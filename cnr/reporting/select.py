@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from cnr.reporting.style import MissingRows, ordered
+from cnr.errors import MissingRows
+from cnr.reporting.style import ordered
 
 GRADIENT_KINDS = ("white-box", "adaptive")
 

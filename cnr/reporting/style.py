@@ -8,7 +8,6 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 
 from cnr.atomic import atomic_path
-from cnr.errors import InputError
 
 # Readable in grayscale print: every defense gets a marker and a dash pattern as well as a colour.
 DEFENSE_ORDER = ["none", "jpeg", "static-N1", "static-N3", "static-N5", "dynamic-N1", "dynamic-N3", "dynamic-N5"]
@@ -34,10 +33,6 @@ def save_figure(fig: plt.Figure, out_dir: str | Path, name: str, dpi: int = 300)
 
 HATCHES = ["", "//", "..", "xx", "\\\\", "oo", "--", "++"]
 LINESTYLES = ["-", "--", "-.", ":"]
-
-
-class MissingRows(InputError):
-    """The results table lacks the rows a figure or table needs (a partial or a smaller grid)."""
 
 
 def defense_style(name: str) -> dict[str, object]:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from cnr.errors import MissingRows
 from cnr.eval.identity import fill_older_columns
 from cnr.paths import relative
 from cnr.reporting.select import GRADIENT_KINDS, at_budget, attack_labels, rows_of
-from cnr.reporting.style import MissingRows, ordered, save_figure
+from cnr.reporting.style import ordered, save_figure
 from cnr.table_files import save_table  # also imported from here by notebooks and tests
 
 
