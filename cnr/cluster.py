@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -98,12 +97,25 @@ def manifest_path(run: Run) -> Path:
     return jobs_dir(run) / "jobs.json"
 
 
-def run_shard(run_json: str, shard: str) -> int:
-    """What one job runs: its shard of the grid into the run's row store; returns the rows in the merged table."""
+def status_path(run: Run, shard: str) -> Path:
+    """The small JSON a job writes when it ends ('done' or 'failed'), so collecting never reads a job's pickle."""
+    i, k = shard.split("/")
+    return jobs_dir(run) / "status" / f"shard-{i}-of-{k}.json"
+
+
+def run_shard(run_json: str, shard: str, status: str) -> int:
+    """What one job runs: its shard of the grid into the run's row store; returns the rows in the merged table and
+    leaves its state, 'done' or 'failed', in the `status` JSON file (the submitter's `status_path`)."""
+    from cnr.atomic import write_text
     from cnr.grid import run_grid
 
-    run = Run.from_json(run_json)
-    return len(run_grid(run, shard=shard, workers=1))
+    try:
+        rows = len(run_grid(Run.from_json(run_json), shard=shard, workers=1))
+    except BaseException as e:
+        write_text(Path(status), json.dumps({"state": "failed", "error": f"{type(e).__name__}: {e}"[:500]}) + "\n")
+        raise
+    write_text(Path(status), json.dumps({"state": "done", "rows": rows}) + "\n")
+    return rows
 
 
 def _executor(run: Run, config: ClusterConfig):
@@ -156,7 +168,11 @@ def submit_grid(run: Run, config: ClusterConfig, device: str) -> list[Any]:
     if not shards:
         return []
     run_json = json.dumps({**json.loads(run.to_json()), "device": device})
-    jobs = _executor(run, config).map_array(run_shard, [run_json] * len(shards), shards)
+    statuses = [status_path(run, s) for s in shards]
+    statuses[0].parent.mkdir(parents=True, exist_ok=True)
+    for path in statuses:
+        path.unlink(missing_ok=True)  # a resubmitted shard's old state no longer holds
+    jobs = _executor(run, config).map_array(run_shard, [run_json] * len(shards), shards, [str(p) for p in statuses])
     _record(run, config, {s: j for s, j in zip(shards, jobs)})
     return jobs
 
@@ -168,7 +184,7 @@ def _record(run: Run, config: ClusterConfig, jobs: dict[str, Any]) -> None:
     old = read_manifest(run)
     listed = old["jobs"] if old and old["config"]["jobs"] == config.jobs else {}
     listed.update({shard: {"job_id": j.job_id, "stdout": str(j.paths.stdout), "stderr": str(j.paths.stderr),
-                           "result": str(j.paths.result_pickle)} for shard, j in jobs.items()})
+                           "status": str(status_path(run, shard))} for shard, j in jobs.items()})
     write_text(manifest_path(run), json.dumps({"config": asdict(config), "jobs": listed}, indent=1) + "\n")
 
 
@@ -200,26 +216,26 @@ class ShardStatus:
 
 
 def job_state(engine: str, job: dict[str, str]) -> str:
-    """'done', 'failed' (the function raised), or the engine's word for a job without a result yet."""
-    result = Path(job["result"])
-    if result.is_file():
+    """'done', 'failed' (the grid raised), or the engine's word for a job that has not written its status yet."""
+    status = Path(job["status"])
+    if status.is_file():
         try:
-            with open(result, "rb") as f:
-                outcome = pickle.load(f)[0]
-        except (OSError, EOFError, pickle.UnpicklingError, IndexError, TypeError):
-            return "unreadable result"
-        return "done" if outcome == "success" else "failed"
+            state = json.loads(status.read_text(encoding="utf-8"))["state"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "unreadable status"
+        return state if state in ("done", "failed") else "unreadable status"
     if engine == "local":  # a local job's id is its controller's process id
         try:
             os.kill(int(job["job_id"]), 0)
         except (ProcessLookupError, ValueError):
-            return "ended without a result"
+            return "ended without a status"
         except PermissionError:
             pass
         return "running"
     import submitit
 
-    return submitit.SlurmJob(result.parent, job["job_id"]).state  # sacct's word: PENDING, RUNNING, TIMEOUT, ...
+    # sacct's word: PENDING, RUNNING, TIMEOUT, ...
+    return submitit.SlurmJob(Path(job["stdout"]).parent, job["job_id"]).state
 
 
 def collect(run: Run) -> tuple[Any, list[ShardStatus]]:
