@@ -11,13 +11,14 @@ from tqdm.auto import tqdm
 
 
 @contextlib.contextmanager
-def forward_passes(model: nn.Module, total: int, desc: str, leave: bool = True) -> Iterator[tqdm]:
-    """A bar of `total` steps, one per call of `model` inside the block (the hook is removed on leaving it);
-    `leave=False` clears it when done."""
-    bar = tqdm(total=total, desc=desc, unit="pass", leave=leave)
+def forward_passes(model: nn.Module, total: int | None, desc: str, leave: bool = True,
+                   per_image: bool = False) -> Iterator[tqdm]:
+    """A bar of `total` steps, one per call of `model` inside the block (or, `per_image`, one per image through it);
+    the hook is removed on leaving the block; `leave=False` clears the bar when done."""
+    bar = tqdm(total=total, desc=desc, unit="img" if per_image else "pass", leave=leave, mininterval=1.0)
 
-    def count(*_: object) -> None:  # a hook that returns a value would replace the model's output
-        bar.update()
+    def count(module: nn.Module, inputs: tuple, output: object) -> None:  # returning a value would replace output
+        bar.update(int(inputs[0].shape[0]) if per_image else 1)
 
     handle = model.register_forward_hook(count)
     try:

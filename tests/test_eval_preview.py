@@ -9,8 +9,9 @@ from cnr.cells.groups import attack_spec
 from cnr.cells.specs import Cell
 from cnr.defenses import defense_by_name
 from cnr.eval.merge import load_table
-from cnr.eval.preview import describe_cell, describe_cost, estimate_cost, forward_progress, scoring_draws
+from cnr.eval.preview import describe_cell, describe_cost, estimate_cost, scoring_draws
 from cnr.paths import RESULTS_DIR
+from cnr.progress import forward_passes
 from cnr.run import resolve_run
 
 
@@ -58,7 +59,7 @@ def test_the_description_names_every_effective_parameter_within_100_columns(quic
 def test_progress_counts_images_through_the_classifier_and_leaves_its_output_alone():
     model = torch.nn.Linear(3, 2)
     x = torch.rand(4, 3)
-    with forward_progress(model, total=10):
+    with forward_passes(model, 10, "test", per_image=True):
         out = model(x)
         model(x[:2])
     assert isinstance(out, torch.Tensor) and out.shape == (4, 2)

@@ -1,15 +1,11 @@
 """What one cell will run and cost, said before it runs (`cnr attack`), and its progress while it runs."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from torch import nn
 
 from cnr.cells.specs import Cell
 from cnr.run import Run
@@ -105,24 +101,6 @@ def describe_cost(estimate: Estimate | None) -> str:
     return wrap(f"expected cost: {time}{estimate.forward:,} images through the classifier ({estimate.source})")
 
 
-@contextlib.contextmanager
-def forward_progress(classifier: nn.Module, total: int | None) -> Iterator[None]:
-    """A tqdm bar of the images through the classifier (every attack query and scoring pass goes through it)."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="img", desc="forward passes", dynamic_ncols=True, mininterval=1.0)
-
-    def count(module: nn.Module, inputs: tuple, output: object) -> None:  # None: the output stays as it is
-        bar.update(int(inputs[0].shape[0]))
-
-    handle = classifier.register_forward_hook(count)
-    try:
-        yield
-    finally:
-        handle.remove()
-        bar.close()
-
-
 def run_previewed(run: Run, cell: Cell, n: int, origin: str) -> dict[str, object]:
     """What `cnr attack` does: say what the cell runs and costs before starting, run it on its first n images with
     a progress bar, and return its row with the effective parameters (registry defaults included)."""
@@ -130,13 +108,15 @@ def run_previewed(run: Run, cell: Cell, n: int, origin: str) -> dict[str, object
 
     from cnr.cells.specs import SAMPLES
     from cnr.eval.evaluator import make_evaluator
+    from cnr.progress import forward_passes
 
     draws = scoring_draws(cell, run.profile.samples.draws)
     estimate = estimate_cost(run, cell, n, draws)
     print("\n".join([*describe_cell(cell, n, draws, origin), describe_cost(estimate)]), flush=True)
     ev = make_evaluator(run, n=n)  # that many images loaded: no more than the cell uses
     ev.sizes = dict.fromkeys(SAMPLES, n)
-    with forward_progress(ev.classifier, estimate.forward if estimate else None):
+    # every attack query and scoring pass goes through the classifier
+    with forward_passes(ev.classifier, estimate.forward if estimate else None, "forward passes", per_image=True):
         row = ev.run_cell(cell)
     row["effective_params"] = json.dumps(effective_params(cell), sort_keys=True)
     return row
