@@ -6,7 +6,9 @@ budget (its budget curve: cnr.analysis.budget_curve) and Square at each normaliz
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -15,22 +17,40 @@ from cnr.errors import InputError
 from cnr.notebook_run import start_from_committed
 from cnr.run import Run, resolve_run
 
-# profile -> its tracks: (label, profile of the track's run, overrides of that run); a profile that is not a key is
-# one track of its own
-TRACKS: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {
-    "legacy": (("fmnist quick bank", "legacy", {}), ("fmnist paper bank", "legacy", {"bank.preset": "paper"}),
-               ("imagenet natural bank", "legacy-imagenet", {})),
-    "smoke": (("smoke quick bank", "legacy-smoke", {}),),
+
+@dataclass(frozen=True)
+class Track:
+    """One track of a legacy profile: its label, the profile of its run, that run's overrides, and the profile of the
+    run whose white-box cells give its white-box view (None: its own run's)."""
+
+    label: str
+    profile: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    white_box: str | None = None
+
+
+# profile -> its tracks; a profile that is not a key is one track of its own
+TRACKS: dict[str, tuple[Track, ...]] = {
+    "legacy": (Track("fmnist quick bank", "legacy"), Track("fmnist paper bank", "legacy", {"bank.preset": "paper"}),
+               Track("imagenet natural bank", "legacy-imagenet", white_box="imagenet"),
+               Track("fmnist quick bank, randomness", "legacy-randomness")),
+    "smoke": (Track("smoke quick bank", "legacy-smoke"),),
 }
-ATTACKS = {"legacy-hsj": "HopSkipJump", "legacy-square": "Square (L2)"}  # cell group -> the legacy table's name
+# cell group -> the name its curve carries (the legacy table's for the protocol's own two attacks)
+ATTACKS = {"legacy-hsj": "HopSkipJump", "legacy-square": "Square (L2)",
+           **{f"legacy-hsj-vote{k}": f"HopSkipJump, {k}-draw majority" for k in (3, 9)},
+           **{f"legacy-hsj-vote{k}-x{k}": f"HopSkipJump, {k}-draw majority, {k}x queries" for k in (3, 9)},
+           "legacy-hsj-fresh": "HopSkipJump, no answer memory",
+           **{f"legacy-square-eot{k}": f"Square (L2), loss over {k} draws" for k in (3, 9)}}
+PROTOCOL = ("HopSkipJump", "Square (L2)")  # the legacy table's attacks, as the authors ran them
 CURVE_BUDGETS = (0.01, 0.03, 0.05, 0.06, 0.07, 0.08)  # the legacy table's columns: the HSJ curve gives every one
 
 
 def legacy_runs(profile: str, overrides: dict[str, Any] | None = None, tracks: Sequence[str] | None = None,
                 seed: int | None = None, retrain: bool = False, results_root: Any = None) -> dict[str, Run]:
     """One run per track of the profile (all of them, or those named in `tracks`), `overrides` applied to each."""
-    known = TRACKS.get(profile, ((profile, profile, {}),))
-    labels = [t[0] for t in known]
+    known = TRACKS.get(profile, (Track(profile, profile),))
+    labels = [t.label for t in known]
     if tracks is not None:
         if isinstance(tracks, str) or not tracks:
             raise InputError(f"tracks must be a non-empty list of track names ({', '.join(labels)}); got {tracks!r}")
@@ -38,13 +58,13 @@ def legacy_runs(profile: str, overrides: dict[str, Any] | None = None, tracks: S
         if stray:
             raise InputError(f"profile {profile!r} has no track {stray[0]!r}; its tracks: {', '.join(labels)}")
     runs = {}
-    for label, name, own in known:
-        if tracks is None or label in tracks:
-            runs[label] = resolve_run(name, {**own, **(overrides or {})}, seed=seed, retrain=retrain,
-                                      results_root=results_root)
-            start_from_committed(runs[label])  # a session's track starts from the committed rows (else: no-op)
+    for t in known:
+        if tracks is None or t.label in tracks:
+            runs[t.label] = resolve_run(t.profile, {**t.overrides, **(overrides or {})}, seed=seed, retrain=retrain,
+                                        results_root=results_root)
+            start_from_committed(runs[t.label])  # a session's track starts from the committed rows (else: no-op)
     for label, run in runs.items():
-        missing = [g for g in ("legacy-clean", *ATTACKS) if g not in run.profile.grid.groups]
+        missing = [g for g in ("legacy-clean", "legacy-hsj", "legacy-square") if g not in run.profile.grid.groups]
         if missing:
             raise InputError(f"track {label!r} (profile {run.profile.name!r}) does not run the legacy cell groups "
                              f"{', '.join(missing)}; use a legacy profile")
@@ -62,6 +82,7 @@ def kit_curves(runs: dict[str, Run], hsj_budgets: Sequence[float] = CURVE_BUDGET
     n, draws, the mean over draws and its 95% Wilson interval, the worst case over draws, and (HSJ) the attacker's own
     view. Rows the grids have not finished yet are left out."""
     from cnr.analysis.budget_curve import budget_curve
+    from cnr.cells.groups import GROUPS
     from cnr.eval.rows import read_table
 
     parts = []
@@ -76,20 +97,97 @@ def kit_curves(runs: dict[str, Run], hsj_budgets: Sequence[float] = CURVE_BUDGET
                 continue
             base = dict(track=label, run=run.name, dataset=run.profile.data.dataset,
                         classifier=run.profile.data.classifier, defense=defense, mode=rows["mode"].iloc[0])
-            hsj = rows[rows["attack"] == "legacy-hsj"]
-            if not hsj.empty:
-                curve = budget_curve(_outcomes(run.robustness_csv, hsj.iloc[0]),
-                                     _outcomes(run.robustness_csv, clean.iloc[0]), budgets)
-                parts += [{**base, "attack": ATTACKS["legacy-hsj"], **r,
-                           "queries_median": hsj["queries_median"].iloc[0]} for r in curve]
-            square = rows[rows["attack"] == "legacy-square"].sort_values("budget")
-            if not square.empty:
-                keep = ["budget", "n", "draws", "accuracy", "acc_lo", "acc_hi", "worst_accuracy", "worst_lo",
-                        "worst_hi", "queries_median"]
-                parts += [{**base, "attack": ATTACKS["legacy-square"], **{k: r[k] for k in keep if k in r}}
-                          for r in [clean.iloc[0].to_dict(), *square.to_dict("records")]]
+            for group in [g for g in ATTACKS if g in set(rows["attack"])]:
+                cells = rows[rows["attack"] == group].sort_values("budget")
+                if GROUPS[group].attack == "hsj":  # one unbounded run per image: its budget curve
+                    curve = budget_curve(_outcomes(run.robustness_csv, cells.iloc[0]),
+                                         _outcomes(run.robustness_csv, clean.iloc[0]), budgets)
+                    parts += [{**base, "attack": ATTACKS[group], "group": group, **r,
+                               "queries_median": cells["queries_median"].iloc[0]} for r in curve]
+                else:  # one run per budget
+                    keep = ["budget", "n", "draws", "accuracy", "acc_lo", "acc_hi", "worst_accuracy", "worst_lo",
+                            "worst_hi", "queries_median"]
+                    parts += [{**base, "attack": ATTACKS[group], "group": group, **{k: r[k] for k in keep if k in r}}
+                              for r in [clean.iloc[0].to_dict(), *cells.to_dict("records")]]
     if not parts:
         return pd.DataFrame()
     out = pd.DataFrame(parts)
     out.loc[out["budget"] == 0, "queries_median"] = 0.0  # the clean point: no attack
     return out
+
+
+def white_box_curves(runs: dict[str, Run], profile: str) -> pd.DataFrame:
+    """Each track's white-box view at the legacy budgets: the per-image ensemble of its white-box attacks (BPDA-PGD,
+    EOT-BPDA-PGD; the imagenet track reads the imagenet grid's, same defense and first images), per defense and
+    normalized L2 budget, the mean over draws (the per-image worst attack) and the worst case over draws, each with
+    its 95% Wilson interval. Budget 0 is the clean accuracy on the same images."""
+    from cnr.analysis.ensemble import WHITE_BOX_KINDS, ensemble
+    from cnr.eval.rows import read_table
+    from cnr.stats import wilson_interval
+
+    tracks = {t.label: t for t in TRACKS.get(profile, ())}
+    parts = []
+    for label, run in runs.items():
+        t = tracks.get(label)
+        source = run if t is None or t.white_box is None else resolve_run(
+            t.white_box, seed=run.seed, results_root=run.results_root)
+        if not (run.robustness_csv.is_file() and source.robustness_csv.is_file()):
+            continue
+        own = read_table(run.robustness_csv, hint="run the legacy grid first (make legacy)")
+        df = read_table(source.robustness_csv, hint=f"run the {source.name} grid first")
+        df = df[df["defense"].isin(set(own["defense"])) & ((df["kind"] == "clean") | (
+            df["kind"].isin(WHITE_BOX_KINDS) & (df["norm"] == "l2") & df["budget"].isin(run.profile.grid.l2_budgets)))]
+        if not (df["kind"] != "clean").any():
+            continue
+        for r in ensemble(df, source.robustness_csv).to_dict("records"):
+            n = int(r["n"])
+            lo, hi = wilson_interval(round(r["mean_view_accuracy"] * n), n)
+            parts.append(dict(track=label, run=source.name, defense=r["defense"], mode=r["mode"], budget=r["budget"],
+                              n=n, draws=int(r["draws"]), accuracy=r["mean_view_accuracy"], acc_lo=lo, acc_hi=hi,
+                              worst_accuracy=r["robust_accuracy"], worst_lo=r["robust_lo"],
+                              worst_hi=r["robust_hi"], attacks=r["attack_list"]))
+    return pd.DataFrame(parts)
+
+
+# the two measurements beside the grids, on the first track's images: decision noise toward HopSkipJump's boundary
+# (JPEG alone is deterministic: its flip rate is the control) and the paper's white-box tool as documented and in the
+# setting that breaks the bare model (benchmarks/paper_bpda_settings.py)
+NOISE_DEFENSES = ("jpeg-qf40", "static-N3", "dynamic-N3")
+TOOL_DEFENSES = ("none", "jpeg-qf40", "dynamic-N3")
+TOOL_SETTINGS = {"as documented": {}, "aimed at the runner-up": {"target": "runner-up", "step_size": 0.1}}
+
+
+def cached_study(run: Run, name: str, settings: dict[str, Any], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A study table of the run computed once per settings: tables/<name>.csv, beside it <name>.settings.json; other
+    settings recompute it (a rerun of the notebook reads it back)."""
+    from cnr.table_files import save_table
+
+    csv, sidecar = run.tables_dir / f"{name}.csv", run.tables_dir / f"{name}.settings.json"
+    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    if csv.is_file() and sidecar.is_file() and json.loads(sidecar.read_text(encoding="utf-8")) == wanted:
+        return pd.read_csv(csv)
+    table = compute()
+    save_table(table, run.tables_dir, name, floatfmt=".3f")
+    sidecar.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return table
+
+
+def noise_and_tool(run: Run, noise_images: int, tool_images: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The decision-noise table (cnr.studies.decision_noise) and the paper's-tool table (cnr.studies.paper_bpda, one
+    block per TOOL_SETTINGS entry) of a track's run, each computed once per settings."""
+    from cnr.cells.groups import group_params
+    from cnr.eval.evaluator import make_evaluator
+    from cnr.studies.decision_noise import decision_noise_study
+    from cnr.studies.paper_bpda import paper_bpda
+
+    hsj = group_params(run.profile, "legacy-hsj")
+    ev = make_evaluator(run, n=max(noise_images, tool_images))
+    noise = cached_study(run, "legacy_decision_noise", dict(n=noise_images, seed=run.seed, hsj=hsj,
+                                                            defenses=NOISE_DEFENSES, draws=ev.draws),
+                         lambda: decision_noise_study(ev, NOISE_DEFENSES, n=noise_images, hsj_params=hsj))
+    tool = cached_study(run, "legacy_paper_bpda", dict(n=tool_images, seed=run.seed, settings=TOOL_SETTINGS,
+                                                       defenses=TOOL_DEFENSES, draws=ev.draws,
+                                                       pgd=group_params(run.profile, "bpda-pgd")),
+                        lambda: pd.concat([paper_bpda(ev, TOOL_DEFENSES, n=tool_images, settings=s).assign(setting=k)
+                                           for k, s in TOOL_SETTINGS.items()], ignore_index=True))
+    return noise, tool

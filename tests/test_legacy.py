@@ -7,11 +7,11 @@ from cnr.errors import InputError
 from cnr.legacy import kit_curves, legacy_runs
 
 
-def test_the_legacy_profile_has_three_tracks_and_overrides_reach_each(tmp_path):
+def test_the_legacy_profile_has_four_tracks_and_overrides_reach_each(tmp_path):
     runs = legacy_runs("legacy", results_root=tmp_path)
     assert {k: r.name for k, r in runs.items()} == {
         "fmnist quick bank": "legacy", "fmnist paper bank": "legacy+bank.preset=paper",
-        "imagenet natural bank": "legacy-imagenet"}
+        "imagenet natural bank": "legacy-imagenet", "fmnist quick bank, randomness": "legacy-randomness"}
     assert runs["fmnist paper bank"].profile.bank.preset == "paper"
     some = legacy_runs("legacy", {"samples.blackbox": 20}, tracks=["imagenet natural bank"], results_root=tmp_path)
     assert list(some) == ["imagenet natural bank"] and some["imagenet natural bank"].profile.samples.blackbox == 20
@@ -31,3 +31,56 @@ def test_bad_tracks_are_refused(tmp_path, profile, tracks, message):
 
 def test_no_curves_before_the_grids_ran(tmp_path):
     assert kit_curves(legacy_runs("legacy", results_root=tmp_path)).empty
+
+
+def test_the_randomness_aware_cells_run_on_the_random_defenses_with_their_query_budgets():
+    from cnr.cells.groups import build_grid
+    from cnr.run import resolve_run
+
+    cells = build_grid(resolve_run("legacy-randomness").profile)
+    by_group: dict[str, set[str]] = {}
+    for c in cells:
+        by_group.setdefault(c.attack.label, set()).add(c.defense.name)
+    assert by_group["legacy-hsj"] == {"none", "jpeg-qf40", "dynamic-N3"}
+    for g in ("legacy-hsj-vote3", "legacy-hsj-vote9-x9", "legacy-hsj-fresh", "legacy-square-eot3"):
+        assert by_group[g] == {"dynamic-N3"}, g  # JPEG at one QF is deterministic: k draws change nothing
+    params = {c.attack.label: dict(c.attack.params) for c in cells}
+    assert params["legacy-hsj-vote3"]["max_queries"] == 5000 and params["legacy-hsj-vote3"]["draws"] == 3
+    assert params["legacy-hsj-vote9-x9"]["max_queries"] == 45000 and params["legacy-hsj-fresh"]["answer_cache"] is False
+    assert params["legacy-square-eot9"] == {"batch_size": 250, "draws": 9, "n_queries": 5000}
+
+
+def test_the_legacy_cells_keep_the_keys_of_rows_already_run():
+    """The protocol's settings moved to the profile's hsj / square entries; a row run before keeps resuming."""
+    from cnr.cells.groups import build_grid
+    from cnr.run import resolve_run
+
+    params = {c.attack.label: dict(c.attack.params) for c in build_grid(resolve_run("legacy").profile)}
+    assert params["legacy-hsj"] == {"max_queries": 5000, "steps": 20, "initial_gradient_eval_steps": 100,
+                                    "batch_size": 250}
+    assert params["legacy-square"] == {"n_queries": 5000, "batch_size": 250}
+    assert params["legacy-eot-bpda-pgd"] == {"eot": 4, "steps": 10} and params["legacy-bpda-pgd"] == {"steps": 20}
+
+
+def test_no_white_box_view_before_the_grids_ran(tmp_path):
+    from cnr.legacy import white_box_curves
+
+    assert white_box_curves(legacy_runs("legacy", results_root=tmp_path), "legacy").empty
+
+
+def test_a_study_table_is_computed_once_per_settings(tmp_path):
+    import pandas as pd
+
+    from cnr.legacy import cached_study
+
+    run = legacy_runs("smoke", results_root=tmp_path)["smoke quick bank"]
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return pd.DataFrame({"x": [len(calls)]})
+
+    assert cached_study(run, "s", {"n": 4}, compute)["x"].tolist() == [1]
+    assert cached_study(run, "s", {"n": 4}, compute)["x"].tolist() == [1] and len(calls) == 1  # read back
+    assert cached_study(run, "s", {"n": 8}, compute)["x"].tolist() == [2]  # other settings: computed again
+    assert (run.tables_dir / "s.settings.json").read_text().strip().startswith("{")

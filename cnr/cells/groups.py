@@ -195,6 +195,11 @@ def legacy_defenses(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
     return [d for d in specs if d.mode == "none" or "legacy" in d.roles or (d.mode == "dynamic" and "main" in d.roles)]
 
 
+def legacy_dynamic(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
+    """The legacy protocol's random defenses: the only ones where an attacker's k draws per question change anything."""
+    return [d for d in legacy_defenses(specs, ref) if d.mode == "dynamic"]
+
+
 def legacy_l2(p: Profile) -> list[tuple[str, float]]:
     """Every normalized L2 budget of the profile (Square runs once per budget)."""
     return [("l2", b) for b in p.grid.l2_budgets]
@@ -206,6 +211,19 @@ for _g in (
     CellGroup("legacy-clean", "clean", "clean", lambda p: [("linf", 0.0)], legacy_defenses, default=False),
     CellGroup("legacy-hsj", "hsj", "minimal", unbounded_l2, legacy_defenses, sample="blackbox", default=False),
     CellGroup("legacy-square", "square", "black-box", legacy_l2, legacy_defenses, sample="blackbox", default=False),
+    # the white-box view at the same budgets (BPDA-PGD and EOT-BPDA-PGD; their per-image ensemble)
+    CellGroup("legacy-bpda-pgd", "pgd", "adaptive", legacy_l2, legacy_defenses, default=False),
+    CellGroup("legacy-eot-bpda-pgd", "pgd", "adaptive", legacy_l2, legacy_defenses, needs=EOT, sample="costly",
+              default=False),
+    # the same black-box attacks, accounting for the randomness: k draws per question and their majority (the same
+    # per-image query budget unless the profile's entry raises it), Square's loss averaged over k draws, HopSkipJump
+    # without its answer memory
+    *(CellGroup(f"legacy-hsj-vote{k}{suffix}", "hsj", "minimal", unbounded_l2, legacy_dynamic, fixed=(("draws", k),),
+                sample="blackbox", default=False) for k in (3, 9) for suffix in ("", f"-x{k}")),
+    CellGroup("legacy-hsj-fresh", "hsj", "minimal", unbounded_l2, legacy_dynamic, fixed=(("answer_cache", False),),
+              sample="blackbox", default=False),
+    *(CellGroup(f"legacy-square-eot{k}", "square", "black-box", legacy_l2, legacy_dynamic, fixed=(("draws", k),),
+                sample="blackbox", default=False) for k in (3, 9)),
 ):
     register_group(_g)
 

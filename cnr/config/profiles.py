@@ -33,6 +33,10 @@ PAPER_ATTACKS = attack_settings(
 IMAGENET_BUDGETS = dict(linf_budgets=(2 / 255, 4 / 255, 8 / 255, 16 / 255), l2_budgets=(0.01, 0.03, 0.05, 0.08),
                         ref_linf=4 / 255, ref_l2=0.05)
 CONCLUSIVE = ("deepfool", "cw", "square")
+LEGACY_GROUPS = ("legacy-clean", "legacy-hsj", "legacy-square")
+LEGACY_WHITE_BOX = ("legacy-bpda-pgd", "legacy-eot-bpda-pgd")
+LEGACY_RANDOMNESS = ("legacy-hsj-vote3", "legacy-hsj-vote9", "legacy-hsj-vote3-x3", "legacy-hsj-vote9-x9",
+                     "legacy-hsj-fresh", "legacy-square-eot3", "legacy-square-eot9")
 STUDY_GROUPS = ("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand", "expected-bpda-pgd",
                 "transfer-static-pgd", "eot-strong-bpda-pgd", "margin-bpda-pgd")
 
@@ -125,19 +129,29 @@ PROFILES: dict[str, Profile] = {
     # HopSkipJump's 20 steps would take about 6,700 queries (10 took 2,488 on fmnist-cnn), so the 5,000-query budget
     # ends each image. legacy-imagenet: the kit's full natural bank only (the white-box grid's dynamic-N3; the
     # 20/40/60 layout doubles the defended cells: --set 'grid.nearest_bank=(20, 40, 60)'), in batches of 2 images
-    # (HopSkipJump's gradient estimate holds up to ~450 copies of each 224 px image of a batch, 4 times over).
+    # (HopSkipJump's gradient estimate holds up to ~450 copies of each 224 px image of a batch, 4 times over); its
+    # white-box view is the imagenet grid's (same budgets, defense and first images). On Fashion-MNIST the white-box
+    # view (BPDA-PGD and EOT-BPDA-PGD at the same budgets, the quick profile's effort) runs beside it, and
+    # `legacy-randomness` runs the attacks that account for the randomness on 50 images (cnr.cells.groups).
     **{name: Profile(
         name=name, notebooks=("06",), data=data, samples=Samples(eval=n, costly=n, blackbox=n, draws=draws),
         grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, jpeg_fixed_qf=40, nearest_bank=bank3, linf_budgets=(),
-                  l2_budgets=budgets, groups=("legacy-clean", "legacy-hsj", "legacy-square"), workers=workers),
-        attacks={"legacy-hsj": {"max_queries": queries, "steps": steps, "initial_gradient_eval_steps": evals,
-                                "batch_size": batch},
-                 "legacy-square": {"n_queries": queries, "batch_size": batch}})
-       for name, data, n, draws, bank3, budgets, queries, steps, evals, batch, workers in (
-           ("legacy", Data(), 200, 5, (20, 40, 60), (0.01, 0.03, 0.05, 0.08), 5000, 20, 100, 250, 2),
-           ("legacy-imagenet", Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"), 20, 3, (),
-            (0.01, 0.03, 0.05, 0.08), 5000, 20, 100, 2, 2),
-           ("legacy-smoke", Data(), 8, 2, (20, 40, 60), (0.1, 0.3), 100, 4, 10, 250, 1),
+                  l2_budgets=(0.01, 0.03, 0.05, 0.08) if budgets is None else budgets, groups=groups,
+                  workers=workers),
+        attacks={"hsj": {"max_queries": queries, "steps": steps, "initial_gradient_eval_steps": evals,
+                         "batch_size": batch},
+                 "square": {"n_queries": queries, "batch_size": batch},
+                 "pgd": {"steps": QUICK_ATTACKS["pgd"]["steps"]},
+                 "legacy-eot-bpda-pgd": QUICK_ATTACKS["eot-bpda-pgd"],
+                 **{f"legacy-hsj-vote{k}-x{k}": {"max_queries": k * queries} for k in (3, 9)}})
+       for name, data, n, draws, bank3, budgets, queries, steps, evals, batch, workers, groups in (
+           ("legacy", Data(), 200, 5, (20, 40, 60), None, 5000, 20, 100, 250, 2, LEGACY_GROUPS + LEGACY_WHITE_BOX),
+           ("legacy-imagenet", Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"), 20, 3, (), None,
+            5000, 20, 100, 2, 2, LEGACY_GROUPS),
+           ("legacy-randomness", Data(), 50, 5, (), None, 5000, 20, 100, 250, 2,
+            LEGACY_GROUPS + LEGACY_WHITE_BOX + LEGACY_RANDOMNESS),
+           ("legacy-smoke", Data(), 8, 2, (20, 40, 60), (0.1, 0.3), 100, 4, 10, 250, 1,
+            LEGACY_GROUPS + LEGACY_WHITE_BOX + ("legacy-hsj-vote3", "legacy-square-eot3")),
        )},
 }
 

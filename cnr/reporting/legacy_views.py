@@ -1,0 +1,109 @@
+"""Three views of one defense at the legacy budgets, side by side: the authors' black-box protocol as they ran it, the
+same black-box attacks once they account for the randomness, and the white-box ensemble. Where the first is high and
+the other two are not, the published robustness measures the attack's confusion, not the defense."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from cnr.errors import MissingRows
+from cnr.legacy import PROTOCOL
+from cnr.reporting.sentences import budget_text
+from cnr.reporting.style import setup_style
+
+VIEWS = {"as published": "the protocol's HopSkipJump and Square, one draw per query",
+         "randomness handled": "k-draw majority HopSkipJump, Square over k draws, HopSkipJump without memory",
+         "white-box": "per-image ensemble of BPDA-PGD and EOT-BPDA-PGD"}
+COLORS = {"as published": "#8c8c8c", "randomness handled": "#e08214", "white-box": "#2c7bb6"}
+COLUMNS = ["track", "defense", "mode", "budget", "view", "strongest", "n", "draws", "accuracy", "acc_lo", "acc_hi",
+           "worst_accuracy", "worst_lo", "worst_hi"]
+
+
+def _strongest(rows: pd.DataFrame, view: str) -> list[dict]:
+    """Per (track, defense, budget): the row of the attack that leaves the lowest mean accuracy (ties: the smaller
+    worst case), named in `strongest`."""
+    out = []
+    for _, g in rows.groupby(["track", "defense", "budget"], sort=False):
+        best = g.sort_values(["accuracy", "worst_accuracy"], kind="stable").iloc[0]
+        out.append({**{c: best[c] for c in COLUMNS if c in best.index}, "view": view, "strongest": best["attack"]})
+    return out
+
+
+def three_views(curves: pd.DataFrame, white_box: pd.DataFrame) -> pd.DataFrame:
+    """One row per (track, defense, budget, view) with the view's strongest attack, its n and draws, the mean over
+    draws and the worst case, each with its 95% Wilson interval. Attacks of one view are compared on the same images
+    (one track); the views of a track share its images, the white-box view the first n of them."""
+    parts: list[dict] = []
+    if not curves.empty:
+        attacked = curves[curves["budget"] > 0]
+        parts += _strongest(attacked[attacked["attack"].isin(PROTOCOL)], "as published")
+        parts += _strongest(attacked[~attacked["attack"].isin(PROTOCOL)], "randomness handled")
+    if not white_box.empty:
+        parts += [{**{c: r[c] for c in COLUMNS if c in r}, "view": "white-box", "strongest": r["attacks"]}
+                  for r in white_box.to_dict("records")]
+    out = pd.DataFrame(parts, columns=COLUMNS)
+    if out.empty:
+        return out
+    budgets = sorted(set(white_box["budget"])) if not white_box.empty else sorted(set(out["budget"]))
+    keep = out["view"].eq("white-box") | out["budget"].round(4).isin([round(b, 4) for b in budgets])
+    return out[keep].sort_values(["track", "defense", "budget", "view"], kind="stable").reset_index(drop=True)
+
+
+def three_views_figure(views: pd.DataFrame, published: pd.DataFrame | None = None) -> plt.Figure:
+    """Accuracy vs normalized L2 budget, one panel per (track, defended defense): each view's mean over draws with its
+    95% Wilson band, and the legacy table's published values of the same defense kind as open markers."""
+    defended = views[views["mode"] != "none"] if not views.empty else views
+    if defended.empty:
+        raise MissingRows("no view of a defended model yet: run the legacy grids (make legacy)")
+    setup_style()
+    panels = list(dict.fromkeys(zip(defended["track"], defended["defense"])))
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), sharey=True, squeeze=False)
+    for ax, (track, defense) in zip(axes.flat, panels):
+        sub = defended[(defended["track"] == track) & (defended["defense"] == defense)]
+        for view, color in COLORS.items():
+            d = sub[sub["view"] == view].sort_values("budget")
+            if d.empty:
+                continue
+            ax.plot(d["budget"], d["accuracy"], "-o", color=color, ms=4, label=view)
+            ax.fill_between(d["budget"], d["acc_lo"], d["acc_hi"], color=color, alpha=0.15)
+        if published is not None:
+            pub = published[(published["mode"] == sub["mode"].iloc[0]) & (published["budget"] > 0)]
+            for marker, (attack, p) in zip("os", pub.groupby("attack", sort=False)):
+                ax.plot(p["budget"], p["accuracy"], marker, mfc="none", color="black", ms=5,
+                        label=f"published, {attack}")
+        ax.set_title(f"{defense} · {track}", fontsize=9)
+        ax.set_xlabel("normalized L2 budget")
+        ax.set_ylim(-0.02, 1.02)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("accuracy (mean over draws)")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    return fig
+
+
+def views_sentences(views: pd.DataFrame, budget: float = 0.05) -> str:
+    """Per track and defended defense at `budget` (a table without it: its budget nearest above): each view's mean
+    over draws with its interval and strongest attack."""
+    defended = views[views["mode"] != "none"] if not views.empty else views
+    if not defended.empty and not np.isclose(defended["budget"], budget).any():
+        budget = float(min(defended["budget"], key=lambda b: (b < budget, abs(b - budget))))
+    at = defended[np.isclose(defended["budget"], budget)] if not defended.empty else defended
+    if at.empty:
+        return f"no view at {budget_text('l2', budget)} yet: run the legacy grids (make legacy)"
+    lines = []
+    for (track, defense), g in at.groupby(["track", "defense"], sort=False):
+        lines.append(f"{track}, {defense}, {budget_text('l2', budget)}:")
+        for r in g.to_dict("records"):
+            lines.append(f"  {r['view']}: {r['accuracy']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}] (n={int(r['n'])}, "
+                         f"worst of {int(r['draws'])} draws {r['worst_accuracy']:.3f}; {r['strongest']})")
+    return "\n".join(lines)
