@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cnr.errors import InputError
@@ -191,3 +192,33 @@ def noise_and_tool(run: Run, noise_images: int, tool_images: int) -> tuple[pd.Da
                         lambda: pd.concat([paper_bpda(ev, TOOL_DEFENSES, n=tool_images, settings=s).assign(setting=k)
                                            for k, s in TOOL_SETTINGS.items()], ignore_index=True))
     return noise, tool
+
+
+def mark_weak(curves: pd.DataFrame, white: pd.DataFrame) -> pd.DataFrame:
+    """Add undefended_accuracy, reference_accuracy and inconclusive to every attacked curve point: the kit's rule
+    (cnr.analysis.ensemble.mark_inconclusive) at the legacy budgets, an attack that leaves the bare model more than
+    INCONCLUSIVE_GAP above the white-box ensemble at that budget says nothing about a defense. The randomness-aware
+    attacks run on the random defenses only; they are judged by their family's protocol attack on the bare model
+    (at the same query budget they ask fewer questions, so they are no stronger there)."""
+    from cnr.analysis.ensemble import INCONCLUSIVE_GAP
+
+    if curves.empty:
+        return curves
+    out = curves.copy()
+    family = {name: ATTACKS["legacy-hsj" if g.startswith("legacy-hsj") else "legacy-square"]
+              for g, name in ATTACKS.items()}
+    bare = curves[curves["mode"] == "none"].set_index(["track", "attack", "budget"])["accuracy"]
+    ref = white[white["mode"] == "none"] if not white.empty else pd.DataFrame(columns=["track", "budget"])
+
+    def reference(track: str, budget: float) -> float:
+        """The bare model's white-box accuracy at the largest white-box budget <= `budget` (an upper bound of it
+        at `budget`, so a point between two white-box budgets is flagged only if weak against the smaller one)."""
+        below = ref[(ref["track"] == track) & (ref["budget"] <= budget + 1e-9)]
+        return float(below.sort_values("budget")["accuracy"].iloc[-1]) if len(below) else np.nan
+
+    out["undefended_accuracy"] = [bare.get((t, family.get(a, a), b), np.nan)
+                                  for t, a, b in zip(out["track"], out["attack"], out["budget"])]
+    out["reference_accuracy"] = [reference(t, b) for t, b in zip(out["track"], out["budget"])]
+    out["inconclusive"] = (out["budget"] > 0) & (out["undefended_accuracy"] > out["reference_accuracy"]
+                                                 + INCONCLUSIVE_GAP)
+    return out

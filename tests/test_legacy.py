@@ -84,3 +84,28 @@ def test_a_study_table_is_computed_once_per_settings(tmp_path):
     assert cached_study(run, "s", {"n": 4}, compute)["x"].tolist() == [1] and len(calls) == 1  # read back
     assert cached_study(run, "s", {"n": 8}, compute)["x"].tolist() == [2]  # other settings: computed again
     assert (run.tables_dir / "s.settings.json").read_text().strip().startswith("{")
+
+
+def test_an_attack_too_weak_on_the_bare_model_is_marked_at_that_budget():
+    import pandas as pd
+
+    from cnr.legacy import mark_weak
+
+    def row(attack, defense, budget, acc):
+        return dict(track="t", attack=attack, defense=defense, mode="none" if defense == "none" else "dynamic",
+                    budget=budget, accuracy=acc)
+
+    curves = pd.DataFrame([row("HopSkipJump", "none", 0.0, 0.95), row("HopSkipJump", "none", 0.05, 0.75),
+                           row("HopSkipJump", "none", 0.06, 0.30), row("Square (L2)", "none", 0.05, 0.30),
+                           row("HopSkipJump", "dynamic-N3", 0.05, 0.91),
+                           row("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05, 0.80)])
+    white = pd.DataFrame([dict(track="t", defense="none", mode="none", budget=b, accuracy=a)
+                          for b, a in ((0.05, 0.235), (0.08, 0.02))])
+    out = mark_weak(curves, white).set_index(["attack", "defense", "budget"])
+    assert out.loc[("HopSkipJump", "none", 0.05), "inconclusive"]  # 0.75 > 0.235 + 0.10
+    assert not out.loc[("Square (L2)", "none", 0.05), "inconclusive"]  # within 10 points
+    assert out.loc[("HopSkipJump", "dynamic-N3", 0.05), "inconclusive"]  # judged on the bare model
+    assert out.loc[("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05), "inconclusive"]  # by its family's
+    # 0.06 has no white-box cell: judged against 0.05's (an upper bound of the white-box accuracy at 0.06)
+    assert out.loc[("HopSkipJump", "none", 0.06), "reference_accuracy"] == 0.235
+    assert not out.loc[("HopSkipJump", "none", 0.0), "inconclusive"]  # the clean point is no attack

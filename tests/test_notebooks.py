@@ -197,6 +197,7 @@ def test_paper_protocol_notebook_numbers(smoke_run, run):
     # not in the legacy table)
     assert len(side) == rec["cells"] == 32 and (run.figures_dir / "legacy_side_by_side.png").is_file()
     assert set(side["defense"]) == {"none", "jpeg-qf40", "dynamic-N3", "dynamic-N3-bank20-40-60"}
+    assert side["inconclusive"].dtype == bool and not side[side["budget"] == 0]["inconclusive"].any()
     assert (side["kit_lo"] <= side["kit"] + 1e-9).all() and (side["kit"] <= side["kit_hi"] + 1e-9).all()
     kit = {(r["attack"], r["defense"], r["budget"]): r["kit"] for r in rec["side"]}
     view = {(r["defense"], r["budget"]): r["attack_view_accuracy"] for r in rec["hsj_attack_view"]}
@@ -210,3 +211,18 @@ def test_paper_protocol_notebook_numbers(smoke_run, run):
     assert view[("none", 0.3)] == pytest.approx(0.5, abs=one) and view[("jpeg-qf40", 0.3)] == pytest.approx(0.375,
                                                                                                           abs=one)
     assert view[("dynamic-N3-bank20-40-60", 0.3)] == pytest.approx(0.875, abs=one)
+    # the three views: the protocol's attacks, the randomness-aware ones (3-draw majority, Square over 3 draws) and
+    # the white-box ensemble, at the smoke budgets, on every defended model
+    views = pd.read_csv(run.tables_dir / "legacy_views.csv")
+    assert set(views["view"]) == {"as published", "randomness handled", "white-box"}
+    assert set(views[views["view"] == "randomness handled"]["defense"]) == {"dynamic-N3", "dynamic-N3-bank20-40-60"}
+    assert sorted(set(views["budget"])) == [0.1, 0.3] and (run.figures_dir / "legacy_views.png").is_file()
+    # decision noise: JPEG at one QF is deterministic, so two draws never disagree (the control); the random
+    # defenses do near their boundary
+    noise = pd.DataFrame(rec["decision_noise"])
+    assert (noise[noise["defense"] == "jpeg-qf40"]["flips"] == 0).all()
+    near = noise[(noise["defense"] == "dynamic-N3") & (noise["bin_lo"].abs() < 0.03)]
+    assert near["flips"].sum() > 0
+    # the paper's tool: as documented it never succeeds, even on the bare model; aimed at the runner-up it does
+    tool = {(r["setting"], r["defense"]): r["deeprobust_success"] for r in rec["paper_bpda"]}
+    assert tool[("as documented", "none")] == 0.0 and tool[("aimed at the runner-up", "none")] == 1.0

@@ -63,3 +63,14 @@ def test_the_sentences_fall_back_to_the_budget_nearest_above_the_headline():
     views = three_views(rows({("HopSkipJump", "dynamic-N3", 0.1): 0.9, ("HopSkipJump", "dynamic-N3", 0.3): 0.7,
                               ("HopSkipJump", "dynamic-N3", 0.01): 1.0}), pd.DataFrame())
     assert views_sentences(views).splitlines()[0] == "t, dynamic-N3, normalized L2 0.1:"
+
+
+def test_a_view_is_inconclusive_only_if_every_attack_of_it_is():
+    curves = rows({("HopSkipJump", "dynamic-N3", 0.05): 0.9, ("Square (L2)", "dynamic-N3", 0.05): 0.95,
+                   ("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05): 0.7})
+    curves["inconclusive"] = [True, False, True]
+    views = three_views(curves, pd.DataFrame()).set_index("view")
+    # the weak HopSkipJump gives the lower number, which still bounds the robustness; Square makes the view conclusive
+    assert views.loc["as published", "strongest"] == "HopSkipJump" and not views.loc["as published", "inconclusive"]
+    assert views.loc["randomness handled", "inconclusive"]
+    assert "INCONCLUSIVE" in views_sentences(views.reset_index()).splitlines()[2]

@@ -38,12 +38,12 @@ def side_by_side(curves: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
     published value lies in the interval, Fisher's exact test of the two proportions (kit k = the mean over draws
     rounded, published k of its n = 1,000) and `differs`: what the kit's track changes."""
     cols = ["track", "attack", "defense", "mode", "budget", "published", "kit", "kit_lo", "kit_hi", "n", "draws",
-            "kit_worst", "in_interval", "fisher_p", "within_chance", "differs"]
+            "kit_worst", "in_interval", "fisher_p", "within_chance", "inconclusive", "differs"]
     if curves.empty:
         return pd.DataFrame(columns=cols)
     pub = published.set_index(["attack", "mode", "budget"])
     rows = []
-    for r in curves.to_dict("records"):
+    for r in curves.to_dict("records"):  # `inconclusive` (cnr.legacy.mark_weak) is carried over where present
         key = (r["attack"], r["mode"], round(float(r["budget"]), 4))
         if key not in pub.index:
             continue
@@ -59,7 +59,8 @@ def side_by_side(curves: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
                          budget=float(r["budget"]), published=float(p["accuracy"]), kit=kit, kit_lo=r["acc_lo"],
                          kit_hi=r["acc_hi"], n=n, draws=int(r["draws"]), kit_worst=r["worst_accuracy"],
                          in_interval=bool(r["acc_lo"] - 1e-9 <= p["accuracy"] <= r["acc_hi"] + 1e-9),
-                         fisher_p=p_value, within_chance=p_value >= ALPHA, differs="; ".join(differs)))
+                         fisher_p=p_value, within_chance=p_value >= ALPHA,
+                         inconclusive=bool(r.get("inconclusive", False)), differs="; ".join(differs)))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -86,6 +87,9 @@ def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
                     ax.plot(d["budget"], d["kit"], "-", marker="s^"[k % 2], color=color,
                             label=f"kit, {defense}", alpha=1.0 if k == 0 else 0.6)
                     ax.fill_between(d["budget"], d["kit_lo"], d["kit_hi"], color=color, alpha=0.12)
+                    weak = d[d["inconclusive"].astype(bool)]
+                    ax.plot(weak["budget"], weak["kit"], "x", color="black", ms=7,
+                            label="kit, inconclusive (too weak on the bare model)")
             ax.set_title(f"{attack} · {track}", fontsize=10)
             ax.set_xlabel("normalized L2 budget")
             ax.set_ylim(-0.02, 1.02)
@@ -114,7 +118,8 @@ def legacy_sentences(side: pd.DataFrame, budget: float = 0.05) -> str:
         at = t[np.isclose(t["budget"], budget)]
         for (attack, defense), r in at.groupby(["attack", "defense"], sort=False):
             r = r.iloc[0]
+            weak = "; INCONCLUSIVE: too weak on the bare model" if r.get("inconclusive", False) else ""
             lines.append(f"  {attack}, {defense}, {budget_text('l2', budget)}: published {r['published']:.3f}, kit "
                          f"{r['kit']:.3f} [{r['kit_lo']:.3f}, {r['kit_hi']:.3f}] (n={int(r['n'])}, worst of "
-                         f"{int(r['draws'])} draws {r['kit_worst']:.3f}; p = {r['fisher_p']:.3g})")
+                         f"{int(r['draws'])} draws {r['kit_worst']:.3f}; p = {r['fisher_p']:.3g}{weak})")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ VIEWS = {"as published": "the protocol's HopSkipJump and Square, one draw per qu
          "white-box": "per-image ensemble of BPDA-PGD and EOT-BPDA-PGD"}
 COLORS = {"as published": "#8c8c8c", "randomness handled": "#e08214", "white-box": "#2c7bb6"}
 COLUMNS = ["track", "defense", "mode", "budget", "view", "strongest", "n", "draws", "accuracy", "acc_lo", "acc_hi",
-           "worst_accuracy", "worst_lo", "worst_hi"]
+           "worst_accuracy", "worst_lo", "worst_hi", "inconclusive"]
 
 
 def _strongest(rows: pd.DataFrame, view: str) -> list[dict]:
@@ -26,7 +26,11 @@ def _strongest(rows: pd.DataFrame, view: str) -> list[dict]:
     out = []
     for _, g in rows.groupby(["track", "defense", "budget"], sort=False):
         best = g.sort_values(["accuracy", "worst_accuracy"], kind="stable").iloc[0]
-        out.append({**{c: best[c] for c in COLUMNS if c in best.index}, "view": view, "strongest": best["attack"]})
+        # any attack's number bounds the robustness from above: the view says something if one attack of it is
+        # conclusive (cnr.legacy.mark_weak)
+        weak = bool(g["inconclusive"].astype(bool).all()) if "inconclusive" in g else False
+        out.append({**{c: best[c] for c in COLUMNS if c in best.index}, "view": view, "strongest": best["attack"],
+                    "inconclusive": weak})
     return out
 
 
@@ -40,8 +44,8 @@ def three_views(curves: pd.DataFrame, white_box: pd.DataFrame) -> pd.DataFrame:
         parts += _strongest(attacked[attacked["attack"].isin(PROTOCOL)], "as published")
         parts += _strongest(attacked[~attacked["attack"].isin(PROTOCOL)], "randomness handled")
     if not white_box.empty:
-        parts += [{**{c: r[c] for c in COLUMNS if c in r}, "view": "white-box", "strongest": r["attacks"]}
-                  for r in white_box.to_dict("records")]
+        parts += [{**{c: r[c] for c in COLUMNS if c in r}, "view": "white-box", "strongest": r["attacks"],
+                   "inconclusive": False} for r in white_box.to_dict("records")]
     out = pd.DataFrame(parts, columns=COLUMNS)
     if out.empty:
         return out
@@ -69,6 +73,9 @@ def three_views_figure(views: pd.DataFrame, published: pd.DataFrame | None = Non
                 continue
             ax.plot(d["budget"], d["accuracy"], "-o", color=color, ms=4, label=view)
             ax.fill_between(d["budget"], d["acc_lo"], d["acc_hi"], color=color, alpha=0.15)
+            weak = d[d["inconclusive"].astype(bool)]
+            ax.plot(weak["budget"], weak["accuracy"], "x", color="black", ms=7,
+                    label="inconclusive (too weak on the bare model)")
         if published is not None:
             pub = published[(published["mode"] == sub["mode"].iloc[0]) & (published["budget"] > 0)]
             for marker, (attack, p) in zip("os", pub.groupby("attack", sort=False)):
@@ -104,6 +111,7 @@ def views_sentences(views: pd.DataFrame, budget: float = 0.05) -> str:
     for (track, defense), g in at.groupby(["track", "defense"], sort=False):
         lines.append(f"{track}, {defense}, {budget_text('l2', budget)}:")
         for r in g.to_dict("records"):
+            weak = " INCONCLUSIVE: too weak on the bare model, not evidence" if r["inconclusive"] else ""
             lines.append(f"  {r['view']}: {r['accuracy']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}] (n={int(r['n'])}, "
-                         f"worst of {int(r['draws'])} draws {r['worst_accuracy']:.3f}; {r['strongest']})")
+                         f"worst of {int(r['draws'])} draws {r['worst_accuracy']:.3f}; {r['strongest']}){weak}")
     return "\n".join(lines)
