@@ -43,7 +43,6 @@ ATTACKS = {"legacy-hsj": "HopSkipJump", "legacy-square": "Square (L2)",
            **{f"legacy-hsj-vote{k}-x{k}": f"HopSkipJump, {k}-draw majority, {k}x queries" for k in (3, 9)},
            "legacy-hsj-fresh": "HopSkipJump, no answer memory",
            **{f"legacy-square-eot{k}": f"Square (L2), loss over {k} draws" for k in (3, 9)}}
-PROTOCOL = ("HopSkipJump", "Square (L2)")  # the legacy table's attacks, as the authors ran them
 CURVE_BUDGETS = (0.01, 0.03, 0.05, 0.06, 0.07, 0.08)  # the legacy table's columns: the HSJ curve gives every one
 
 
@@ -121,7 +120,7 @@ def white_box_curves(runs: dict[str, Run], profile: str) -> pd.DataFrame:
     """Each track's white-box view at the legacy budgets: the per-image ensemble of its white-box attacks (BPDA-PGD,
     EOT-BPDA-PGD; the imagenet track reads the imagenet grid's, same defense and first images), per defense and
     normalized L2 budget, the mean over draws (the per-image worst attack) and the worst case over draws, each with
-    its 95% Wilson interval. Budget 0 is the clean accuracy on the same images."""
+    its 95% Wilson interval."""
     from cnr.analysis.ensemble import WHITE_BOX_KINDS, ensemble
     from cnr.eval.rows import read_table
     from cnr.stats import wilson_interval

@@ -17,6 +17,7 @@ from cnr.reporting.style import defense_style, setup_style
 PUBLISHED_FILE = "legacy_blackbox.csv"  # cnr/shipped/: transcribed with its source column
 PUBLISHED_CLASSIFIER, PUBLISHED_DATA = "ResNet-50", "ImageNet val"
 ALPHA = 0.05  # within chance: Fisher's exact p >= ALPHA
+PUBLISHED_ATTACKS = ("HopSkipJump", "Square (L2)")  # the legacy table's attacks (cnr.legacy.ATTACKS names them so)
 MODE_ORDER = ["none", "jpeg", "dynamic"]
 MODE_LABEL = {"none": "no defense", "jpeg": "JPEG QF 40", "dynamic": "compress-restore N=3"}
 
@@ -70,7 +71,7 @@ def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
     if side.empty:
         raise MissingRows("no kit rows match a cell of the legacy table yet: run the legacy grids (make legacy)")
     setup_style()
-    tracks, attacks = list(dict.fromkeys(side["track"])), ["HopSkipJump", "Square (L2)"]
+    tracks, attacks = list(dict.fromkeys(side["track"])), PUBLISHED_ATTACKS
     fig, axes = plt.subplots(len(tracks), 2, figsize=(10, 3.4 * len(tracks)), sharey=True, squeeze=False)
     published = load_published()
     for i, track in enumerate(tracks):

@@ -8,13 +8,10 @@ import numpy as np
 import pandas as pd
 
 from cnr.errors import MissingRows
-from cnr.legacy import PROTOCOL
+from cnr.reporting.legacy_table import PUBLISHED_ATTACKS
 from cnr.reporting.sentences import budget_text
 from cnr.reporting.style import setup_style
 
-VIEWS = {"as published": "the protocol's HopSkipJump and Square, one draw per query",
-         "randomness handled": "k-draw majority HopSkipJump, Square over k draws, HopSkipJump without memory",
-         "white-box": "per-image ensemble of BPDA-PGD and EOT-BPDA-PGD"}
 COLORS = {"as published": "#8c8c8c", "randomness handled": "#e08214", "white-box": "#2c7bb6"}
 COLUMNS = ["track", "defense", "mode", "budget", "view", "strongest", "n", "draws", "accuracy", "acc_lo", "acc_hi",
            "worst_accuracy", "worst_lo", "worst_hi", "inconclusive"]
@@ -41,8 +38,8 @@ def three_views(curves: pd.DataFrame, white_box: pd.DataFrame) -> pd.DataFrame:
     parts: list[dict] = []
     if not curves.empty:
         attacked = curves[curves["budget"] > 0]
-        parts += _strongest(attacked[attacked["attack"].isin(PROTOCOL)], "as published")
-        parts += _strongest(attacked[~attacked["attack"].isin(PROTOCOL)], "randomness handled")
+        parts += _strongest(attacked[attacked["attack"].isin(PUBLISHED_ATTACKS)], "as published")
+        parts += _strongest(attacked[~attacked["attack"].isin(PUBLISHED_ATTACKS)], "randomness handled")
     if not white_box.empty:
         parts += [{**{c: r[c] for c in COLUMNS if c in r}, "view": "white-box", "strongest": r["attacks"],
                    "inconclusive": False} for r in white_box.to_dict("records")]
