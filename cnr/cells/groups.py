@@ -195,9 +195,10 @@ def legacy_defenses(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
     return [d for d in specs if d.mode == "none" or "legacy" in d.roles or (d.mode == "dynamic" and "main" in d.roles)]
 
 
-def legacy_dynamic(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
-    """The legacy protocol's random defenses: the only ones where an attacker's k draws per question change anything."""
-    return [d for d in legacy_defenses(specs, ref) if d.mode == "dynamic"]
+def legacy_random(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
+    """The legacy protocol's random defenses (the only ones where k draws per question change anything) and the bare
+    model, on which each such attack shows whether it is strong enough to say anything (cnr.legacy.mark_weak)."""
+    return [d for d in legacy_defenses(specs, ref) if d.mode in ("dynamic", "none")]
 
 
 def legacy_l2(p: Profile) -> list[tuple[str, float]]:
@@ -218,11 +219,11 @@ for _g in (
     # the same black-box attacks, accounting for the randomness: k draws per question and their majority (the same
     # per-image query budget unless the profile's entry raises it), Square's loss averaged over k draws, HopSkipJump
     # without its answer memory
-    *(CellGroup(f"legacy-hsj-vote{k}{suffix}", "hsj", "minimal", unbounded_l2, legacy_dynamic, fixed=(("draws", k),),
+    *(CellGroup(f"legacy-hsj-vote{k}{suffix}", "hsj", "minimal", unbounded_l2, legacy_random, fixed=(("draws", k),),
                 sample="blackbox", default=False) for k in (3, 9) for suffix in ("", f"-x{k}")),
-    CellGroup("legacy-hsj-fresh", "hsj", "minimal", unbounded_l2, legacy_dynamic, fixed=(("answer_cache", False),),
+    CellGroup("legacy-hsj-fresh", "hsj", "minimal", unbounded_l2, legacy_random, fixed=(("answer_cache", False),),
               sample="blackbox", default=False),
-    *(CellGroup(f"legacy-square-eot{k}", "square", "black-box", legacy_l2, legacy_dynamic, fixed=(("draws", k),),
+    *(CellGroup(f"legacy-square-eot{k}", "square", "black-box", legacy_l2, legacy_random, fixed=(("draws", k),),
                 sample="blackbox", default=False) for k in (3, 9)),
 ):
     register_group(_g)
