@@ -21,27 +21,30 @@ from cnr.run import Run, resolve_run
 
 @dataclass(frozen=True)
 class Track:
-    """One track of a legacy profile: its label, the profile of its run, that run's overrides, and the profile of the
-    run whose white-box cells give its white-box view (None: its own run's)."""
+    """One track of a legacy profile: its label, the profile of its run, that run's overrides, the profile of the
+    run whose white-box cells give its white-box view (None: its own run's), and whether the published table is
+    compared with it."""
 
     label: str
     profile: str
     overrides: dict[str, Any] = field(default_factory=dict)
     white_box: str | None = None
+    compare: bool = True  # False: its protocol cells repeat another track's on fewer images (not compared again)
 
 
 # profile -> its tracks; a profile that is not a key is one track of its own
 TRACKS: dict[str, tuple[Track, ...]] = {
     "legacy": (Track("fmnist quick bank", "legacy"), Track("fmnist paper bank", "legacy", {"bank.preset": "paper"}),
                Track("imagenet natural bank", "legacy-imagenet", white_box="imagenet"),
-               Track("fmnist quick bank, randomness", "legacy-randomness")),
+               Track("fmnist quick bank, randomness", "legacy-randomness", compare=False)),
+    "legacy-imagenet": (Track("legacy-imagenet", "legacy-imagenet", white_box="imagenet"),),
     "smoke": (Track("smoke quick bank", "legacy-smoke"),),
 }
 # cell group -> the name its curve carries (the legacy table's for the protocol's own two attacks)
 ATTACKS = {"legacy-hsj": "HopSkipJump", "legacy-square": "Square (L2)",
            **{f"legacy-hsj-vote{k}": f"HopSkipJump, {k}-draw majority" for k in (3, 9)},
            **{f"legacy-hsj-vote{k}-x{k}": f"HopSkipJump, {k}-draw majority, {k}x queries" for k in (3, 9)},
-           "legacy-hsj-fresh": "HopSkipJump, no answer memory",
+           "legacy-hsj-fresh": "HopSkipJump, answers not remembered past its start",
            **{f"legacy-square-eot{k}": f"Square (L2), loss over {k} draws" for k in (3, 9)}}
 CURVE_BUDGETS = (0.01, 0.03, 0.05, 0.06, 0.07, 0.08)  # the legacy table's columns: the HSJ curve gives every one
 
@@ -116,37 +119,44 @@ def kit_curves(runs: dict[str, Run], hsj_budgets: Sequence[float] = CURVE_BUDGET
     return out
 
 
-def white_box_curves(runs: dict[str, Run], profile: str) -> pd.DataFrame:
-    """Each track's white-box view at the legacy budgets: the per-image ensemble of its white-box attacks (BPDA-PGD,
-    EOT-BPDA-PGD; the imagenet track reads the imagenet grid's, same defense and first images), per defense and
-    normalized L2 budget, the mean over draws (the per-image worst attack) and the worst case over draws, each with
-    its 95% Wilson interval."""
-    from cnr.analysis.ensemble import WHITE_BOX_KINDS, ensemble
-    from cnr.eval.rows import read_table
-    from cnr.stats import wilson_interval
+def _tracks(profile: str) -> dict[str, Track]:
+    return {t.label: t for t in TRACKS.get(profile, (Track(profile, profile),))}
 
-    tracks = {t.label: t for t in TRACKS.get(profile, ())}
-    parts = []
+
+def white_box_run(run: Run, track: Track | None) -> Run:
+    """The run whose white-box cells give a track its white-box view: its own, or the grid it borrows them from
+    (same seed, results folder and weights; a session's copy starts from the committed rows)."""
+    if track is None or track.white_box is None:
+        return run
+    source = resolve_run(track.white_box, seed=run.seed, retrain=run.retrain, results_root=run.results_root)
+    start_from_committed(source)
+    return source
+
+
+def compared(curves: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The curve points of the tracks the published table is compared with (each image counted once)."""
+    keep = [label for label, t in _tracks(profile).items() if t.compare]
+    return curves[curves["track"].isin(keep)] if not curves.empty else curves
+
+
+def views_table(runs: dict[str, Run], profile: str) -> pd.DataFrame:
+    """Every track's views of each defense at its L2 budgets (cnr.analysis.three_views); tracks without rows yet, and
+    views without cells, are left out."""
+    from cnr.analysis.three_views import three_views
+    from cnr.eval.rows import read_table
+
+    tracks, parts = _tracks(profile), []
     for label, run in runs.items():
-        t = tracks.get(label)
-        source = run if t is None or t.white_box is None else resolve_run(
-            t.white_box, seed=run.seed, results_root=run.results_root)
-        if not (run.robustness_csv.is_file() and source.robustness_csv.is_file()):
+        source = white_box_run(run, tracks.get(label))
+        if not run.robustness_csv.is_file():
             continue
-        own = read_table(run.robustness_csv, hint="run the legacy grid first (make legacy)")
-        df = read_table(source.robustness_csv, hint=f"run the {source.name} grid first")
-        df = df[df["defense"].isin(set(own["defense"])) & ((df["kind"] == "clean") | (
-            df["kind"].isin(WHITE_BOX_KINDS) & (df["norm"] == "l2") & df["budget"].isin(run.profile.grid.l2_budgets)))]
-        if not (df["kind"] != "clean").any():
-            continue
-        for r in ensemble(df, source.robustness_csv).to_dict("records"):
-            n = int(r["n"])
-            lo, hi = wilson_interval(round(r["mean_view_accuracy"] * n), n)
-            parts.append(dict(track=label, run=source.name, defense=r["defense"], mode=r["mode"], budget=r["budget"],
-                              n=n, draws=int(r["draws"]), accuracy=r["mean_view_accuracy"], acc_lo=lo, acc_hi=hi,
-                              worst_accuracy=r["robust_accuracy"], worst_lo=r["robust_lo"],
-                              worst_hi=r["robust_hi"], attacks=r["attack_list"]))
-    return pd.DataFrame(parts)
+        table = read_table(run.robustness_csv, hint="run the legacy grid first (make legacy)")
+        white = (read_table(source.robustness_csv, hint=f"run the {source.name} grid first")
+                 if source.robustness_csv.is_file() else table.iloc[:0])
+        parts.append(three_views(label, table, run.robustness_csv, white, source.robustness_csv,
+                                 run.profile.grid.l2_budgets))
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 # the two measurements beside the grids, on the first track's images: decision noise toward HopSkipJump's boundary
@@ -163,13 +173,13 @@ def cached_study(run: Run, name: str, settings: dict[str, Any], compute: Callabl
     from cnr.table_files import save_table
 
     csv, sidecar = run.tables_dir / f"{name}.csv", run.tables_dir / f"{name}.settings.json"
-    wanted = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    # the run (profile, overrides, seed) and whether its models were retrained belong to the settings too
+    wanted = json.loads(json.dumps({**settings, "run": run.name, "retrain": run.retrain}, sort_keys=True, default=str))
     if csv.is_file() and sidecar.is_file() and json.loads(sidecar.read_text(encoding="utf-8")) == wanted:
         return pd.read_csv(csv)
-    table = compute()
-    save_table(table, run.tables_dir, name, floatfmt=".3f")
+    save_table(compute(), run.tables_dir, name, floatfmt=".3f")
     sidecar.write_text(json.dumps(wanted, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    return table
+    return pd.read_csv(csv)  # as a later run reads it back
 
 
 def noise_and_tool(run: Run, noise_images: int, tool_images: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -193,31 +203,31 @@ def noise_and_tool(run: Run, noise_images: int, tool_images: int) -> tuple[pd.Da
     return noise, tool
 
 
-def mark_weak(curves: pd.DataFrame, white: pd.DataFrame) -> pd.DataFrame:
-    """Add undefended_accuracy, reference_accuracy and inconclusive to every attacked curve point: the kit's rule
-    (cnr.analysis.ensemble.mark_inconclusive) at the legacy budgets, an attack that leaves the bare model more than
-    INCONCLUSIVE_GAP above the white-box ensemble at that budget says nothing about a defense. The randomness-aware
-    attacks run on the random defenses only; they are judged by their family's protocol attack on the bare model
-    (at the same query budget they ask fewer questions, so they are no stronger there)."""
+def mark_weak(curves: pd.DataFrame, runs: dict[str, Run], profile: str) -> pd.DataFrame:
+    """Add undefended_accuracy, reference_accuracy and inconclusive to every attacked curve point, the kit's rule
+    (cnr.analysis.ensemble.mark_inconclusive) at each budget: an attack that leaves the bare model more than
+    INCONCLUSIVE_GAP above the best white-box attack there says nothing about a defense. NA: not checked (no
+    bare-model cell of that attack, or no white-box cell at or below that budget)."""
     from cnr.analysis.ensemble import INCONCLUSIVE_GAP
+    from cnr.analysis.three_views import reference_at, white_box_reference
+    from cnr.eval.rows import read_table
 
     if curves.empty:
         return curves
+    tracks, refs = _tracks(profile), {}
+    for label, run in runs.items():
+        source = white_box_run(run, tracks.get(label))
+        refs[label] = (white_box_reference(read_table(source.robustness_csv)) if source.robustness_csv.is_file()
+                       else pd.Series(dtype=float))
     out = curves.copy()
-    family = {name: ATTACKS["legacy-hsj" if g.startswith("legacy-hsj") else "legacy-square"]
-              for g, name in ATTACKS.items()}
-    bare = curves[curves["mode"] == "none"].set_index(["track", "attack", "budget"])["accuracy"]
-    ref = white[white["mode"] == "none"] if not white.empty else pd.DataFrame(columns=["track", "budget"])
-
-    def reference(track: str, budget: float) -> float:
-        """The bare model's white-box accuracy at the largest white-box budget <= `budget` (an upper bound of it
-        at `budget`, so a point between two white-box budgets is flagged only if weak against the smaller one)."""
-        below = ref[(ref["track"] == track) & (ref["budget"] <= budget + 1e-9)]
-        return float(below.sort_values("budget")["accuracy"].iloc[-1]) if len(below) else np.nan
-
-    out["undefended_accuracy"] = [bare.get((t, family.get(a, a), b), np.nan)
-                                  for t, a, b in zip(out["track"], out["attack"], out["budget"])]
-    out["reference_accuracy"] = [reference(t, b) for t, b in zip(out["track"], out["budget"])]
-    out["inconclusive"] = (out["budget"] > 0) & (out["undefended_accuracy"] > out["reference_accuracy"]
-                                                 + INCONCLUSIVE_GAP)
+    bare = curves[curves["mode"] == "none"].drop_duplicates(["track", "attack", "budget"], keep="last")
+    bare = bare.set_index(["track", "attack", "budget"])["accuracy"]
+    out["undefended_accuracy"] = [bare.get((t, a, b), np.nan) for t, a, b in
+                                  zip(out["track"], out["attack"], out["budget"])]
+    out["reference_accuracy"] = [reference_at(refs.get(t, pd.Series(dtype=float)), b)
+                                 for t, b in zip(out["track"], out["budget"])]
+    known = out["undefended_accuracy"].notna() & out["reference_accuracy"].notna()
+    weak = out["undefended_accuracy"] > out["reference_accuracy"] + INCONCLUSIVE_GAP
+    out["inconclusive"] = pd.array([bool(w) if k else pd.NA for w, k in zip(weak, known)], dtype="boolean")
+    out.loc[out["budget"] == 0, "inconclusive"] = False  # the clean point: no attack
     return out

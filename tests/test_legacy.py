@@ -63,10 +63,16 @@ def test_the_legacy_cells_keep_the_keys_of_rows_already_run():
     assert params["legacy-eot-bpda-pgd"] == {"eot": 4, "steps": 10} and params["legacy-bpda-pgd"] == {"steps": 20}
 
 
-def test_no_white_box_view_before_the_grids_ran(tmp_path):
-    from cnr.legacy import white_box_curves
+def test_no_views_before_the_grids_ran_and_the_randomness_track_is_not_compared_again(tmp_path):
+    from cnr.legacy import compared, views_table
 
-    assert white_box_curves(legacy_runs("legacy", results_root=tmp_path), "legacy").empty
+    runs = legacy_runs("legacy", results_root=tmp_path)
+    assert views_table(runs, "legacy").empty
+    import pandas as pd
+
+    curves = pd.DataFrame({"track": list(runs)})
+    assert list(compared(curves, "legacy")["track"]) == ["fmnist quick bank", "fmnist paper bank",
+                                                          "imagenet natural bank"]
 
 
 def test_a_study_table_is_computed_once_per_settings(tmp_path):
@@ -87,26 +93,33 @@ def test_a_study_table_is_computed_once_per_settings(tmp_path):
     assert (run.tables_dir / "s.settings.json").read_text().strip().startswith("{")
 
 
-def test_an_attack_too_weak_on_the_bare_model_is_marked_at_that_budget():
+def test_an_attack_too_weak_on_the_bare_model_is_marked_at_that_budget(tmp_path):
     import pandas as pd
 
     from cnr.legacy import mark_weak
 
     def row(attack, defense, budget, acc):
-        return dict(track="t", attack=attack, defense=defense, mode="none" if defense == "none" else "dynamic",
-                    budget=budget, accuracy=acc)
+        return dict(track="smoke quick bank", attack=attack, defense=defense,
+                    mode="none" if defense == "none" else "dynamic", budget=budget, accuracy=acc)
 
+    runs = legacy_runs("smoke", results_root=tmp_path)
+    run = runs["smoke quick bank"]
+    run.tables_dir.mkdir(parents=True)
+    pd.DataFrame([dict(dataset="fmnist", classifier="fmnist-cnn", defense="none", attack=a, norm="l2", budget=b,
+                       params="{}", seed=0, mode="none", kind="adaptive", accuracy=acc, n=8)
+                  for a, b, acc in (("legacy-bpda-pgd", 0.05, 0.3), ("legacy-eot-bpda-pgd", 0.05, 0.235),
+                                    ("legacy-bpda-pgd", 0.08, 0.02))]).to_csv(run.robustness_csv, index=False)
     curves = pd.DataFrame([row("HopSkipJump", "none", 0.0, 0.95), row("HopSkipJump", "none", 0.05, 0.75),
                            row("HopSkipJump", "none", 0.06, 0.30), row("Square (L2)", "none", 0.05, 0.30),
-                           row("HopSkipJump", "dynamic-N3", 0.05, 0.91),
+                           row("HopSkipJump", "dynamic-N3", 0.05, 0.91), row("HopSkipJump", "dynamic-N3", 0.01, 0.91),
                            row("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05, 0.80)])
-    white = pd.DataFrame([dict(track="t", defense="none", mode="none", budget=b, accuracy=a)
-                          for b, a in ((0.05, 0.235), (0.08, 0.02))])
-    out = mark_weak(curves, white).set_index(["attack", "defense", "budget"])
-    assert out.loc[("HopSkipJump", "none", 0.05), "inconclusive"]  # 0.75 > 0.235 + 0.10
+    out = mark_weak(curves, runs, "smoke").set_index(["attack", "defense", "budget"])
+    assert out.loc[("HopSkipJump", "none", 0.05), "inconclusive"]  # 0.75 > 0.235 (the best white-box) + 0.10
     assert not out.loc[("Square (L2)", "none", 0.05), "inconclusive"]  # within 10 points
     assert out.loc[("HopSkipJump", "dynamic-N3", 0.05), "inconclusive"]  # judged on the bare model
-    assert out.loc[("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05), "inconclusive"]  # by its family's
     # 0.06 has no white-box cell: judged against 0.05's (an upper bound of the white-box accuracy at 0.06)
     assert out.loc[("HopSkipJump", "none", 0.06), "reference_accuracy"] == 0.235
+    # not checked: no bare-model cell of the attack, or no white-box cell at or below the budget
+    assert pd.isna(out.loc[("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05), "inconclusive"])
+    assert pd.isna(out.loc[("HopSkipJump", "dynamic-N3", 0.01), "inconclusive"])
     assert not out.loc[("HopSkipJump", "none", 0.0), "inconclusive"]  # the clean point is no attack

@@ -1,5 +1,5 @@
-"""cnr.reporting.legacy_views: the three views of a defense at the legacy budgets (the protocol's attacks, the
-randomness-aware ones, the white-box ensemble), the strongest attack per view, the figure and the sentences."""
+"""cnr.reporting.legacy_views: the views of a defense at the legacy budgets (cnr.analysis.three_views) drawn and
+said, with inconclusive and unchecked views marked."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -7,70 +7,51 @@ import pandas as pd
 import pytest
 
 from cnr.errors import MissingRows
-from cnr.reporting.legacy_views import three_views, three_views_figure, views_sentences
+from cnr.reporting.legacy_views import three_views_figure, views_sentences
 from cnr.stats import wilson_interval
 
 
-def rows(values: dict[tuple[str, str, float], float], n: int = 50) -> pd.DataFrame:
+def views(values: dict[tuple[str, str, float], tuple[float, object]], n: int = 50) -> pd.DataFrame:
+    """values[(view, defense, budget)] = (accuracy, inconclusive)."""
     out = []
-    for (attack, defense, budget), acc in values.items():
+    for (view, defense, budget), (acc, weak) in values.items():
         lo, hi = wilson_interval(round(acc * n), n)
-        out.append(dict(track="t", defense=defense, mode="none" if defense == "none" else "dynamic", attack=attack,
-                        budget=budget, n=n, draws=5, accuracy=acc, acc_lo=lo, acc_hi=hi, worst_accuracy=acc / 2,
-                        worst_lo=0.0, worst_hi=1.0))
-    return pd.DataFrame(out)
+        out.append(dict(track="t", defense=defense, mode="none" if defense == "none" else "dynamic", budget=budget,
+                        view=view, attacks="a,b", n=n, draws=5, accuracy=acc, acc_lo=lo, acc_hi=hi,
+                        worst_accuracy=acc / 2, worst_lo=0.0, worst_hi=1.0, undefended_accuracy=0.75,
+                        reference_accuracy=0.235, inconclusive=weak))
+    df = pd.DataFrame(out)
+    df["inconclusive"] = df["inconclusive"].astype("boolean")
+    return df
 
 
-def white(values: dict[tuple[str, float], float], n: int = 50) -> pd.DataFrame:
-    df = rows({("x", d, b): v for (d, b), v in values.items()}, n)
-    return df.drop(columns="attack").assign(attacks="legacy-bpda-pgd,legacy-eot-bpda-pgd")
-
-
-def test_each_view_keeps_its_strongest_attack_at_the_white_box_budgets():
-    curves = rows({("HopSkipJump", "dynamic-N3", 0.05): 0.9, ("Square (L2)", "dynamic-N3", 0.05): 0.8,
-                   ("HopSkipJump", "dynamic-N3", 0.06): 0.85,  # no white-box cell at 0.06: left out
-                   ("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05): 0.5,
-                   ("Square (L2), loss over 3 draws", "dynamic-N3", 0.05): 0.6,
-                   ("HopSkipJump", "dynamic-N3", 0.0): 0.95})  # the clean point is no view
-    views = three_views(curves, white({("dynamic-N3", 0.05): 0.1}))
-    got = {r["view"]: (r["accuracy"], r["strongest"]) for r in views.to_dict("records")}
-    assert got == {"as published": (0.8, "Square (L2)"), "randomness handled": (0.5, "HopSkipJump, 3-draw majority"),
-                   "white-box": (0.1, "legacy-bpda-pgd,legacy-eot-bpda-pgd")}
-    text = views_sentences(views)
-    assert text.splitlines()[0] == "t, dynamic-N3, normalized L2 0.05:"
-    assert "randomness handled: 0.500" in text and "white-box: 0.100" in text
-
-
-def test_without_white_box_cells_every_budget_stays_and_no_randomness_view_is_invented():
-    views = three_views(rows({("HopSkipJump", "dynamic-N3", 0.06): 0.85, ("Square (L2)", "none", 0.05): 0.3}),
-                        pd.DataFrame())
-    assert set(views["view"]) == {"as published"} and sorted(views["budget"]) == [0.05, 0.06]
-    assert three_views(pd.DataFrame(), pd.DataFrame()).empty
-
-
-def test_the_figure_has_a_panel_per_defended_model_and_refuses_an_empty_table():
-    views = three_views(rows({("HopSkipJump", "dynamic-N3", 0.05): 0.9, ("HopSkipJump", "dynamic-N3", 0.08): 0.7,
-                              ("HopSkipJump", "none", 0.05): 0.0}), pd.DataFrame())
-    fig = three_views_figure(views)
-    assert len([ax for ax in fig.axes if ax.get_visible()]) == 1  # the bare model is no defense to draw
-    plt.close(fig)
-    with pytest.raises(MissingRows, match="no view of a defended model"):
-        three_views_figure(views[views["mode"] == "none"])
-    assert views_sentences(views[views["mode"] == "none"]).startswith("no view at")
+def test_the_sentences_give_every_view_and_say_which_are_no_evidence():
+    text = views_sentences(views({("as published", "dyn", 0.05): (0.9, True), ("white-box", "dyn", 0.05): (0.1, False),
+                                  ("randomness handled", "dyn", 0.05): (0.5, pd.NA)})).splitlines()
+    assert text[0] == "t, dyn, normalized L2 0.05:"
+    assert "as published: 0.900" in text[1] and "INCONCLUSIVE: the bare model keeps 0.750 under it, 0.235" in text[1]
+    assert "randomness handled: 0.500" in text[2] and "NOT CHECKED" in text[2]
+    assert "white-box: 0.100" in text[3] and "INCONCLUSIVE" not in text[3] and "NOT CHECKED" not in text[3]
 
 
 def test_the_sentences_fall_back_to_the_budget_nearest_above_the_headline():
-    views = three_views(rows({("HopSkipJump", "dynamic-N3", 0.1): 0.9, ("HopSkipJump", "dynamic-N3", 0.3): 0.7,
-                              ("HopSkipJump", "dynamic-N3", 0.01): 1.0}), pd.DataFrame())
-    assert views_sentences(views).splitlines()[0] == "t, dynamic-N3, normalized L2 0.1:"
+    v = views({("as published", "dyn", 0.1): (0.9, False), ("as published", "dyn", 0.3): (0.7, False),
+               ("as published", "dyn", 0.01): (1.0, False)})
+    assert views_sentences(v).splitlines()[0] == "t, dyn, normalized L2 0.1:"
+    assert views_sentences(v[v["mode"] == "none"]).startswith("no view at")
 
 
-def test_a_view_is_inconclusive_only_if_every_attack_of_it_is():
-    curves = rows({("HopSkipJump", "dynamic-N3", 0.05): 0.9, ("Square (L2)", "dynamic-N3", 0.05): 0.95,
-                   ("HopSkipJump, 3-draw majority", "dynamic-N3", 0.05): 0.7})
-    curves["inconclusive"] = [True, False, True]
-    views = three_views(curves, pd.DataFrame()).set_index("view")
-    # the weak HopSkipJump gives the lower number, which still bounds the robustness; Square makes the view conclusive
-    assert views.loc["as published", "strongest"] == "HopSkipJump" and not views.loc["as published", "inconclusive"]
-    assert views.loc["randomness handled", "inconclusive"]
-    assert "INCONCLUSIVE" in views_sentences(views.reset_index()).splitlines()[2]
+def test_the_figure_has_a_panel_per_defended_model_marks_weak_points_and_refuses_an_empty_table():
+    v = views({("as published", "dyn", 0.05): (0.9, True), ("as published", "dyn", 0.08): (0.7, pd.NA),
+               ("white-box", "dyn", 0.05): (0.2, False), ("as published", "none", 0.05): (0.0, False)})
+    fig = three_views_figure(v)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 1  # the bare model is no defense to draw
+    labels = axes[0].get_legend_handles_labels()[1]
+    assert labels.count("inconclusive (too weak on the bare model)") == 1  # only where flagged, not where unchecked
+    plt.close(fig)
+    fig = three_views_figure(v[v["inconclusive"].fillna(True) == False])  # noqa: E712 (a boolean column)
+    assert "inconclusive (too weak on the bare model)" not in fig.axes[0].get_legend_handles_labels()[1]
+    plt.close(fig)
+    with pytest.raises(MissingRows, match="no view of a defended model"):
+        three_views_figure(v[v["mode"] == "none"])

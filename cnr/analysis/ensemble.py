@@ -68,6 +68,32 @@ def _all_k_correct(correct: np.ndarray, k: int) -> np.ndarray:
     return np.array([math.comb(int(ci), k) / math.comb(d, k) for ci in c])
 
 
+def combine(correct: dict[str, np.ndarray], n: int | None = None) -> dict[str, Any]:
+    """The per-image ensemble of some attacks' (draws, n) correctness ("clean" among them counts as no attack), on
+    their first `n` images (default: as many as all have): n, draws, the attacks, the robust accuracy (right under
+    every draw of every attack) with its Wilson interval, the mean view (per image, the worst attack's mean over
+    draws) with the interval of its rounded count, the majority view, the top attack and the resubmission views."""
+    n = min([c.shape[1] for c in correct.values()] + ([n] if n is not None else []))
+    correct = {a: c[:, :n] for a, c in correct.items()}
+    robust = np.logical_and.reduce([c.all(0) for c in correct.values()])
+    mean_view = np.minimum.reduce([c.mean(0) for c in correct.values()])
+    majority = np.logical_and.reduce([c.mean(0) > 0.5 for c in correct.values()])
+    draws = max(c.shape[0] for c in correct.values())
+    broke = Counter({a: int((~c.all(0)).sum()) for a, c in correct.items() if a != "clean"})
+    top, top_n = broke.most_common(1)[0] if broke else ("-", 0)
+    k = int(robust.sum())
+    lo, hi = wilson_interval(k, n)
+    mlo, mhi = wilson_interval(round(float(mean_view.sum())), n)
+    rec = dict(n=n, draws=draws, attacks=len(correct) - ("clean" in correct),
+               attack_list=",".join(a for a in correct if a != "clean"), robust_accuracy=k / n, robust_lo=lo,
+               robust_hi=hi, mean_view_accuracy=float(mean_view.mean()), mean_view_lo=mlo, mean_view_hi=mhi,
+               majority_accuracy=float(majority.mean()), top_attack=top, top_attack_breaks=top_n / n)
+    for kk in range(1, draws + 1):
+        never_caught = np.minimum.reduce([_all_k_correct(c, kk) for c in correct.values()])
+        rec[f"resubmit_k{kk}"] = float(never_caught.mean())  # accuracy if the attacker may submit k times
+    return rec
+
+
 def ensemble(df: pd.DataFrame, out_csv: str | os.PathLike) -> pd.DataFrame:
     """Per (defense, norm, budget): the per-image robust accuracy over the whole suite, with its views and interval."""
     df = mark_inconclusive(df)
@@ -83,25 +109,9 @@ def ensemble(df: pd.DataFrame, out_csv: str | os.PathLike) -> pd.DataFrame:
         outs = {r["attack"]: load_outcomes(out_csv, r) for _, r in used.iterrows()}
         if defense in clean and pd.notna(clean[defense].get("outcomes")):
             outs["clean"] = load_outcomes(out_csv, clean[defense])
-        n = min(o.correct.shape[1] for o in outs.values())
-        correct = {a: o.correct[:, :n] for a, o in outs.items()}
-        robust = np.logical_and.reduce([c.all(0) for c in correct.values()])
-        mean_view = np.minimum.reduce([c.mean(0) for c in correct.values()])
-        majority = np.logical_and.reduce([c.mean(0) > 0.5 for c in correct.values()])
-        draws = max(c.shape[0] for c in correct.values())
-        broke = Counter({a: int((~c.all(0)).sum()) for a, c in correct.items() if a != "clean"})
-        top, top_n = broke.most_common(1)[0] if broke else ("-", 0)
-        k = int(robust.sum())
-        lo, hi = wilson_interval(k, n)
         rec = dict(defense=defense, mode=g["mode"].iloc[0], n_iter=g["n_iter"].iloc[0], norm=norm, budget=budget,
-                   n=n, draws=draws, attacks=len(correct) - ("clean" in correct),
-                   attack_list=",".join(a for a in correct if a != "clean"), robust_accuracy=k / n, robust_lo=lo,
-                   robust_hi=hi, mean_view_accuracy=float(mean_view.mean()), majority_accuracy=float(majority.mean()),
-                   top_attack=top, top_attack_breaks=top_n / n,
+                   **combine({a: o.correct for a, o in outs.items()}),
                    excluded_inconclusive=",".join(g[g["inconclusive"].astype(bool)]["attack"]))
-        for kk in range(1, draws + 1):
-            never_caught = np.minimum.reduce([_all_k_correct(c, kk) for c in correct.values()])
-            rec[f"resubmit_k{kk}"] = float(never_caught.mean())  # accuracy if the attacker may submit k times
         rows.append(rec)
     out = pd.DataFrame(rows)
     return out.sort_values(["norm", "budget"], kind="stable").reset_index(drop=True) if len(out) else out

@@ -61,8 +61,10 @@ def side_by_side(curves: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
                          kit_hi=r["acc_hi"], n=n, draws=int(r["draws"]), kit_worst=r["worst_accuracy"],
                          in_interval=bool(r["acc_lo"] - 1e-9 <= p["accuracy"] <= r["acc_hi"] + 1e-9),
                          fisher_p=p_value, within_chance=p_value >= ALPHA,
-                         inconclusive=bool(r.get("inconclusive", False)), differs="; ".join(differs)))
-    return pd.DataFrame(rows, columns=cols)
+                         inconclusive=r.get("inconclusive", pd.NA), differs="; ".join(differs)))
+    out = pd.DataFrame(rows, columns=cols)
+    out["inconclusive"] = out["inconclusive"].astype("boolean")  # NA: not checked on the bare model
+    return out
 
 
 def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
@@ -88,9 +90,10 @@ def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
                     ax.plot(d["budget"], d["kit"], "-", marker="s^"[k % 2], color=color,
                             label=f"kit, {defense}", alpha=1.0 if k == 0 else 0.6)
                     ax.fill_between(d["budget"], d["kit_lo"], d["kit_hi"], color=color, alpha=0.12)
-                    weak = d[d["inconclusive"].astype(bool)]
-                    ax.plot(weak["budget"], weak["kit"], "x", color="black", ms=7,
-                            label="kit, inconclusive (too weak on the bare model)")
+                    weak = d[d["inconclusive"].astype("boolean").fillna(False).astype(bool)]
+                    if len(weak):
+                        ax.plot(weak["budget"], weak["kit"], "x", color="black", ms=7,
+                                label="kit, inconclusive (too weak on the bare model)")
             ax.set_title(f"{attack} · {track}", fontsize=10)
             ax.set_xlabel("normalized L2 budget")
             ax.set_ylim(-0.02, 1.02)
@@ -119,7 +122,9 @@ def legacy_sentences(side: pd.DataFrame, budget: float = 0.05) -> str:
         at = t[np.isclose(t["budget"], budget)]
         for (attack, defense), r in at.groupby(["attack", "defense"], sort=False):
             r = r.iloc[0]
-            weak = "; INCONCLUSIVE: too weak on the bare model" if r.get("inconclusive", False) else ""
+            flag = r.get("inconclusive", pd.NA)
+            weak = ("; not checked on the bare model" if pd.isna(flag) else
+                    "; INCONCLUSIVE: too weak on the bare model" if bool(flag) else "")
             lines.append(f"  {attack}, {defense}, {budget_text('l2', budget)}: published {r['published']:.3f}, kit "
                          f"{r['kit']:.3f} [{r['kit_lo']:.3f}, {r['kit_hi']:.3f}] (n={int(r['n'])}, worst of "
                          f"{int(r['draws'])} draws {r['kit_worst']:.3f}; p = {r['fisher_p']:.3g}{weak})")

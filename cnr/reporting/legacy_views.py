@@ -1,6 +1,5 @@
-"""Three views of one defense at the legacy budgets, side by side: the authors' black-box protocol as they ran it, the
-same black-box attacks once they account for the randomness, and the white-box ensemble. Where the first is high and
-the other two are not, the published robustness measures the attack's confusion, not the defense."""
+"""The views of one defense at the legacy budgets (cnr.analysis.three_views) drawn and said: the authors' black-box
+protocol as they ran it, the same attacks once they account for the randomness, and the white-box ensemble."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -8,47 +7,11 @@ import numpy as np
 import pandas as pd
 
 from cnr.errors import MissingRows
-from cnr.reporting.legacy_table import PUBLISHED_ATTACKS
 from cnr.reporting.sentences import budget_text
 from cnr.reporting.style import setup_style
 
-COLORS = {"as published": "#8c8c8c", "randomness handled": "#e08214", "white-box": "#2c7bb6"}
-COLUMNS = ["track", "defense", "mode", "budget", "view", "strongest", "n", "draws", "accuracy", "acc_lo", "acc_hi",
-           "worst_accuracy", "worst_lo", "worst_hi", "inconclusive"]
-
-
-def _strongest(rows: pd.DataFrame, view: str) -> list[dict]:
-    """Per (track, defense, budget): the row of the attack that leaves the lowest mean accuracy (ties: the smaller
-    worst case), named in `strongest`."""
-    out = []
-    for _, g in rows.groupby(["track", "defense", "budget"], sort=False):
-        best = g.sort_values(["accuracy", "worst_accuracy"], kind="stable").iloc[0]
-        # any attack's number bounds the robustness from above: the view says something if one attack of it is
-        # conclusive (cnr.legacy.mark_weak)
-        weak = bool(g["inconclusive"].astype(bool).all()) if "inconclusive" in g else False
-        out.append({**{c: best[c] for c in COLUMNS if c in best.index}, "view": view, "strongest": best["attack"],
-                    "inconclusive": weak})
-    return out
-
-
-def three_views(curves: pd.DataFrame, white_box: pd.DataFrame) -> pd.DataFrame:
-    """One row per (track, defense, budget, view) with the view's strongest attack, its n and draws, the mean over
-    draws and the worst case, each with its 95% Wilson interval. Attacks of one view are compared on the same images
-    (one track); the views of a track share its images, the white-box view the first n of them."""
-    parts: list[dict] = []
-    if not curves.empty:
-        attacked = curves[curves["budget"] > 0]
-        parts += _strongest(attacked[attacked["attack"].isin(PUBLISHED_ATTACKS)], "as published")
-        parts += _strongest(attacked[~attacked["attack"].isin(PUBLISHED_ATTACKS)], "randomness handled")
-    if not white_box.empty:
-        parts += [{**{c: r[c] for c in COLUMNS if c in r}, "view": "white-box", "strongest": r["attacks"],
-                   "inconclusive": False} for r in white_box.to_dict("records")]
-    out = pd.DataFrame(parts, columns=COLUMNS)
-    if out.empty:
-        return out
-    budgets = sorted(set(white_box["budget"])) if not white_box.empty else sorted(set(out["budget"]))
-    keep = out["view"].eq("white-box") | out["budget"].round(4).isin([round(b, 4) for b in budgets])
-    return out[keep].sort_values(["track", "defense", "budget", "view"], kind="stable").reset_index(drop=True)
+COLORS = {"as published": "#8c8c8c", "randomness handled": "#e08214", "randomness handled, k x queries": "#b35806",
+          "white-box": "#2c7bb6"}  # the views of cnr.analysis.three_views
 
 
 def three_views_figure(views: pd.DataFrame, published: pd.DataFrame | None = None) -> plt.Figure:
@@ -70,9 +33,10 @@ def three_views_figure(views: pd.DataFrame, published: pd.DataFrame | None = Non
                 continue
             ax.plot(d["budget"], d["accuracy"], "-o", color=color, ms=4, label=view)
             ax.fill_between(d["budget"], d["acc_lo"], d["acc_hi"], color=color, alpha=0.15)
-            weak = d[d["inconclusive"].astype(bool)]
-            ax.plot(weak["budget"], weak["accuracy"], "x", color="black", ms=7,
-                    label="inconclusive (too weak on the bare model)")
+            weak = d[d["inconclusive"].astype("boolean").fillna(False).astype(bool)]
+            if len(weak):
+                ax.plot(weak["budget"], weak["accuracy"], "x", color="black", ms=7,
+                        label="inconclusive (too weak on the bare model)")
         if published is not None:
             pub = published[(published["mode"] == sub["mode"].iloc[0]) & (published["budget"] > 0)]
             for marker, (attack, p) in zip("os", pub.groupby("attack", sort=False)):
@@ -97,7 +61,7 @@ def three_views_figure(views: pd.DataFrame, published: pd.DataFrame | None = Non
 
 def views_sentences(views: pd.DataFrame, budget: float = 0.05) -> str:
     """Per track and defended defense at `budget` (a table without it: its budget nearest above): each view's mean
-    over draws with its interval and strongest attack."""
+    over draws with its interval, the worst case, its attacks and whether it is conclusive."""
     defended = views[views["mode"] != "none"] if not views.empty else views
     if not defended.empty and not np.isclose(defended["budget"], budget).any():
         budget = float(min(defended["budget"], key=lambda b: (b < budget, abs(b - budget))))
@@ -105,10 +69,14 @@ def views_sentences(views: pd.DataFrame, budget: float = 0.05) -> str:
     if at.empty:
         return f"no view at {budget_text('l2', budget)} yet: run the legacy grids (make legacy)"
     lines = []
+    order = {v: i for i, v in enumerate(COLORS)}
     for (track, defense), g in at.groupby(["track", "defense"], sort=False):
         lines.append(f"{track}, {defense}, {budget_text('l2', budget)}:")
-        for r in g.to_dict("records"):
-            weak = " INCONCLUSIVE: too weak on the bare model, not evidence" if r["inconclusive"] else ""
+        for r in sorted(g.to_dict("records"), key=lambda r: order.get(r["view"], len(order))):
+            flag = r["inconclusive"]
+            weak = (" NOT CHECKED on the bare model" if pd.isna(flag) else "" if not bool(flag) else
+                    f" INCONCLUSIVE: the bare model keeps {r['undefended_accuracy']:.3f} under it, "
+                    f"{r['reference_accuracy']:.3f} under white-box attacks; not evidence")
             lines.append(f"  {r['view']}: {r['accuracy']:.3f} [{r['acc_lo']:.3f}, {r['acc_hi']:.3f}] (n={int(r['n'])}, "
-                         f"worst of {int(r['draws'])} draws {r['worst_accuracy']:.3f}; {r['strongest']}){weak}")
+                         f"worst of {int(r['draws'])} draws {r['worst_accuracy']:.3f}; {r['attacks']}){weak}")
     return "\n".join(lines)
