@@ -45,7 +45,8 @@ ATTACKS = {"legacy-hsj": "HopSkipJump", "legacy-square": "Square (L2)",
            **{f"legacy-hsj-vote{k}": f"HopSkipJump, {k}-draw majority" for k in (3, 9)},
            **{f"legacy-hsj-vote{k}-x{k}": f"HopSkipJump, {k}-draw majority, {k}x queries" for k in (3, 9)},
            "legacy-hsj-fresh": "HopSkipJump, answers not remembered past its start",
-           **{f"legacy-square-eot{k}": f"Square (L2), loss over {k} draws" for k in (3, 9)}}
+           **{f"legacy-square-eot{k}": f"Square (L2), loss over {k} draws" for k in (3, 9)},
+           **{f"legacy-square-eot{k}-x{k}": f"Square (L2), loss over {k} draws, {k}x queries" for k in (3, 9)}}
 CURVE_BUDGETS = (0.01, 0.03, 0.05, 0.06, 0.07, 0.08)  # the legacy table's columns: the HSJ curve gives every one
 
 

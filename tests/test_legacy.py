@@ -61,6 +61,12 @@ def test_the_legacy_cells_keep_the_keys_of_rows_already_run():
                                     "batch_size": 250}
     assert params["legacy-square"] == {"n_queries": 5000, "batch_size": 250}
     assert params["legacy-eot-bpda-pgd"] == {"eot": 4, "steps": 10} and params["legacy-bpda-pgd"] == {"steps": 20}
+    # the full key of a committed row (results/legacy/tables/robustness.csv), frozen
+    cell = next(c for c in build_grid(resolve_run("legacy").profile)
+                if c.attack.label == "legacy-square" and c.defense.name == "dynamic-N3" and c.attack.budget == 0.05)
+    assert cell.key("fmnist", "fmnist-cnn", 0) == dict(
+        dataset="fmnist", classifier="fmnist-cnn", defense="dynamic-N3", attack="legacy-square", norm="l2",
+        budget=0.05, params='{"batch_size": 250, "n_queries": 5000}', seed=0)
 
 
 def test_no_views_before_the_grids_ran_and_the_randomness_track_is_not_compared_again(tmp_path):

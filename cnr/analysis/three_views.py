@@ -26,7 +26,8 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "as published": ("legacy-hsj", "legacy-square"),
     "randomness handled": ("legacy-hsj-vote3", "legacy-hsj-vote9", "legacy-hsj-fresh", "legacy-square-eot3",
                            "legacy-square-eot9"),
-    "randomness handled, k x queries": ("legacy-hsj-vote3-x3", "legacy-hsj-vote9-x9"),
+    "randomness handled, k x queries": ("legacy-hsj-vote3-x3", "legacy-hsj-vote9-x9", "legacy-square-eot3-x3",
+                                        "legacy-square-eot9-x9"),
 }
 COLUMNS = ["track", "defense", "mode", "budget", "view", "attacks", "n", "draws", "accuracy", "acc_lo", "acc_hi",
            "worst_accuracy", "worst_lo", "worst_hi", "undefended_accuracy", "reference_accuracy", "inconclusive"]

@@ -223,8 +223,8 @@ for _g in (
                 sample="blackbox", default=False) for k in (3, 9) for suffix in ("", f"-x{k}")),
     CellGroup("legacy-hsj-fresh", "hsj", "minimal", unbounded_l2, legacy_random, fixed=(("answer_cache", False),),
               sample="blackbox", default=False),
-    *(CellGroup(f"legacy-square-eot{k}", "square", "black-box", legacy_l2, legacy_random, fixed=(("draws", k),),
-                sample="blackbox", default=False) for k in (3, 9)),
+    *(CellGroup(f"legacy-square-eot{k}{suffix}", "square", "black-box", legacy_l2, legacy_random,
+                fixed=(("draws", k),), sample="blackbox", default=False) for k in (3, 9) for suffix in ("", f"-x{k}")),
 ):
     register_group(_g)
 

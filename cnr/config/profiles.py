@@ -36,7 +36,8 @@ CONCLUSIVE = ("deepfool", "cw", "square")
 LEGACY_GROUPS = ("legacy-clean", "legacy-hsj", "legacy-square")
 LEGACY_WHITE_BOX = ("legacy-bpda-pgd", "legacy-eot-bpda-pgd")
 LEGACY_RANDOMNESS = ("legacy-hsj-vote3", "legacy-hsj-vote9", "legacy-hsj-vote3-x3", "legacy-hsj-vote9-x9",
-                     "legacy-hsj-fresh", "legacy-square-eot3", "legacy-square-eot9")
+                     "legacy-hsj-fresh", "legacy-square-eot3", "legacy-square-eot9", "legacy-square-eot3-x3",
+                     "legacy-square-eot9-x9")
 STUDY_GROUPS = ("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "autoattack-rand", "expected-bpda-pgd",
                 "transfer-static-pgd", "eot-strong-bpda-pgd", "margin-bpda-pgd")
 
@@ -143,7 +144,8 @@ PROFILES: dict[str, Profile] = {
                  "square": {"n_queries": queries, "batch_size": batch},
                  "pgd": {"steps": QUICK_ATTACKS["pgd"]["steps"]},
                  "legacy-eot-bpda-pgd": QUICK_ATTACKS["eot-bpda-pgd"],
-                 **{f"legacy-hsj-vote{k}-x{k}": {"max_queries": k * queries} for k in (3, 9)}})
+                 **{f"legacy-hsj-vote{k}-x{k}": {"max_queries": k * queries} for k in (3, 9)},
+                 **{f"legacy-square-eot{k}-x{k}": {"n_queries": k * queries} for k in (3, 9)}})
        for name, data, n, draws, bank3, budgets, queries, steps, evals, batch, workers, groups in (
            ("legacy", Data(), 200, 5, (20, 40, 60), None, 5000, 20, 100, 250, 2, LEGACY_GROUPS + LEGACY_WHITE_BOX),
            ("legacy-imagenet", Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"), 20, 3, (), None,
