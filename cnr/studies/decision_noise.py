@@ -94,14 +94,18 @@ def decision_noise(model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_adv: to
 
 def decision_noise_study(ev: Any, defenses: Sequence[str] = ("jpeg", "static-N3", "dynamic-N3"), n: int = 16,
                          hsj_params: dict[str, Any] | None = None, **kwargs: Any) -> pd.DataFrame:
-    """decision_noise per defense on the segments toward HopSkipJump's unbounded adversarials against it (the
-    profile's hsj settings unless `hsj_params`), on the evaluator's first `n` images; one table, a defense column."""
+    """decision_noise per defense on the segments toward HopSkipJump's unbounded adversarials against it, on the
+    evaluator's first `n` images; one table, a defense column. HopSkipJump runs the profile's hsj settings without
+    their query cap (its whole walk, to the boundary), or `hsj_params` as given (e.g. a protocol's query budget: the
+    path that protocol's HopSkipJump walks)."""
     from cnr.attacks import run_attack
     from cnr.cells.groups import group_params
     from cnr.defenses import Defended, defense_by_name
 
-    params = group_params(ev.run.profile, "hsj") if hsj_params is None else hsj_params
-    params = {k: v for k, v in params.items() if k != "max_queries"}  # the whole walk, to the boundary
+    if hsj_params is None:
+        params = {k: v for k, v in group_params(ev.run.profile, "hsj").items() if k != "max_queries"}
+    else:
+        params = dict(hsj_params)
     x, y = ev.x[:n], ev.y[:n]
     tables = []
     for name in defenses:
