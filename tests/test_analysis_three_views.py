@@ -87,3 +87,32 @@ def test_the_reference_is_the_best_white_box_attack_at_or_below_the_budget():
     ref = white_box_reference(df)
     assert ref[0.05] == 0.2 and ref[0.08] == 0.1  # black-box rows are no reference
     assert reference_at(ref, 0.06) == 0.2 and math.isnan(reference_at(ref, 0.01))
+
+
+def test_a_view_is_judged_by_the_same_attacks_on_the_bare_model(tmp_path):
+    """The bare model ran HopSkipJump and Square at 0.08, the defense only HopSkipJump: Square's strength there says
+    nothing about the defended view, which is judged by HopSkipJump alone (weak: inconclusive)."""
+    inf = math.inf
+    df, csv = table(tmp_path, {
+        ("dyn", "legacy-clean", 0.0): ([[1, 1]], None), ("dyn", "legacy-hsj", inf): ([[1, 1]], [0.5, 0.5]),
+        ("none", "legacy-clean", 0.0): ([[1, 1]], None), ("none", "legacy-hsj", inf): ([[1, 1]], [0.5, 0.5]),
+        ("none", "legacy-square", 0.08): ([[0, 0]], None), ("none", "legacy-bpda-pgd", 0.08): ([[0, 0]], None),
+    })
+    views = three_views("t", df, csv, df, csv, budgets=(0.08,)).set_index(["defense", "view"])
+    assert views.loc[("none", "as published"), "accuracy"] == 0.0  # HopSkipJump and Square on the bare model
+    dyn = views.loc[("dyn", "as published")]
+    assert dyn["attacks"] == "legacy-hsj" and dyn["undefended_accuracy"] == 1.0 and bool(dyn["inconclusive"])
+
+
+def test_part_of_a_family_strong_on_the_bare_model_makes_the_view_conclusive(tmp_path):
+    inf = math.inf
+    df, csv = table(tmp_path, {
+        ("dyn", "legacy-clean", 0.0): ([[1, 1]], None), ("dyn", "legacy-hsj", inf): ([[1, 1]], [0.5, 0.5]),
+        ("dyn", "legacy-square", 0.08): ([[1, 1]], None),
+        ("none", "legacy-clean", 0.0): ([[1, 1]], None), ("none", "legacy-square", 0.08): ([[0, 0]], None),
+        ("none", "legacy-bpda-pgd", 0.08): ([[0, 0]], None),
+    })
+    dyn = three_views("t", df, csv, df, csv, budgets=(0.08,)).set_index(["defense", "view"]).loc[
+        ("dyn", "as published")]
+    # Square alone breaks the bare model as well as white-box: the family (HopSkipJump and Square) is strong enough
+    assert dyn["attacks"] == "legacy-hsj,legacy-square" and not bool(dyn["inconclusive"])

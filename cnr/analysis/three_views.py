@@ -5,8 +5,9 @@ and the others are not, the published robustness measures the attack's confusion
 
 Every view scores the same first images of its track on the same scoring draws; HopSkipJump's one unbounded run per
 image enters at a budget through its submissions there (cnr.analysis.budget_curve), Square through its cell at that
-budget. A view is inconclusive at a budget when its own ensemble leaves the bare model more than INCONCLUSIVE_GAP
-above the best white-box attack there (the kit's rule); unknown (NA) when the bare model has no such cells.
+budget. A view is inconclusive at a budget when its own ensemble (the same attacks) leaves the bare model more than
+INCONCLUSIVE_GAP above the best white-box attack there (the kit's rule); unknown (NA) when the bare model lacks the
+cells to tell.
 """
 from __future__ import annotations
 
@@ -81,7 +82,6 @@ def three_views(track: str, table: pd.DataFrame, out_csv: str | os.PathLike, whi
     families = {**{v: (table, out_csv, g) for v, g in VIEWS.items()}, WHITE_BOX: (white_table, white_csv, None)}
     rows = []
     for budget in budgets:
-        bare = {v: family_correct(t, csv, "none", budget, g) for v, (t, csv, g) in families.items()}
         for defense, d in table.groupby("defense", sort=False):
             for view, (t, csv, groups) in families.items():
                 correct = family_correct(t, csv, defense, budget, groups)
@@ -89,9 +89,17 @@ def three_views(track: str, table: pd.DataFrame, out_csv: str | os.PathLike, whi
                     continue
                 e = combine(correct, n=n_track)
                 ref = reference_at(reference, budget)
-                undefended = combine(bare[view], n=n_track)["mean_view_accuracy"] if bare[view] else math.nan
-                weak = (pd.NA if math.isnan(undefended) or math.isnan(ref)
-                        else bool(undefended > ref + INCONCLUSIVE_GAP))
+                # judged by the same attacks on the bare model: those of them that ran there bound the whole
+                # family's bare accuracy from above, so strong there means strong; weak means weak only if all ran
+                ran = [a for a in correct if a != "clean"] if groups is not None else None
+                bare = family_correct(t, csv, "none", budget, ran)
+                undefended = combine(bare, n=n_track)["mean_view_accuracy"] if bare else math.nan
+                if math.isnan(undefended) or math.isnan(ref):
+                    weak = pd.NA
+                elif undefended <= ref + INCONCLUSIVE_GAP:
+                    weak = False
+                else:
+                    weak = True if ran is None or len(bare) == len(ran) + 1 else pd.NA
                 rows.append(dict(track=track, defense=defense, mode=d["mode"].iloc[0], budget=budget, view=view,
                                  attacks=e["attack_list"], n=e["n"], draws=e["draws"],
                                  accuracy=e["mean_view_accuracy"], acc_lo=e["mean_view_lo"],
