@@ -197,7 +197,12 @@ def test_paper_protocol_notebook_numbers(smoke_run, run):
     # not in the legacy table)
     assert len(side) == rec["cells"] == 32 and (run.figures_dir / "legacy_side_by_side.png").is_file()
     assert set(side["defense"]) == {"none", "jpeg-qf40", "dynamic-N3", "dynamic-N3-bank20-40-60"}
-    assert side["inconclusive"].dtype == bool and not side[side["budget"] == 0]["inconclusive"].any()
+    flags = side["inconclusive"]  # True, False or not checked (NA: no white-box cell at or below the budget)
+    assert (flags.isna() | flags.isin([True, False])).all() and (flags[side["budget"] == 0] == False).all()  # noqa: E712
+    # the curves at the smoke budgets carry the verdict: 100 queries are too few, except Square at 0.3 (n = 8)
+    curves = pd.read_csv(run.tables_dir / "legacy_curves.csv").set_index(["attack", "defense", "budget"])
+    assert bool(curves.loc[("HopSkipJump", "none", 0.1), "inconclusive"])
+    assert not bool(curves.loc[("Square (L2)", "dynamic-N3", 0.3), "inconclusive"])
     assert (side["kit_lo"] <= side["kit"] + 1e-9).all() and (side["kit"] <= side["kit_hi"] + 1e-9).all()
     kit = {(r["attack"], r["defense"], r["budget"]): r["kit"] for r in rec["side"]}
     view = {(r["defense"], r["budget"]): r["attack_view_accuracy"] for r in rec["hsj_attack_view"]}
@@ -215,7 +220,9 @@ def test_paper_protocol_notebook_numbers(smoke_run, run):
     # the white-box ensemble, at the smoke budgets, on every defended model
     views = pd.read_csv(run.tables_dir / "legacy_views.csv")
     assert set(views["view"]) == {"as published", "randomness handled", "white-box"}
-    assert set(views[views["view"] == "randomness handled"]["defense"]) == {"dynamic-N3", "dynamic-N3-bank20-40-60"}
+    # run on the random defenses, and on the bare model to judge their strength
+    assert set(views[views["view"] == "randomness handled"]["defense"]) == {"none", "dynamic-N3",
+                                                                            "dynamic-N3-bank20-40-60"}
     assert sorted(set(views["budget"])) == [0.1, 0.3] and (run.figures_dir / "legacy_views.png").is_file()
     # decision noise: JPEG at one QF is deterministic, so two draws never disagree (the control); the random
     # defenses do near their boundary

@@ -1,7 +1,8 @@
 """Views of one defense at the legacy budgets, each the per-image ensemble of an attack family (the field's rule,
 cnr.analysis.ensemble.combine): the authors' black-box protocol as they ran it, the same attacks once they account
 for the randomness (at the same query budget, and at k times it), and the white-box attacks. Where the first is high
-and the others are not, the published robustness measures the attack's confusion, not the defense.
+and the white-box view is not, the published robustness measures what the black-box search does not find, not what
+the defense withstands; the randomness-aware views tell whether the fresh draws are why.
 
 Every view scores the same first images of its track on the same scoring draws; HopSkipJump's one unbounded run per
 image enters at a budget through its submissions there (cnr.analysis.budget_curve), Square through its cell at that
