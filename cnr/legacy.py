@@ -183,6 +183,16 @@ def cached_study(run: Run, name: str, settings: dict[str, Any], compute: Callabl
     return pd.read_csv(csv)  # as a later run reads it back
 
 
+def studies(runs: dict[str, Run]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """noise_and_tool on the first Fashion-MNIST track (16 images for the noise, the costly sample for the tool);
+    (None, None) when the runs have none (the 224 px tracks' HopSkipJump walks cost hours of CPU)."""
+    first = next((r for r in runs.values() if r.profile.data.dataset == "fmnist"), None)
+    if first is None:
+        return None, None
+    s = first.profile.samples
+    return noise_and_tool(first, noise_images=min(16, s.blackbox or s.costly), tool_images=s.costly)
+
+
 def noise_and_tool(run: Run, noise_images: int, tool_images: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The decision-noise table (cnr.studies.decision_noise) and the paper's-tool table (cnr.studies.paper_bpda, one
     block per TOOL_SETTINGS entry) of a track's run, each computed once per settings."""
@@ -210,7 +220,7 @@ def mark_weak(curves: pd.DataFrame, runs: dict[str, Run], profile: str) -> pd.Da
     INCONCLUSIVE_GAP above the best white-box attack there says nothing about a defense. NA: not checked (no
     bare-model cell of that attack, or no white-box cell at or below that budget)."""
     from cnr.analysis.ensemble import INCONCLUSIVE_GAP
-    from cnr.analysis.three_views import reference_at, white_box_reference
+    from cnr.analysis.three_views import l2_reference, reference_at
     from cnr.eval.rows import read_table
 
     if curves.empty:
@@ -218,7 +228,7 @@ def mark_weak(curves: pd.DataFrame, runs: dict[str, Run], profile: str) -> pd.Da
     tracks, refs = _tracks(profile), {}
     for label, run in runs.items():
         source = white_box_run(run, tracks.get(label))
-        refs[label] = (white_box_reference(read_table(source.robustness_csv)) if source.robustness_csv.is_file()
+        refs[label] = (l2_reference(read_table(source.robustness_csv)) if source.robustness_csv.is_file()
                        else pd.Series(dtype=float))
     out = curves.copy()
     bare = curves[curves["mode"] == "none"].drop_duplicates(["track", "attack", "budget"], keep="last")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cnr.analysis.three_views import reference_at, three_views, white_box_reference
+from cnr.analysis.three_views import l2_reference, reference_at, three_views
 from cnr.eval.outcomes import save_outcomes
 
 
@@ -82,10 +82,11 @@ def test_a_family_weak_on_the_bare_model_is_inconclusive_and_a_borrowed_white_bo
 
 
 def test_the_reference_is_the_best_white_box_attack_at_or_below_the_budget():
-    df = pd.DataFrame([dict(mode="none", kind=k, norm="l2", budget=b, accuracy=a) for k, b, a in (
-        ("adaptive", 0.05, 0.3), ("adaptive", 0.05, 0.2), ("black-box", 0.05, 0.0), ("adaptive", 0.08, 0.1))])
-    ref = white_box_reference(df)
-    assert ref[0.05] == 0.2 and ref[0.08] == 0.1  # black-box rows are no reference
+    df = pd.DataFrame([dict(mode="none", kind=k, norm=nm, budget=b, accuracy=a) for k, nm, b, a in (
+        ("adaptive", "l2", 0.05, 0.3), ("adaptive", "l2", 0.05, 0.2), ("black-box", "l2", 0.05, 0.0),
+        ("adaptive", "l2", 0.08, 0.1), ("adaptive", "linf", 0.05, 0.0))])
+    ref = l2_reference(df)
+    assert ref[0.05] == 0.2 and ref[0.08] == 0.1  # black-box rows and other norms are no reference
     assert reference_at(ref, 0.06) == 0.2 and math.isnan(reference_at(ref, 0.01))
 
 

@@ -28,6 +28,13 @@ INCONCLUSIVE_GAP = 0.10
 WHITE_BOX_KINDS = ("white-box", "adaptive")
 
 
+def white_box_reference(df: pd.DataFrame) -> pd.Series:
+    """The bare model's accuracy under its best white-box attack, per (norm, budget): the reference of the kit's
+    rule."""
+    none = df[(df["mode"] == "none") & df["kind"].isin(WHITE_BOX_KINDS)]
+    return none.groupby(["norm", "budget"])["accuracy"].min()
+
+
 def mark_inconclusive(df: pd.DataFrame, gap: float = INCONCLUSIVE_GAP) -> pd.DataFrame:
     """Add undefended_accuracy, reference_accuracy and inconclusive to every row of a results table."""
     from cnr.eval.identity import fill_older_columns
@@ -43,7 +50,7 @@ def mark_inconclusive(df: pd.DataFrame, gap: float = INCONCLUSIVE_GAP) -> pd.Dat
         return df
     df = df.copy()
     none = df[df["mode"] == "none"]
-    ref = none[none["kind"].isin(WHITE_BOX_KINDS)].groupby(["norm", "budget"])["accuracy"].min()
+    ref = white_box_reference(df)
     undefended = none.set_index(["attack", "norm", "budget"])["accuracy"]
     undefended = undefended[~undefended.index.duplicated(keep="last")]
 

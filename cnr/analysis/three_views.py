@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cnr.analysis.budget_curve import submissions_correct
-from cnr.analysis.ensemble import INCONCLUSIVE_GAP, WHITE_BOX_KINDS, combine
+from cnr.analysis.ensemble import INCONCLUSIVE_GAP, WHITE_BOX_KINDS, combine, white_box_reference
 from cnr.eval.outcomes import load_outcomes
 
 WHITE_BOX = "white-box"
@@ -35,10 +35,10 @@ COLUMNS = ["track", "defense", "mode", "budget", "view", "attacks", "n", "draws"
            "worst_accuracy", "worst_lo", "worst_hi", "undefended_accuracy", "reference_accuracy", "inconclusive"]
 
 
-def white_box_reference(table: pd.DataFrame) -> pd.Series:
-    """The bare model's accuracy under its best white-box attack, per L2 budget (the kit's reference)."""
-    none = table[(table["mode"] == "none") & table["kind"].isin(WHITE_BOX_KINDS) & (table["norm"] == "l2")]
-    return none.groupby("budget")["accuracy"].min()
+def l2_reference(table: pd.DataFrame) -> pd.Series:
+    """The kit's reference (cnr.analysis.ensemble.white_box_reference) at each normalized L2 budget."""
+    ref = white_box_reference(table)
+    return ref.xs("l2", level="norm") if "l2" in ref.index.get_level_values("norm") else pd.Series(dtype=float)
 
 
 def reference_at(reference: pd.Series, budget: float) -> float:
@@ -79,7 +79,7 @@ def three_views(track: str, table: pd.DataFrame, out_csv: str | os.PathLike, whi
     over draws of the worst attack, worst case over draws), on the track's images; the white-box family read from
     `white_table` (the track's own, or the grid it borrows it from) on as many of the first images as the track has."""
     n_track = int(table[table["kind"] != "clean"]["n"].max()) if (table["kind"] != "clean").any() else None
-    reference = white_box_reference(white_table)
+    reference = l2_reference(white_table)
     families = {**{v: (table, out_csv, g) for v, g in VIEWS.items()}, WHITE_BOX: (white_table, white_csv, None)}
     rows = []
     for budget in budgets:
