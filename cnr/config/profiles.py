@@ -74,10 +74,11 @@ PROFILES: dict[str, Profile] = {
         data=Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"),
         samples=Samples(eval=50, costly=50, blackbox=10, draws=3),
         grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, square_norms=("linf",), eot_sweep=False,
-                  groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "square", "hsj"),
+                  groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "margin-eot-bpda-pgd", "square",
+                          "hsj"),
                   **IMAGENET_BUDGETS),
         attacks=_with(attack_settings(10, (4, 5), 32, **{k: v for k, v in QUICK_ATTACKS.items() if "pgd" not in k}),
-                      square={"n_queries": 500}),
+                      square={"n_queries": 500}, **{"margin-eot-bpda-pgd": {"steps": 40, "eot": 4}}),
     ),
     # Dynamic vs static with the paper's generator (64 channels x 16 blocks), notebook 05: the decisive cells at
     # Linf 0.05 / 0.1 and L2 0.2 against every defense and the attacks aimed at the dynamic bank, on the same
