@@ -28,6 +28,7 @@ def table(ev):
 
 def test_sweeps_and_columns(table):
     assert set(table["sweep"]) == {"steps", "eot", "restarts"} and (table["n"] == 8).all()
+    assert set(table["loss"]) == {"ce"} and "loss" not in " ".join(table["params"])  # CE rows keep their params
     assert {"worst_accuracy", "worst_lo", "worst_hi", "draws", "restarts", "params"} <= set(table.columns)
 
 
@@ -47,7 +48,20 @@ def test_restarts_keep_an_image_only_if_it_survives_every_seed_under_every_draw(
 
 
 def test_flat_from_picks_the_first_setting_inside_the_last_interval():
-    df = pd.DataFrame(dict(defense="d", budget=0.1, sweep="steps", value=[5, 10, 20, 50],
+    df = pd.DataFrame(dict(defense="d", norm="linf", budget=0.1, sweep="steps", value=[5, 10, 20, 50],
                            worst_accuracy=[0.5, 0.3, 0.22, 0.2], worst_lo=[0.4, 0.2, 0.15, 0.15],
                            worst_hi=[0.6, 0.4, 0.3, 0.27]))
     assert flat_from(df, "steps")["flat_from"].iloc[0] == 20
+
+
+def test_the_margin_loss_runs_every_sweep_with_it(ev):
+    """Each loss gets its own sweeps; a margin point is the margin-loss PGD run here, scored over the draws."""
+    t = convergence(ev, defenses=("dynamic-N3",), budgets=(0.1,), n=4, steps=(2,), eot=(1,), restarts=(1,),
+                    losses=("ce", "margin"))
+    assert sorted(t["loss"].unique()) == ["ce", "margin"] and len(t) == 6
+    margin = t[(t["loss"] == "margin") & (t["sweep"] == "steps")].iloc[0]
+    assert margin["params"] == str({"steps": 2, "loss": "margin"})
+    model = Defended(defense_by_name(ev.run.profile, "dynamic-N3").build(ev.bank, grad="bpda", seed=ev.seed),
+                     ev.classifier)
+    adv = run_attack("pgd", model, ev.x[:4], ev.y[:4], 0.1, norm="linf", seed=ev.seed, steps=2, loss="margin").x_adv
+    assert margin["worst_accuracy"] == score(model, adv, ev.y[:4], ev.draws).all(0).float().mean().item()

@@ -227,17 +227,19 @@ def convergence_figure(conv: pd.DataFrame) -> plt.Figure:
     setup_style()
     if conv.empty:
         raise MissingRows("convergence: no rows (run benchmarks/convergence.py)")
+    conv = conv if "loss" in conv.columns else conv.assign(loss="ce")  # a table from before the loss sweep
     sweeps = [s for s in ("steps", "eot", "restarts") if s in set(conv["sweep"])]
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4.3 * len(sweeps), 3.6), squeeze=False, sharey=True)
     for ax, sweep in zip(axes[0], sweeps):
         sub = conv[conv["sweep"] == sweep]
-        for i, ((d, b), g) in enumerate(sub.groupby(["defense", "budget"], sort=True)):
+        for i, ((d, norm, b, loss), g) in enumerate(sub.groupby(["defense", "norm", "budget", "loss"], sort=True)):
             g = g.sort_values("value")
             st = defense_style(d)
             ls = LINESTYLES[i % len(LINESTYLES)]
+            label = f"{d}, {'L∞' if norm == 'linf' else 'L2'} {b:g}" + (", margin" if loss == "margin" else "")
             ax.errorbar(g["value"], g["worst_accuracy"], yerr=[(g["worst_accuracy"] - g["worst_lo"]).clip(lower=0),
                                                               (g["worst_hi"] - g["worst_accuracy"]).clip(lower=0)],
-                        marker=st["marker"], linestyle=ls, color=st["color"], capsize=2, label=f"{d}, L∞ {b:g}")
+                        marker=st["marker"], linestyle=ls, color=st["color"], capsize=2, label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel({"steps": "PGD steps", "eot": "EOT samples per step", "restarts": "random restarts"}[sweep])
         ax.set_ylim(-0.02, 1.02)
