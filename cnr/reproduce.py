@@ -109,9 +109,11 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
               ) -> list[tuple[str, float]]:
     """Run every notebook (or from `start` on) for a run; prints and returns (notebook, seconds).
 
-    With `compare`, the results table found before the run (the shipped one, in a fresh clone) is kept aside and the
-    fresh table is checked against it row by row at the end (`cnr compare`): bit-identical on the machine that made
-    it, statistically the same on another CPU."""
+    A run of every notebook recomputes every row: the results table found before it (the shipped one, in a fresh
+    clone) is moved aside to robustness.before.csv, so the grid cannot count its rows as done; an interrupted run
+    resumes its own rows and keeps that reference. With `compare`, the fresh table is checked against the reference
+    row by row at the end (`cnr compare`): bit-identical on the machine that made it, statistically the same on
+    another CPU. From `start` on, the notebooks work on the table that is there."""
     from cnr.checks import check_writable
 
     books = notebooks(start, run.profile.notebooks)  # before any folder is made: nothing to run is an error
@@ -119,7 +121,7 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
         check_writable(folder)
     out_dir = run.notebooks_dir
     params = notebook_parameters(run)
-    reference = _keep_reference(run) if compare else None
+    reference = _set_aside(run) if start is None else None
     timings = []
     total = time.perf_counter()
     for nb in books:
@@ -129,7 +131,8 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
         timings.append((nb.name, dt))
         print(f"{nb.name:<22} {dt:7.1f} s   -> {relative(out_dir / nb.name)}", flush=True)
     print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (run {run.name})", flush=True)
-    if reference is not None and run.robustness_csv.is_file():
+    _in_progress(run).unlink(missing_ok=True)
+    if compare and reference is not None and run.robustness_csv.is_file():
         from cnr.analysis.compare import compare_tables, verdict
 
         print(f"compared with the table this run replaced ({relative(reference)}): "
@@ -137,12 +140,28 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
     return timings
 
 
-def _keep_reference(run: Run) -> Path | None:
-    """Copy the results table that is there before the run (e.g. the shipped one) to robustness.before.csv."""
-    import shutil
+def _in_progress(run: Run) -> Path:
+    """The mark of a reproduction that has not finished: while it is there, a new one resumes instead of restarting."""
+    return run.robustness_csv.with_name("robustness.reproducing")
 
-    if not run.robustness_csv.is_file():
-        return None
+
+def _set_aside(run: Run) -> Path | None:
+    """Move the table that is there before a reproduction (e.g. the shipped one) to robustness.before.csv, with its
+    sidecar; a reproduction that was interrupted keeps its rows and the reference it set aside then."""
+    from cnr.eval.rows import SIDECAR_SUFFIX
+
     ref = run.robustness_csv.with_name("robustness.before.csv")
-    shutil.copyfile(run.robustness_csv, ref)
+    mark = _in_progress(run)
+    if mark.is_file():
+        print(f"resuming the reproduction {relative(mark)} marks; its reference is {relative(ref)}", flush=True)
+        return ref if ref.is_file() else None
+    mark.write_text("a reproduction of this run is under way; cnr reproduce resumes it and removes this at the end\n")
+    if not run.robustness_csv.is_file():
+        ref.unlink(missing_ok=True)  # an older reference belongs to another table
+        return None
+    for suffix in ("", SIDECAR_SUFFIX):
+        src = Path(str(run.robustness_csv) + suffix)
+        if src.is_file():
+            os.replace(src, str(ref) + suffix)
+    print(f"{relative(run.robustness_csv)} moved to {relative(ref)}: every row is computed again", flush=True)
     return ref

@@ -196,7 +196,8 @@ def test_nested_profile_values_through_the_api():
 
 def test_imagenet_profile_is_the_measured_cut():
     """What the 45-minute cut keeps (profile comment): BPDA-PGD on all 8 budgets for the four defenses, EOT and
-    generalized BPDA at the reference budgets, Square (Linf) and HopSkipJump (L2) on 10 images, no fixed-QF defense;
+    generalized BPDA at the reference budgets, the margin EOT-BPDA at the Linf one, Square (Linf) and HopSkipJump (L2)
+    on 10 images, no fixed-QF defense;
     `cnr reproduce` runs only the grid and figure notebooks (the tour is the quick run's, already ImageNet)."""
     from collections import Counter
 
@@ -212,6 +213,10 @@ def test_imagenet_profile_is_the_measured_cut():
     assert all(per["eot-bpda-pgd", d] == 2 and per["generalized-bpda-pgd", d] == 2 for d in defenses[1:])
     assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label == "square"} == {("linf", 4 / 255)}
     assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label == "hsj"} == {("l2", 0.05)}
+    margin = [c for c in cells if c.attack.label == "margin-eot-bpda-pgd"]  # the convergence sweep's strongest
+    assert {(c.defense.name, c.attack.norm, c.attack.budget) for c in margin} == {
+        (d, "linf", 4 / 255) for d in defenses[1:]}
+    assert dict(margin[0].attack.params) == {"steps": 40, "eot": 4, "loss": "margin"}
     assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 10}
     assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]
     assert len(notebooks()) == 7

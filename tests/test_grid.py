@@ -229,6 +229,24 @@ def test_a_four_decimal_table_counts_its_rounded_budgets_as_done(ev, tmp_path, m
     assert len(run_cells(ev, cells, out)) == 1 and calls == []
 
 
+def test_shards_merged_into_a_four_decimal_table_never_double_a_row(ev, tmp_path, monkeypatch):
+    """Each shard merges every shard's rows when it ends, so the second merge meets rows the first one wrote into the
+    4-decimal table: it replaces them, the table stays a 4-decimal one (the ensemble groups rows by budget), and a
+    later run finds every cell done."""
+    out = tmp_path / "m.csv"
+    cells = [Cell(UNDEFENDED, pgd_spec(b)) for b in (4 / 255, 8 / 255, 16 / 255)]
+    run_cells(ev, cells[:1], out)
+    for p in tmp_path.glob("m.rows-*.jsonl"):
+        p.unlink()
+    pd.read_csv(out).assign(budget=0.0157).to_csv(out, index=False)  # as a table of 4-decimal budgets stored it
+    Path(str(out) + ".meta.json").unlink()
+    run_cells(ev, cells, out, shard=(1, 2))
+    df = run_cells(ev, cells, out, shard=(2, 2))
+    assert len(df) == 3 and sorted(pd.read_csv(out)["budget"]) == [0.0157, 0.0314, 0.0627]  # one budget, one key
+    calls = _calls(ev, monkeypatch)
+    assert len(run_cells(ev, cells, out)) == 3 and calls == []
+
+
 @pytest.mark.parametrize("blocker", ["outcomes", "r.rows-1-of-1.jsonl"])
 def test_a_row_store_that_cannot_be_written_is_refused_before_any_cell(ev, tmp_path, monkeypatch, blocker):
     out = tmp_path / "r.csv"

@@ -68,3 +68,40 @@ def test_from_names_a_notebook_or_the_command_stops_before_any(capsys, start, ne
 
     code, text = run_cli(capsys, "reproduce", "--profile", "smoke", "--from", start)
     assert code == 2 and needle in text and "Traceback" not in text, text
+
+
+def test_a_reproduction_computes_every_row_again_and_an_interrupted_one_resumes(tmp_path, monkeypatch):
+    """The table found before a run is moved aside (so the grid cannot count its rows as done) and is the reference
+    of the final comparison; an interrupted run keeps its own rows and that reference; from a later notebook on the
+    table that is there is used."""
+    import cnr.reproduce as rep
+
+    run = resolve_run("smoke", results_root=tmp_path)
+    table, before = run.robustness_csv, run.robustness_csv.with_name("robustness.before.csv")
+    seen: list[bool] = []
+
+    def notebook(fail: bool = False):
+        def fake(path, out_dir, params, log_output=False):
+            seen.append(table.is_file())  # what the grid would find as done
+            if fail:
+                raise NotebookFailed("interrupted")
+            table.parent.mkdir(parents=True, exist_ok=True)
+            table.write_text(f"rows of run {len(seen)}\n")
+        return fake
+
+    monkeypatch.setattr(rep, "notebooks", lambda start=None, only=(): [rep.NOTEBOOK_DIR / "03_attacks.ipynb"])
+    monkeypatch.setattr(rep, "run_notebook", notebook())
+    rep.reproduce(run, compare=False)  # nothing there yet: no reference
+    assert seen == [False] and not before.exists() and not rep._in_progress(run).exists()
+    rep.reproduce(run, compare=False)
+    assert seen[-1] is False and before.read_text() == "rows of run 1\n" and table.read_text() == "rows of run 2\n"
+    monkeypatch.setattr(rep, "run_notebook", notebook(fail=True))
+    with pytest.raises(NotebookFailed):
+        rep.reproduce(run, compare=False)
+    assert before.read_text() == "rows of run 2\n" and rep._in_progress(run).is_file()
+    table.write_text("a partial table\n")
+    monkeypatch.setattr(rep, "run_notebook", notebook())
+    rep.reproduce(run, compare=False)  # resumes: the partial table stays, the reference too
+    assert seen[-1] is True and before.read_text() == "rows of run 2\n" and not rep._in_progress(run).exists()
+    rep.reproduce(run, start="03", compare=False)  # a later notebook on: the table stays where it is
+    assert seen[-1] is True and before.read_text() == "rows of run 2\n"

@@ -3,7 +3,8 @@ one shard (or a clean clone's first run) adds to a committed table instead of re
 
 Keys compare budgets exactly (`budget_key`): the grid writes budgets in full precision, so 0.1 and 0.10000001 stay
 two cells. Tables written with 4-decimal budgets (no `budgets: exact` in their sidecar) match a cell when the cell's
-budget rounds to theirs, so such a table's rows still count as done and are replaced, never doubled.
+budget rounds to theirs, so its rows still count as done and are replaced, never doubled; rows merged into such a
+table keep 4 decimals too, so one budget never becomes two.
 """
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ class DoneKeys:
         records = df[KEY_COLUMNS].to_dict("records") if not df.empty else []
         flags = [False] * len(records) if rounded is None else list(rounded)
         self.exact = {row_key(r) for r, f in zip(records, flags) if not f}
-        self.rounded = {row_key(r) for r, f in zip(records, flags) if f}
+        self.rounded = {row_key(r, ROUNDED_DECIMALS) for r, f in zip(records, flags) if f}
 
     def __contains__(self, key: Mapping[str, Any]) -> bool:
         return row_key(key) in self.exact or row_key(key, ROUNDED_DECIMALS) in self.rounded
@@ -65,9 +66,11 @@ def merged_rows(out_csv: str | os.PathLike) -> tuple[pd.DataFrame, DoneKeys]:
     rounded = not exact_budgets(out_csv)
     if not rows.empty:
         decimals = ROUNDED_DECIMALS if rounded else None
+        if rounded:  # a 4-decimal table stays one, so a budget never splits into two groups of rows
+            rows = rows.assign(budget=rows["budget"].astype(float).round(ROUNDED_DECIMALS))
         new = {row_key(r, decimals) for r in rows[KEY_COLUMNS].to_dict("records")}
-        table = table[[row_key(r) not in new for r in table[KEY_COLUMNS].to_dict("records")]]
-    flags = pd.Series([rounded] * len(table) + [False] * len(rows))
+        table = table[[row_key(r, decimals) not in new for r in table[KEY_COLUMNS].to_dict("records")]]
+    flags = pd.Series([rounded] * (len(table) + len(rows)))
     df = pd.concat([table, rows], ignore_index=True) if not rows.empty else table.reset_index(drop=True)
     return fill_older_columns(df, required=()), DoneKeys(df, flags)
 
