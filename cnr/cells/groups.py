@@ -185,9 +185,9 @@ for _g in (
     CellGroup("transfer-static-pgd", "pgd", "adaptive", refs, DYNAMIC, view="transfer-static", default=False),
     CellGroup("eot-strong-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, needs=EOT, sample="costly", default=False),
     CellGroup("margin-bpda-pgd", "pgd", "adaptive", refs, DEFENDED, fixed=(("loss", "margin"),), default=False),
-    # The strongest setting of the ImageNet convergence sweep (benchmarks/convergence.py), at the Linf reference only:
-    # at the L2 one the profile's attacks already leave nothing.
-    CellGroup("margin-eot-bpda-pgd", "pgd", "adaptive", lambda p: [("linf", p.grid.ref_linf)], DEFENDED,
+    # The strongest setting of the ImageNet convergence sweep (benchmarks/convergence.py), at `grid.margin_linf`.
+    CellGroup("margin-eot-bpda-pgd", "pgd", "adaptive",
+              lambda p: [("linf", b) for b in p.grid.margin_linf or (p.grid.ref_linf,)], DEFENDED,
               fixed=(("loss", "margin"),), needs=EOT, sample="costly", default=False),
 ):
     register_group(_g)

@@ -135,6 +135,8 @@ class Grid(Part):
     groups: tuple[str, ...] = setting((), unique=True)  # cell groups (cnr.cells.groups); empty: the default ones
     square_norms: tuple[str, ...] = setting(("linf", "l2"), choice_limit("linf", "l2"), unique=True)
     eot_sweep: bool = True  # EOT-BPDA at every budget (False: at the reference budgets only)
+    # the Linf budgets of the margin EOT-BPDA (opt-in group margin-eot-bpda-pgd); empty: the reference one
+    margin_linf: tuple[float, ...] = setting((), LINF, unique=True)
     # the decisive groups at every budget against every main and fixed-QF defense (the study's side-by-side cells)
     decisive_sweep: bool = False
     workers: int = setting(2, COUNT)  # local processes of one thread each (2 cores: ~2x one of two threads)
@@ -146,6 +148,9 @@ class Grid(Part):
         stray = [n for n in self.sweep_ns if n not in self.ns]
         if stray:
             return f"sweep_ns names N={stray[0]}, which is not among the grid's ns {self.ns}; sweep an N of ns"
+        off = [b for b in self.margin_linf if b not in self.linf_budgets]
+        if off:
+            return f"margin_linf names Linf {off[0]:g}, which is not among linf_budgets {self.linf_budgets}"
         return None
 
 

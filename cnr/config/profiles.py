@@ -74,6 +74,7 @@ PROFILES: dict[str, Profile] = {
         data=Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"),
         samples=Samples(eval=50, costly=50, blackbox=10, draws=3),
         grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, square_norms=("linf",), eot_sweep=False,
+                  margin_linf=(2 / 255, 4 / 255, 8 / 255),
                   groups=("clean", "bpda-pgd", "eot-bpda-pgd", "generalized-bpda-pgd", "margin-eot-bpda-pgd", "square",
                           "hsj"),
                   **IMAGENET_BUDGETS),
