@@ -52,8 +52,9 @@ data:
 
 # One profile after the other (`make reproduce PROFILES=smoke`: the whole chain in miniature); the
 # imagenet profile is the paper's code path on this CPU (EfficientNet-Lite0, ImageNet photos, 224 px).
+# --fresh: every row is computed again and compared with the committed table (an interrupted run resumes).
 reproduce: setup
-	@for p in $(PROFILES); do $(PY) -m cnr reproduce --profile $$p || exit 1; done
+	@for p in $(PROFILES); do $(PY) -m cnr reproduce --fresh --profile $$p || exit 1; done
 
 # Dynamic vs static with the paper-preset bank and the quick bank, the same cells on the same images:
 # notebooks/05_dynamic_vs_static runs (resumes) both grids and the mechanism measurements.

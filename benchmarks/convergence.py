@@ -2,7 +2,7 @@
 restart settings, with the cross-entropy and the margin loss): writes results/<run>/tables/convergence.{csv,md,tex}
 and figures/convergence.{png,pdf} after every (defense, norm, budget, loss); a re-run keeps the parts already measured
 with the same n and sweeps (pass --fresh to redo them), so one process per defense can run side by side, each with
---out, and a last run with --merge joins their tables.
+--out, and a last run with --merge and the same sweep arguments joins their tables.
 
     python benchmarks/convergence.py                                  # quick: Linf 0.1 and 0.05, 200 images, CE
     python benchmarks/convergence.py --profile imagenet --n 20 --budgets 4/255 --steps 5 10 20 40 80 \\
@@ -85,7 +85,7 @@ def main() -> None:
                 if (defense, args.norm, round(b, 4), loss) in old:
                     print(f"{defense} {args.norm} {b:g} {loss}: kept from an existing table")
                     continue
-                ev = ev or make_evaluator(run)
+                ev = make_evaluator(run) if ev is None else ev
                 parts.append(convergence(ev, defenses=(defense,), budgets=(b,), n=args.n, steps=args.steps,
                                          eot=args.eot, restarts=args.restarts, norm=args.norm, losses=(loss,)))
                 _save(parts, out, figures)

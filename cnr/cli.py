@@ -189,7 +189,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from cnr.reproduce import reproduce
 
-    reproduce(_run(args, retrain=args.retrain), start=args.start, log_output=args.verbose)
+    reproduce(_run(args, retrain=args.retrain), start=args.start, log_output=args.verbose, fresh=args.fresh)
     return 0
 
 
@@ -274,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start", default=None, help="start at the notebook with this prefix, e.g. 03")
     p.add_argument("--retrain", action="store_true", help="retrain the classifier and AR-GANs instead of reusing")
     p.add_argument("--verbose", action="store_true", help="stream the notebooks' output")
+    p.add_argument("--fresh", action="store_true", help="compute every row again: the table there becomes the "
+                   "reference (robustness.before.csv); an interrupted fresh run resumes")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("train-argan", help="train AR-GAN generators (one QF, 'static' or 'all'); resumes")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cnr.errors import CnrError, InputError
+from cnr.eval.rows import SIDECAR_SUFFIX
 from cnr.kernel import ENV, ensure_installed
 from cnr.paths import NOTEBOOK_DIR, REPO_ROOT, relative
 from cnr.run import Run
@@ -105,23 +106,27 @@ def notebook_parameters(run: Run) -> dict[str, Any]:
             "results_root": relative(run.results_root)}
 
 
-def reproduce(run: Run, start: str | None = None, log_output: bool = False, compare: bool = True
-              ) -> list[tuple[str, float]]:
+def reproduce(run: Run, start: str | None = None, log_output: bool = False, compare: bool = True,
+              fresh: bool = False) -> list[tuple[str, float]]:
     """Run every notebook (or from `start` on) for a run; prints and returns (notebook, seconds).
 
-    A run of every notebook recomputes every row: the results table found before it (the shipped one, in a fresh
-    clone) is moved aside to robustness.before.csv, so the grid cannot count its rows as done; an interrupted run
-    resumes its own rows and keeps that reference. With `compare`, the fresh table is checked against the reference
-    row by row at the end (`cnr compare`): bit-identical on the machine that made it, statistically the same on
-    another CPU. From `start` on, the notebooks work on the table that is there."""
+    The results table found before the run (the shipped one, in a fresh clone) is the reference: kept as a copy in
+    robustness.before.csv, and the grid resumes from it (long profiles, finished cell by cell over sessions). With
+    `fresh` it is moved there instead, with the shards' rows merged into it, so every row is computed again; an
+    interrupted fresh run resumes its own rows and keeps that reference. With `compare`, the table is checked against
+    the reference row by row at the end (`cnr compare`): bit-identical on the machine that made it, statistically the
+    same on another CPU."""
     from cnr.checks import check_writable
 
+    if fresh and start is not None:
+        raise InputError("a fresh reproduction runs every notebook: drop --from, or drop --fresh to go on from "
+                         f"notebook {start} with the table that is there")
     books = notebooks(start, run.profile.notebooks)  # before any folder is made: nothing to run is an error
     for folder in (run.notebooks_dir, run.tables_dir, run.figures_dir):
         check_writable(folder)
     out_dir = run.notebooks_dir
     params = notebook_parameters(run)
-    reference = _set_aside(run) if start is None else None
+    reference = _set_aside(run) if fresh else _keep_reference(run)
     timings = []
     total = time.perf_counter()
     for nb in books:
@@ -131,7 +136,8 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
         timings.append((nb.name, dt))
         print(f"{nb.name:<22} {dt:7.1f} s   -> {relative(out_dir / nb.name)}", flush=True)
     print(f"{'total':<22} {time.perf_counter() - total:7.1f} s   (run {run.name})", flush=True)
-    _in_progress(run).unlink(missing_ok=True)
+    if fresh:
+        _in_progress(run).unlink(missing_ok=True)
     if compare and reference is not None and run.robustness_csv.is_file():
         from cnr.analysis.compare import compare_tables, verdict
 
@@ -141,27 +147,51 @@ def reproduce(run: Run, start: str | None = None, log_output: bool = False, comp
 
 
 def _in_progress(run: Run) -> Path:
-    """The mark of a reproduction that has not finished: while it is there, a new one resumes instead of restarting."""
+    """The mark of a fresh reproduction that has not finished: while it is there, a new one resumes."""
     return run.robustness_csv.with_name("robustness.reproducing")
 
 
-def _set_aside(run: Run) -> Path | None:
-    """Move the table that is there before a reproduction (e.g. the shipped one) to robustness.before.csv, with its
-    sidecar; a reproduction that was interrupted keeps its rows and the reference it set aside then."""
-    from cnr.eval.rows import SIDECAR_SUFFIX
+def _keep_reference(run: Run) -> Path | None:
+    """Copy the results table that is there before the run (e.g. the shipped one) to robustness.before.csv."""
+    import shutil
 
     ref = run.robustness_csv.with_name("robustness.before.csv")
+    if _in_progress(run).is_file():  # a fresh reproduction's reference stays until that reproduction ends
+        return ref if ref.is_file() else None
+    if not run.robustness_csv.is_file():
+        return None
+    shutil.copyfile(run.robustness_csv, ref)
+    Path(str(ref) + SIDECAR_SUFFIX).unlink(missing_ok=True)  # a sidecar from another table would misdescribe it
+    return ref
+
+
+def _set_aside(run: Run) -> Path | None:
+    """Move the table that is there before a fresh reproduction to robustness.before.csv, with every finished row
+    (the shards' .jsonl merged in, then removed) and its sidecar; a run that was interrupted keeps its rows and the
+    reference it set aside then (the mark says whether there is one)."""
+    from cnr.eval.merge import merged_rows, write_merged
+
+    csv = run.robustness_csv
+    ref = csv.with_name("robustness.before.csv")
     mark = _in_progress(run)
     if mark.is_file():
-        print(f"resuming the reproduction {relative(mark)} marks; its reference is {relative(ref)}", flush=True)
-        return ref if ref.is_file() else None
-    mark.write_text("a reproduction of this run is under way; cnr reproduce resumes it and removes this at the end\n")
-    if not run.robustness_csv.is_file():
-        ref.unlink(missing_ok=True)  # an older reference belongs to another table
-        return None
-    for suffix in ("", SIDECAR_SUFFIX):
-        src = Path(str(run.robustness_csv) + suffix)
-        if src.is_file():
-            os.replace(src, str(ref) + suffix)
-    print(f"{relative(run.robustness_csv)} moved to {relative(ref)}: every row is computed again", flush=True)
-    return ref
+        kept = mark.read_text().startswith("reference")
+        print(f"resuming the reproduction that {relative(mark)} marks; reference: "
+              f"{relative(ref) if kept else 'none'}", flush=True)
+        return ref if kept and ref.is_file() else None
+    shard_rows = sorted(csv.parent.glob(f"{csv.stem}.rows-*.jsonl"))
+    if shard_rows:
+        write_merged(*merged_rows(csv), csv)  # the rows no table holds yet go into the reference, not lost
+        for path in shard_rows:
+            path.unlink()
+    moved = csv.is_file()
+    if moved:
+        Path(str(ref) + SIDECAR_SUFFIX).unlink(missing_ok=True)
+        for suffix in ("", SIDECAR_SUFFIX):
+            if Path(str(csv) + suffix).is_file():
+                os.replace(str(csv) + suffix, str(ref) + suffix)
+        print(f"{relative(csv)} moved to {relative(ref)}: every row is computed again", flush=True)
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text(("reference: robustness.before.csv" if moved else "no reference")
+                    + "\na fresh reproduction of this run is under way; cnr reproduce --fresh resumes it\n")
+    return ref if moved else None

@@ -157,6 +157,7 @@ def test_a_set_the_setting_cannot_hold_is_refused(text, path):
     ("data.classifier=resnet5O", ("data.classifier", "'resnet5O'", "cifar10-keras")),
     ("dataset=fmnsit", ("data.dataset", "'fmnsit'", "fmnist")),
     ("sweep_ns=(7,)", ("sweep_ns", "N=7", "(1, 3, 5)")),
+    ("grid.margin_linf=(0.07,)", ("margin_linf", "0.07", "linf_budgets")),
 ])
 def test_profile_model_and_data(capsys, tmp_path, setting, needle):
     assert_cli_refuses(capsys, tmp_path, ["grid", "--set", setting], needle)
@@ -195,9 +196,9 @@ def test_nested_profile_values_through_the_api():
 
 
 def test_imagenet_profile_is_the_measured_cut():
-    """What the 45-minute cut keeps (profile comment): BPDA-PGD on all 8 budgets for the four defenses, EOT and
-    generalized BPDA at the reference budgets, the margin EOT-BPDA at the Linf one, Square (Linf) and HopSkipJump (L2)
-    on 10 images, no fixed-QF defense;
+    """What the CPU cut keeps (profile comment): BPDA-PGD on all 8 budgets for the four defenses, EOT and generalized
+    BPDA at the reference budgets, the margin EOT-BPDA at Linf 2, 4 and 8/255 (JPEG at 4/255 only), Square (Linf) and
+    HopSkipJump (L2) on 10 images, no fixed-QF defense;
     `cnr reproduce` runs only the grid and figure notebooks (the tour is the quick run's, already ImageNet)."""
     from collections import Counter
 
@@ -215,7 +216,7 @@ def test_imagenet_profile_is_the_measured_cut():
     assert {(c.attack.norm, c.attack.budget) for c in cells if c.attack.label == "hsj"} == {("l2", 0.05)}
     margin = [c for c in cells if c.attack.label == "margin-eot-bpda-pgd"]  # the convergence sweep's strongest
     assert {(c.defense.name, c.attack.norm, c.attack.budget) for c in margin} == {
-        (d, "linf", 4 / 255) for d in defenses[1:]}
+        (d, "linf", b) for d in defenses[2:] for b in (2 / 255, 4 / 255, 8 / 255)} | {("jpeg", "linf", 4 / 255)}
     assert dict(margin[0].attack.params) == {"steps": 40, "eot": 4, "loss": "margin"}
     assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 10}
     assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]

@@ -3,10 +3,12 @@ cell."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from cnr.errors import InputError
 from cnr.reproduce import NotebookFailed, run_notebook
 from cnr.run import resolve_run
 
@@ -70,38 +72,62 @@ def test_from_names_a_notebook_or_the_command_stops_before_any(capsys, start, ne
     assert code == 2 and needle in text and "Traceback" not in text, text
 
 
-def test_a_reproduction_computes_every_row_again_and_an_interrupted_one_resumes(tmp_path, monkeypatch):
-    """The table found before a run is moved aside (so the grid cannot count its rows as done) and is the reference
-    of the final comparison; an interrupted run keeps its own rows and that reference; from a later notebook on the
-    table that is there is used."""
+def _row(defense: str, accuracy: float) -> dict:
+    """A finished grid row as a shard writes it (every field of the schema, values that pass its checks)."""
+    from cnr.eval.rows import ROW_SCHEMA
+
+    row = {k: t() for k, t in ROW_SCHEMA.items()}
+    return {**row, "dataset": "fmnist", "classifier": "fmnist-cnn", "defense": defense, "attack": "clean",
+            "norm": "linf", "params": "{}", "view": "bpda", "n": 8, "draws": 1, "accuracy": accuracy,
+            "acc_hi": 1.0, "worst_accuracy": accuracy, "worst_hi": 1.0}
+
+
+def test_a_fresh_reproduction_computes_every_row_again_and_an_interrupted_one_resumes(tmp_path, monkeypatch):
+    """--fresh moves the table found before the run aside, with the shards' unmerged rows in it (so the grid cannot
+    count any as done, and none is lost); it is the reference of the final comparison. An interrupted run keeps its
+    own rows and that reference; a run without --fresh resumes from the table and keeps a copy as the reference."""
+    import pandas as pd
+
     import cnr.reproduce as rep
+    from cnr.eval.merge import load_table, merged_rows, write_merged
+    from cnr.eval.rows import SIDECAR_SUFFIX, append_row, rows_path
 
     run = resolve_run("smoke", results_root=tmp_path)
     table, before = run.robustness_csv, run.robustness_csv.with_name("robustness.before.csv")
-    seen: list[bool] = []
+    seen: list[int] = []
 
-    def notebook(fail: bool = False):
+    def notebook(defense: str, fail: bool = False):
         def fake(path, out_dir, params, log_output=False):
-            seen.append(table.is_file())  # what the grid would find as done
+            seen.append(len(load_table(table)))  # the rows the grid would find done
             if fail:
                 raise NotebookFailed("interrupted")
-            table.parent.mkdir(parents=True, exist_ok=True)
-            table.write_text(f"rows of run {len(seen)}\n")
+            append_row(rows_path(table), _row(defense, 0.5))
+            write_merged(*merged_rows(table), table)  # as the grid ends: the table written, the shard's file kept
         return fake
 
     monkeypatch.setattr(rep, "notebooks", lambda start=None, only=(): [rep.NOTEBOOK_DIR / "03_attacks.ipynb"])
-    monkeypatch.setattr(rep, "run_notebook", notebook())
-    rep.reproduce(run, compare=False)  # nothing there yet: no reference
-    assert seen == [False] and not before.exists() and not rep._in_progress(run).exists()
-    rep.reproduce(run, compare=False)
-    assert seen[-1] is False and before.read_text() == "rows of run 1\n" and table.read_text() == "rows of run 2\n"
-    monkeypatch.setattr(rep, "run_notebook", notebook(fail=True))
+    monkeypatch.setattr(rep, "run_notebook", notebook("none"))
+    rep.reproduce(run, compare=False, fresh=True)  # nothing there yet: no reference, one shard row left
+    assert seen == [0] and not before.exists() and not rep._in_progress(run).exists()
+    monkeypatch.setattr(rep, "run_notebook", notebook("jpeg"))
+    rep.reproduce(run, compare=True, fresh=True)
+    assert seen[-1] == 0 and list(pd.read_csv(before)["defense"]) == ["none"]
+    assert Path(str(before) + SIDECAR_SUFFIX).is_file()
+    monkeypatch.setattr(rep, "run_notebook", notebook("jpeg", fail=True))
     with pytest.raises(NotebookFailed):
-        rep.reproduce(run, compare=False)
-    assert before.read_text() == "rows of run 2\n" and rep._in_progress(run).is_file()
-    table.write_text("a partial table\n")
-    monkeypatch.setattr(rep, "run_notebook", notebook())
-    rep.reproduce(run, compare=False)  # resumes: the partial table stays, the reference too
-    assert seen[-1] is True and before.read_text() == "rows of run 2\n" and not rep._in_progress(run).exists()
-    rep.reproduce(run, start="03", compare=False)  # a later notebook on: the table stays where it is
-    assert seen[-1] is True and before.read_text() == "rows of run 2\n"
+        rep.reproduce(run, compare=False, fresh=True)  # the "jpeg" table is set aside, then the run stops
+    assert list(pd.read_csv(before)["defense"]) == ["jpeg"] and rep._in_progress(run).is_file()
+    assert not table.exists() and not list(table.parent.glob("*.rows-*.jsonl"))  # merged into the reference
+    append_row(rows_path(table), _row("static-N3", 0.25))  # a row the interrupted run finished
+    write_merged(*merged_rows(table), table)
+    with pytest.raises(InputError, match="fresh"):
+        rep.reproduce(run, start="03", fresh=True)
+    monkeypatch.setattr(rep, "run_notebook", notebook("dynamic-N3"))
+    rep.reproduce(run, compare=False, start="03")  # not fresh: works on what is there, the mark stays
+    assert seen[-1] == 1 and rep._in_progress(run).is_file() and list(pd.read_csv(before)["defense"]) == ["jpeg"]
+    rep.reproduce(run, compare=False, fresh=True)  # resumes: its rows stay, and so does its reference
+    assert seen[-1] == 2 and not rep._in_progress(run).exists() and list(pd.read_csv(before)["defense"]) == ["jpeg"]
+    monkeypatch.setattr(rep, "run_notebook", notebook("none"))
+    rep.reproduce(run, compare=False)  # not fresh: the table resumes and a copy of it becomes the reference
+    assert seen[-1] == 2 and sorted(pd.read_csv(before)["defense"]) == ["dynamic-N3", "static-N3"]
+    assert len(pd.read_csv(table)) == 3

@@ -67,7 +67,7 @@ def merged_rows(out_csv: str | os.PathLike) -> tuple[pd.DataFrame, DoneKeys]:
     if not rows.empty:
         decimals = ROUNDED_DECIMALS if rounded else None
         if rounded:  # a 4-decimal table stays one, so a budget never splits into two groups of rows
-            rows = rows.assign(budget=rows["budget"].astype(float).round(ROUNDED_DECIMALS))
+            rows = rows.assign(budget=[round(float(b), ROUNDED_DECIMALS) for b in rows["budget"]])  # as row_key
         new = {row_key(r, decimals) for r in rows[KEY_COLUMNS].to_dict("records")}
         table = table[[row_key(r, decimals) not in new for r in table[KEY_COLUMNS].to_dict("records")]]
     flags = pd.Series([rounded] * (len(table) + len(rows)))
