@@ -32,7 +32,8 @@ def budget(text: str) -> float:
     try:
         return float(Fraction(text))
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a budget: {text!r} (a number such as 0.05 or a fraction such as 4/255)")
+        raise argparse.ArgumentTypeError(
+            f"not a budget: {text!r} (a number such as 0.05 or a fraction such as 4/255)") from None
 
 
 def _parts(path: Path, args: argparse.Namespace) -> dict[tuple, pd.DataFrame]:

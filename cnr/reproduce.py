@@ -161,7 +161,11 @@ def _keep_reference(run: Run) -> Path | None:
     if not run.robustness_csv.is_file():
         return None
     shutil.copyfile(run.robustness_csv, ref)
-    Path(str(ref) + SIDECAR_SUFFIX).unlink(missing_ok=True)  # a sidecar from another table would misdescribe it
+    side = Path(str(run.robustness_csv) + SIDECAR_SUFFIX)
+    if side.is_file():
+        shutil.copyfile(side, str(ref) + SIDECAR_SUFFIX)
+    else:  # a sidecar left from another table would misdescribe this one
+        Path(str(ref) + SIDECAR_SUFFIX).unlink(missing_ok=True)
     return ref
 
 

@@ -178,6 +178,7 @@ for _g in (
 ):
     register_group(_g)
 
+
 def generators_and_jpeg_at_ref(specs: list[DefenseSpec], ref: bool) -> list[DefenseSpec]:
     """The main generator defenses at every budget, JPEG at the reference only: a 224-px cell of the margin EOT-BPDA
     costs 600-2,000 CPU-s (benchmarks/NOTES.md), and the paired static-vs-dynamic verdict needs both generators."""
