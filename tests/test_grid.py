@@ -82,7 +82,7 @@ def test_imagenet_cpu_profile_smoke(tmp_path):
     if not all(Path(p.path).is_file() for p in split_photos("test")):
         pytest.skip("the photo corpus is not installed (make data)")
     tiny = {k: v for k, v in TINY.items() if k not in ("data.classifier", "grid.ns", "grid.sweep_ns")}
-    over = {**tiny, "samples.eval": 20, "samples.costly": 2, "grid.linf_budgets": (4 / 255,),
+    over = {**tiny, "samples.eval": 20, "samples.costly": 2, "grid.linf_budgets": (4 / 255,), "grid.margin_linf": (),
             "grid.l2_budgets": (0.05,), "grid.ref_l2": 0.05, "grid.groups": ("clean", "bpda-pgd", "square")}
     run = resolve_run("imagenet", over, results_root=tmp_path)
     ev = make_evaluator(run)

@@ -150,7 +150,8 @@ class Grid(Part):
             return f"sweep_ns names N={stray[0]}, which is not among the grid's ns {self.ns}; sweep an N of ns"
         off = [b for b in self.margin_linf if b not in self.linf_budgets]
         if off:
-            return f"margin_linf names Linf {off[0]:g}, which is not among linf_budgets {self.linf_budgets}"
+            return (f"margin_linf names Linf {off[0]:g}, which is not among linf_budgets {self.linf_budgets}; "
+                    "set grid.margin_linf to some of them (or to () for the reference budget) with the budgets")
         return None
 
 
