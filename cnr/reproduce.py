@@ -173,7 +173,7 @@ def _set_aside(run: Run) -> Path | None:
     """Move the table that is there before a fresh reproduction to robustness.before.csv, with every finished row
     (the shards' .jsonl merged in, then removed) and its sidecar; a run that was interrupted keeps its rows and the
     reference it set aside then (the mark says whether there is one)."""
-    from cnr.eval.merge import merged_rows, write_merged
+    from cnr.eval.merge import merged_rows, row_files, write_merged
 
     csv = run.robustness_csv
     ref = csv.with_name("robustness.before.csv")
@@ -183,7 +183,7 @@ def _set_aside(run: Run) -> Path | None:
         print(f"resuming the reproduction that {relative(mark)} marks; reference: "
               f"{relative(ref) if kept else 'none'}", flush=True)
         return ref if kept and ref.is_file() else None
-    shard_rows = sorted(csv.parent.glob(f"{csv.stem}.rows-*.jsonl"))
+    shard_rows = row_files(csv)
     if shard_rows:
         write_merged(*merged_rows(csv), csv)  # the rows no table holds yet go into the reference, not lost
         for path in shard_rows:

@@ -56,6 +56,11 @@ class DoneKeys:
         return row_key(key) in self.exact or row_key(key, ROUNDED_DECIMALS) in self.rounded
 
 
+def row_files(out_csv: str | os.PathLike) -> list[Path]:
+    """Every shard's .jsonl row file beside the table (what read_rows reads), in name order."""
+    return sorted(Path(out_csv).parent.glob(f"{Path(out_csv).stem}.rows-*.jsonl"))
+
+
 def merged_rows(out_csv: str | os.PathLike) -> tuple[pd.DataFrame, DoneKeys]:
     """Every finished row: the .jsonl rows, plus the rows of the existing table that no .jsonl row replaces."""
     out_csv = Path(out_csv)
