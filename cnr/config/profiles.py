@@ -133,8 +133,9 @@ PROFILES: dict[str, Profile] = {
     # Fashion-MNIST quick and paper banks (`bank.preset=paper`) and `legacy-imagenet`, resumable cell by cell.
     # HopSkipJump's 20 steps would take about 6,700 queries (10 took 2,488 on fmnist-cnn), so the 5,000-query budget
     # ends each image. legacy-imagenet: the kit's full natural bank only (the white-box grid's dynamic-N3; the
-    # 20/40/60 layout doubles the defended cells: --set 'grid.nearest_bank=(20, 40, 60)'), in batches of 2 images
-    # (HopSkipJump's gradient estimate holds up to ~450 copies of each 224 px image of a batch, 4 times over); its
+    # 20/40/60 layout doubles the defended cells: --set 'grid.nearest_bank=(20, 40, 60)'), HopSkipJump in batches of
+    # 2 images (its gradient estimate holds up to ~450 copies of each 224 px image of a batch, 4 times over), Square
+    # on all images at once (one copy each, and the defended model's per-image cost falls with the batch); its
     # white-box view is the imagenet grid's (same budgets, defense and first images). On Fashion-MNIST the white-box
     # view (BPDA-PGD and EOT-BPDA-PGD at the same budgets, the quick profile's effort) runs beside it, and
     # `legacy-randomness` runs the attacks that account for the randomness on 50 images (cnr.cells.groups).
@@ -145,7 +146,7 @@ PROFILES: dict[str, Profile] = {
                   workers=workers),
         attacks={"hsj": {"max_queries": queries, "steps": steps, "initial_gradient_eval_steps": evals,
                          "batch_size": batch},
-                 "square": {"n_queries": queries, "batch_size": batch},
+                 "square": {"n_queries": queries, "batch_size": max(batch, n)},
                  "pgd": {"steps": QUICK_ATTACKS["pgd"]["steps"]},
                  "legacy-eot-bpda-pgd": QUICK_ATTACKS["eot-bpda-pgd"],
                  **{f"legacy-hsj-vote{k}-x{k}": {"max_queries": k * queries} for k in (3, 9)},
