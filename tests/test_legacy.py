@@ -69,6 +69,17 @@ def test_the_legacy_cells_keep_the_keys_of_rows_already_run():
         budget=0.05, params='{"batch_size": 250, "n_queries": 5000}', seed=0)
 
 
+def test_the_imagenet_track_batches_square_over_all_its_images_and_hopskipjump_by_two():
+    """At 224 px HopSkipJump's gradient estimate holds hundreds of copies per image; Square holds one."""
+    from cnr.cells.groups import build_grid
+    from cnr.run import resolve_run
+
+    run = resolve_run("legacy-imagenet")
+    params = {c.attack.label: dict(c.attack.params) for c in build_grid(run.profile)}
+    assert params["legacy-square"]["batch_size"] == run.profile.samples.blackbox == 20
+    assert params["legacy-hsj"]["batch_size"] == 2
+
+
 def test_no_views_before_the_grids_ran_and_the_randomness_track_is_not_compared_again(tmp_path):
     from cnr.legacy import compared, views_table
 
