@@ -158,7 +158,7 @@ def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
         steps: int = 10, initial_gradient_eval_steps: int = 100, max_gradient_eval_steps: int = 10000,
         gamma: float = 1.0, stepsize_search: str = "geometric_progression", init_steps: int = 50,
         init_directions: int = 1000, max_queries: int | None = None, draws: int = 1, answer_cache: bool = True,
-        **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        boundary_margin: float = 0.0, **_) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """HopSkipJump (Chen et al.), decision-based: constraint "l2" or "linf" follows `norm`.
 
     Images the model already gets wrong are found at distance 0 and not attacked. Starting points come
@@ -170,6 +170,9 @@ def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
     queries per question (majority label); `answer_cache`: remember answers past the starting points.
     extra["rechecks"] / extra["recheck_flips"]: questions about a point already answered, and how many of those a
     fresh answer contradicted (the decision noise at the points the attack re-asks about).
+    `boundary_margin` m: each found point moves to x + (1 + m)(point - x), a fraction m of its distance past where the
+    search stopped. Foolbox stops its binary search gamma / (d sqrt d) of the distance from the boundary (l2), which at
+    224 px (d = 150,528) is finer than the classifier's float32 rounding: another batch size answers the other way.
     """
     spend = None if max_queries is None else max_queries - 1  # the final check's query is kept aside
     decide = DecisionModel(model, x, y, eps, norm, spend, stop_within_budget=not unbounded, draws=draws)
@@ -206,6 +209,9 @@ def hsj(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: torch.Tensor, n
         ok &= ~stopped | torch.isfinite(decide.best_dist)
         raw[stopped] = torch.where(torch.isfinite(decide.best_dist[stopped])[:, None, None, None],
                                    decide.best[stopped], x[stopped])
+    if boundary_margin:
+        moved = ok & (raw != x).flatten(1).any(1)  # (images wrong at distance 0 stay where they are)
+        raw[moved] = (x[moved] + (1 + boundary_margin) * (raw[moved] - x[moved])).clamp(0, 1)
     x_adv, success, extra = _finish(model, x, y, raw, ok, eps, norm, unbounded)
     extra["init_failed"] = int((~ok).sum())
     extra["queries"] = (decide.queries + 1).cpu()  # + the final check of _finish

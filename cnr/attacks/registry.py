@@ -75,15 +75,18 @@ ATTACKS: dict[str, AttackDef] = {
                                 confidence=number_limit(0), initial_const=POSITIVE, abort_early=FLAG)),
     "hsj": AttackDef(hsj, dict(steps=10, initial_gradient_eval_steps=100, max_gradient_eval_steps=10000, gamma=1.0,
                                stepsize_search="geometric_progression", init_steps=50, init_directions=1000,
-                               max_queries=None, draws=1, answer_cache=True),
+                               max_queries=None, draws=1, answer_cache=True, boundary_margin=0.0),
                      kind="minimal", doc="Foolbox HopSkipJumpAttack, decision-based; max_queries: per-image query "
                                          "budget (None: the full run), stopping each image once adversarial; draws: "
-                                         "queries per question, majority label; answer_cache: remember answers",
+                                         "queries per question, majority label; answer_cache: remember answers; "
+                                         "boundary_margin: step each result this fraction of its distance past the "
+                                         "boundary",
                      limits=dict(steps=count_limit(), initial_gradient_eval_steps=count_limit(),
                                  max_gradient_eval_steps=count_limit(), gamma=POSITIVE,
                                  stepsize_search=choice_limit("geometric_progression", "grid_search"),
                                  init_steps=count_limit(), init_directions=count_limit(),
-                                 max_queries=QUERY_BUDGET, draws=count_limit(), answer_cache=FLAG),
+                                 max_queries=QUERY_BUDGET, draws=count_limit(), answer_cache=FLAG,
+                                 boundary_margin=number_limit(0, 0.1)),
                      rules=(_hsj_rule,)),
     "square": AttackDef(square, dict(n_queries=1000, p_init=0.8, n_restarts=1, loss="margin", resc_schedule=True,
                                      draws=1),
