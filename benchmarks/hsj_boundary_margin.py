@@ -21,13 +21,9 @@ import argparse
 import pandas as pd
 import torch
 
+from cnr.attacks.base import margin as logit_margin
 from cnr.legacy import kit_curves
 from cnr.run import resolve_run
-
-
-def logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The true class's logit minus the best other one: below 0 the image is misclassified."""
-    return logits.gather(1, y[:, None])[:, 0] - logits.scatter(1, y[:, None], float("-inf")).amax(1)
 
 
 @torch.no_grad()

@@ -14,8 +14,7 @@ from __future__ import annotations
 import argparse
 import heapq
 
-import pandas as pd
-
+from cnr.eval.rows import read_table
 from cnr.run import resolve_run
 
 
@@ -38,7 +37,7 @@ def main() -> None:
     attack_scale = {k: float(v) for k, v in (s.split("=") for s in args.attack_scale)}
     total = 0.0
     for name in args.profiles:
-        df = pd.read_csv(resolve_run(name).robustness_csv)
+        df = read_table(resolve_run(name).robustness_csv)
         wall = df["wall_s"] * scale.get(name, 1.0) * df["attack"].map(attack_scale).fillna(1.0)
         by_attack = wall.groupby(df["attack"]).sum().sort_values(ascending=False)
         grid = projected_wall(wall.tolist(), args.workers)
