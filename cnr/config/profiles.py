@@ -138,9 +138,10 @@ PROFILES: dict[str, Profile] = {
     # on all images at once (one copy each, and the defended model's per-image cost falls with the batch); its
     # white-box view is the imagenet grid's (same budgets, defense and first images); its HopSkipJump ends each result
     # 1e-4 of its distance past the boundary, since at 224 px the points Foolbox returns sit within float rounding of it
-    # and change label with the batch they are scored in (benchmarks/hsj_boundary_margin.py --check). On Fashion-MNIST the white-box
-    # view (BPDA-PGD and EOT-BPDA-PGD at the same budgets, the quick profile's effort) runs beside it, and
-    # `legacy-randomness` runs the attacks that account for the randomness on 50 images (cnr.cells.groups).
+    # and change label with the batch they are scored in (benchmarks/hsj_boundary_margin.py --check). On
+    # Fashion-MNIST the white-box view (BPDA-PGD and EOT-BPDA-PGD at the same budgets, the quick profile's effort)
+    # runs beside it, and `legacy-randomness` runs the attacks that account for the randomness on 50 images
+    # (cnr.cells.groups).
     **{name: Profile(
         name=name, notebooks=("06",), data=data, samples=Samples(eval=n, costly=n, blackbox=n, draws=draws),
         grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, jpeg_fixed_qf=40, nearest_bank=bank3, linf_budgets=(),

@@ -76,8 +76,15 @@ def merged_rows(out_csv: str | os.PathLike) -> tuple[pd.DataFrame, DoneKeys]:
         new = {row_key(r, decimals) for r in rows[KEY_COLUMNS].to_dict("records")}
         table = table[[row_key(r, decimals) not in new for r in table[KEY_COLUMNS].to_dict("records")]]
     flags = pd.Series([rounded] * (len(table) + len(rows)))
-    df = pd.concat([table, rows], ignore_index=True) if not rows.empty else table.reset_index(drop=True)
+    df = _stack(table, rows) if not rows.empty else table.reset_index(drop=True)
     return fill_older_columns(df, required=()), DoneKeys(df, flags)
+
+
+def _stack(table: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """The table's rows then the new ones; a column empty in one part takes its type from the other part."""
+    columns = list(dict.fromkeys([*table.columns, *rows.columns]))
+    parts = [part.dropna(axis=1, how="all") for part in (table, rows) if not part.empty]
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
 
 
 def load_table(out_csv: str | os.PathLike) -> pd.DataFrame:
