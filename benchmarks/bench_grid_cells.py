@@ -12,10 +12,14 @@ with fwd = N x (JPEG + generator) + classifier (and the backward through what th
 `ratio` prices each generator on the whole batch; `grouped` on the share of it that the drawn QFs give it (a
 dynamic bank runs each generator on its own images only).
 `model` repeats the prediction with the whole defended model timed alone: parts ~ model < cell puts the rest in the
-attack's loop, parts < model in the defense's own plumbing. Then it extrapolates each kind to the profile's sample
-size and sums over the grid. CPU seconds of one thread, so a loaded machine slows both sides alike. Each cell runs
-twice: `cold` is its first run in the process (kernels chosen for its shapes, lazy set-up), `cell` the second, which
-the ratios use.
+attack's loop, parts < model in the defense's own plumbing. Where that rest goes: global module hooks time every
+outermost forward call of the classifier or the defended model inside the cell, with its batch size; `sized` is
+the cell against those calls priced alone at their own batch sizes (an attack that queries a few images at a time
+pays the model's per-call overhead on each), `loop` the share of the cell's CPU time outside those calls (for a
+query attack, which has no backward, the attack's own work between queries). Then it
+extrapolates each kind to the profile's sample size and sums over the grid. CPU seconds of one thread, so a loaded
+machine slows both sides alike. Each cell runs twice: `cold` is its first run in the process (kernels chosen for its
+shapes, lazy set-up), `cell` the second, which the ratios use.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_grid_cells.py [--profile quick] [--n 16] \
         [--defenses none dynamic-N3] [--only clean bpda-pgd ...]
@@ -33,6 +37,7 @@ from timing import images_per_cpu_second
 from cnr.cells.groups import build_grid
 from cnr.cells.specs import Cell
 from cnr.config import parse_override
+from cnr.defenses.compress_restore import Defended
 from cnr.eval.evaluator import Evaluator, make_evaluator
 from cnr.jpeg import jpeg_roundtrip, jpeg_surrogate
 from cnr.run import resolve_run
@@ -129,12 +134,63 @@ def model_costs(model: torch.nn.Module, x: torch.Tensor) -> tuple[float, float]:
     return per_image(no_grad(model), x), per_image(forward_backward(model), x)
 
 
-def cpu_seconds(ev: Evaluator, cell: Cell) -> tuple[float, dict]:
-    """CPU seconds of one run of the cell, and its row."""
+class ModelClock:
+    """CPU seconds spent inside the outermost forward calls of the classifier or a defended model, while entered,
+    and each call's model and batch size."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        self.classifier, self.depth, self.seconds, self._t0 = classifier, 0, 0.0, 0.0
+        self.calls: list[tuple[torch.nn.Module, int]] = []
+
+    def _ours(self, module: torch.nn.Module) -> bool:
+        return module is self.classifier or isinstance(module, Defended)
+
+    def _enter(self, module: torch.nn.Module, args: tuple) -> None:
+        if self._ours(module):
+            if self.depth == 0:
+                self._t0 = time.process_time()
+                self.calls.append((module, len(args[0])))
+            self.depth += 1
+
+    def _leave(self, module: torch.nn.Module, *_) -> None:
+        if self._ours(module):
+            self.depth -= 1
+            if self.depth == 0:
+                self.seconds += time.process_time() - self._t0
+
+    def __enter__(self) -> ModelClock:
+        from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+
+        self._handles = (register_module_forward_pre_hook(self._enter), register_module_forward_hook(self._leave))
+        return self
+
+    def __exit__(self, *_) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def sized_price(calls: list[tuple[torch.nn.Module, int]], x: torch.Tensor) -> float:
+    """CPU seconds of these model calls, each priced alone at its own batch size (images tiled from x)."""
+    count: dict[tuple[int, int], int] = defaultdict(int)
+    models = {}
+    for module, b in calls:
+        count[id(module), b] += 1
+        models[id(module)] = module
+    total = 0.0
+    for (key, b), k in count.items():
+        batch = x[torch.arange(b) % len(x)]
+        total += k * b * per_image(no_grad(models[key]), batch)
+    return total
+
+
+def cpu_seconds(ev: Evaluator, cell: Cell) -> tuple[float, dict, ModelClock]:
+    """CPU seconds of one run of the cell, its row, and its model calls (their CPU seconds, models, batch sizes)."""
     ev._bare.clear()  # the undefended PGD's adversarials are kept for the oblivious cells: time the attack each run
-    t0 = time.process_time()
-    row = ev.run_cell(cell)
-    return time.process_time() - t0, row
+    with ModelClock(ev.classifier) as clock:
+        t0 = time.process_time()
+        row = ev.run_cell(cell)
+        spent = time.process_time() - t0
+    return spent, row, clock
 
 
 def main() -> None:
@@ -158,14 +214,14 @@ def main() -> None:
     print(f"profile {p.name}: {len(cells)} cells, {len(groups)} kinds; one cell of each kind on <= {args.n} images; "
           f"CPU seconds of one thread")
     print(f"{'attack':<22} {'defense':<12} {'n':>3} {'fwd':>7} {'bwd':>7} {'cold s':>7} {'cell s':>7} {'parts s':>7} "
-          f"{'ratio':>5} {'grouped':>7} {'model':>5} {'cells':>5} {'total s':>8}")
+          f"{'ratio':>5} {'grouped':>7} {'model':>5} {'sized':>5} {'loop':>5} {'cells':>5} {'total s':>8}")
     total = 0.0
     for (label, dname), group in sorted(groups.items()):
         if (args.only and label not in args.only) or (args.defenses and dname not in args.defenses):
             continue
         cell = group[0]
-        cold_s, row = cpu_seconds(ev, cell)
-        cell_s, row = cpu_seconds(ev, cell)  # the same cell again: what it costs once the process is warm
+        cold_s, row, _ = cpu_seconds(ev, cell)
+        cell_s, row, clock = cpu_seconds(ev, cell)  # the same cell again: what it costs once the process is warm
         x = ev.x[:row["n"]]
         part = parts.setdefault(row["n"], Parts(ev, x))
         draws = row["draws"]
@@ -174,13 +230,14 @@ def main() -> None:
         _, target, attacked = ev.models(cell)
         target_fwd = per_image(no_grad(target), x)
         by_model = predicted(row, model_costs(attacked, x), target_fwd, draws)
+        by_size = sized_price(clock.calls, x) if clock.calls else float("nan")
         full_n = p.sample_sizes()[cell.attack.sample]
         per_cell = cell_s * full_n / row["n"]
         total += per_cell * len(group)
         print(f"{label:<22} {dname:<12} {row['n']:>3} {row['n_forward']:>7} {row['n_backward']:>7} {cold_s:>7.2f} "
               f"{cell_s:>7.2f} "
               f"{by_parts:>7.2f} {cell_s / by_parts:>5.2f} {cell_s / by_groups:>7.2f} {cell_s / by_model:>5.2f} "
-              f"{len(group):>5} "
+              f"{cell_s / by_size:>5.2f} {1 - clock.seconds / cell_s:>5.2f} {len(group):>5} "
               f"{per_cell * len(group):>8.0f}", flush=True)
     print(f"estimated grid time (one thread, CPU s): {total:.0f} s ({total / 60:.1f} min)")
 
