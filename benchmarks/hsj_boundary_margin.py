@@ -3,9 +3,10 @@
 Foolbox's binary search stops gamma / (d sqrt d) of the distance from the boundary (about 1.7e-8 at 224 px), finer
 than float32 rounding, so the scoring pass (another batch size) can classify a point right that the attack's own
 check called adversarial. On a deterministic model the re-scored curve and the attack's own view should agree; this
-prints both, per defense and budget, for the `legacy-imagenet` run (its HopSkipJump steps each result 1e-4 of its
-distance past the boundary) and, with `--margin m`, for the run with `--set attacks.legacy-hsj.boundary_margin=m`
-beside it (m = 0 is Foolbox's own result), each with n, draws and 95% Wilson intervals.
+prints both, per defense and budget, for the `legacy-imagenet` run (its HopSkipJump steps each result the profile's
+`boundary_margin` of its distance past the boundary) and, with `--margin m`, for the run with
+`--set attacks.legacy-hsj.boundary_margin=m` beside it (m = 0 is Foolbox's own result), each with n, draws and 95%
+Wilson intervals.
 
     .venv/bin/python benchmarks/hsj_boundary_margin.py [--margin 0]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/hsj_boundary_margin.py --check [--images 4] [--seed 0]  # ~6 min
@@ -65,7 +66,8 @@ def main() -> None:
     if args.check:
         check(args.images, args.seed)
         return
-    runs = {"legacy-imagenet (boundary_margin 1e-4)": resolve_run("legacy-imagenet")}
+    run = resolve_run("legacy-imagenet")
+    runs = {f"legacy-imagenet (boundary_margin {run.profile.attacks['hsj'].get('boundary_margin', 0.0):g})": run}
     if args.margin is not None:
         overrides = {"attacks.legacy-hsj.boundary_margin": args.margin}
         runs[f"boundary_margin {args.margin:g}"] = resolve_run("legacy-imagenet", overrides)
