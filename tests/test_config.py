@@ -217,7 +217,9 @@ def test_imagenet_profile_is_the_measured_cut():
     margin = [c for c in cells if c.attack.label == "margin-eot-bpda-pgd"]  # the convergence sweep's strongest
     assert {(c.defense.name, c.attack.norm, c.attack.budget) for c in margin} == {
         (d, "linf", b) for d in defenses[2:] for b in (2 / 255, 4 / 255, 8 / 255)} | {("jpeg", "linf", 4 / 255)}
-    assert dict(margin[0].attack.params) == {"steps": 40, "eot": 4, "loss": "margin"}
+    assert dict(margin[0].attack.params) == {"steps": 5, "eot": 8, "loss": "margin"}
+    assert (p.compute.precision, p.compute.channels_last) == ("bf16", True)
+    assert resolve_run("legacy-imagenet").profile.compute.precision == "fp32"  # its committed cells ran in float32
     assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 10}
     assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]
     assert len(notebooks()) == 7

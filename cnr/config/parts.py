@@ -29,6 +29,16 @@ class Data(Part):
 
 
 @dataclass(frozen=True)
+class Compute(Part):
+    """How the grid's models do their arithmetic: float32, or bf16 autocast (cnr.precision), and the classifier's
+    memory layout; the selection of a protocol's images always runs in float32."""
+
+    section = "compute"
+    precision: str = setting("fp32", choice_limit("fp32", "bf16"))
+    channels_last: bool = False  # the classifier's; a bank's generators are channels_last on CPU already
+
+
+@dataclass(frozen=True)
 class Samples(Part):
     """How many images each kind of measurement uses, and the fresh draws that score a random defense."""
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from cnr.config.parts import SEED, BankTraining, ClassifierTraining, Data, Grid, Mechanism, Samples
+from cnr.config.parts import SEED, BankTraining, ClassifierTraining, Compute, Data, Grid, Mechanism, Samples
 from cnr.config.schema import Part, as_tuples, setting
 from cnr.errors import InputError, unknown_name
 
@@ -29,6 +29,7 @@ class Profile(Part):
     device: str = "cpu"
     notebooks: tuple[str, ...] = setting(("00", "01", "02", "03", "04"), unique=True)  # `cnr reproduce`'s; (): all
     data: Data = field(default_factory=Data)
+    compute: Compute = field(default_factory=Compute)
     samples: Samples = field(default_factory=Samples)
     clf: ClassifierTraining = field(default_factory=ClassifierTraining)
     bank: BankTraining = field(default_factory=BankTraining)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from cnr.config.parts import BankTraining, ClassifierTraining, Data, Grid, Mechanism, Samples
+from cnr.config.parts import BankTraining, ClassifierTraining, Compute, Data, Grid, Mechanism, Samples
 from cnr.config.profile import AttackSettings, Profile, with_settings
 from cnr.errors import InputError, unknown_name
 
@@ -70,10 +70,13 @@ PROFILES: dict[str, Profile] = {
     # EOT and generalized BPDA at the reference budgets; the black-box attacks pay the restorer per query, so they
     # run on 10 images, HopSkipJump at the L2 budget and Square at the Linf one (its own norm). The profile's PGD
     # settings are not converged at 224 px (benchmarks/convergence.py: EOT samples are what they lack), so a margin
-    # EOT-BPDA of 40 steps x 4 samples joins the ensemble at the Linf budgets where anything survives BPDA-PGD.
+    # EOT-BPDA joins the ensemble at the Linf budgets where anything survives BPDA-PGD, at 5 steps x 8 samples (the
+    # sweep's flat part, as strong as 40 x 4 at a quarter of its passes). The models run in bf16 autocast with a
+    # channels_last classifier (cnr.precision; 1.6x on the defended model, benchmarks/bench_layout_precision.py).
     "imagenet": Profile(
         name="imagenet", notebooks=("03", "04"),
         data=Data(dataset="imagenet-cpu", classifier="efficientnet-lite0"),
+        compute=Compute(precision="bf16", channels_last=True),
         samples=Samples(eval=50, costly=50, blackbox=10, draws=3),
         grid=Grid(ns=(3,), sweep_ns=(3,), fixed_qf=None, square_norms=("linf",), eot_sweep=False,
                   margin_linf=(2 / 255, 4 / 255, 8 / 255),
@@ -81,7 +84,7 @@ PROFILES: dict[str, Profile] = {
                           "hsj"),
                   **IMAGENET_BUDGETS),
         attacks=_with(attack_settings(10, (4, 5), 32, **{k: v for k, v in QUICK_ATTACKS.items() if "pgd" not in k}),
-                      square={"n_queries": 500}, **{"margin-eot-bpda-pgd": {"steps": 40, "eot": 4}}),
+                      square={"n_queries": 500}, **{"margin-eot-bpda-pgd": {"steps": 5, "eot": 8}}),
     ),
     # Dynamic vs static with the paper's generator (64 channels x 16 blocks), notebook 05: the decisive cells at
     # Linf 0.05 / 0.1 and L2 0.2 against every defense and the attacks aimed at the dynamic bank, on the same

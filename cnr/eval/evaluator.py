@@ -94,6 +94,7 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
     from cnr.classifiers import load_classifier
     from cnr.data import BANK_FAMILY, check_sample_size, load_dataset
     from cnr.parsing import check_int
+    from cnr.precision import with_compute
     from cnr.training import load_bank
 
     p = run.profile
@@ -108,4 +109,5 @@ def make_evaluator(run: Run, n: int | None = None) -> Evaluator:
         warnings.warn(f"{p.data.dataset} gave {len(x)} images, fewer than the {n} the profile asks for (samples "
                       f"{p.sample_sizes()}); every cell uses at most {len(x)}", stacklevel=2)
     bank = load_bank(run, BANK_FAMILY[p.data.dataset])
+    clf, bank = with_compute(clf, bank, p.compute.precision, p.compute.channels_last)  # after the images' selection
     return Evaluator(x.to(run.device), y.to(run.device), clf, bank, run)
