@@ -21,6 +21,7 @@ class Autocast(nn.Module):
     def __init__(self, inner: nn.Module, dtype: torch.dtype = torch.bfloat16):
         super().__init__()
         self.inner, self.dtype = inner, dtype
+        self.training = inner.training  # an eval-mode model stays one (Foolbox warns about a training-mode model)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=self.dtype):

@@ -29,3 +29,19 @@ def test_a_column_empty_in_the_new_rows_keeps_the_tables_type_without_a_pandas_w
     assert df["qf_lo"].dtype.kind == "f" and df["qf_lo"].iloc[0] == 40 and df["qf_lo"].isna().tolist() == [False, True]
     keys = [{k: r[k] for k in KEY_COLUMNS} for r in (_row(defense="jpeg-qf40"), _row())]
     assert all(key in done for key in keys)
+
+
+def test_merging_again_never_doubles_a_row_whose_budget_needs_every_digit(tmp_path):
+    """2/255 has 17 significant digits; the table must give back exactly the budget the shard's row has, or each
+    merge of the shards' rows would add them again beside the table's (the imagenet profile's Linf budgets)."""
+    from cnr.eval.rows import read_table
+
+    out = tmp_path / "robustness.csv"
+    rows = [_row(attack="bpda-pgd", norm="linf", budget=b) for b in (2 / 255, 4 / 255, 8 / 255)]
+    for r in rows:
+        append_row(rows_path(out, (1, 2)), r)
+    for _ in range(3):  # each shard merges the rows finished so far into the table when it ends
+        write_table(*merged_rows(out)[:1], out)
+    assert read_table(out)["budget"].tolist() == [2 / 255, 4 / 255, 8 / 255]
+    df, done = merged_rows(out)
+    assert len(df) == 3 and all({k: r[k] for k in KEY_COLUMNS} in done for r in rows)

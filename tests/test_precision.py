@@ -14,7 +14,8 @@ def test_autocast_runs_its_module_in_bf16_and_hands_float32_back():
     conv = torch.nn.Conv2d(1, 2, 3)
     conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     conv.in_channels_note = 1
-    wrapped = Autocast(conv)
+    wrapped = Autocast(conv.eval())
+    assert not wrapped.training
     x = torch.rand(2, 1, 8, 8)
     out = wrapped(x)
     assert seen == [torch.bfloat16] and out.dtype == torch.float32

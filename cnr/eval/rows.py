@@ -298,7 +298,8 @@ def read_table(path: str | os.PathLike, required: Iterable[str] = KEY_COLUMNS, h
             raise fail(f"is truncated: it has {len(body)} rows, but {want_rows} were written ({side.name}); "
                        f"if you shortened it on purpose, delete {side.name}")
     try:
-        df = pd.read_csv(io.StringIO(text))
+        # round_trip: budgets are keys written in full precision; pandas' default parser can miss their last digit
+        df = pd.read_csv(io.StringIO(text), float_precision="round_trip")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         raise fail(f"cannot be parsed as CSV ({str(e).splitlines()[0]})") from None
     missing = [c for c in required if c not in df.columns]
