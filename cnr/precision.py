@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-DTYPES = {"bf16": torch.bfloat16}
+DTYPES = {"bf16": torch.bfloat16, "bf16-restorers": torch.bfloat16}
 
 
 class Autocast(nn.Module):
@@ -41,7 +41,8 @@ class Autocast(nn.Module):
 
 def with_compute(classifier: nn.Module, bank: nn.Module | None, precision: str = "fp32",
                  channels_last: bool = False) -> tuple[nn.Module, nn.Module | None]:
-    """The classifier and the bank as a profile's `compute` part asks: channels_last classifier, bf16 modules."""
+    """The classifier and the bank as a profile's `compute` part asks: channels_last classifier, bf16 modules
+    (`bf16-restorers`: the bank's generators only)."""
     if channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
     if precision == "fp32":
@@ -53,4 +54,4 @@ def with_compute(classifier: nn.Module, bank: nn.Module | None, precision: str =
             gens[key] = Autocast(gens[key], dtype)
         if getattr(bank, "static_generator", None) is not None:
             bank.static_generator = Autocast(bank.static_generator, dtype)
-    return Autocast(classifier, dtype), bank
+    return (classifier if precision == "bf16-restorers" else Autocast(classifier, dtype)), bank

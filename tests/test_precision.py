@@ -60,3 +60,10 @@ def test_precision_is_a_checked_setting():
 
     with pytest.raises(InputError, match=r"compute\.precision.*fp16"):
         resolve_run("smoke", {"compute.precision": "fp16"})
+
+
+def test_bf16_restorers_leave_the_classifier_in_float32(run):
+    ev = make_evaluator(resolve_run("smoke", {"compute.precision": "bf16-restorers"}, results_root=run.results_root),
+                        n=4)
+    assert not isinstance(ev.classifier, Autocast)
+    assert all(isinstance(g, Autocast) for g in ev.bank.generators.values())

@@ -34,7 +34,8 @@ class Compute(Part):
     memory layout; the selection of a protocol's images always runs in float32."""
 
     section = "compute"
-    precision: str = setting("fp32", choice_limit("fp32", "bf16"))
+    # bf16-restorers: the bank's generators in bf16, the classifier in float32 (an undefended row stays float32's)
+    precision: str = setting("fp32", choice_limit("fp32", "bf16", "bf16-restorers"))
     channels_last: bool = False  # the classifier's; a bank's generators are channels_last on CPU already
 
 
