@@ -42,7 +42,7 @@ class Autocast(nn.Module):
 def with_compute(classifier: nn.Module, bank: nn.Module | None, precision: str = "fp32",
                  channels_last: bool = False) -> tuple[nn.Module, nn.Module | None]:
     """The classifier and the bank as a profile's `compute` part asks: channels_last classifier, bf16 modules
-    (`bf16-restorers`: the bank's generators only)."""
+    (`bf16-restorers`: the bank's generators only). The bank's generators are wrapped in place."""
     if channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
     if precision == "fp32":
