@@ -220,6 +220,8 @@ def test_imagenet_profile_is_the_measured_cut():
     assert dict(margin[0].attack.params) == {"steps": 5, "eot": 8, "loss": "margin"}
     assert (p.compute.precision, p.compute.channels_last) == ("bf16", True)
     assert resolve_run("legacy-imagenet").profile.compute.precision == "fp32"  # its committed cells ran in float32
+    assert resolve_run("quick").profile.compute.precision == "bf16-restorers"  # a float32 classifier: bare rows exact
+    assert resolve_run("study").profile.compute.precision == "fp32"
     assert p.sample_sizes() == {"eval": 50, "costly": 50, "blackbox": 10}
     assert [b.name for b in notebooks(only=p.notebooks)] == ["03_attacks.ipynb", "04_figures.ipynb"]
     assert len(notebooks()) == 7
