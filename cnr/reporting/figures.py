@@ -85,9 +85,10 @@ def ablation_figure(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> plt.Fig
             rows = cell[(cell["mode"] == mode) & ~fixed].sort_values("n_iter")
             if not rows.empty:
                 ns = [n + (-0.06 if mode == "static" else 0.06) for n in rows["n_iter"]]  # error bars apart
-                err = [(rows["worst_accuracy"] - rows["worst_lo"]).clip(lower=0),  # rounding in the CSV
-                       (rows["worst_hi"] - rows["worst_accuracy"]).clip(lower=0)]
-                ax.errorbar(ns, rows["worst_accuracy"], yerr=err, capsize=3, label=f"{mode} AR-GAN",
+                # arrays, not Series: matplotlib calls float() on a one-row Series (deprecated by pandas)
+                err = [(rows["worst_accuracy"] - rows["worst_lo"]).clip(lower=0).to_numpy(),  # rounding in the CSV
+                       (rows["worst_hi"] - rows["worst_accuracy"]).clip(lower=0).to_numpy()]
+                ax.errorbar(ns, rows["worst_accuracy"].to_numpy(), yerr=err, capsize=3, label=f"{mode} AR-GAN",
                             **defense_style(f"{mode}-N3"))
         for r in cell[fixed].itertuples():
             ax.plot([r.n_iter], [r.worst_accuracy], marker="D", markerfacecolor="none", markersize=9,
