@@ -10,9 +10,10 @@ from cnr.legacy import kit_curves, legacy_runs
 def test_the_legacy_profile_has_four_tracks_and_overrides_reach_each(tmp_path):
     runs = legacy_runs("legacy", results_root=tmp_path)
     assert {k: r.name for k, r in runs.items()} == {
-        "fmnist quick bank": "legacy", "fmnist paper bank": "legacy+bank.preset=paper",
+        "fmnist quick bank": "legacy", "fmnist paper bank": "legacy+bank.preset=paper,compute.precision=bf16-restorers",
         "imagenet natural bank": "legacy-imagenet", "fmnist quick bank, randomness": "legacy-randomness"}
     assert runs["fmnist paper bank"].profile.bank.preset == "paper"
+    assert runs["fmnist paper bank"].profile.compute.precision == "bf16-restorers"
     some = legacy_runs("legacy", {"samples.blackbox": 20}, tracks=["imagenet natural bank"], results_root=tmp_path)
     assert list(some) == ["imagenet natural bank"] and some["imagenet natural bank"].profile.samples.blackbox == 20
     assert list(legacy_runs("smoke", results_root=tmp_path)) == ["smoke quick bank"]

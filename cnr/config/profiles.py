@@ -135,7 +135,8 @@ PROFILES: dict[str, Profile] = {
     # with QF from [20, 60] (the kit's full bank and, on Fashion-MNIST, the legacy 20/40/60 nearest-restorer layout);
     # HopSkipJump once per image, 5,000 queries, no budget (cnr.analysis.budget_curve reads every budget off its
     # smallest adversarials); Square L2, 5,000 queries, at each budget; notebook 06 (`make legacy`) runs the
-    # Fashion-MNIST quick and paper banks (`bank.preset=paper`) and `legacy-imagenet`, resumable cell by cell.
+    # Fashion-MNIST quick and paper banks (the paper bank's restorers in bf16: cnr.legacy.TRACKS) and `legacy-imagenet`,
+    # resumable cell by cell.
     # HopSkipJump's 20 steps would take about 6,700 queries (10 took 2,488 on fmnist-cnn), so the 5,000-query budget
     # ends each image. legacy-imagenet: the kit's full natural bank only (the white-box grid's dynamic-N3; the
     # 20/40/60 layout doubles the defended cells: --set 'grid.nearest_bank=(20, 40, 60)'), HopSkipJump in batches of
