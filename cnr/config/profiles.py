@@ -64,8 +64,9 @@ PROFILES: dict[str, Profile] = {
             autoattack_rand={"n_iter": 5, "eot_iter": 2}),
         mechanism=Mechanism(n=8, ns=(1, 3), draws=2, reference=4),
     ),
-    # The restorers run in bf16 autocast, the classifier in float32 (cnr.precision): bf16 classifiers move the
-    # boundary-stopping attacks' rows (DeepFool, HopSkipJump, Square land within bf16 rounding of the boundary).
+    # The restorers run in bf16 autocast, the classifier in float32 (cnr.precision; 1.3x on the grid, every row within
+    # chance of float32: benchmarks/NOTES.md). A bf16 classifier would move the boundary-stopping attacks' rows of the
+    # bare model beyond chance (DeepFool, HopSkipJump and Square end within bf16 rounding of its boundary).
     "quick": Profile(name="quick", attacks=QUICK_ATTACKS, compute=Compute(precision="bf16-restorers")),
     # The paper's code path on a CPU: EfficientNet-Lite0 at 224 px on ImageNet photos (cnr.data.protocol), the
     # paper's budgets, the natural bank. Sized for 2 cores (README: each cell's cost): BPDA-PGD at all 8 budgets,
