@@ -55,6 +55,18 @@ def test_side_by_side_says_per_cell_whether_the_kit_is_within_chance():
     plt.close(fig)
 
 
+def test_the_figure_names_each_curve_once_in_its_legend():
+    kit = curves({(a, d, b): 0.5 for a in ("HopSkipJump", "Square (L2)") for b in (0.05, 0.08)
+                  for d in ("none", "jpeg-qf40", "dynamic-N3", "dynamic-N3-bank20-40-60")})
+    side = side_by_side(kit, load_published()).assign(inconclusive=True)  # every mode marks points inconclusive
+    fig = side_by_side_figure(side)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(labels) == len(set(labels))
+    assert {"kit, inconclusive (too weak on the bare model)", "kit, dynamic-N3", "kit, dynamic-N3-bank20-40-60",
+            "published, compress-restore N=3"} <= set(labels)
+    plt.close(fig)
+
+
 def test_nothing_to_compare_yet():
     side = side_by_side(pd.DataFrame(), load_published())
     assert side.empty and "run the legacy grids" in legacy_sentences(side)

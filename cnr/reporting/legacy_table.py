@@ -87,8 +87,8 @@ def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
                         label=f"published, {MODE_LABEL[mode]}")
                 for k, (defense, d) in enumerate(sub[sub["mode"] == mode].groupby("defense", sort=False)):
                     d = d.sort_values("budget")
-                    ax.plot(d["budget"], d["kit"], "-", marker="s^"[k % 2], color=color,
-                            label=f"kit, {defense}", alpha=1.0 if k == 0 else 0.6)
+                    ax.plot(d["budget"], d["kit"], "-:"[k % 2], marker="s^"[k % 2], color=color,
+                            label=f"kit, {defense}", alpha=1.0 if k == 0 else 0.6)  # a second layout, dotted
                     ax.fill_between(d["budget"], d["kit_lo"], d["kit_hi"], color=color, alpha=0.12)
                     weak = d[d["inconclusive"].astype("boolean").fillna(False).astype(bool)]
                     if len(weak):
@@ -99,14 +99,13 @@ def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
             ax.set_ylim(-0.02, 1.02)
             if j == 0:
                 ax.set_ylabel("accuracy")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    for ax in axes.flat[1:]:
+    legend: dict[str, object] = {}  # one entry per label: every mode and panel marks its inconclusive points
+    for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+            legend.setdefault(lab, h)
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0))  # below the axes
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=3, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))  # below the axes
     return fig
 
 
