@@ -15,7 +15,7 @@ from cnr.reporting.restoration_figures import (  # noqa: F401
     training_curves,
 )
 from cnr.reporting.select import at_budget, attack_labels, fixed_qf, rows_of, swept_attacks, swept_defenses
-from cnr.reporting.style import HATCHES, LINESTYLES, MARKERS, defense_style, ordered, setup_style
+from cnr.reporting.style import HATCHES, LINESTYLES, MARKERS, defense_style, legend_entries, ordered, setup_style
 from cnr.reporting.tables import pert_column
 
 
@@ -103,12 +103,9 @@ def ablation_figure(df: pd.DataFrame, ref_linf: float, ref_l2: float) -> plt.Fig
         ax.set_title(f"{attack}, {'L∞' if norm == 'linf' else 'normalized L2'} {b:g}", fontsize=9)
         ax.set_xlabel("N (compress-restore rounds)")
         ax.set_ylim(-0.02, 1.02)
-    handles = {}
     for r in range(len(refs)):
         grid[r][0].set_ylabel("accuracy (worst case)")
-        for ax in grid[r]:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                handles.setdefault(lab, h)
+    handles = legend_entries(grid.flat)
     grid[0][-1].legend(handles.values(), handles.keys(), loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     fig.tight_layout()
     return fig

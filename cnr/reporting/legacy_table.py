@@ -12,7 +12,7 @@ from scipy.stats import fisher_exact
 
 from cnr.errors import MissingRows
 from cnr.reporting.sentences import budget_text
-from cnr.reporting.style import defense_style, setup_style
+from cnr.reporting.style import defense_style, legend_entries, setup_style
 
 PUBLISHED_FILE = "legacy_blackbox.csv"  # cnr/shipped/: transcribed with its source column
 PUBLISHED_CLASSIFIER, PUBLISHED_DATA = "ResNet-50", "ImageNet val"
@@ -99,10 +99,7 @@ def side_by_side_figure(side: pd.DataFrame) -> plt.Figure:
             ax.set_ylim(-0.02, 1.02)
             if j == 0:
                 ax.set_ylabel("accuracy")
-    legend: dict[str, object] = {}  # one entry per label: every mode and panel marks its inconclusive points
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            legend.setdefault(lab, h)
+    legend = legend_entries(axes.flat)  # every mode and panel marks its inconclusive points: named once
     fig.tight_layout()
     fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=3, fontsize=8,
                bbox_to_anchor=(0.5, 0.0))  # below the axes

@@ -8,7 +8,7 @@ import pandas as pd
 
 from cnr.errors import MissingRows
 from cnr.reporting.sentences import budget_text
-from cnr.reporting.style import setup_style
+from cnr.reporting.style import legend_entries, setup_style
 
 COLORS = {"as published": "#8c8c8c", "randomness handled": "#e08214", "randomness handled, k x queries": "#b35806",
           "white-box": "#2c7bb6"}  # the views of cnr.analysis.three_views
@@ -48,14 +48,9 @@ def three_views_figure(views: pd.DataFrame, published: pd.DataFrame | None = Non
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     axes[0, 0].set_ylabel("accuracy (mean over draws)")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
+    legend = legend_entries(axes.flat)
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0))
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 

@@ -46,3 +46,12 @@ def ordered(values: Iterable[str]) -> list[str]:
     """Defense names in the kit's fixed order, unknown ones after."""
     values = list(dict.fromkeys(values))
     return [d for d in DEFENSE_ORDER if d in values] + [d for d in values if d not in DEFENSE_ORDER]
+
+
+def legend_entries(axes: Iterable[plt.Axes]) -> dict[str, object]:
+    """One handle per label across panels, first seen first: a curve drawn in every panel is named once."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    return entries
